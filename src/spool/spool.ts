@@ -1,0 +1,189 @@
+/**
+ * spool/spool.ts — the spool's I/O: create, commit, read, replace and remove messages.
+ *
+ * The format and layout are documented in spool/format.ts. The durability rules, in order:
+ *   1. msg/<ID> is created with O_EXCL (this also makes the id unique), written, fsync'd,
+ *      and the msg/ directory fsync'd, so the bytes and their name are on disk;
+ *   2. the control record is written to tmp/, fsync'd, renamed to ctl/<ID>, and ctl/ fsync'd.
+ * Step 2's rename is the commit point; nothing is visible to readers before it.
+ * Errors are Node errno errors (ENOSPC, EACCES, ...); callers map them with exitCodeOf().
+ */
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import {
+  type ControlRecord,
+  isQueueId,
+  makeQueueId,
+  parseControl,
+  serializeControl,
+} from './format.js';
+
+export interface SpoolPaths {
+  root: string;
+  tmp: string;
+  msg: string;
+  ctl: string;
+  lock: string;
+  run: string;
+}
+
+export function spoolPaths(root: string): SpoolPaths {
+  return {
+    root,
+    tmp: path.join(root, 'tmp'),
+    msg: path.join(root, 'msg'),
+    ctl: path.join(root, 'ctl'),
+    lock: path.join(root, 'lock'),
+    run: path.join(root, 'run'),
+  };
+}
+
+/**
+ * Create the spool's directories if missing (mode 0700: only the owner reads queued mail).
+ * The system-wide spool is created by scripts/install.sh with its own owners and modes; this
+ * never changes the mode of a directory that already exists.
+ */
+export function ensureSpool(root: string): SpoolPaths {
+  const p = spoolPaths(root);
+  for (const dir of [p.root, p.tmp, p.msg, p.ctl, p.lock, p.run]) {
+    try {
+      fs.mkdirSync(dir, { mode: 0o700 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        else throw e;
+      }
+    }
+  }
+  return p;
+}
+
+/** fsync a directory, so that names created or renamed in it survive a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function random32(): () => number {
+  const bytes = randomBytes(3);
+  let i = 0;
+  return () => bytes[i++]! & 31;
+}
+
+export interface NewMessageFile {
+  id: string;
+  path: string;
+  fh: fsp.FileHandle;
+}
+
+/** Create msg/<ID> exclusively for a new message; retries with a new id on a collision. */
+export async function createMessageFile(p: SpoolPaths, now = Date.now()): Promise<NewMessageFile> {
+  for (let attempt = 0; ; attempt++) {
+    const id = makeQueueId(now, random32());
+    const file = path.join(p.msg, id);
+    try {
+      const fh = await fsp.open(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+      return { id, path: file, fh };
+    } catch (e) {
+      // Same millisecond and same 15 random bits as another writer: take another id.
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 100) throw e;
+    }
+  }
+}
+
+/** Write `data` to a temp file, fsync it and rename it to `dest`, then fsync dest's directory. */
+export async function writeFileDurable(p: SpoolPaths, dest: string, data: string | Buffer): Promise<void> {
+  const tmp = path.join(p.tmp, `${path.basename(dest)}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  const fh = await fsp.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await fsp.unlink(tmp).catch(() => {});
+    throw e;
+  }
+  await fh.close();
+  try {
+    await fsp.rename(tmp, dest);
+  } catch (e) {
+    await fsp.unlink(tmp).catch(() => {});
+    throw e;
+  }
+  // Why: the rename is only durable once the directory holding the new name is on disk.
+  await fsyncDir(path.dirname(dest));
+}
+
+/** Commit (or replace) a control record. For a new message this is the commit point. */
+export async function writeControl(p: SpoolPaths, rec: ControlRecord): Promise<void> {
+  await writeFileDurable(p, path.join(p.ctl, rec.id), serializeControl(rec));
+}
+
+export async function readControl(p: SpoolPaths, id: string): Promise<ControlRecord> {
+  return parseControl(await fsp.readFile(path.join(p.ctl, id), 'utf8'));
+}
+
+export function messagePath(p: SpoolPaths, id: string): string {
+  return path.join(p.msg, id);
+}
+
+/** Ids of committed messages, in arrival order. */
+export async function listIds(p: SpoolPaths): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(p.ctl);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return names.filter(isQueueId).sort();
+}
+
+/** Remove a message: the control record first (un-commit), then the bytes. */
+export async function removeMessage(p: SpoolPaths, id: string): Promise<void> {
+  await fsp.unlink(path.join(p.ctl, id)).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
+  await fsyncDir(p.ctl);
+  await fsp.unlink(path.join(p.msg, id)).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
+}
+
+/**
+ * Sweep what a killed writer left behind: temp files, and message bytes without a control
+ * record, older than `graceMs`. Returns the names removed.
+ */
+export async function sweepOrphans(p: SpoolPaths, graceMs: number, now = Date.now()): Promise<string[]> {
+  const removed: string[] = [];
+  const committed = new Set(await listIds(p));
+  const sweep = async (dir: string, keep: (name: string) => boolean) => {
+    let names: string[] = [];
+    try {
+      names = await fsp.readdir(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (keep(name)) continue;
+      const file = path.join(dir, name);
+      try {
+        const st = await fsp.lstat(file);
+        if (now - st.mtimeMs < graceMs) continue;
+        await fsp.unlink(file);
+        removed.push(path.relative(p.root, file));
+      } catch {
+        // Gone already, or not ours to remove: leave it.
+      }
+    }
+  };
+  await sweep(p.tmp, () => false);
+  await sweep(p.msg, (name) => committed.has(name));
+  return removed;
+}

@@ -1,0 +1,46 @@
+/**
+ * submit/command.ts — `sendmail [flags] recipients < message`: the command-line submission.
+ *
+ * Reads stdin into the spool (submit.ts), then moves the message on according to the delivery
+ * mode (-odb background kick, -odi wait for a delivery child, -odq nothing; kick.ts). Exit status:
+ * 0 once the message is committed (and, with -odi, the child's real outcome; see README.md
+ * "Exit status").
+ */
+import type { SendOptions } from '../cli/flags.js';
+import type { Config } from '../config/config.js';
+import type { Io } from '../main.js';
+import { currentUser } from '../main.js';
+import { EX_OK } from '../sysexits.js';
+import { gecosName, submit } from './submit.js';
+import { rfc5322Date } from '../message/headers.js';
+import { deliverInteractive, kickBackground } from './kick.js';
+import { relayConfigured } from '../config/relay-env.js';
+
+export async function sendFromCommandLine(mode: SendOptions, config: Config, io: Io): Promise<number> {
+  const user = currentUser();
+  const result = await submit({
+    config,
+    submitter: { uid: user.uid, name: user.name, fullName: mode.fullName === undefined ? gecosName(user.uid) : undefined },
+    sender: mode.sender,
+    fullName: mode.fullName,
+    recipients: mode.recipients,
+    extractRecipients: mode.extractRecipients,
+    ignoreDots: mode.ignoreDots,
+    bodyType: mode.bodyType,
+    dsn: mode.dsn,
+    origin: 'sendmail',
+    received: (id, date) => `by ${config.hostname} (Outbox, from userid ${user.uid})\n\tid ${id}; ${rfc5322Date(date)}`,
+    input: io.stdin,
+  });
+  /* The message is committed: from here on nothing may turn this into a failure, except -odi's
+     delivery outcome, which the caller asked for. */
+  if (mode.verbose) io.stderr.write(`queued as ${result.id}\n`);
+  const delivery = mode.deliveryMode ?? config.delivery;
+  if (delivery === 'interactive') {
+    const { status, detail } = await deliverInteractive(config, result.id, mode.verbose);
+    if (status !== EX_OK) io.stderr.write(`sendmail: ${result.id}: delivery ${detail}; the message stays queued\n`);
+    return status;
+  }
+  if (delivery === 'background' && relayConfigured(config)) kickBackground(config, result.id);
+  return EX_OK;
+}
