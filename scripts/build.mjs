@@ -23,6 +23,8 @@ const out = path.join(root, 'build');
 const t0 = Date.now();
 const step = (msg) => process.stderr.write(`build: ${msg} (${Date.now() - t0} ms)\n`);
 
+// A clean dist/ so that a deleted source or test file leaves nothing behind.
+fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
 step('tsc done');
 

@@ -12,7 +12,7 @@
  * with one line on stderr, never 0 and never a stack trace on stdout.
  */
 import * as os from 'node:os';
-import { EX_OK, EX_UNAVAILABLE, OutboxError, exitCodeOf } from './sysexits.js';
+import { EX_OK, OutboxError, exitCodeOf } from './sysexits.js';
 import type { Mode } from './cli/flags.js';
 
 export interface Io {
@@ -32,10 +32,6 @@ export function currentUser(): { uid: number; name: string } {
   }
 }
 
-function notYet(what: string): never {
-  throw new OutboxError(EX_UNAVAILABLE, `${what} is not yet supported`);
-}
-
 async function runMode(mode: Mode, io: Io): Promise<number> {
   const { loadConfig } = await import('./config/config.js');
   switch (mode.kind) {
@@ -52,14 +48,22 @@ async function runMode(mode: Mode, io: Io): Promise<number> {
       await listQueue(loadConfig({ file: mode.configFile }), { json: mode.json, uid: currentUser().uid, out: io.stdout });
       return EX_OK;
     }
-    case 'smtp':
-      return notYet('-bs (SMTP on standard input)');
-    case 'queue-run':
-      return notYet('-q (queue runs)');
-    case 'newaliases':
-      return notYet('newaliases');
-    case 'verify':
-      return notYet('-bv (address verification)');
+    case 'smtp': {
+      const { runSmtpStdio } = await import('./smtpin/stdio.js');
+      return runSmtpStdio(mode, loadConfig({ file: mode.configFile }), io);
+    }
+    case 'queue-run': {
+      const { runQueue } = await import('./runner/queue-run.js');
+      return runQueue(mode, loadConfig({ file: mode.configFile }), io);
+    }
+    case 'newaliases': {
+      const { newaliases } = await import('./config/aliases-command.js');
+      return newaliases(loadConfig({ file: mode.configFile }), io);
+    }
+    case 'verify': {
+      const { verifyAddresses } = await import('./config/aliases-command.js');
+      return verifyAddresses(mode.addresses, loadConfig({ file: mode.configFile }), io);
+    }
   }
 }
 

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { parse, TomlError } from 'smol-toml';
 import { EX_CONFIG, OutboxError } from '../sysexits.js';
 import type { DeliveryMode } from '../cli/flags.js';
+import type { DeliverySettings, ListenerSettings, RelaySettings, RouteRule } from './types.js';
 
 /** Settings as they appear in the file (camelCase here, snake_case in TOML). */
 export interface FileSettings {
@@ -19,6 +20,15 @@ export interface FileSettings {
   maxMessageSize?: number;
   orphanGraceSeconds?: number;
   lockStaleMs?: number;
+  /** [relay.NAME] tables. */
+  relays?: Record<string, RelaySettings>;
+  /** Name of the relay used when no route matches (default: the only/first relay). */
+  defaultRelay?: string;
+  routes?: RouteRule[];
+  deliverySettings?: DeliverySettings;
+  listener?: ListenerSettings;
+  /** /etc/aliases-format file. */
+  aliasesFile?: string;
 }
 
 type Kind = 'string' | 'integer' | 'delivery';

@@ -1,0 +1,78 @@
+/**
+ * config/types.ts — the shapes of configuration shared by several modules.
+ *
+ * config/file.ts fills them from the TOML file, config/relay.ts from the OUTBOX_RELAY*
+ * environment variables; the runner, the SMTP listener and `outbox check` read them.
+ * Durations are milliseconds, sizes bytes.
+ */
+
+export type AuthMechanism = 'PLAIN' | 'LOGIN' | 'CRAM-MD5' | 'XOAUTH2';
+
+export interface RelaySettings {
+  /** Name of the relay ([relay.NAME] in the file; "env" for OUTBOX_RELAY). */
+  name: string;
+  /** smtp+starttls://user@host:587 (default), smtps://user@host:465, smtp://host:25 (plain, never AUTH). */
+  url: string;
+  /** Where the password comes from (at most one): a file, a command, an environment variable, or inline. */
+  passwordFile?: string;
+  passwordCommand?: string;
+  passwordEnv?: string;
+  password?: string;
+  /** XOAUTH2: command that prints an access token. */
+  oauthTokenCommand?: string;
+  authMechanism?: AuthMechanism;
+  /** Extra CA file trusted in addition to the system's. */
+  caFile?: string;
+  /** SHA-256 fingerprints of the server certificate (hex, colons optional); any match pins. */
+  fingerprints?: string[];
+  clientCert?: string;
+  clientKey?: string;
+  ehloName?: string;
+  connectTimeoutMs?: number;
+  greetingTimeoutMs?: number;
+  commandTimeoutMs?: number;
+  dataTimeoutMs?: number;
+  maxConnections?: number;
+  /** Names of relays tried in order on connection, TLS or timeout failures. */
+  fallbacks?: string[];
+  /** Rewrite envelope sender and From: to this address (Gmail/SES style accounts). */
+  forceSender?: string;
+}
+
+export interface DeliverySettings {
+  /** Retry delays after the 1st, 2nd, ... failed attempt; the last repeats. */
+  retryScheduleMs?: number[];
+  /** Random spread added to each retry, as a fraction (0.1 = up to 10%). */
+  retryJitter?: number;
+  /** Give up and bounce after this long in the queue. */
+  maxQueueLifetimeMs?: number;
+  /** Send a delay warning after this long (0 = never). */
+  delayWarningMs?: number;
+  /** Largest original message returned whole in a bounce. */
+  bounceSizeLimit?: number;
+  /** Parallel SMTP connections of one queue run, over all relays. */
+  maxParallel?: number;
+  /** Periodic queue scan of the daemon (safety net behind the directory watch). */
+  scanIntervalMs?: number;
+}
+
+/** A route: which relay handles a recipient domain or a sender. */
+export interface RouteRule {
+  /** Exact domain ("example.com") or subdomains (".example.com"). */
+  recipientDomain?: string;
+  /** Envelope sender address or "@domain" (sender-dependent relay). */
+  sender?: string;
+  /** Relay name, or "hold" to keep matching messages in the queue. */
+  relay: string;
+}
+
+export interface ListenerSettings {
+  /** host:port pairs, e.g. "127.0.0.1:2525", "[::1]:587". */
+  listen: string[];
+  /** File of user:hash lines; enables AUTH (only after STARTTLS). */
+  authUsersFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  maxClients?: number;
+  idleTimeoutMs?: number;
+}
