@@ -12,7 +12,7 @@
  * with one line on stderr, never 0 and never a stack trace on stdout.
  */
 import * as os from 'node:os';
-import { EX_OK, OutboxError, exitCodeOf } from './sysexits.js';
+import { EX_OK, describeError, exitCodeOf } from './sysexits.js';
 import type { Mode } from './cli/flags.js';
 
 export interface Io {
@@ -84,7 +84,7 @@ export async function main(name: string, args: string[], io: Io): Promise<number
     return await runMode(mode, io);
   } catch (err) {
     const code = exitCodeOf(err);
-    const msg = err instanceof OutboxError ? err.message : `error: ${(err as Error)?.message ?? String(err)}`;
+    const msg = describeError(err);
     io.stderr.write(`${prog}: ${msg}\n`);
     if (process.env.OUTBOX_DEBUG && err instanceof Error && err.stack) io.stderr.write(err.stack + '\n');
     return code;
