@@ -92,14 +92,17 @@ export async function main(name: string, args: string[], io: Io): Promise<number
 }
 
 /**
- * Standard input as an async iterable of chunks, read with fs.read on fd 0. Why not
+ * Standard input as an async iterable of chunks, read with fs.read on fd 0. A yielded chunk is
+ * only valid until the consumer asks for the next one. Why not
  * process.stdin: creating it loads the net and stream machinery, which costs every sendmail call
  * several milliseconds; plain reads work the same for pipes, files and terminals.
  */
 export async function* readFd0(): AsyncGenerator<Buffer> {
   const { read } = await import('node:fs');
+  // One buffer, reused: each chunk is consumed (written to the spool) before the next read,
+  // because the generator only resumes when the consumer asks for more. Keeps RSS flat.
+  const buf = Buffer.allocUnsafe(128 * 1024);
   for (;;) {
-    const buf = Buffer.allocUnsafe(65536);
     const n = await new Promise<number>((resolve, reject) =>
       read(0, buf, 0, buf.length, null, (err, bytes) => {
         if (!err) resolve(bytes);
