@@ -80,24 +80,57 @@ export function visibleTo(rec: ControlRecord, uid: number, config: Config): bool
   return !config.system || uid === 0 || rec.uid === uid;
 }
 
-/** Write the listing to `out`. Returns the number of messages listed. */
+/**
+ * Read a small file into `buf` with one open/read/close (readFileSync also fstat()s and
+ * allocates per call; at 100,000 control records that is half the listing's time). Returns null
+ * when the file is gone. Records larger than `buf` are read whole the slow way.
+ */
+function readRecordText(file: string, buf: Buffer): string | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    if (n < buf.length) return buf.toString('utf8', 0, n);
+    return fs.readFileSync(fd, 'utf8');
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Write the listing to `out`. Returns the number of messages listed.
+ * Scale (scripts/bench-queue): one readdir of ctl/ (names only: about 50 bytes per message), then
+ * one small synchronous read per control record, formatted and written out in 64 KB pieces, so
+ * memory stays flat however long the queue is; message bodies are never opened.
+ */
 export async function listQueue(config: Config, opts: { json: boolean; uid: number; out: NodeJS.WritableStream }): Promise<number> {
   const p = spoolPaths(config.spool);
   const ids = await listIds(p);
   const locked = await lockedIds(p);
+  const now = Date.now();
+  const readBuf = Buffer.allocUnsafe(64 * 1024);
   let count = 0;
   let total = 0;
   let buf = '';
-  const flush = () => {
-    if (buf) opts.out.write(buf);
+  const flush = async () => {
+    // Respect back-pressure when stdout is asynchronous (e.g. a socket), so memory stays bounded.
+    if (buf && !opts.out.write(buf)) await new Promise((r) => opts.out.once('drain', r));
     buf = '';
   };
   for (const id of ids) {
+    const text = readRecordText(path.join(p.ctl, id), readBuf);
+    if (text === null) continue; // removed while we listed: delivered meanwhile
     let rec: ControlRecord;
     try {
-      rec = parseControl(fs.readFileSync(path.join(p.ctl, id), 'utf8'));
+      rec = parseControl(text);
     } catch {
-      continue; // removed while we listed, or unreadable: not ours to show
+      continue; // unreadable: not ours to show
     }
     if (!visibleTo(rec, opts.uid, config)) continue;
     if (pendingRecipients(rec).length === 0) continue;
@@ -105,13 +138,13 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
     if (opts.json) buf += jsonEntry(entry) + '\n';
     else {
       if (count === 0) buf += MAILQ_HEADER + '\n';
-      buf += formatEntry(entry);
+      buf += formatEntry(entry, now);
     }
     count++;
     total += rec.size;
-    if (buf.length > 65536) flush();
+    if (buf.length > 65536) await flush();
   }
   if (!opts.json) buf += count === 0 ? 'Mail queue is empty\n' : formatTotal(total, count);
-  flush();
+  await flush();
   return count;
 }
