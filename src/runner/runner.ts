@@ -84,6 +84,7 @@ export class Engine {
   private idleWaiters: (() => void)[] = [];
   private stopping = false;
   private idleTimer: NodeJS.Timeout | undefined;
+  private opening = new Set<() => void>();
   /** Called after each processed message (progress, -odi bookkeeping, bounce pickup). */
   onResult: ((r: MessageResult) => void) | undefined;
   stats = { done: 0, sent: 0, deferred: 0, failed: 0 };
@@ -188,6 +189,7 @@ export class Engine {
       ]);
       clearTimeout(timer);
       if (this.inFlight.size > 0) {
+        for (const abort of [...this.opening]) abort();
         for (const slot of this.slots) for (const s of slot.sessions.values()) s.destroy();
         let t2: NodeJS.Timeout | undefined;
         await Promise.race([this.idle(), new Promise<void>((r) => (t2 = setTimeout(r, 3000)))]);
@@ -234,7 +236,7 @@ export class Engine {
     if ('failure' in relay) return { failure: relay.failure as SmtpError, peer: name };
     const t0 = this.now();
     try {
-      const s = await Session.open(relay, { ehloName: this.opts.config.hostname, ...(this.opts.transcript ? { transcript: this.opts.transcript } : {}) });
+      const s = await Session.open(relay, { ehloName: this.opts.config.hostname, abortables: this.opening, ...(this.opts.transcript ? { transcript: this.opts.transcript } : {}) });
       if (this.stopping && this.inFlight.size === 0) s.close();
       slot.sessions.set(name, s);
       this.down.delete(name);

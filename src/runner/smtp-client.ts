@@ -138,6 +138,8 @@ function transcriptLogger(out: Transcript) {
 export interface SessionOptions {
   ehloName: string;
   transcript?: Transcript;
+  /** Abort functions of sessions being opened, for a shutdown that must not wait for timeouts. */
+  abortables?: Set<() => void>;
 }
 
 export interface SendInfo {
@@ -232,10 +234,23 @@ export class Session {
     });
     return new Promise((resolve, reject) => {
       let settled = false;
+      // While connecting, the owner may abandon us (SIGTERM): destroy the socket at once.
+      const unregister = opts.abortables
+        ? (() => {
+            const abort = () => fail(Object.assign(new Error('delivery interrupted (terminated)'), { code: 'ECONNECTION' }));
+            opts.abortables.add(abort);
+            return () => opts.abortables!.delete(abort);
+          })()
+        : undefined;
       const fail = (err: unknown) => {
         if (settled) return;
         settled = true;
         session.dead = true;
+        unregister?.();
+        // Name the address we talked to (or tried), Postfix-style: host[ip]:port.
+        const sock = conn._socket as { remoteAddress?: string } | false | null;
+        const addr = (sock && sock.remoteAddress) || (err as { address?: string }).address;
+        if (addr) session.peer = `${e.host}[${addr}]:${e.port}`;
         try {
           conn.close();
         } catch {
@@ -253,6 +268,7 @@ export class Session {
           if (sock && sock.remoteAddress) session.peer = `${e.host}[${sock.remoteAddress}]:${e.port}`;
           if (e.user === undefined) {
             settled = true;
+            unregister?.();
             conn.removeListener('error', fail);
             return resolve(session);
           }
@@ -265,6 +281,7 @@ export class Session {
               return fail(lerr);
             }
             settled = true;
+            unregister?.();
             conn.removeListener('error', fail);
             resolve(session);
           });
