@@ -184,3 +184,176 @@ export function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+// ---- the runner crash torture ---------------------------------------------------------------
+
+export type KillPoint = 'before-connect' | 'connect' | 'mail' | 'data' | 'accepted';
+export const KILL_POINTS: readonly KillPoint[] = ['before-connect', 'connect', 'mail', 'data', 'accepted'];
+
+export interface CrashOptions {
+  /** Runner kills (each a `sendmail -q` killed with SIGKILL at a random point). */
+  iterations: number;
+  /** Messages submitted before each kill (real `sendmail` runs). */
+  perIteration: number;
+  /** Of those, how many submitters are themselves killed at a random moment. */
+  submitterKills: number;
+  seed: number;
+  sendmail: string;
+  log?: (line: string) => void;
+}
+
+export interface CrashReport {
+  seed: number;
+  iterations: number;
+  /** Committed messages (submissions that reached ctl/). */
+  committed: number;
+  submittersKilled: number;
+  kills: Record<KillPoint, number>;
+  delivered: number;
+  lost: number;
+  /** Extra copies whose earlier copy was accepted by a runner that was then killed. */
+  duplicates: number;
+  /** Extra copies NOT explained by a kill (must be 0). */
+  unexplainedDuplicates: number;
+  /** Received messages that were never committed, or whose bytes differ from the stored ones. */
+  halfWritten: number;
+  runnerRuns: number;
+  ms: number;
+  details: string[];
+}
+
+function wait(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Submit messages (some submitters killed), run the queue runner and kill -9 it at random points
+ * of the SMTP dialogue, again and again; then drain the queue and account for every message.
+ */
+export async function runnerCrashTorture(o: CrashOptions): Promise<CrashReport> {
+  const { spawn } = await import('node:child_process');
+  const { cleanEnv } = await import('./run.js');
+  const t0 = Date.now();
+  const random = rng(o.seed);
+  const setup = await relayEnv();
+  const { relay, t } = setup;
+  const conf = path.join(t.dir, 'outbox.conf');
+  // Stale locks of a killed runner are taken over after 2 s (the minimum), not 30.
+  fs.writeFileSync(conf, 'lock_stale_ms = 2000\n');
+  const env = { ...setup.env, OUTBOX_CONFIG: conf };
+  const report: CrashReport = {
+    seed: o.seed, iterations: 0, committed: 0, submittersKilled: 0,
+    kills: { 'before-connect': 0, connect: 0, mail: 0, data: 0, accepted: 0 },
+    delivered: 0, lost: 0, duplicates: 0, unexplainedDuplicates: 0, halfWritten: 0, runnerRuns: 0, ms: 0, details: [],
+  };
+  /** Message-ID -> the bytes the relay must receive (stored form with CRLF). */
+  const wire = new Map<string, { qid: string; data: Buffer }>();
+  /** received[] index where each runner generation started, and whether it was killed. */
+  const generations: { start: number; killed: boolean }[] = [];
+  let current: { child: import('node:child_process').ChildProcess; point: KillPoint | null; left: number } | null = null;
+  const unhook = hooks(relay, (event) => {
+    if (!current || current.point !== event) return;
+    if (--current.left === 0) current.child.kill('SIGKILL');
+  });
+  let serial = 0;
+
+  const submitOne = (kill: boolean) =>
+    new Promise<void>((resolve) => {
+      const n = serial++;
+      const big = random() < 0.3;
+      const body = big ? `${'line of a big message '.repeat(3)}\n`.repeat(3000 + Math.floor(random() * 3000)) : `body ${n}\n.\n..dot\n`;
+      const input = Buffer.from(`Subject: torture ${o.seed}/${n}\nTo: rcpt${n}@example.com\n\n${body}`);
+      const child = spawn(o.sendmail, ['-odq', '-t', '-i'], { env: cleanEnv(env), stdio: ['pipe', 'ignore', 'ignore'] });
+      child.stdin!.on('error', () => {});
+      child.on('close', () => resolve());
+      if (kill) {
+        const cut = Math.floor(random() * input.length);
+        child.stdin!.write(input.subarray(0, cut));
+        if (random() < 0.5) child.stdin!.end(input.subarray(cut));
+        setTimeout(() => child.kill('SIGKILL'), Math.floor(random() * 60));
+        report.submittersKilled++;
+      } else child.stdin!.end(input);
+    });
+
+  const snapshot = () => {
+    for (const id of fs.readdirSync(path.join(t.spool, 'ctl'))) {
+      const data = fs.readFileSync(path.join(t.spool, 'msg', id));
+      const mid = messageId(data);
+      if (mid && !wire.has(mid)) wire.set(mid, { qid: id, data: Buffer.from(data.toString('latin1').replace(/\n/g, '\r\n'), 'latin1') });
+    }
+  };
+
+  const runner = async (point: KillPoint | null) => {
+    const child = spawn(o.sendmail, ['-q'], { env: cleanEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const gen = { start: relay.received.length, killed: false };
+    generations.push(gen);
+    report.runnerRuns++;
+    current = { child, point: point === 'before-connect' ? null : point, left: 1 + Math.floor(random() * 4) };
+    if (point === 'before-connect') setTimeout(() => child.kill('SIGKILL'), Math.floor(random() * 80));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    const [code, signal] = await new Promise<[number | null, string | null]>((r) => child.on('close', (c, s) => r([c, s])));
+    clearTimeout(timer);
+    current = null;
+    gen.killed = signal === 'SIGKILL';
+    if (gen.killed && point) report.kills[point]++;
+    if (!gen.killed && code !== 0) report.details.push(`runner exited ${code}: ${stderr.trim().split('\n').pop()}`);
+  };
+
+  try {
+    for (let i = 0; i < o.iterations; i++) {
+      const kills = new Set<number>();
+      while (kills.size < Math.min(o.submitterKills, o.perIteration)) kills.add(Math.floor(random() * o.perIteration));
+      await pool(o.perIteration, 4, (k) => submitOne(kills.has(k)));
+      snapshot();
+      await runner(KILL_POINTS[i % KILL_POINTS.length]!);
+      report.iterations++;
+      o.log?.(`iteration ${i + 1}/${o.iterations}: ${wire.size} committed, ${relay.received.length} received`);
+    }
+    // Drain: the killed runners' locks go stale after 2 s; then runs without kills until empty.
+    for (let k = 0; k < 8 && queuedIds(t.spool).size > 0; k++) {
+      await wait(2200);
+      await runner(null);
+    }
+    // Account for every message.
+    const seen = new Map<string, number[]>(); // mid -> generations of its receipts
+    relay.received.forEach((m, idx) => {
+      const mid = messageId(m.data);
+      const w = mid ? wire.get(mid) : undefined;
+      if (!w || !m.data.equals(w.data)) {
+        report.halfWritten++;
+        report.details.push(`received ${mid ?? '(no Message-ID)'}: ${w ? 'bytes differ from the stored message' : 'never committed'}`);
+        return;
+      }
+      let g = generations.length - 1;
+      while (g > 0 && generations[g]!.start > idx) g--;
+      seen.set(mid!, [...(seen.get(mid!) ?? []), g]);
+    });
+    const queued = queuedIds(t.spool);
+    for (const [mid, w] of wire) {
+      const gens = seen.get(mid) ?? [];
+      if (gens.length === 0) {
+        report.lost++;
+        report.details.push(`lost ${w.qid} ${mid}${queued.has(w.qid) ? ' (still queued)' : ''}`);
+        continue;
+      }
+      report.delivered++;
+      for (let k = 1; k < gens.length; k++) {
+        // A second copy is explained only when the run that delivered the previous copy was
+        // killed (between the relay's 250 and the spool update), and this copy came later.
+        if (gens[k]! > gens[k - 1]! && generations[gens[k - 1]!]!.killed) report.duplicates++;
+        else {
+          report.unexplainedDuplicates++;
+          report.details.push(`duplicate ${w.qid} ${mid} in runs ${gens.join(',')}`);
+        }
+      }
+    }
+    report.committed = wire.size;
+  } finally {
+    unhook();
+    await setup.close();
+  }
+  report.ms = Date.now() - t0;
+  return report;
+}
