@@ -357,3 +357,173 @@ export async function runnerCrashTorture(o: CrashOptions): Promise<CrashReport> 
   report.ms = Date.now() - t0;
   return report;
 }
+
+// ---- relay faults under load -----------------------------------------------------------------
+
+export interface FaultOptions {
+  messages: number;
+  seed: number;
+  sendmail: string;
+  /** How long the chaos lasts (ms); the flush then finishes against a healthy relay. */
+  chaosMs: number;
+  log?: (line: string) => void;
+}
+
+export interface FaultReport {
+  seed: number;
+  messages: number;
+  delivered: number;
+  lost: number;
+  /** Extra copies whose earlier copy travelled on a connection we cut (kill window). */
+  duplicates: number;
+  unexplainedDuplicates: number;
+  halfWritten: number;
+  restarts: number;
+  slowRestarts: number;
+  drops: number;
+  midDataDrops: number;
+  greetingRefusals: number;
+  connections: number;
+  runnerRuns: number;
+  ms: number;
+  details: string[];
+}
+
+/**
+ * Flush a queue of `messages` with `sendmail -q` (repeated until empty) while the relay is
+ * restarted (sometimes as a slow one that waits before each 250), connections are cut at random,
+ * DATA is dropped half-way and greetings are refused. Then account for every message.
+ */
+export async function relayFaultTorture(o: FaultOptions): Promise<FaultReport> {
+  const { spawn } = await import('node:child_process');
+  const { cleanEnv } = await import('./run.js');
+  const { generateQueue } = await import('./queue-gen.js');
+  const t0 = Date.now();
+  const random = rng(o.seed);
+  const t = tempSpool('outbox-faults-');
+  let relay = await startRelay({});
+  const port = relay.port;
+  const env = envFor(relay, t);
+  const report: FaultReport = {
+    seed: o.seed, messages: o.messages, delivered: 0, lost: 0, duplicates: 0, unexplainedDuplicates: 0, halfWritten: 0,
+    restarts: 0, slowRestarts: 0, drops: 0, midDataDrops: 0, greetingRefusals: 0, connections: 0, runnerRuns: 0, ms: 0, details: [],
+  };
+  const ids = generateQueue(t.spool, { count: o.messages, subject: `faults ${o.seed}` });
+  const wire = new Map<string, { qid: string; data: Buffer }>();
+  for (const id of ids) {
+    const data = fs.readFileSync(path.join(t.spool, 'msg', id));
+    wire.set(messageId(data)!, { qid: id, data: Buffer.from(data.toString('latin1').replace(/\n/g, '\r\n'), 'latin1') });
+  }
+  const relays: TestRelay[] = [relay];
+  /** smtp-server session ids of connections we cut (their last 250 may never have arrived). */
+  const cut = new Set<string>();
+  const openSessions = () => [...(relay.server as unknown as { connections: Set<{ id: string; _socket: import('node:net').Socket }> }).connections];
+
+  let chaos = true;
+  let busy = Promise.resolve();
+  const chaosLoop = async () => {
+    while (chaos) {
+      await wait(20 + Math.floor(random() * 100));
+      if (!chaos) break;
+      const dice = random();
+      if (dice < 0.2) {
+        // Restart, sometimes as a relay that waits before each 250.
+        for (const c of openSessions()) cut.add(c.id);
+        const old = relay;
+        await old.close();
+        report.connections += old.connections;
+        await wait(Math.floor(random() * 300));
+        const slow = random() < 0.5;
+        let next: TestRelay | undefined;
+        for (let k = 0; k < 50 && !next; k++) {
+          try {
+            next = await startRelay({ port, ...(slow ? { acceptDelayMs: 50 + Math.floor(random() * 400) } : {}) });
+          } catch {
+            await wait(50); // the port is not free yet
+          }
+        }
+        if (!next) throw new Error(`relay could not listen on port ${port} again`);
+        relay = next;
+        relays.push(next);
+        report.restarts++;
+        if (slow) report.slowRestarts++;
+      } else if (dice < 0.6) {
+        const open = openSessions();
+        if (open.length > 0) {
+          const c = open[Math.floor(random() * open.length)]!;
+          cut.add(c.id);
+          c._socket.destroy();
+          report.drops++;
+        }
+      } else if (dice < 0.8) {
+        relay.setFaults({ dropMidData: true });
+        await wait(50 + Math.floor(random() * 200));
+        relay.setFaults({});
+        report.midDataDrops++;
+      } else {
+        relay.setFaults({ greeting: '421 4.3.2 Service shutting down' });
+        await wait(50 + Math.floor(random() * 300));
+        relay.setFaults({});
+        report.greetingRefusals++;
+      }
+    }
+  };
+
+  try {
+    busy = chaosLoop();
+    const chaosEnd = setTimeout(() => (chaos = false), o.chaosMs);
+    for (let round = 0; round < 60 && queuedIds(t.spool).size > 0; round++) {
+      const child = spawn(o.sendmail, ['-q'], { env: cleanEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
+      const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+      clearTimeout(timer);
+      report.runnerRuns++;
+      if (code !== 0) report.details.push(`runner exited ${code}: ${stderr.trim().split('\n').pop()}`);
+      o.log?.(`run ${round + 1}: ${queuedIds(t.spool).size} left, ${relays.reduce((n, r) => n + r.received.length, 0)} received`);
+      if (!chaos && queuedIds(t.spool).size > 0) await wait(300);
+    }
+    clearTimeout(chaosEnd);
+    chaos = false;
+    await busy;
+    report.connections += relay.connections;
+    const seen = new Map<string, string[]>(); // mid -> session ids of its copies
+    for (const r of relays) {
+      for (const m of r.received) {
+        const mid = messageId(m.data);
+        const w = mid ? wire.get(mid) : undefined;
+        if (!w || !m.data.equals(w.data)) {
+          report.halfWritten++;
+          report.details.push(`received ${mid}: ${w ? 'bytes differ' : 'never committed'}`);
+          continue;
+        }
+        seen.set(mid!, [...(seen.get(mid!) ?? []), m.sessionId]);
+      }
+    }
+    const queued = queuedIds(t.spool);
+    for (const [mid, w] of wire) {
+      const sessions = seen.get(mid) ?? [];
+      if (sessions.length === 0) {
+        report.lost++;
+        report.details.push(`lost ${w.qid}${queued.has(w.qid) ? ' (still queued)' : ''}`);
+        continue;
+      }
+      report.delivered++;
+      for (let k = 1; k < sessions.length; k++) {
+        if (cut.has(sessions[k - 1]!)) report.duplicates++;
+        else {
+          report.unexplainedDuplicates++;
+          report.details.push(`duplicate ${w.qid} on sessions ${sessions.join(',')}`);
+        }
+      }
+    }
+  } finally {
+    chaos = false;
+    await busy.catch(() => {});
+    await relay.close();
+    t.cleanup();
+  }
+  report.ms = Date.now() - t0;
+  return report;
+}
