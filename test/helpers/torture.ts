@@ -527,3 +527,79 @@ export async function relayFaultTorture(o: FaultOptions): Promise<FaultReport> {
   report.ms = Date.now() - t0;
   return report;
 }
+
+// ---- concurrency -----------------------------------------------------------------------------
+
+export interface ConcurrencyOptions {
+  submitters: number;
+  runners: number;
+  sendmail: string;
+  log?: (line: string) => void;
+}
+
+export interface ConcurrencyReport {
+  submitters: number;
+  runners: number;
+  submitted: number;
+  failedSubmissions: string[];
+  delivered: number;
+  lost: number;
+  duplicates: number;
+  incomplete: number;
+  runnerRuns: number;
+  ms: number;
+}
+
+/** `submitters` concurrent `sendmail` calls while `runners` queue runners flush over and over. */
+export async function concurrencyTorture(o: ConcurrencyOptions): Promise<ConcurrencyReport> {
+  const { run } = await import('./run.js');
+  const t0 = Date.now();
+  const s = await relayEnv();
+  const report: ConcurrencyReport = {
+    submitters: o.submitters, runners: o.runners, submitted: 0, failedSubmissions: [], delivered: 0, lost: 0, duplicates: 0, incomplete: 0, runnerRuns: 0, ms: 0,
+  };
+  const body = (i: number) => `concurrent message ${i}\n${'payload '.repeat(50)}\nend ${i}\n`;
+  try {
+    let submitting = true;
+    const runnerLoop = async () => {
+      for (let round = 0; round < 500; round++) {
+        if (!submitting && queuedIds(s.t.spool).size === 0) return;
+        const r = await run(o.sendmail, ['-q'], { env: s.env, timeoutMs: 300_000 });
+        report.runnerRuns++;
+        if (r.code !== 0) o.log?.(`runner exited ${r.code}: ${r.stderr}`);
+        await wait(50);
+      }
+    };
+    const loops = Array.from({ length: o.runners }, () => runnerLoop());
+    const results = await Promise.all(
+      Array.from({ length: o.submitters }, (_, i) =>
+        run(o.sendmail, ['-odq', '-i', `c${i}@example.com`], {
+          input: `Message-ID: <conc-${i}@torture.test>\nSubject: concurrent ${i}\n\n${body(i)}`,
+          env: s.env,
+          timeoutMs: 300_000,
+        }),
+      ),
+    );
+    submitting = false;
+    results.forEach((r, i) => (r.code === 0 ? report.submitted++ : report.failedSubmissions.push(`${i}: exit ${r.code} ${r.stderr.trim()}`)));
+    await Promise.all(loops);
+    const counts = new Map<string, number>();
+    for (const m of s.relay.received) {
+      const mid = messageId(m.data) ?? '';
+      counts.set(mid, (counts.get(mid) ?? 0) + 1);
+      const i = /^<conc-(\d+)@/.exec(mid)?.[1];
+      if (i === undefined || !m.data.toString('latin1').endsWith(`\r\n\r\n${body(Number(i)).replace(/\n/g, '\r\n')}`)) report.incomplete++;
+    }
+    results.forEach((r, i) => {
+      if (r.code !== 0) return;
+      const n = counts.get(`<conc-${i}@torture.test>`) ?? 0;
+      if (n === 0) report.lost++;
+      else report.delivered++;
+      report.duplicates += Math.max(0, n - 1);
+    });
+  } finally {
+    await s.close();
+  }
+  report.ms = Date.now() - t0;
+  return report;
+}
