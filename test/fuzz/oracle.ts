@@ -96,3 +96,12 @@ function firstDiff(a: string, b: string): string {
   while (i < a.length && i < b.length && a[i] === b[i]) i++;
   return `offset ${i}: ${JSON.stringify(a.slice(i, i + 30))} vs ${JSON.stringify(b.slice(i, i + 30))}`;
 }
+
+/**
+ * The bytes a relay receives for a stored message (after the relay's dot-unstuffing): every line
+ * break of any kind — the stored LF, a lone CR, or a lone CR right before LF — becomes one CRLF.
+ * (nodemailer's DATA stream turns a bare CR into CRLF as its SMTP-smuggling defence.)
+ */
+export function wireForm(stored: Buffer): Buffer {
+  return Buffer.from(stored.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n'), 'latin1');
+}
