@@ -6,15 +6,16 @@
  *  - hooks(): watch the relay's SMTP events (connect, MAIL, DATA bytes, after the 250 reply)
  *    by wrapping smtp-server's per-instance handlers, so a test can kill -9 the runner at an
  *    exact point of the dialogue without changing relay.ts;
- *  - tally(): count deliveries per message (by the Message-ID the spool wrote) into delivered
- *    once / duplicated / lost, against the set of messages that were committed;
+ *  - runnerCrashTorture(), relayFaultTorture(), concurrencyTorture(): the suites themselves,
+ *    returning figures (short runs in test/e2e/torture-*.test.ts, long ones in scripts/torture):
+ *    every delivery is matched by Message-ID and bytes to a committed message;
  *  - peak RSS of a child (VmHWM from /proc) and a bounded pool.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import { startRelay, type RelayOptions, type TestRelay, type ReceivedMessage } from './relay.js';
+import { startRelay, type RelayOptions, type TestRelay } from './relay.js';
 import { tempSpool, type TempSpool } from './run.js';
 
 export interface RelaySetup {
@@ -81,61 +82,6 @@ export function messageId(data: Buffer | string): string | null {
   const text = typeof data === 'string' ? data : data.subarray(0, 64 * 1024).toString('latin1');
   const m = /^Message-ID:\s*(<[^>\r\n]+>)/im.exec(text);
   return m ? m[1]! : null;
-}
-
-export interface Tally {
-  committed: number;
-  deliveredOnce: number;
-  duplicates: number;
-  /** committed, not delivered, and no longer in the queue */
-  lost: string[];
-  /** committed and still queued (not yet delivered) */
-  stillQueued: number;
-  /** received by the relay but never committed (half-written or invented) */
-  unknown: string[];
-}
-
-/**
- * Compare what the relay received with what was committed. `committed` maps Message-ID to the
- * queue id; `queued` is the set of queue ids still in the spool afterwards.
- */
-export function tally(committed: Map<string, string>, received: ReceivedMessage[], queued: Set<string>): Tally {
-  const counts = new Map<string, number>();
-  const unknown: string[] = [];
-  for (const m of received) {
-    const mid = messageId(m.data);
-    if (!mid || !committed.has(mid)) {
-      unknown.push(mid ?? '(no Message-ID)');
-      continue;
-    }
-    counts.set(mid, (counts.get(mid) ?? 0) + 1);
-  }
-  let deliveredOnce = 0;
-  let duplicates = 0;
-  let stillQueued = 0;
-  const lost: string[] = [];
-  for (const [mid, qid] of committed) {
-    const n = counts.get(mid) ?? 0;
-    if (n >= 1) deliveredOnce++;
-    duplicates += Math.max(0, n - 1);
-    if (n === 0) {
-      if (queued.has(qid)) stillQueued++;
-      else lost.push(`${qid} ${mid}`);
-    }
-  }
-  return { committed: committed.size, deliveredOnce, duplicates, lost, stillQueued, unknown };
-}
-
-/** Message-ID -> queue id for every committed message of a spool. */
-export function committedMessages(spool: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const ctl = path.join(spool, 'ctl');
-  if (!fs.existsSync(ctl)) return out;
-  for (const id of fs.readdirSync(ctl)) {
-    const mid = messageId(fs.readFileSync(path.join(spool, 'msg', id)));
-    if (mid) out.set(mid, id);
-  }
-  return out;
 }
 
 export function queuedIds(spool: string): Set<string> {
