@@ -87,7 +87,8 @@ export function refusedMessage(t: { what: 'pipe' | 'file' | 'include'; value: st
 
 function parseTarget(raw: string): AliasTarget | { problem: string } {
   let t = raw;
-  if (t.startsWith('"') && t.endsWith('"') && t.length >= 2 && (t[1] === '|' || t[1] === '/')) t = t.slice(1, -1);
+  // A whole target in quotes ("|cmd args", "a@b"): the quotes only protect spaces and commas.
+  if (t.startsWith('"') && t.endsWith('"') && t.length >= 2 && (t[1] === '|' || t[1] === '/' || t.indexOf('@') > 0)) t = t.slice(1, -1);
   if (t === '') return { problem: 'empty target (two commas in a row, or a trailing comma)' };
   if (t.startsWith('|')) return { kind: 'refused', what: 'pipe', value: t };
   if (t.startsWith('/')) return { kind: 'refused', what: 'file', value: t };

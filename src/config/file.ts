@@ -83,7 +83,7 @@ const TOP: Record<string, Row> = {
   local_domains: row('localDomains', { kind: 'strings', item: 'domain' }),
   masquerade: row('masquerade', { kind: 'domain' }),
 };
-const TABLES = ['relay', 'route', 'delivery', 'listener', 'sender_table'];
+const TABLES = ['relay', 'route', 'listener', 'sender_table'];
 
 export const AUTH_MECHANISMS: readonly AuthMechanism[] = ['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'];
 
@@ -113,6 +113,7 @@ const RELAY: Record<string, Row> = {
 const ROUTE_KEYS = ['domain', 'sender', 'from', 'relay'];
 
 const DELIVERY: Record<string, Row> = {
+  mode: row('mode', { kind: 'enum', values: ['background', 'queue', 'interactive'] }),
   retry_schedule: row('retryScheduleMs', { kind: 'durations' }),
   retry_jitter: row('retryJitter', { kind: 'number', min: 0, max: 1 }),
   max_queue_lifetime: row('maxQueueLifetimeMs', { kind: 'duration' }),
@@ -527,6 +528,14 @@ export function parseConfigText(file: string, text: string): FileSettings {
   const out: FileSettings = {};
   for (const [name, value] of Object.entries(doc)) {
     const spec = TOP[name];
+    // `delivery = "queue"` (the mode, kept for compatibility) or a [delivery] table (with `mode`).
+    if (name === 'delivery' && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      const d = r.section<DeliverySettings & { mode?: DeliveryMode }>(['delivery'], value, DELIVERY);
+      if (d.mode !== undefined) out.delivery = d.mode;
+      delete d.mode;
+      out.deliverySettings = d;
+      continue;
+    }
     if (spec) {
       (out as Record<string, unknown>)[spec.key] = r.value([name], spec.spec, value);
       continue;
@@ -540,9 +549,6 @@ export function parseConfigText(file: string, text: string): FileSettings {
       }
       case 'route':
         out.routes = readRoutes(r, value);
-        break;
-      case 'delivery':
-        out.deliverySettings = r.section<DeliverySettings>(['delivery'], value, DELIVERY);
         break;
       case 'listener': {
         const l = r.section<Partial<ListenerSettings>>(['listener'], value, LISTENER);

@@ -90,7 +90,8 @@ export class Locator {
         const key = splitKey(m[1]!);
         if (!key) continue;
         table = key;
-        this.record(table, n + 1);
+        // [relays.x] also locates "relays" (an unknown table is reported by its first name).
+        for (let k = 1; k <= key.length; k++) this.record(key.slice(0, k), n + 1);
         continue;
       }
       const eq = assignmentAt(line);
