@@ -4,7 +4,7 @@
  * Why TOML: it is commented and read by people (`key = "value"` under `[section]` headers),
  * has one obvious way to write a list and a table, and smol-toml parses it strictly with line
  * numbers in its syntax errors and no dependencies (fast enough for every sendmail call:
- * ~0.2 ms for the example file).
+ * ~0.3 ms for the example file with every key: node scripts/bench-config.mjs).
  *
  * Every key of the file is a row in one of the tables below (TOP, RELAY, ROUTE, DELIVERY,
  * LISTENER, SENDER). An unknown key is an error with a "did you mean" suggestion; a value of
