@@ -227,6 +227,8 @@ const SCHEMES: Record<string, { tls: ParsedRelayUrl['tls']; port: number }> = {
   'smtp+starttls': { tls: 'starttls', port: 587 },
   smtps: { tls: 'implicit', port: 465 },
   smtp: { tls: 'none', port: 25 },
+  submission: { tls: 'starttls', port: 587 },
+  submissions: { tls: 'implicit', port: 465 },
 };
 
 /**
@@ -235,7 +237,9 @@ const SCHEMES: Record<string, { tls: ParsedRelayUrl['tls']; port: number }> = {
  * Returns the parts, or an error message. (The runner's own parser is config/relay.ts.)
  */
 export function checkRelayUrl(url: string): ParsedRelayUrl | { error: string } {
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(.*)$/.exec(url);
+  // Same forms as the runner's parser (config/relay.ts): a bare host[:port] means smtp+starttls.
+  const full = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url) ? url : /^[A-Za-z0-9.[\]:-]+$/.test(url) ? `smtp+starttls://${url}` : url;
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(.*)$/.exec(full);
   if (!m) return { error: `"${url}" is not a URL (expected smtp+starttls://user@host:587, smtps://user@host:465 or smtp://host:25)` };
   const scheme = m[1]!.toLowerCase();
   const s = SCHEMES[scheme];
@@ -285,7 +289,8 @@ export function checkRelayUrl(url: string): ParsedRelayUrl | { error: string } {
   if (s.tls === 'none' && user !== undefined) {
     return { error: 'smtp:// is plaintext and never authenticates: use smtp+starttls:// or smtps:// to log in' };
   }
-  return { scheme: scheme as ParsedRelayUrl['scheme'], tls: s.tls, host, port, ...(user !== undefined ? { user } : {}) };
+  const canonical = s.tls === 'starttls' ? 'smtp+starttls' : s.tls === 'implicit' ? 'smtps' : 'smtp';
+  return { scheme: canonical, tls: s.tls, host, port, ...(user !== undefined ? { user } : {}) };
 }
 
 /** SHA-256 fingerprint: 64 hex digits, colons optional; returned as upper-case AA:BB:.. */

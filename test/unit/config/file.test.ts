@@ -124,7 +124,9 @@ idle_timeout = "2m"
     assert.match(err('[relay.a]\nurl = "smtp+starttls://u:pw@h"\n'), /relay\.a\.url: the URL holds a password/);
     assert.match(err('[relay.a]\nurl = "smtp://u@h"\n'), /plaintext and never authenticates/);
     assert.match(err('[relay.a]\nurl = "smtps://h:99999"\n'), /"99999" is not a port number/);
-    assert.match(err('[relay.a]\nurl = "h.example.com"\n'), /is not a URL/);
+    assert.match(err('[relay.a]\nurl = "h ost"\n'), /is not a URL/);
+    assert.deepEqual(checkRelayUrl('h.example.com'), { scheme: 'smtp+starttls', tls: 'starttls', host: 'h.example.com', port: 587 });
+    assert.deepEqual(checkRelayUrl('submissions://u@h.example.com'), { scheme: 'smtps', tls: 'implicit', host: 'h.example.com', port: 465, user: 'u' });
     assert.match(err('[relay.a]\n'), /^t\.conf:1: relay\.a: url is required/);
     assert.match(err('[relay.a]\nurl = "smtps://h"\npassword_file = "/x"\n'), /names no user/);
   });
