@@ -94,6 +94,7 @@ export interface CommittedInfo {
   size: number;
   client: string;
   saslUser?: string;
+  saslMethod?: string;
 }
 
 export type SessionEnd = 'quit' | 'eof' | 'eof-in-data' | 'timeout' | 'too-many-errors' | 'io-error';
@@ -113,6 +114,7 @@ export class SmtpSession {
   private tx: Transaction | null = null;
   private errors = 0;
   private saslUser: string | undefined;
+  private saslMethod: string | undefined;
   private authFailures = 0;
   private readonly maxLine: number;
   private readonly maxRcpt: number;
@@ -379,6 +381,7 @@ export class SmtpSession {
       return fail(reply(535, '5.7.8', 'Error: authentication failed'));
     }
     this.saslUser = user;
+    this.saslMethod = mech;
     this.send(reply(235, '2.7.0', 'Authentication successful'));
     return 'ok';
   }
@@ -488,7 +491,7 @@ export class SmtpSession {
       recipients: res.recipients,
       size: res.size,
       client: this.clientName,
-      ...(this.saslUser !== undefined ? { saslUser: this.saslUser } : {}),
+      ...(this.saslUser !== undefined ? { saslUser: this.saslUser, saslMethod: this.saslMethod } : {}),
     });
   }
 }
