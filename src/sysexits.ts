@@ -75,3 +75,26 @@ export function exitCodeOf(err: unknown): number {
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return EX_CANTCREAT;
   return EX_TEMPFAIL;
 }
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EFBIG: 'file size limit exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOENT: 'no such file or directory',
+  EIO: 'input/output error',
+};
+
+/** One line for stderr: an OutboxError's message, or an OS error said plainly. */
+export function describeError(err: unknown): string {
+  if (err instanceof OutboxError) return err.message;
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (e && typeof e.code === 'string' && ERRNO_TEXT[e.code]) {
+    const where = e.path ? ` (${e.syscall ?? 'access'} ${e.path})` : e.syscall ? ` (${e.syscall})` : '';
+    const retry = exitCodeOf(err) === EX_TEMPFAIL ? '; the message was not queued, try again later' : '';
+    return `cannot write to the spool: ${ERRNO_TEXT[e.code]}${where}${retry}`;
+  }
+  return `error: ${e?.message ?? String(err)}`;
+}

@@ -64,13 +64,12 @@ export class Normalizer {
 
   end(): Buffer[] {
     const out: Buffer[] = [];
-    // A held "." or ".\n" at the very end is the terminator: dropped.
-    this.held = '';
     if (this.pendingCr) {
       this.pendingCr = false;
       out.push(...(this.ignoreDots ? [CR_BUF] : this.dots(CR_BUF)));
-      this.held = '';
     }
+    // A held "." or ".\n" at the very end is the terminator: dropped.
+    this.held = '';
     return out;
   }
 

@@ -11,7 +11,6 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import {
   type ControlRecord,
   isQueueId,
@@ -70,10 +69,17 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+// Why not node:crypto: loading it costs every sendmail call several milliseconds, and these
+// values need to be unlikely to collide, not secret (O_EXCL catches the rare collision).
 function random32(): () => number {
-  const bytes = randomBytes(3);
-  let i = 0;
-  return () => bytes[i++]! & 31;
+  return () => Math.floor(Math.random() * 32);
+}
+
+let counter = 0;
+/** A short string unique to this process and call: pid, counter and 32 random bits, hex. */
+export function uniqueSuffix(): string {
+  counter++;
+  return `${process.pid.toString(16)}${counter.toString(16)}${Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0')}`;
 }
 
 export interface NewMessageFile {
@@ -99,7 +105,7 @@ export async function createMessageFile(p: SpoolPaths, now = Date.now()): Promis
 
 /** Write `data` to a temp file, fsync it and rename it to `dest`, then fsync dest's directory. */
 export async function writeFileDurable(p: SpoolPaths, dest: string, data: string | Buffer): Promise<void> {
-  const tmp = path.join(p.tmp, `${path.basename(dest)}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  const tmp = path.join(p.tmp, `${path.basename(dest)}.${uniqueSuffix()}`);
   const fh = await fsp.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
   try {
     await fh.writeFile(data);
@@ -186,4 +192,17 @@ export async function sweepOrphans(p: SpoolPaths, graceMs: number, now = Date.no
   await sweep(p.tmp, () => false);
   await sweep(p.msg, (name) => committed.has(name));
   return removed;
+}
+
+/**
+ * Ids whose lock directory (lock/<ID>.lock, made by spool/lock.ts) exists: held, or stale and
+ * not yet taken over. One readdir, so mailq can mark active messages without a stat per message.
+ */
+export async function lockedIds(p: SpoolPaths): Promise<Set<string>> {
+  try {
+    const names = await fsp.readdir(p.lock);
+    return new Set(names.filter((n) => n.endsWith('.lock')).map((n) => n.slice(0, -5)));
+  } catch {
+    return new Set();
+  }
 }

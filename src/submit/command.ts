@@ -30,7 +30,7 @@ export async function sendFromCommandLine(mode: SendOptions, config: Config, io:
     dsn: mode.dsn,
     origin: 'sendmail',
     received: (id, date) => `by ${config.hostname} (Outbox, from userid ${user.uid})\n\tid ${id}; ${rfc5322Date(date)}`,
-    input: io.stdin,
+    input: io.readInput ? io.readInput() : io.stdin,
   });
   /* The message is committed: from here on nothing may turn this into a failure, except -odi's
      delivery outcome, which the caller asked for. */

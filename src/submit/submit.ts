@@ -13,7 +13,6 @@
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import type { DsnOptions } from '../cli/flags.js';
 import { EX_DATAERR, EX_USAGE, OutboxError } from '../sysexits.js';
@@ -21,7 +20,7 @@ import { addressKey, checkAddress, formatDisplayName, isAscii, splitAddressList 
 import { fixupHeaders, isFieldLine, isMboxFromLine, parseHeaderSection, recipientFieldValues, rfc5322Date } from '../message/headers.js';
 import { Normalizer } from '../message/normalize.js';
 import { FORMAT_VERSION, type ControlRecord, type RecipientState } from '../spool/format.js';
-import { createMessageFile, ensureSpool, fsyncDir, writeControl } from '../spool/spool.js';
+import { createMessageFile, ensureSpool, fsyncDir, uniqueSuffix, writeControl } from '../spool/spool.js';
 
 /** Largest header section accepted (10,000 header lines fit comfortably). */
 export const MAX_HEADER_BYTES = 4 * 1024 * 1024;
@@ -232,7 +231,7 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
       fields,
       received: req.received(file.id, date),
       from: Buffer.from(from, 'utf8').toString('latin1'),
-      messageId: `<${file.id}.${randomBytes(6).toString('hex')}@${config.hostname}>`,
+      messageId: `<${file.id}.${uniqueSuffix()}@${config.hostname}>`,
       date,
     });
     await write(Buffer.from(header + '\n', 'latin1'));
