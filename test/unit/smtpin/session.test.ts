@@ -1,0 +1,78 @@
+/**
+ * Unit tests of smtpin/session.ts with an in-memory transport (no submit reached unless a
+ * message is sent): the refusal of non-local clients on a listener without AUTH, relay
+ * control with AUTH, and the -bs path's static imports staying lean.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { InputQueue } from '../../../src/smtpin/input.js';
+import { SmtpSession, type SessionOptions } from '../../../src/smtpin/session.js';
+import type { Config } from '../../../src/config/config.js';
+
+const config = { hostname: 'mx.test', domain: 'test', maxMessageSize: 0, spool: '/nonexistent' } as Config;
+
+async function converse(script: string, opts: Partial<SessionOptions>, secure = false): Promise<{ out: string; end: string }> {
+  const input = new InputQueue(null, 1 << 20, 1000);
+  input.push(Buffer.from(script));
+  input.end();
+  let out = '';
+  const s = new SmtpSession(
+    { input, secure, write: async (t) => void (out += t) },
+    { config, origin: 'smtp', submitter: { uid: 1, name: 'd' }, client: { host: 'unknown', ip: '192.0.2.1', trusted: false }, ...opts },
+  );
+  const end = await s.run();
+  return { out, end };
+}
+
+describe('SmtpSession', () => {
+  it('refuses a non-local client at the greeting and answers only QUIT and NOOP', async () => {
+    const { out, end } = await converse('EHLO x\r\nMAIL FROM:<a@b>\r\nNOOP\r\nQUIT\r\n', { refuse: 'mx.test Error: access denied' });
+    assert.equal(end, 'quit');
+    assert.deepEqual(out.split('\r\n').filter(Boolean).map((l) => l.slice(0, 3)), ['554', '503', '503', '250', '221']);
+  });
+
+  it('without AUTH a non-local client cannot relay: RCPT 530', async () => {
+    const auth = { mechanisms: ['PLAIN'], verify: async (u: string, p: string) => u === 'u' && p === 'p' };
+    const { out } = await converse('EHLO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nQUIT\r\n', { auth });
+    assert.match(out, /\r\n530 5\.7\.0 Authentication required\r\n503 5\.5\.1 Error: need RCPT command\r\n221 /);
+    // Over TLS, after AUTH PLAIN, RCPT is accepted.
+    const plain = Buffer.from('\0u\0p').toString('base64');
+    const ok = await converse(`EHLO x\r\nAUTH PLAIN ${plain}\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nQUIT\r\n`, { auth }, true);
+    assert.match(ok.out, /\r\n235 2\.7\.0 .*\r\n250 2\.1\.0 Ok\r\n250 2\.1\.5 Ok\r\n221 /);
+    // authzid naming someone else is refused.
+    const other = Buffer.from('admin\0u\0p').toString('base64');
+    assert.match((await converse(`EHLO x\r\nAUTH PLAIN ${other}\r\nQUIT\r\n`, { auth }, true)).out, /\r\n501 5\.5\.2 /);
+  });
+
+  it('closes after three failed AUTH attempts', async () => {
+    const auth = { mechanisms: ['PLAIN', 'LOGIN'], verify: async () => false };
+    const bad = Buffer.from('\0u\0x').toString('base64');
+    const { out, end } = await converse(`EHLO x\r\n${`AUTH PLAIN ${bad}\r\n`.repeat(5)}QUIT\r\n`, { auth }, true);
+    assert.equal(end, 'too-many-errors');
+    assert.equal((out.match(/^535 /gm) ?? []).length, 3);
+    assert.match(out, /421 4\.7\.0 .*authentication failures\r\n$/);
+  });
+});
+
+describe('imports', () => {
+  it('sendmail -bs (smtpin/stdio.js) statically loads no SMTP client, parser, CLI framework or TLS', () => {
+    const distSrc = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../src');
+    const seen = new Set<string>();
+    const packages = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const m of fs.readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\s[^;]*?\sfrom\s+['"]([^'"]+)['"]/gm)) {
+        const spec = m[1]!;
+        if (spec.startsWith('.')) visit(path.resolve(path.dirname(file), spec));
+        else packages.add(spec);
+      }
+    };
+    visit(path.join(distSrc, 'smtpin/stdio.js'));
+    for (const p of packages) assert.ok(p.startsWith('node:') && p !== 'node:tls' && p !== 'node:net', `-bs loads ${p}`);
+    for (const f of seen) assert.ok(!/\/(runner|queue)\/|smtpin\/serve/.test(f), `-bs loads ${path.relative(distSrc, f)}`);
+  });
+});
