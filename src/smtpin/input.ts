@@ -101,8 +101,11 @@ export class InputQueue {
     w?.();
   }
 
-  /** The next chunk, or null at end of input. */
-  async read(): Promise<Buffer | null> {
+  /**
+   * The next chunk, or null at end of input. Each wait is bounded by idleMs and, if given, by
+   * the absolute `deadline` (ms since the epoch): a client that trickles bytes is still dropped.
+   */
+  async read(deadline = Infinity): Promise<Buffer | null> {
     if (this.chunks.length === 0 && !this.ended && !this.failure) {
       if (this.beforeWait) await this.beforeWait();
       if (this.chunks.length === 0 && !this.ended && !this.failure) {
@@ -111,9 +114,12 @@ export class InputQueue {
           this.source.resume();
         }
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            this.fail(new TimeoutError());
-          }, this.idleMs);
+          const timer = setTimeout(
+            () => {
+              this.fail(new TimeoutError());
+            },
+            Math.max(0, Math.min(this.idleMs, deadline - Date.now())),
+          );
           this.wake = () => {
             clearTimeout(timer);
             resolve();
@@ -137,13 +143,17 @@ export class InputQueue {
 
 export type LineResult = { line: string; tooLong: false } | { line: null; tooLong: true };
 
-/** One command line of at most `max` bytes (without its line ending); null at end of input. */
+/**
+ * One command line of at most `max` bytes (without its line ending); null at end of input.
+ * The whole line must arrive within the queue's idle time (slow-drip clients are dropped).
+ */
 export async function readLine(q: InputQueue, max: number): Promise<LineResult | null> {
+  const deadline = Date.now() + q.idleMs;
   const parts: Buffer[] = [];
   let len = 0;
   let tooLong = false;
   for (;;) {
-    const b = await q.read();
+    const b = await q.read(deadline);
     if (b === null) return null; // an unterminated last line is not a command
     const nl = b.indexOf(10);
     const piece = nl < 0 ? b : b.subarray(0, nl);

@@ -105,6 +105,8 @@ interface Transaction {
 }
 
 const AUTH_LINE_MAX = 12_288;
+/** With the default 5-minute idle time: a message's DATA must arrive within an hour. */
+const DATA_DEADLINE_FACTOR = 12;
 const KNOWN_VERBS = new Set(['HELO', 'EHLO', 'STARTTLS', 'AUTH', 'MAIL', 'RCPT', 'DATA', 'BDAT', 'RSET', 'NOOP', 'VRFY', 'EXPN', 'HELP', 'QUIT']);
 
 export class SmtpSession {
@@ -404,6 +406,9 @@ export class SmtpSession {
   private async data(tx: Transaction): Promise<void> {
     this.send(reply(354, '', 'End data with <CR><LF>.<CR><LF>'));
     const q = this.t.input;
+    // DATA as a whole must finish within DATA_DEADLINE_FACTOR idle times (a client dripping a
+    // byte now and then is dropped); each wait is still bounded by the idle time.
+    const deadline = Date.now() + q.idleMs * DATA_DEADLINE_FACTOR;
     const dec = new DotDecoder();
     const limit = this.o.config.maxMessageSize;
     let bytes = 0;
@@ -415,7 +420,7 @@ export class SmtpSession {
     const nextChunk = async (): Promise<Buffer | null> => {
       while (pending.length === 0) {
         if (dec.done) return null;
-        const b = await q.read();
+        const b = await q.read(deadline);
         if (b === null) {
           eof = true;
           throw new EofError('in DATA');
@@ -472,7 +477,7 @@ export class SmtpSession {
       // Read and drop the rest of DATA so that the dialogue stays in step.
       pending = [];
       while (!dec.done) {
-        const b = await q.read();
+        const b = await q.read(deadline);
         if (b === null) throw new EofError('in DATA');
         const { rest } = dec.push(b);
         if (rest) q.unshift(rest);

@@ -163,6 +163,18 @@ describe('outbox serve', () => {
     for (const d of ds) assert.match((await d.expect(421)).text, /^421 4\.4\.2 /);
     await srv.waitLog(/(disconnect|timeout after session)[^\n]*\n[^]*(disconnect|timeout after session)[^\n]*\n[^]*(disconnect|timeout after session)/);
 
+    // A client dripping one byte every 100 ms never completes a line in time: dropped too.
+    const drip = Dialog.ofSocket(await connect(port));
+    await drip.expect(220);
+    const t0 = Date.now();
+    const timer = setInterval(() => drip.write('N'), 100);
+    try {
+      assert.match((await drip.expect(421)).text, /^421 4\.4\.2 /);
+    } finally {
+      clearInterval(timer);
+    }
+    assert.ok(Date.now() - t0 < 3000);
+
     // Malformed input: binary garbage, a huge line, NULs, a client that vanishes mid-DATA.
     const junk = await connect(port);
     junk.write(Buffer.alloc(300_000, 0xff));

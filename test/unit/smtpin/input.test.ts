@@ -98,6 +98,18 @@ describe('readLine', () => {
     await assert.rejects(readLine(q, 100), TimeoutError);
   });
 
+  it('drops a client that drips a command line slower than the idle time allows', async () => {
+    const q = new InputQueue(null, 1024, 200);
+    const drip = setInterval(() => q.push(Buffer.from('N')), 40);
+    const t0 = Date.now();
+    try {
+      await assert.rejects(readLine(q, 100_000), TimeoutError);
+    } finally {
+      clearInterval(drip);
+    }
+    assert.ok(Date.now() - t0 < 1000);
+  });
+
   it('pauses its source above the high-water mark and resumes when drained', async () => {
     const calls: string[] = [];
     const q = new InputQueue({ pause: () => calls.push('pause'), resume: () => calls.push('resume') }, 100, 1000);
