@@ -210,7 +210,7 @@ export async function command(args: string[], io: Io): Promise<number> {
   const settings: ListenerSettings = {
     ...fromFile,
     ...cli,
-    listen: cli.listen.length > 0 ? cli.listen : (fromFile.listen ?? []),
+    listen: cli.listen.length > 0 ? cli.listen : ([] as string[]).concat(fromFile.listen ?? []),
   };
   const addrs = checkListener(settings);
   return serve(config, settings, addrs);

@@ -389,9 +389,9 @@ export class SmtpSession {
   }
 
   /** The Received: value (after "Received: "), folded with LF + TAB. */
-  private received(id: string, date: Date, rcpts: RecipientArg[]): string {
-    // RFC 3848 protocol names.
-    const protocol = this.esmtp ? `ESMTP${this.t.secure ? 'S' : ''}${this.saslUser !== undefined ? 'A' : ''}` : 'SMTP';
+  private received(id: string, date: Date, rcpts: RecipientArg[], utf8: boolean): string {
+    // RFC 3848 protocol names (RFC 6531's UTF8SMTP* when SMTPUTF8 was used).
+    const protocol = this.esmtp ? `${utf8 ? 'UTF8SMTP' : 'ESMTP'}${this.t.secure ? 'S' : ''}${this.saslUser !== undefined ? 'A' : ''}` : 'SMTP';
     const u = this.o.receivedUser;
     const from = this.o.client.ip
       ? `${this.heloName} (${this.o.client.host} [${this.o.client.ip}])`
@@ -466,7 +466,7 @@ export class SmtpSession {
         smtputf8: tx.from.smtputf8,
         origin: this.o.origin,
         client: this.clientName,
-        received: (id, date) => this.received(id, date, rcpts),
+        received: (id, date) => this.received(id, date, rcpts, tx.from.smtputf8),
         input: body,
       });
     } catch (e) {

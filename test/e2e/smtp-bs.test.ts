@@ -140,7 +140,7 @@ describe('sendmail -bs', () => {
     assert.ok(messageText(s.spool, id).endsWith(`\n\n${long}\n`));
   });
 
-  it('answers bad sequences with 503 and bad addresses with 501/553', async () => {
+  it('answers bad sequences with 503 and bad addresses with 501/553; SMTPUTF8 when declared', async () => {
     const s = spool();
     const { child, d } = bs(s);
     await d.expect(220);
@@ -162,13 +162,18 @@ describe('sendmail -bs', () => {
     await d.cmd('RSET', 250);
     await d.cmd('MAIL FROM:<a@example.com> SMTPUTF8', 250);
     await d.cmd('RCPT TO:<ü@example.com>', 250);
+    await d.cmd('DATA', 354);
+    d.write('Subject: =?UTF-8?Q?gr=C3=BC=C3=9Fe?=\r\n\r\ngrüße\r\n.\r\n');
+    const utf8Id = /queued as (\S+)/.exec((await d.expect(250)).text)![1]!;
     await d.cmd('STARTTLS', 502);
     await d.cmd('AUTH PLAIN AGEAYg==', 503);
     await d.cmd('BDAT 10 LAST', 502);
     await d.cmd('FROB', 502);
     await d.cmd('QUIT', 221);
     assert.equal(await exitOf(child), 0);
-    assert.equal(controls(s.spool).length, 0);
+    const recs = controls(s.spool);
+    assert.deepEqual(recs.map((r) => [r.id, r.smtputf8, r.recipients[0].address]), [[utf8Id, true, 'ü@example.com']]);
+    assert.match(messageText(s.spool, utf8Id), /\twith UTF8SMTP id /);
   });
 
   it('refuses messages over max_message_size with 552, at MAIL (SIZE=) and after DATA', async () => {
