@@ -56,6 +56,25 @@ for ($i = 1; $i <= 3; $i++) {
 echo "sent\n";
 `;
 
+// Laravel's default command line (-bs -i); a message over max_message_size must surface as an
+// exception in PHP carrying the 552 reply, and nothing is queued.
+const SYMFONY_TOO_BIG = String.raw`<?php
+require '/usr/share/php/Symfony/Component/Mailer/autoload.php';
+require_once '/usr/share/php/Symfony/Component/Mime/autoload.php';
+use Symfony\Component\Mailer\Mailer;
+use Symfony\Component\Mailer\Transport\SendmailTransport;
+use Symfony\Component\Mailer\Exception\TransportExceptionInterface;
+use Symfony\Component\Mime\Email;
+$mailer = new Mailer(new SendmailTransport($argv[1] . ' -bs -i -C ' . $argv[2]));
+$email = (new Email())->from('app@example.com')->to('user@example.net')->subject('big')->text(str_repeat("0123456789\n", 500));
+try {
+  $mailer->send($email);
+  echo "sent\n";
+} catch (TransportExceptionInterface $e) {
+  echo "error: " . $e->getMessage() . "\n";
+}
+`;
+
 describe('PHP over sendmail -bs', () => {
   it('a proc_open script speaking SMTP gets its message queued', async () => {
     const s = tempSpool('outbox-php-');
@@ -92,5 +111,18 @@ describe('PHP over sendmail -bs', () => {
       // Symfony dot-stuffs; the stored body has the caller's original lines.
       assert.match(text, /\nLine one\n\.\n\.\.starts with dots\nlast line\n$/);
     }
+  });
+
+  it('Symfony Mailer (Laravel command line -bs -i) gets a 552 exception for a message over the limit', async () => {
+    const s = tempSpool('outbox-symfony-big-');
+    spools.push(s);
+    const conf = path.join(s.dir, 'outbox.conf');
+    fs.writeFileSync(conf, 'max_message_size = 2000\n');
+    const script = path.join(s.dir, 'big.php');
+    fs.writeFileSync(script, SYMFONY_TOO_BIG);
+    const r = await run('php', [script, SENDMAIL, conf], { env: s.env, timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^error: .*552/m);
+    assert.equal(controls(s.spool).length, 0);
   });
 });
