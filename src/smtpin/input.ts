@@ -179,6 +179,61 @@ export async function readLine(q: InputQueue, max: number): Promise<LineResult |
 
 const CR_BUF = Buffer.from('\r');
 
+/**
+ * Watches the start of a message for the end of its header section, so that the header section
+ * of SMTP mail can be limited (submit() keeps a header section in memory until it is complete;
+ * here it is cut far below submit()'s own limit, because a listener holds many sessions at once).
+ * The section ends at the first empty line, or at once when the first line is not a header
+ * field (then the message has no header section and everything is body, as submit() sees it).
+ * Pure apart from its own state.
+ */
+export class HeaderWatch {
+  done = false;
+  bytes = 0;
+  private lineLen = 0;
+  private lastCr = false;
+  private first: Buffer[] = [];
+  private firstLen = 0;
+  private lineNo = 0;
+
+  constructor(
+    private readonly limit: number,
+    private readonly isField: (line: string) => boolean,
+  ) {}
+
+  /** Feed decoded message bytes; false once the header section is larger than the limit. */
+  feed(b: Buffer): boolean {
+    let i = 0;
+    while (!this.done && i < b.length) {
+      const nl = b.indexOf(10, i);
+      const end = nl < 0 ? b.length : nl;
+      const seg = b.subarray(i, end);
+      if (seg.length > 0) {
+        this.lineLen += seg.length;
+        this.lastCr = seg[seg.length - 1] === 13;
+        if (this.lineNo === 0 && this.firstLen < 1000) {
+          this.first.push(seg);
+          this.firstLen += seg.length;
+        }
+      }
+      this.bytes += end - i + (nl < 0 ? 0 : 1);
+      if (nl < 0) break;
+      const empty = this.lineLen === 0 || (this.lineLen === 1 && this.lastCr);
+      if (empty) this.done = true;
+      else if (this.lineNo === 0) {
+        const line = Buffer.concat(this.first).toString('latin1').replace(/\r$/, '') + '\n';
+        this.first = [];
+        if (!this.isField(line) && !line.startsWith('From ')) this.done = true;
+      }
+      this.lineNo++;
+      this.lineLen = 0;
+      this.lastCr = false;
+      i = nl + 1;
+    }
+    return this.done || this.bytes <= this.limit;
+  }
+}
+
 /** DATA transparency decoder (pure apart from its own state). */
 export class DotDecoder {
   private state: 'bol' | 'mid' | 'dot' | 'dotcr' = 'bol';

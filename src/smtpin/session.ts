@@ -25,7 +25,8 @@
 import type { Config } from '../config/config.js';
 import { rfc5322Date } from '../message/headers.js';
 import { submit, type RecipientArg, type Submitter } from '../submit/submit.js';
-import { EofError, InputQueue, DotDecoder, readLine, TimeoutError } from './input.js';
+import { isFieldLine } from '../message/headers.js';
+import { EofError, HeaderWatch, DotDecoder, InputQueue, readLine, TimeoutError } from './input.js';
 import {
   HELP_TEXT,
   SizeLimitError,
@@ -105,6 +106,8 @@ interface Transaction {
 }
 
 const AUTH_LINE_MAX = 12_288;
+/** Largest header section over SMTP (Postfix's header_size_limit is 100 KB). */
+export const SMTP_MAX_HEADER_BYTES = 256 * 1024;
 /** With the default 5-minute idle time: a message's DATA must arrive within an hour. */
 const DATA_DEADLINE_FACTOR = 12;
 const KNOWN_VERBS = new Set(['HELO', 'EHLO', 'STARTTLS', 'AUTH', 'MAIL', 'RCPT', 'DATA', 'BDAT', 'RSET', 'NOOP', 'VRFY', 'EXPN', 'HELP', 'QUIT']);
@@ -415,6 +418,8 @@ export class SmtpSession {
     let pending: Buffer[] = [];
     let eof = false;
     let overLimit = false;
+    let headerTooBig = false;
+    const headers = new HeaderWatch(SMTP_MAX_HEADER_BYTES, isFieldLine);
 
     /** Next decoded chunk of the body, or null once the end marker was read. */
     const nextChunk = async (): Promise<Buffer | null> => {
@@ -433,6 +438,15 @@ export class SmtpSession {
           overLimit = true;
           pending = [];
           throw new SizeLimitError(limit);
+        }
+        if (!headers.done) {
+          for (const o of out) {
+            if (!headers.feed(o)) {
+              headerTooBig = true;
+              pending = [];
+              throw new SizeLimitError(SMTP_MAX_HEADER_BYTES);
+            }
+          }
         }
       }
       return pending.shift()!;
@@ -482,7 +496,11 @@ export class SmtpSession {
         const { rest } = dec.push(b);
         if (rest) q.unshift(rest);
       }
-      const r = overLimit ? commitErrorReply(new SizeLimitError(limit)) : commitErrorReply(failure);
+      const r = headerTooBig
+        ? reply(552, '5.3.4', 'Message header section exceeds fixed limit')
+        : overLimit
+          ? commitErrorReply(new SizeLimitError(limit))
+          : commitErrorReply(failure);
       if (r.code === 451) this.o.log?.(`warning: ${this.clientName}: commit failed: ${(failure as Error)?.message ?? String(failure)}`);
       this.send(r);
       return;

@@ -201,6 +201,27 @@ describe('sendmail -bs', () => {
     assert.equal(msgFiles(s).length, 1);
   });
 
+  it('refuses a header section over 256 KB with 552 and reads on', async () => {
+    const s = spool();
+    const { child, d } = bs(s);
+    await d.expect(220);
+    await d.cmd('EHLO x', 250);
+    await d.cmd('MAIL FROM:<a@example.com>', 250);
+    await d.cmd('RCPT TO:<b@example.com>', 250);
+    await d.cmd('DATA', 354);
+    d.write(('X-Filler: ' + 'f'.repeat(80) + '\r\n').repeat(4000) + '\r\nbody\r\n.\r\n');
+    assert.match((await d.expect(552)).text, /^552 5\.3\.4 .*header/);
+    await d.cmd('MAIL FROM:<a@example.com>', 250);
+    await d.cmd('RCPT TO:<b@example.com>', 250);
+    await d.cmd('DATA', 354);
+    d.write(('X-Filler: ' + 'f'.repeat(80) + '\r\n').repeat(100) + '\r\n' + 'body\r\n'.repeat(100_000) + '.\r\n');
+    await d.expect(250);
+    await d.cmd('QUIT', 221);
+    assert.equal(await exitOf(child), 0);
+    assert.equal(controls(s.spool).length, 1);
+    assert.equal(msgFiles(s).length, 1);
+  });
+
   it('replies 451 when the spool cannot be written, and 554 for a NUL byte', async () => {
     const s = spool();
     const notADir = path.join(s.dir, 'file');

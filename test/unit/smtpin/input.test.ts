@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { DotDecoder, InputQueue, TimeoutError, readLine } from '../../../src/smtpin/input.js';
+import { DotDecoder, HeaderWatch, InputQueue, TimeoutError, readLine } from '../../../src/smtpin/input.js';
+import { isFieldLine } from '../../../src/message/headers.js';
 
 /** Reference: split into lines (LF ended), stop at a line that is "." or ".\r", unstuff. */
 function reference(input: string): { body: string; rest: string } | null {
@@ -117,5 +118,26 @@ describe('readLine', () => {
     assert.deepEqual(calls, ['pause']);
     for (let i = 0; i < 30; i++) assert.equal((await readLine(q, 100))?.line, 'NOOP');
     assert.deepEqual(calls, ['pause', 'resume']);
+  });
+});
+
+describe('HeaderWatch', () => {
+  const watch = (chunks: string[], limit = 100) => {
+    const w = new HeaderWatch(limit, isFieldLine);
+    let ok = true;
+    for (const c of chunks) ok = w.feed(Buffer.from(c, 'latin1')) && ok;
+    return { ok, done: w.done };
+  };
+  it('ends at the first empty line, CRLF or LF, across chunks', () => {
+    assert.deepEqual(watch(['Subject: a\r', '\n\r', '\nbody']), { ok: true, done: true });
+    assert.deepEqual(watch(['A: b\n', '\n']), { ok: true, done: true });
+    assert.deepEqual(watch(['A: b\r\n B\r\n']), { ok: true, done: false });
+  });
+  it('a first line that is not a header field means no header section', () => {
+    assert.deepEqual(watch(['hello world\n', 'x'.repeat(1000)]), { ok: true, done: true });
+  });
+  it('refuses a header section over the limit, but not a long body', () => {
+    assert.deepEqual(watch(['X: ' + 'a'.repeat(50) + '\r\n', 'Y: ' + 'b'.repeat(60) + '\r\n']), { ok: false, done: false });
+    assert.deepEqual(watch(['X: a\r\n\r\n', 'b'.repeat(1000)]), { ok: true, done: true });
   });
 });
