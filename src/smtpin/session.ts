@@ -391,7 +391,7 @@ export class SmtpSession {
     return 'ok';
   }
 
-  /** The Received: value (after "Received: "), folded with LF + TAB. */
+  /** The Received: value (after "Received: "), folded with LF + TAB, as a byte string. */
   private received(id: string, date: Date, rcpts: RecipientArg[], utf8: boolean): string {
     // RFC 3848 protocol names (RFC 6531's UTF8SMTP* when SMTPUTF8 was used).
     const protocol = this.esmtp ? `${utf8 ? 'UTF8SMTP' : 'ESMTP'}${this.t.secure ? 'S' : ''}${this.saslUser !== undefined ? 'A' : ''}` : 'SMTP';
@@ -403,7 +403,9 @@ export class SmtpSession {
       ? `${this.o.config.hostname} (Outbox, from userid ${u.uid})`
       : `${this.o.config.hostname} (Outbox)`;
     const forPart = rcpts.length === 1 ? `\n\tfor <${rcpts[0]!.address}>` : '';
-    return `from ${from}\n\tby ${by}\n\twith ${protocol} id ${id}${forPart}; ${rfc5322Date(date)}`;
+    const value = `from ${from}\n\tby ${by}\n\twith ${protocol} id ${id}${forPart}; ${rfc5322Date(date)}`;
+    // submit() handles header text as one char per byte: a UTF-8 address goes in as its bytes.
+    return Buffer.from(value, 'utf8').toString('latin1');
   }
 
   private async data(tx: Transaction): Promise<void> {
@@ -471,7 +473,7 @@ export class SmtpSession {
         // The session enforces the size limit on the DATA bytes itself (552 above).
         config: { ...this.o.config, maxMessageSize: 0 },
         submitter: this.o.submitter,
-        sender: tx.from.sender === '' ? '' : tx.from.sender,
+        sender: tx.from.sender, // '' is the null sender
         recipients: rcpts,
         extractRecipients: false,
         ignoreDots: true, // already unstuffed by DotDecoder

@@ -174,6 +174,9 @@ describe('sendmail -bs', () => {
     const recs = controls(s.spool);
     assert.deepEqual(recs.map((r) => [r.id, r.smtputf8, r.recipients[0].address]), [[utf8Id, true, 'ü@example.com']]);
     assert.match(messageText(s.spool, utf8Id), /\twith UTF8SMTP id /);
+    const bytes = fs.readFileSync(path.join(s.spool, 'msg', utf8Id));
+    assert.ok(bytes.includes(Buffer.from('for <ü@example.com>', 'utf8')), 'Received names the recipient in UTF-8');
+    assert.ok(bytes.includes(Buffer.from('\n\ngrüße\n', 'utf8')));
   });
 
   it('refuses messages over max_message_size with 552, at MAIL (SIZE=) and after DATA', async () => {

@@ -91,7 +91,7 @@ describe('outbox serve', () => {
     assert.equal((await run(OUTBOX, ['serve'], { env: s.env })).code, 78);
     assert.equal((await run(OUTBOX, ['serve', '--listen', 'example.com:25'], { env: s.env })).code, 78);
     assert.equal((await run(OUTBOX, ['serve', '--bogus'], { env: s.env })).code, 64);
-    const f = await usersFile(s, 'alice', 'pw');
+    const f = await usersFile(s, 'alice', 'p w!');
     // AUTH without a certificate would send passwords in the clear: refused.
     assert.equal((await run(OUTBOX, ['serve', '--listen', '127.0.0.1:0', '--auth-users', f], { env: s.env })).code, 78);
     fs.chmodSync(f, 0o644);
