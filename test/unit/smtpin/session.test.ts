@@ -76,3 +76,48 @@ describe('imports', () => {
     for (const f of seen) assert.ok(!/\/(runner|queue)\/|smtpin\/serve/.test(f), `-bs loads ${path.relative(distSrc, f)}`);
   });
 });
+
+describe('SmtpSession fuzz', () => {
+  it('answers any byte sequence with well-formed replies and ends cleanly', async () => {
+    const fc = (await import('fast-check')).default;
+    const os = await import('node:os');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-fuzz-'));
+    try {
+      const cfg = { ...config, spool: path.join(dir, 'spool'), maxMessageSize: 5000 } as Config;
+      const piece = fc.oneof(
+        fc.constant('EHLO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n'),
+        fc.constantFrom('EHLO x\r\n', 'HELO y\n', 'MAIL FROM:<a@b.example>\r\n', 'MAIL FROM:<> SIZE=9999999\r\n', 'RCPT TO:<c@d.example> NOTIFY=NEVER\r\n',
+          'RCPT TO:<root>\r\n', 'DATA\r\n', 'Subject: x\r\n\r\nbody\r\n.\r\n', '..\r\n', '.\r\n', 'RSET\r\n', 'NOOP\r\n', 'VRFY x\r\n', 'HELP\r\n',
+          'AUTH PLAIN AGEAYg==\r\n', 'STARTTLS\r\n', 'BDAT 1\r\n', '\r\n', '\n', '\r', '\0', 'MAIL FROM:<\xff@\x00>\r\n', 'RCPT TO:<"a>b"@c> ORCPT=x\r\n'),
+        fc.string({ maxLength: 30 }),
+        fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a).toString('latin1')),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(piece, { maxLength: 25 }), fc.boolean(), async (parts, quit) => {
+          const input = new InputQueue(null, 1 << 20, 2000);
+          for (const p of parts) input.push(Buffer.from(p, 'latin1'));
+          if (quit) input.push(Buffer.from('\r\n.\r\nQUIT\r\n'));
+          input.end();
+          let out = '';
+          const s = new SmtpSession(
+            { input, secure: false, write: async (t) => void (out += t) },
+            { config: cfg, origin: 'smtp', submitter: { uid: 1, name: 'd' }, client: { host: 'localhost', trusted: true }, maxErrors: 1000 },
+          );
+          const end = await s.run();
+          assert.ok(['quit', 'eof', 'eof-in-data'].includes(end), end);
+          assert.ok(out.endsWith('\r\n'));
+          for (const line of out.slice(0, -2).split('\r\n')) assert.match(line, /^[2-5]\d\d[ -]/);
+          assert.match(out, /^220 /);
+        }),
+        { numRuns: 300 },
+      );
+      // Every committed message is complete: each control record has its message file.
+      const ctl = fs.existsSync(path.join(dir, 'spool', 'ctl')) ? fs.readdirSync(path.join(dir, 'spool', 'ctl')) : [];
+      const msg = fs.existsSync(path.join(dir, 'spool', 'msg')) ? fs.readdirSync(path.join(dir, 'spool', 'msg')) : [];
+      assert.deepEqual(msg.sort(), ctl.sort(), 'no half-written message left, none without its file');
+      assert.ok(ctl.length > 0, 'some sessions committed messages');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
