@@ -150,6 +150,17 @@ describe('outbox serve', () => {
     assert.match(srv.log(), /bytes pipelined after STARTTLS discarded/);
   });
 
+  it('offers STARTTLS when a certificate is configured, also without AUTH', async () => {
+    const s = spool();
+    const pki = testPki();
+    const srv = await serve(s, ['--listen', '127.0.0.1:0', '--tls-cert', pki.good.certFile, '--tls-key', pki.good.keyFile]);
+    const t = nodemailer.createTransport({ host: '127.0.0.1', port: srv.ports[0]!, requireTLS: true, tls: { ca: pki.ca, servername: 'localhost' } });
+    const info = await t.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 'tls', text: 'over TLS' });
+    t.close();
+    const id = /queued as (\S+)/.exec(info.response)![1]!;
+    assert.match(messageText(s.spool, id), /\twith ESMTPS id /);
+  });
+
   it('limits concurrent clients, drops idle ones, and survives malformed input', async () => {
     const s = spool();
     const srv = await serve(s, ['--listen', '127.0.0.1:0', '--max-clients', '3', '--idle-timeout', '0.5']);
