@@ -161,6 +161,22 @@ describe('outbox serve', () => {
     assert.match(messageText(s.spool, id), /\twith ESMTPS id /);
   });
 
+  it('stops on SIGTERM with a client in the middle of DATA, committing nothing of it', async () => {
+    const s = spool();
+    const srv = await serve(s, ['--listen', '127.0.0.1:0']);
+    const d = Dialog.ofSocket(await connect(srv.ports[0]!));
+    await d.expect(220);
+    d.write('EHLO x\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n');
+    for (const c of [250, 250, 250, 354]) await d.expect(c);
+    d.write('Subject: interrupted\r\n\r\n' + 'part\r\n'.repeat(10_000));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(fs.readdirSync(path.join(s.spool, 'msg')).length === 1, 'the message file is being written');
+    assert.equal(await srv.stop(), 0);
+    assert.match(srv.log(), /SIGTERM: stopping/);
+    assert.equal(controls(s.spool).length, 0);
+    assert.deepEqual(fs.readdirSync(path.join(s.spool, 'msg')), []);
+  });
+
   it('limits concurrent clients, drops idle ones, and survives malformed input', async () => {
     const s = spool();
     const srv = await serve(s, ['--listen', '127.0.0.1:0', '--max-clients', '3', '--idle-timeout', '0.5']);
