@@ -132,13 +132,13 @@ async function runOnce(mode: QueueRunMode, config0: Config, io: Io): Promise<num
   });
   try {
     await sweepOrphans(paths, config.orphanGraceSeconds * 1000);
-    const ids = await listIds(paths);
-    let total = 0;
-    for (const id of ids) {
+    const ids: string[] = [];
+    for (const id of await listIds(paths)) {
       const rec = readRecord(paths, id);
       if (!rec || rec.hold || pendingRecipients(rec).length === 0 || !matchesFilter(rec, mode.filter)) continue;
-      total++;
+      ids.push(id);
     }
+    let total = ids.length;
     if (total > 0 && !config.defaultRelay && (config.routes ?? []).length === 0) {
       log.line(null, `${total} message(s) queued but no relay is configured`, 'error');
       throw new OutboxError(EX_CONFIG, 'no relay configured: set OUTBOX_RELAY=smtp+starttls://user@host:587 (and OUTBOX_RELAY_PASSWORD_FILE), or add a [relay.NAME] table to the configuration file');
@@ -152,11 +152,7 @@ async function runOnce(mode: QueueRunMode, config0: Config, io: Io): Promise<num
       }
       if (mode.verbose) progress.tick();
     };
-    for (const id of ids) {
-      const rec = readRecord(paths, id);
-      if (!rec || rec.hold || pendingRecipients(rec).length === 0 || !matchesFilter(rec, mode.filter)) continue;
-      engine.enqueue(id, true);
-    }
+    for (const id of ids) engine.enqueue(id, true);
     await engine.idle();
     if (mode.verbose) progress.end();
     return interrupted ? EX_TEMPFAIL : EX_OK;

@@ -25,6 +25,7 @@
  * queue-run.ts (modes) and deliver-command.ts.
  */
 import * as fs from 'node:fs';
+import { Readable } from 'node:stream';
 import type { Config } from '../config/config.js';
 import type { RelaySettings } from '../config/types.js';
 import { type ControlRecord, type RecipientState, pendingRecipients, withHistory } from '../spool/format.js';
@@ -37,6 +38,9 @@ import { type Route, routeRecipient } from './routing.js';
 import { type RetryPolicy, nextAttempt, retryPolicy } from './schedule.js';
 import { type PreparedRelay, type SendInfo, type SmtpError, Session, configFailure, prepareRelay, type Transcript } from './smtp-client.js';
 import { commitReport, wantsNotice, type ReportRecipient } from './bounce.js';
+
+/** Messages up to this size are read into memory for sending; larger ones are streamed. */
+const SMALL_MESSAGE = 256 * 1024;
 
 export interface EngineOptions {
   /** Config with the environment's relay merged in (routing.relaysFor). */
@@ -272,7 +276,10 @@ export class Engine {
             ...(first.orcpt ? { orcpt: first.orcpt } : {}),
           }
         : undefined;
-      const stream = fs.createReadStream(messagePath(this.opts.paths, rec.id));
+      // Small messages are read whole (one read instead of a stream's open/read/close dance);
+      // large ones are streamed, so memory stays flat whatever the size.
+      const file = messagePath(this.opts.paths, rec.id);
+      const stream: Readable = rec.size <= SMALL_MESSAGE ? Readable.from([await fs.promises.readFile(file)], { objectMode: false }) : fs.createReadStream(file);
       const envelope = { from: rec.sender, to: batch.map((r) => r.address), size: rec.size, use8BitMime: rec.body === '8BITMIME', ...(dsn ? { dsn } : {}) };
       let info: SendInfo | undefined;
       let error: SmtpError | undefined;
@@ -290,7 +297,7 @@ export class Engine {
       } else if (error) {
         // A reused session the relay closed while idle: nothing of the message was sent, so it
         // may go again at once over a new session.
-        if (!error.responseCode && session.messages > 1 && stream.bytesRead === 0 && batches.size === 1) retry = true;
+        if (!error.responseCode && session.messages > 1 && !stream.readableDidRead && batches.size === 1) retry = true;
         for (const re of error.rejectedErrors ?? []) if (re.recipient) out.set(re.recipient, classify(re as SmtpFailure, session.peer));
         const o = classify(error as SmtpFailure, session.peer);
         for (const r of batch) if (!out.has(r.address)) out.set(r.address, o);
