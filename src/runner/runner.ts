@@ -35,7 +35,7 @@ import type { Log } from '../log/log.js';
 import { formatDelivery, formatPickup } from '../log/log.js';
 import { type Outcome, type SmtpFailure, classify, sentOutcome } from './classify.js';
 import { type Route, routeRecipient } from './routing.js';
-import { type RetryPolicy, nextAttempt, retryPolicy } from './schedule.js';
+import { type RetryPolicy, delayWarningDue, nextAttempt, retryPolicy } from './schedule.js';
 import { type PreparedRelay, type SendInfo, type SmtpError, Session, configFailure, prepareRelay, type Transcript } from './smtp-client.js';
 import { commitReport, wantsNotice, type ReportRecipient } from './bounce.js';
 
@@ -470,8 +470,27 @@ export class Engine {
         }
       }
 
+      // Optional delay warning (delay_warning), once per message, never for a bounce.
+      let warnNow = false;
+      if (next > 0 && rec.sender !== '' && delayWarningDue(this.policy, rec.arrival, now, rec.warned === true)) {
+        const late: ReportRecipient[] = pending
+          .filter((r) => outcomes.get(r.address)?.status === 'deferred' && wantsNotice(r, 'delayed'))
+          .map((r) => ({ address: r.address, ...(r.orcpt ? { orcpt: r.orcpt } : {}), dsn: outcomes.get(r.address)!.dsn, reason: outcomes.get(r.address)!.reason }));
+        if (late.length > 0) {
+          try {
+            const wid = await commitReport(config, rec, 'delayed', late, now);
+            result.bounceIds.push(wid);
+            warnNow = true;
+            log.line(id, `sender delay notification: ${wid}`);
+          } catch (e) {
+            log.line(id, `could not queue the delay warning: ${(e as Error).message}`, 'warning');
+          }
+        }
+      }
+
       rec = this.applyOutcomes(rec, outcomes, relayOf, true);
       rec.nextAttempt = next;
+      if (warnNow) rec.warned = true;
       if (keepForPostmaster) {
         rec.hold = true;
         for (const r of rec.recipients) if (r.status === 'failed' && failedNow.some((f) => f.address === r.address)) r.status = 'deferred';
