@@ -55,7 +55,9 @@ function readRecord(p: SpoolPaths, id: string): ControlRecord | null {
 
 export function defaultSlots(config: Config): number {
   const s = config.deliverySettings?.maxParallel;
-  return s && s > 0 ? s : 8;
+  // Postfix's relay client uses up to 20 sessions; a relay that refuses extra connections
+  // lowers this at run time (runner.ts cap()), and max_connections caps a relay for good.
+  return s && s > 0 ? s : 16;
 }
 
 /** A progress line on a terminal, at most twice a second. */

@@ -89,6 +89,8 @@ export class Engine {
   private stopping = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private opening = new Set<() => void>();
+  private connecting = new Map<string, number>();
+  private learnedCap = new Map<string, number>();
   /** Called after each processed message (progress, -odi bookkeeping, bounce pickup). */
   onResult: ((r: MessageResult) => void) | undefined;
   stats = { done: 0, sent: 0, deferred: 0, failed: 0 };
@@ -226,8 +228,25 @@ export class Engine {
     return p;
   }
 
+  /** Live and opening sessions to relay `name`, over all slots. */
+  private relayCount(name: string): number {
+    let n = this.connecting.get(name) ?? 0;
+    for (const slot of this.slots) if (slot.sessions.get(name)?.alive) n++;
+    return n;
+  }
+
+  /**
+   * Connections allowed to relay `name`: its max_connections (default: the number of slots),
+   * lowered at run time when the relay refuses an extra connection while others are open
+   * (Office 365 and friends limit concurrent sessions per account).
+   */
+  private cap(name: string): number {
+    const configured = Math.max(1, Math.min(this.slots.length, this.opts.config.relays?.[name]?.maxConnections ?? this.slots.length));
+    return Math.min(configured, this.learnedCap.get(name) ?? configured);
+  }
+
   /** The slot's session to `name`, opened if needed; or the failure that prevented it. */
-  private async session(slot: Slot, name: string): Promise<{ session: Session; setupMs: number } | { failure: SmtpError; peer: string }> {
+  private async session(slot: Slot, name: string, retried = false): Promise<{ session: Session; setupMs: number } | { failure: SmtpError; peer: string }> {
     const existing = slot.sessions.get(name);
     if (existing?.alive) return { session: existing, setupMs: 0 };
     if (existing) {
@@ -238,18 +257,49 @@ export class Engine {
     if (down && down.until > this.now()) return { failure: down.failure, peer: down.peer };
     const relay = this.relay(name);
     if ('failure' in relay) return { failure: relay.failure as SmtpError, peer: name };
+    // At the relay's connection limit: take over an idle session of a free slot, or wait.
+    while (this.relayCount(name) >= this.cap(name)) {
+      for (const other of this.free) {
+        const idle = other.sessions.get(name);
+        if (idle?.alive) {
+          other.sessions.delete(name);
+          slot.sessions.set(name, idle);
+          return { session: idle, setupMs: 0 };
+        }
+      }
+      if (this.stopping) return { failure: Object.assign(new Error('delivery interrupted (terminated)'), { code: 'ECONNECTION' }) as SmtpError, peer: relay.label };
+      await new Promise((r) => setTimeout(r, 5));
+    }
     const t0 = this.now();
+    this.connecting.set(name, (this.connecting.get(name) ?? 0) + 1);
+    let counted = true;
+    const uncount = () => {
+      if (!counted) return;
+      counted = false;
+      const c = (this.connecting.get(name) ?? 1) - 1;
+      if (c <= 0) this.connecting.delete(name);
+      else this.connecting.set(name, c);
+    };
     try {
       const s = await Session.open(relay, { ehloName: this.opts.config.hostname, abortables: this.opening, ...(this.opts.transcript ? { transcript: this.opts.transcript } : {}) });
-      if (this.stopping && this.inFlight.size === 0) s.close();
       slot.sessions.set(name, s);
       this.down.delete(name);
       return { session: s, setupMs: this.now() - t0 };
     } catch (e) {
       const err = e as SmtpError & { peer?: string };
       const peer = err.peer ?? relay.label;
+      const live = this.relayCount(name) - 1;
+      if (live > 0 && !retried && !this.stopping) {
+        // The relay is up (other sessions work) but refuses one more: use fewer from now on.
+        this.learnedCap.set(name, live);
+        this.opts.log.line(null, `relay ${name} refused connection ${live + 1} (${(err.response ?? err.message ?? '').trim()}); using at most ${live}`, 'warning');
+        uncount();
+        return this.session(slot, name, true);
+      }
       if (!this.stopping) this.down.set(name, { until: this.now() + this.opts.relayDownMs, failure: err, peer });
       return { failure: err, peer };
+    } finally {
+      uncount();
     }
   }
 

@@ -70,8 +70,8 @@ async function queue(config: Config, rcpts: string[], opts: { sender?: string; n
   return r.id;
 }
 
-async function deliver(config: Config, ids: string[], log = captureLog()): Promise<{ results: MessageResult[]; log: typeof log }> {
-  const engine = new Engine({ config, paths: ensureSpool(config.spool), log, env: {}, slots: 2, idleMs: 0, relayDownMs: 60_000 });
+async function deliver(config: Config, ids: string[], log = captureLog(), slots = 2): Promise<{ results: MessageResult[]; log: typeof log }> {
+  const engine = new Engine({ config, paths: ensureSpool(config.spool), log, env: {}, slots, idleMs: 0, relayDownMs: 60_000 });
   const results: MessageResult[] = [];
   engine.onResult = (r) => {
     results.push(r);
@@ -200,5 +200,31 @@ describe('engine: routes, schedule, expiry', () => {
     assert.equal(second.results[0]!.outcomes.get('a@example.com')!.status, 'deferred');
     assert.equal(r.received.length, 1, 'no bounce for a wrong password');
     assert.ok((await readControl(p, id2)).nextAttempt > Date.now());
+  });
+});
+
+describe('engine: connection limits', () => {
+  it('a relay that refuses extra connections gets fewer; every message is still delivered', async () => {
+    const r = await relay();
+    (r.server as unknown as { options: { maxClients: number } }).options.maxClients = 2;
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir) });
+    const ids: string[] = [];
+    for (let i = 0; i < 24; i++) ids.push(await queue(config, [`r${i}@example.com`]));
+    const { results, log } = await deliver(config, ids, captureLog(), 8);
+    assert.equal(r.received.length, 24, log.lines.filter((l) => !/status=sent|removed|queue active/.test(l)).join('\n'));
+    assert.ok(results.every((x) => x.remaining === 0));
+    assert.ok(log.lines.some((l) => /refused connection \d+ .*using at most/.test(l)), 'the limit was learned');
+  });
+  it('max_connections caps a relay; sessions are reused (one login per connection)', async () => {
+    const r = await relay();
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir, { maxConnections: 3 }) });
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) ids.push(await queue(config, [`r${i}@example.com`]));
+    await deliver(config, ids, captureLog(), 8);
+    assert.equal(r.received.length, 30);
+    assert.ok(r.connections <= 3, `${r.connections} connections`);
+    assert.equal(r.authAttempts, r.connections);
   });
 });
