@@ -134,10 +134,16 @@ async function runOnce(mode: QueueRunMode, config0: Config, io: Io): Promise<num
   });
   try {
     await sweepOrphans(paths, config.orphanGraceSeconds * 1000);
+    // Without filters every id goes to the engine, which reads each record under its lock
+    // anyway (and skips held or finished ones): one read per message instead of two.
+    const f = mode.filter;
+    const filtered = f.ids.length + f.recipients.length + f.senders.length > 0;
     const ids: string[] = [];
     for (const id of await listIds(paths)) {
-      const rec = readRecord(paths, id);
-      if (!rec || rec.hold || pendingRecipients(rec).length === 0 || !matchesFilter(rec, mode.filter)) continue;
+      if (filtered) {
+        const rec = readRecord(paths, id);
+        if (!rec || rec.hold || pendingRecipients(rec).length === 0 || !matchesFilter(rec, f)) continue;
+      }
       ids.push(id);
     }
     let total = ids.length;
