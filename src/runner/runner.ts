@@ -42,6 +42,9 @@ import { commitReport, wantsNotice, type ReportRecipient } from './bounce.js';
 /** Messages up to this size are read into memory for sending; larger ones are streamed. */
 const SMALL_MESSAGE = 256 * 1024;
 
+/** Connections to a relay at the start of a run (slow start, see Engine.cap). */
+const INITIAL_CONCURRENCY = 2;
+
 export interface EngineOptions {
   /** Config with the environment's relay merged in (routing.relaysFor). */
   config: Config;
@@ -90,6 +93,8 @@ export class Engine {
   private idleTimer: NodeJS.Timeout | undefined;
   private opening = new Set<() => void>();
   private connecting = new Map<string, number>();
+  private concurrency = new Map<string, number>();
+  private sessionWaiters: (() => void)[] = [];
   private learnedCap = new Map<string, number>();
   /** Called after each processed message (progress, -odi bookkeeping, bounce pickup). */
   onResult: ((r: MessageResult) => void) | undefined;
@@ -149,6 +154,7 @@ export class Engine {
         .then((r) => {
           this.inFlight.delete(job.id);
           this.free.push(slot);
+          this.wakeSessionWaiters();
           try {
             this.onResult?.(r);
           } catch {
@@ -242,7 +248,24 @@ export class Engine {
    */
   private cap(name: string): number {
     const configured = Math.max(1, Math.min(this.slots.length, this.opts.config.relays?.[name]?.maxConnections ?? this.slots.length));
-    return Math.min(configured, this.learnedCap.get(name) ?? configured);
+    const slowStart = Math.floor(this.concurrency.get(name) ?? INITIAL_CONCURRENCY);
+    return Math.min(configured, this.learnedCap.get(name) ?? configured, slowStart);
+  }
+
+  /**
+   * Slow start (as Postfix's queue manager): a run begins with INITIAL_CONCURRENCY connections to
+   * a relay and adds one after as many successful deliveries as it has connections, so a
+   * handful of messages never opens a connection each, and a big flush reaches the cap soon.
+   */
+  private delivered(name: string): void {
+    const c = this.concurrency.get(name) ?? INITIAL_CONCURRENCY;
+    this.concurrency.set(name, c + 1 / Math.floor(c));
+  }
+
+  private wakeSessionWaiters(): void {
+    const w = this.sessionWaiters;
+    this.sessionWaiters = [];
+    for (const f of w) f();
   }
 
   /** The slot's session to `name`, opened if needed; or the failure that prevented it. */
@@ -268,7 +291,14 @@ export class Engine {
         }
       }
       if (this.stopping) return { failure: Object.assign(new Error('delivery interrupted (terminated)'), { code: 'ECONNECTION' }) as SmtpError, peer: relay.label };
-      await new Promise((r) => setTimeout(r, 5));
+      // Woken when a slot (and its session) becomes free; the timeout is only a safety net.
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 50);
+        this.sessionWaiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
     }
     const t0 = this.now();
     this.connecting.set(name, (this.connecting.get(name) ?? 0) + 1);
@@ -447,6 +477,7 @@ export class Engine {
         }
         const got = sent.out;
         const dt = this.now() - t0;
+        if ([...got.values()].some((o) => o.status === 'sent')) this.delivered(name);
         for (const [a, o] of got) {
           outcomes.set(a, o);
           relayOf.set(a, s.session.peer);
