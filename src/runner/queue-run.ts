@@ -245,8 +245,9 @@ async function runDaemon(mode: QueueRunMode, config0: Config, io: Io): Promise<n
 
   engine.onResult = (r) => {
     for (const b of r.bounceIds) engine.enqueue(b, false);
-    // A deferred message: wake up when it is due.
-    if (r.remaining > 0 && !stopping) consider(r.id);
+    // A deferred message: wake up when it is due. Only after an attempt of ours: a message
+    // locked by another runner comes back through the watch or the scan, never in a loop.
+    if (r.state === 'done' && r.remaining > 0 && !stopping) consider(r.id);
   };
 
   // Why both: inotify sees a commit (the rename into ctl/) at once; the periodic scan catches

@@ -485,6 +485,9 @@ export class Engine {
         }
       }
 
+      // Nothing attempted (every pending recipient held by a route): leave the record alone.
+      if (outcomes.size === 0) return { ...result, state: 'held', remaining: pending.length };
+
       const now = this.now();
       for (const r of pending) {
         const o = outcomes.get(r.address);

@@ -295,12 +295,23 @@ export class Session {
   }
 
   /** Send one transaction. Resolves with per-recipient results; rejects with an SmtpError. */
+  /** Fails the transaction in flight (destroy() uses it: nodemailer's close() forgets it). */
+  private abortSend: ((e: SmtpError) => void) | undefined;
+
   send(
     envelope: { from: string; to: string[]; size: number; use8BitMime: boolean; dsn?: { ret?: string; envid?: string; notify?: string[]; orcpt?: string } },
     message: Readable,
   ): Promise<SendInfo> {
     this.lastUsed = Date.now();
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve, reject0) => {
+      let done = false;
+      const reject = (e: SmtpError) => {
+        if (done) return;
+        done = true;
+        this.abortSend = undefined;
+        reject0(e);
+      };
+      this.abortSend = reject;
       const env: Record<string, unknown> = { from: envelope.from === '' ? '' : envelope.from, to: envelope.to, size: envelope.size, use8BitMime: envelope.use8BitMime };
       if (envelope.dsn) {
         const d: Record<string, unknown> = {};
@@ -323,6 +334,9 @@ export class Session {
           }
           return reject(e);
         }
+        if (done) return;
+        done = true;
+        this.abortSend = undefined;
         resolve({ accepted: info!.accepted ?? [], rejectedErrors: (info!.rejectedErrors ?? []) as SmtpError[], response: info!.response ?? '' });
       });
     });
@@ -354,9 +368,10 @@ export class Session {
     }
   }
 
-  /** Abandon at once (SIGTERM): destroy the socket. */
+  /** Abandon at once (SIGTERM): destroy the socket; the transaction in flight fails (deferred). */
   destroy(): void {
     this.dead = true;
+    this.abortSend?.(Object.assign(new Error('delivery interrupted (terminated); the relay may have received the message'), { code: 'ECONNECTION', command: 'CONN' }) as SmtpError);
     try {
       this.conn.close();
     } catch {
