@@ -11,6 +11,7 @@
  *                 retry is due, and rescans the whole queue every <interval> (default 1 min for
  *                 -bd) as the safety net behind the watch. Idle sessions are kept for a few
  *                 seconds so that a burst of messages reuses one login.
+ *   SIGHUP: rescan the queue now (the daemon keeps running).
  *   SIGTERM/SIGINT: take no new messages, give those in flight a few seconds, then abandon them
  *                 (recorded as deferred: nothing is lost; a kill during DATA may duplicate).
  *   -v            the SMTP transcript on stderr (credentials redacted); on a terminal also a
@@ -265,8 +266,14 @@ async function runDaemon(mode: QueueRunMode, config0: Config, io: Io): Promise<n
   const scanTimer = setInterval(() => void scan(), scanMs);
   await scan();
 
+  // SIGHUP (systemd's reload): rescan the queue now; SIGTERM/SIGINT: stop.
+  const onHup = () => {
+    log.line(null, 'SIGHUP: rescanning the queue');
+    void scan();
+  };
   await new Promise<void>((resolve) => {
     const off = onSignals((sig) => {
+      if (sig === 'SIGHUP') return onHup();
       if (stopping) return;
       stopping = true;
       off();

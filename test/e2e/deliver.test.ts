@@ -246,6 +246,18 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     assert.ok(!r.stderr.includes(Buffer.from('\0outbox\0secret').toString('base64')));
   });
 
+  it('-q -v shows progress on a terminal only', async () => {
+    const s = await setup();
+    for (let i = 0; i < 3; i++) await queue(s, [`p${i}@example.com`]);
+    const plain = await queueRun(s, ['-v']);
+    assert.doesNotMatch(plain.stderr, /queue run: /);
+    for (let i = 0; i < 3; i++) await queue(s, [`q${i}@example.com`]);
+    // script(1) gives the program a pseudo-terminal; its output comes back on our stdout.
+    const r = await run('script', ['-qec', `${SENDMAIL} -q -v`, '/dev/null'], { env: s.env, timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stdout);
+    assert.match(r.stdout, /queue run: 3\/3 messages, 3 sent, 0 deferred, 0 bounced, \d+ msg\/s/);
+  });
+
   it('-qR / -qS / -qI select messages', async () => {
     const s = await setup();
     const id1 = await queue(s, ['alice@example.com']);
