@@ -148,6 +148,16 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     assert.equal(s.relay.received.length, 0);
   });
 
+  it('a relay URL without a user on a relay that requires AUTH: 530 deferred, no bounce', async () => {
+    const s = await setup();
+    s.env.OUTBOX_RELAY = `smtp+starttls://localhost:${s.relay.port}`;
+    await queue(s, ['a@example.com']);
+    const r = await queueRun(s);
+    assert.match(r.stderr, /status=deferred .*530/);
+    assert.match(r.stderr, /requires authentication/);
+    assert.equal(controls(s.t.spool).length, 1, 'no bounce');
+  });
+
   it('a group/world readable password file is refused with a chmod 600 hint, and nothing is sent', async () => {
     const s = await setup();
     fs.chmodSync(s.env.OUTBOX_RELAY_PASSWORD_FILE!, 0o644);
