@@ -23,7 +23,7 @@
 import { EX_DATAERR, EX_NOHOST, EX_NOUSER, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE, OutboxError } from '../sysexits.js';
 import type { Io } from '../main.js';
 import { loadConfig } from '../config/config.js';
-import { isQueueId } from '../spool/format.js';
+import { isQueueId, makeQueueId } from '../spool/format.js';
 import { tryLock, type Release } from '../spool/lock.js';
 import { listIds, readControl } from '../spool/spool.js';
 import type { MessageResult } from './runner.js';
@@ -135,10 +135,17 @@ async function takeKickSlot(paths: import('../spool/spool.js').SpoolPaths, stale
   return null;
 }
 
-/** Messages never attempted and not on hold: what a kick may have left behind. */
+/** How far back a kick looks for messages that were never attempted (older: the next -q). */
+const KICK_WINDOW_MS = 3600_000;
+
+/** Messages of the last hour never attempted and not on hold: what a kick may have left behind. */
 async function unattempted(paths: import('../spool/spool.js').SpoolPaths): Promise<string[]> {
   const out: string[] = [];
+  // Queue ids sort by arrival time, so older messages are skipped without reading them: a kick
+  // costs the same with 100,000 deferred messages in the queue.
+  const since = makeQueueId(Date.now() - KICK_WINDOW_MS, () => 0);
   for (const id of await listIds(paths)) {
+    if (id < since) continue;
     try {
       const rec = await readControl(paths, id);
       if (rec.attempts === 0 && !rec.hold && rec.nextAttempt <= Date.now()) out.push(id);
