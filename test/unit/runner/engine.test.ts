@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { startRelay, type RelayOptions, type TestRelay } from '../../helpers/relay.js';
@@ -226,5 +227,36 @@ describe('engine: connection limits', () => {
     assert.equal(r.received.length, 30);
     assert.ok(r.connections <= 3, `${r.connections} connections`);
     assert.equal(r.authAttempts, r.connections);
+  });
+});
+
+describe('engine: timeouts (a hung relay cannot stall the queue)', () => {
+  it('a relay that never sends its greeting: deferred after greeting_timeout', async () => {
+    const sockets: net.Socket[] = [];
+    const srv = net.createServer((c) => void sockets.push(c));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => {
+      for (const c of sockets) c.destroy();
+      srv.close(() => r());
+    }));
+    const dir = tmp();
+    const port = (srv.address() as net.AddressInfo).port;
+    const config = makeConfig(dir, { main: { name: 'main', url: `smtp+starttls://localhost:${port}`, greetingTimeoutMs: 300 } });
+    const id = await queue(config, ['a@example.com']);
+    const t0 = Date.now();
+    const { results } = await deliver(config, [id]);
+    assert.ok(Date.now() - t0 < 5000);
+    const o = results[0]!.outcomes.get('a@example.com')!;
+    assert.deepEqual([o.status, o.dsn], ['deferred', '4.4.2']);
+  });
+  it('a relay that does not answer the end of DATA: deferred after the command timeout', async () => {
+    const r = await relay({ acceptDelayMs: 5000 });
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir, { commandTimeoutMs: 400 }) });
+    const id = await queue(config, ['a@example.com']);
+    const t0 = Date.now();
+    const { results } = await deliver(config, [id]);
+    assert.ok(Date.now() - t0 < 4000, `${Date.now() - t0} ms`);
+    assert.equal(results[0]!.outcomes.get('a@example.com')!.status, 'deferred');
   });
 });
