@@ -413,7 +413,6 @@ export class Engine {
         log.line(id, 'removed');
         return { ...result, state: 'gone' };
       }
-      log.line(id, formatPickup(rec.sender, rec.size, pending.length));
 
       // Route: relay name -> recipients; held routes stay pending.
       const groups = new Map<string, RecipientState[]>();
@@ -436,6 +435,9 @@ export class Engine {
         groups.set(route.relay, g);
       }
 
+      // Nothing to attempt (every pending recipient held by a route): leave the record alone.
+      if (groups.size === 0 && routeFailures.size === 0) return { ...result, state: 'held', remaining: pending.length };
+      log.line(id, formatPickup(rec.sender, rec.size, pending.length));
       if (held > 0) log.line(id, `${held} recipient(s) held by a route (relay "hold")`);
       const outcomes = result.outcomes;
       const relayOf = new Map<string, string>();
@@ -484,9 +486,6 @@ export class Engine {
           timing.set(a, [setupMs, dt]);
         }
       }
-
-      // Nothing attempted (every pending recipient held by a route): leave the record alone.
-      if (outcomes.size === 0) return { ...result, state: 'held', remaining: pending.length };
 
       const now = this.now();
       for (const r of pending) {
