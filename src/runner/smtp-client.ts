@@ -6,8 +6,8 @@
  *   - smtp+starttls: requireTLS: STARTTLS is sent even if not advertised and any failure ends the
  *     attempt; nothing (no AUTH, no MAIL) is ever sent in clear on such a relay.
  *   - smtps: TLS from the first byte. smtp://: plain, and never AUTH (refused in config/relay.ts).
- *   - Certificates are verified (rejectUnauthorized) against the system's CAs, Node's bundled
- *     ones and the relay's extra CA file; the host name is checked; SHA-256 pins, when given,
+ *   - Certificates are verified (rejectUnauthorized) against the system's CA bundle (else Node's
+ *     bundled roots) and the relay's extra CA file; the host name is checked; SHA-256 pins, when given,
  *     are checked in addition (a pin never replaces verification: for a self-signed relay, give
  *     its certificate as the CA file). TLS 1.2 at least.
  *   - The -v transcript never shows credentials: AUTH lines and SASL continuations are redacted.
@@ -45,28 +45,33 @@ export function configFailure(message: string): Error & { code: string } {
 
 let systemCaCache: string[] | undefined;
 
-/** Node's bundled CAs plus the system's store (Node >= 22.15 reads it itself; else the bundle file). */
+/** Distribution CA bundles (Debian/Ubuntu/Alpine, then RHEL/Fedora), maintained by update-ca-certificates. */
+export const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'];
+
+/**
+ * The trusted roots: the system's CA bundle file when there is one (the operator's trust,
+ * including local additions and removals, as msmtp and Postfix use it; parsing it costs ~9 ms),
+ * else the system store as Node reads it, else Node's bundled Mozilla roots (a container
+ * without ca-certificates).
+ */
 export function systemCas(): string[] {
   if (systemCaCache) return systemCaCache;
+  for (const f of SYSTEM_CA_BUNDLES) {
+    try {
+      systemCaCache = [fs.readFileSync(f, 'utf8')];
+      return systemCaCache;
+    } catch {
+      // next candidate
+    }
+  }
   const get = (tls as unknown as { getCACertificates?: (t: string) => string[] }).getCACertificates;
-  const bundled = get ? get('bundled') : [...tls.rootCertificates];
   let system: string[] = [];
   try {
-    if (get) system = get('system');
+    if (get) system = [...new Set(get('system'))];
   } catch {
     system = [];
   }
-  if (system.length === 0) {
-    for (const f of ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt']) {
-      try {
-        system = [fs.readFileSync(f, 'utf8')];
-        break;
-      } catch {
-        // next candidate
-      }
-    }
-  }
-  systemCaCache = [...bundled, ...system];
+  systemCaCache = system.length > 0 ? system : get ? get('bundled') : [...tls.rootCertificates];
   return systemCaCache;
 }
 
