@@ -5,7 +5,8 @@
  * Decided from nodemailer's structured error fields (`code`, `responseCode`, `command`,
  * `originalCode`), never from message text:
  *   - 2xx: sent.
- *   - A configuration problem: any AUTH failure (535 and friends, missing credentials), TLS
+ *   - A configuration problem: any AUTH failure (535 and friends, missing credentials, 530
+ *     authentication required), TLS
  *     failures (untrusted, expired or wrong-name certificate, STARTTLS not offered or refused),
  *     an unreadable secret, no relay: DEFERRED and loud (a fix hint for the log and mailq),
  *     never a bounce: a wrong password must not bounce a day of cron mail.
@@ -112,6 +113,16 @@ export function classify(f: SmtpFailure, peer: string): Outcome {
       dsn: '4.7.5',
       reason: said || `TLS with ${peer} failed: ${oneLine(f.message ?? 'handshake failed')}`,
       fix: starttls ? STARTTLS_HINT : TLS_HINT,
+    };
+  }
+  // 530 (RFC 4954: authentication required) is about our configuration, never about the
+  // message: a relay URL without a user would otherwise bounce everything.
+  if (rc === 530) {
+    return {
+      status: 'deferred',
+      dsn: '4.7.0',
+      reason: said,
+      fix: 'the relay requires authentication: put the user in the relay URL (smtp+starttls://USER@host:587) and set OUTBOX_RELAY_PASSWORD_FILE',
     };
   }
   if (code === 'ECONFIG') {

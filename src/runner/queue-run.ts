@@ -11,6 +11,7 @@
  *                 retry is due, and rescans the whole queue every <interval> (default 1 min for
  *                 -bd) as the safety net behind the watch. Idle sessions are kept for a few
  *                 seconds so that a burst of messages reuses one login.
+ *   SIGHUP: rescan the queue now (the daemon keeps running).
  *   SIGTERM/SIGINT: take no new messages, give those in flight a few seconds, then abandon them
  *                 (recorded as deferred: nothing is lost; a kill during DATA may duplicate).
  *   -v            the SMTP transcript on stderr (credentials redacted); on a terminal also a
@@ -55,7 +56,9 @@ function readRecord(p: SpoolPaths, id: string): ControlRecord | null {
 
 export function defaultSlots(config: Config): number {
   const s = config.deliverySettings?.maxParallel;
-  return s && s > 0 ? s : 8;
+  // Postfix's relay client uses up to 20 sessions; a relay that refuses extra connections
+  // lowers this at run time (runner.ts cap()), and max_connections caps a relay for good.
+  return s && s > 0 ? s : 16;
 }
 
 /** A progress line on a terminal, at most twice a second. */
@@ -132,13 +135,19 @@ async function runOnce(mode: QueueRunMode, config0: Config, io: Io): Promise<num
   });
   try {
     await sweepOrphans(paths, config.orphanGraceSeconds * 1000);
-    const ids = await listIds(paths);
-    let total = 0;
-    for (const id of ids) {
-      const rec = readRecord(paths, id);
-      if (!rec || rec.hold || pendingRecipients(rec).length === 0 || !matchesFilter(rec, mode.filter)) continue;
-      total++;
+    // Without filters every id goes to the engine, which reads each record under its lock
+    // anyway (and skips held or finished ones): one read per message instead of two.
+    const f = mode.filter;
+    const filtered = f.ids.length + f.recipients.length + f.senders.length > 0;
+    const ids: string[] = [];
+    for (const id of await listIds(paths)) {
+      if (filtered) {
+        const rec = readRecord(paths, id);
+        if (!rec || rec.hold || pendingRecipients(rec).length === 0 || !matchesFilter(rec, f)) continue;
+      }
+      ids.push(id);
     }
+    let total = ids.length;
     if (total > 0 && !config.defaultRelay && (config.routes ?? []).length === 0) {
       log.line(null, `${total} message(s) queued but no relay is configured`, 'error');
       throw new OutboxError(EX_CONFIG, 'no relay configured: set OUTBOX_RELAY=smtp+starttls://user@host:587 (and OUTBOX_RELAY_PASSWORD_FILE), or add a [relay.NAME] table to the configuration file');
@@ -152,11 +161,7 @@ async function runOnce(mode: QueueRunMode, config0: Config, io: Io): Promise<num
       }
       if (mode.verbose) progress.tick();
     };
-    for (const id of ids) {
-      const rec = readRecord(paths, id);
-      if (!rec || rec.hold || pendingRecipients(rec).length === 0 || !matchesFilter(rec, mode.filter)) continue;
-      engine.enqueue(id, true);
-    }
+    for (const id of ids) engine.enqueue(id, true);
     await engine.idle();
     if (mode.verbose) progress.end();
     return interrupted ? EX_TEMPFAIL : EX_OK;
@@ -241,8 +246,9 @@ async function runDaemon(mode: QueueRunMode, config0: Config, io: Io): Promise<n
 
   engine.onResult = (r) => {
     for (const b of r.bounceIds) engine.enqueue(b, false);
-    // A deferred message: wake up when it is due.
-    if (r.remaining > 0 && !stopping) consider(r.id);
+    // A deferred message: wake up when it is due. Only after an attempt of ours: a message
+    // locked by another runner comes back through the watch or the scan, never in a loop.
+    if (r.state === 'done' && r.remaining > 0 && !stopping) consider(r.id);
   };
 
   // Why both: inotify sees a commit (the rename into ctl/) at once; the periodic scan catches
@@ -260,8 +266,14 @@ async function runDaemon(mode: QueueRunMode, config0: Config, io: Io): Promise<n
   const scanTimer = setInterval(() => void scan(), scanMs);
   await scan();
 
+  // SIGHUP (systemd's reload): rescan the queue now; SIGTERM/SIGINT: stop.
+  const onHup = () => {
+    log.line(null, 'SIGHUP: rescanning the queue');
+    void scan();
+  };
   await new Promise<void>((resolve) => {
     const off = onSignals((sig) => {
+      if (sig === 'SIGHUP') return onHup();
       if (stopping) return;
       stopping = true;
       off();

@@ -6,8 +6,8 @@
  *   - smtp+starttls: requireTLS: STARTTLS is sent even if not advertised and any failure ends the
  *     attempt; nothing (no AUTH, no MAIL) is ever sent in clear on such a relay.
  *   - smtps: TLS from the first byte. smtp://: plain, and never AUTH (refused in config/relay.ts).
- *   - Certificates are verified (rejectUnauthorized) against the system's CAs, Node's bundled
- *     ones and the relay's extra CA file; the host name is checked; SHA-256 pins, when given,
+ *   - Certificates are verified (rejectUnauthorized) against the system's CA bundle (else Node's
+ *     bundled roots) and the relay's extra CA file; the host name is checked; SHA-256 pins, when given,
  *     are checked in addition (a pin never replaces verification: for a self-signed relay, give
  *     its certificate as the CA file). TLS 1.2 at least.
  *   - The -v transcript never shows credentials: AUTH lines and SASL continuations are redacted.
@@ -45,28 +45,33 @@ export function configFailure(message: string): Error & { code: string } {
 
 let systemCaCache: string[] | undefined;
 
-/** Node's bundled CAs plus the system's store (Node >= 22.15 reads it itself; else the bundle file). */
+/** Distribution CA bundles (Debian/Ubuntu/Alpine, then RHEL/Fedora), maintained by update-ca-certificates. */
+export const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'];
+
+/**
+ * The trusted roots: the system's CA bundle file when there is one (the operator's trust,
+ * including local additions and removals, as msmtp and Postfix use it; parsing it costs ~9 ms),
+ * else the system store as Node reads it, else Node's bundled Mozilla roots (a container
+ * without ca-certificates).
+ */
 export function systemCas(): string[] {
   if (systemCaCache) return systemCaCache;
+  for (const f of SYSTEM_CA_BUNDLES) {
+    try {
+      systemCaCache = [fs.readFileSync(f, 'utf8')];
+      return systemCaCache;
+    } catch {
+      // next candidate
+    }
+  }
   const get = (tls as unknown as { getCACertificates?: (t: string) => string[] }).getCACertificates;
-  const bundled = get ? get('bundled') : [...tls.rootCertificates];
   let system: string[] = [];
   try {
-    if (get) system = get('system');
+    if (get) system = [...new Set(get('system'))];
   } catch {
     system = [];
   }
-  if (system.length === 0) {
-    for (const f of ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt']) {
-      try {
-        system = [fs.readFileSync(f, 'utf8')];
-        break;
-      } catch {
-        // next candidate
-      }
-    }
-  }
-  systemCaCache = [...bundled, ...system];
+  systemCaCache = system.length > 0 ? system : get ? get('bundled') : [...tls.rootCertificates];
   return systemCaCache;
 }
 
@@ -212,8 +217,10 @@ export class Session {
         : {}),
       ...(s.oauthTokenCommand
         ? {
+            // Registered under its own name: nodemailer replaces a plain 'XOAUTH2' method without
+            // its own token generator by the first other mechanism the server offers.
             customAuth: {
-              XOAUTH2: async (ctx: { sendCommand(cmd: string): Promise<{ status: number }>; resolve(): void; reject(e: Error | string): void }) => {
+              'OUTBOX-XOAUTH2': async (ctx: { sendCommand(cmd: string): Promise<{ status: number }>; resolve(): void; reject(e: Error | string): void }) => {
                 const token = runSecretCommand(s.name, 'oauth_token_command', s.oauthTokenCommand!);
                 const blob = Buffer.from(`user=${e.user ?? ''}\x01auth=Bearer ${token}\x01\x01`).toString('base64');
                 let r = await ctx.sendCommand(`AUTH XOAUTH2 ${blob}`);
@@ -273,7 +280,7 @@ export class Session {
             return resolve(session);
           }
           const auth = s.oauthTokenCommand
-            ? { user: e.user, pass: 'x', method: 'XOAUTH2' }
+            ? { user: e.user, pass: 'x', method: 'OUTBOX-XOAUTH2' }
             : { user: e.user, pass: relay.password ?? '', ...(s.authMechanism ? { method: s.authMechanism } : {}) };
           conn.login(auth, (lerr) => {
             if (lerr) {
@@ -293,12 +300,23 @@ export class Session {
   }
 
   /** Send one transaction. Resolves with per-recipient results; rejects with an SmtpError. */
+  /** Fails the transaction in flight (destroy() uses it: nodemailer's close() forgets it). */
+  private abortSend: ((e: SmtpError) => void) | undefined;
+
   send(
     envelope: { from: string; to: string[]; size: number; use8BitMime: boolean; dsn?: { ret?: string; envid?: string; notify?: string[]; orcpt?: string } },
     message: Readable,
   ): Promise<SendInfo> {
     this.lastUsed = Date.now();
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve, reject0) => {
+      let done = false;
+      const reject = (e: SmtpError) => {
+        if (done) return;
+        done = true;
+        this.abortSend = undefined;
+        reject0(e);
+      };
+      this.abortSend = reject;
       const env: Record<string, unknown> = { from: envelope.from === '' ? '' : envelope.from, to: envelope.to, size: envelope.size, use8BitMime: envelope.use8BitMime };
       if (envelope.dsn) {
         const d: Record<string, unknown> = {};
@@ -321,6 +339,9 @@ export class Session {
           }
           return reject(e);
         }
+        if (done) return;
+        done = true;
+        this.abortSend = undefined;
         resolve({ accepted: info!.accepted ?? [], rejectedErrors: (info!.rejectedErrors ?? []) as SmtpError[], response: info!.response ?? '' });
       });
     });
@@ -352,9 +373,10 @@ export class Session {
     }
   }
 
-  /** Abandon at once (SIGTERM): destroy the socket. */
+  /** Abandon at once (SIGTERM): destroy the socket; the transaction in flight fails (deferred). */
   destroy(): void {
     this.dead = true;
+    this.abortSend?.(Object.assign(new Error('delivery interrupted (terminated); the relay may have received the message'), { code: 'ECONNECTION', command: 'CONN' }) as SmtpError);
     try {
       this.conn.close();
     } catch {

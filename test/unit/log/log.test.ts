@@ -1,5 +1,6 @@
 /** Postfix-shaped log lines and where they go. */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { chooseTarget, formatDelivery, formatPickup, seconds } from '../../../src/log/log.js';
 
@@ -13,6 +14,18 @@ describe('log lines', () => {
   });
   it('seconds like Postfix', () => {
     assert.deepEqual([0, 1, 40, 1234, 17_400].map(seconds), ['0', '0.01', '0.04', '1.2', '17']);
+  });
+  it('stderr when it is the journal stream (JOURNAL_STREAM=dev:ino of fd 2), else syslog', () => {
+    const st = fs.fstatSync(2);
+    assert.equal(chooseTarget({ JOURNAL_STREAM: `${st.dev}:${st.ino}` }, false, false), 'stderr');
+    assert.equal(chooseTarget({ JOURNAL_STREAM: `${st.dev}:${st.ino + 1}` }, false, false), 'syslog');
+    assert.equal(chooseTarget({}, false, false), 'syslog');
+  });
+  it('under a service manager (INVOCATION_ID): stderr unless it is /dev/null', () => {
+    const nul = fs.statSync('/dev/null');
+    const st = fs.fstatSync(2);
+    const devNull = st.isCharacterDevice() && st.rdev === nul.rdev;
+    assert.equal(chooseTarget({ INVOCATION_ID: 'x' }, false, false), devNull ? 'syslog' : 'stderr');
   });
   it('stderr with -v or a terminal, syslog otherwise; OUTBOX_LOG forces', () => {
     assert.equal(chooseTarget({}, true, false), 'stderr');

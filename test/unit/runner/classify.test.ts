@@ -38,6 +38,11 @@ describe('classify', () => {
     assert.ok(o.fix && /password/.test(o.fix));
     assert.match(o.reason, /in reply to AUTH command/);
   });
+  it('530 authentication required (at MAIL FROM) is a configuration problem, never a bounce', () => {
+    const o = classify({ code: 'EENVELOPE', responseCode: 530, command: 'MAIL FROM', response: '530 5.7.0 Authentication required' }, PEER);
+    assert.equal(o.status, 'deferred');
+    assert.match(o.fix!, /requires authentication/);
+  });
   it('missing credentials (no reply code) is a configuration problem too', () => {
     const o = classify({ code: 'EAUTH', command: 'API', message: 'Missing credentials for "PLAIN"' }, PEER);
     assert.equal(o.status, 'deferred');
