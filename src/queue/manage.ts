@@ -63,6 +63,7 @@ export interface Filter {
 }
 
 export type Request =
+  | { kind: 'help' }
   | { kind: 'change'; action: Action; configFile?: string; ids: string[]; all: boolean; filter: Filter }
   | { kind: 'show'; configFile?: string; id: string; body: boolean; json: boolean };
 
@@ -85,7 +86,8 @@ export function parseAge(text: string): number | null {
 /** Parse the arguments after `outbox queue`. Pure; throws OutboxError(EX_USAGE). */
 export function parseQueueArgs(args: string[]): Request {
   const [sub, ...rest] = args;
-  if (sub === undefined || sub === '-h' || sub === '--help') throw usage('a subcommand is required');
+  if (sub === '-h' || sub === '--help' || sub === 'help') return { kind: 'help' };
+  if (sub === undefined) throw usage('a subcommand is required');
   if (sub !== 'show' && !ACTIONS.includes(sub)) throw usage(`${sub}: unknown subcommand`);
   let configFile: string | undefined;
   const ids: string[] = [];
@@ -321,7 +323,7 @@ export interface ManageContext {
 }
 
 /** Run a parsed request; returns the exit status. */
-export async function runQueueCommand(req: Request, config: Config, io: Io, ctx: ManageContext): Promise<number> {
+export async function runQueueCommand(req: Exclude<Request, { kind: 'help' }>, config: Config, io: Io, ctx: ManageContext): Promise<number> {
   const now = ctx.now ?? Date.now;
   if (req.kind === 'show') return show(req, config, ctx.uid, io, now());
   const p = spoolPaths(config.spool);
@@ -353,6 +355,10 @@ export async function runQueueCommand(req: Request, config: Config, io: Io, ctx:
 /** `outbox queue ...` (src/outbox-cli.ts). */
 export async function command(args: string[], io: Io): Promise<number> {
   const req = parseQueueArgs(args);
+  if (req.kind === 'help') {
+    io.stdout.write(USAGE + '\n');
+    return EX_OK;
+  }
   const { loadConfig } = await import('../config/config.js');
   const { currentUser } = await import('../main.js');
   const config = loadConfig({ file: req.configFile });

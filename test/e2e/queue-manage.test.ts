@@ -127,6 +127,9 @@ test('errors: usage 64, unknown id 67 (others still done), corrupt record 65, lo
     assert.equal(r.code, 64, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /^outbox: queue: .+\nusage: outbox queue /);
   }
+  const help = await queue(['--help'], s.env);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^usage: outbox queue hold\|release\|requeue\|delete /);
   let r = await queue(['hold', '1M815A0FX6KD', id1!], s.env);
   assert.equal(r.code, 67);
   assert.equal(r.stderr, 'outbox queue hold: 1M815A0FX6KD: no such message in the queue (delivered or removed already?)\n');

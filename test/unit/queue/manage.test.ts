@@ -51,7 +51,7 @@ test('parseQueueArgs: ids (upper-cased, any order of options), --all, filters, -
 
 test('parseQueueArgs: every misuse is EX_USAGE with the usage text', () => {
   usageError(() => parseQueueArgs([]));
-  usageError(() => parseQueueArgs(['--help']));
+  assert.deepEqual(parseQueueArgs(['--help']), { kind: 'help' });
   usageError(() => parseQueueArgs(['purge', ID]));
   usageError(() => parseQueueArgs(['hold']));
   usageError(() => parseQueueArgs(['hold', 'NOTANID']));
