@@ -16,7 +16,12 @@ after(() => s.cleanup());
 const N = 2000;
 const ids = generateQueue(s.spool, {
   count: N,
-  each: (i) => (i % 10 === 0 ? { attempts: 2, nextAttempt: Date.now() + 3_600_000, lastError: 'connect to smtp.example.com[192.0.2.25]:587: Connection refused', recipients: [{ address: `r${i}@example.com`, status: 'deferred' }] } : {}),
+  each: (i) =>
+    i === 7
+      ? // A control record far larger than mailq's 64 KB read buffer.
+        { recipients: Array.from({ length: 3000 }, (_, j) => ({ address: `big${j}@example.com`, status: 'pending' as const })) }
+      : i % 10 === 0 ? { attempts: 2, nextAttempt: Date.now() + 3_600_000, lastError: 'connect to smtp.example.com[192.0.2.25]:587: Connection refused', recipients: [{ address: `r${i}@example.com`, status: 'deferred' as const }] }
+        : {},
 });
 
 test(`mailq with ${N} messages: every one listed in arrival order, no message body opened (strace)`, () => {
@@ -27,6 +32,7 @@ test(`mailq with ${N} messages: every one listed in arrival order, no message bo
   const listed = [...out.matchAll(/^([0-9A-Z]{12})[ *!]/gm)].map((m) => m[1]);
   assert.deepEqual(listed, ids);
   assert.match(out, new RegExp(`-- \\d+ Kbytes in ${N} Requests\\.\\n$`));
+  assert.equal((out.match(/^ {43}big\d+@example\.com$/gm) ?? []).length, 3000, 'a record over 64 KB is listed whole');
   assert.equal((out.match(/\(connect to smtp\.example\.com\[192\.0\.2\.25\]:587: Connection refused; next attempt /g) ?? []).length, N / 10);
   const opens = fs.readFileSync(trace, 'utf8').split('\n');
   const ctlOpens = opens.filter((l) => l.includes(`${s.spool}/ctl/`)).length;
