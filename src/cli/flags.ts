@@ -174,7 +174,7 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
         return;
       }
       case 'B': {
-        const v = checkValue(flag, value!).toUpperCase();
+        const v = checkValue(flag, value ?? '').toUpperCase();
         if (v !== '7BIT' && v !== '8BITMIME') throw usage(`-B${value}: body type must be 7BIT or 8BITMIME`);
         bodyType = v;
         return;
@@ -196,7 +196,7 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
         ignoreDots = true;
         return;
       case 'N': {
-        const words = checkValue(flag, value!).toUpperCase().split(/[\s,]+/).filter(Boolean);
+        const words = checkValue(flag, value ?? '').toUpperCase().split(/[\s,]+/).filter(Boolean);
         if (words.length === 0 || words.some((w) => !NOTIFY_WORDS.has(w)) || (words.includes('NEVER') && words.length > 1)) {
           throw usage(`-N${value}: expected "never" or a list of success, delay, failure`);
         }
@@ -204,14 +204,14 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
         return;
       }
       case 'R': {
-        const v = checkValue(flag, value!).toUpperCase();
+        const v = checkValue(flag, value ?? '').toUpperCase();
         if (v !== 'FULL' && v !== 'HDRS') throw usage(`-R${value}: expected full or hdrs`);
         dsn.ret = v;
         return;
       }
       case 'V': {
-        const v = xtextDecode(checkValue(flag, value!));
-        if (v.length > 100 || /[^\x21-\x7e]/.test(v)) throw usage('-V: envelope id must be at most 100 printable ASCII characters');
+        const v = xtextDecode(checkValue(flag, value ?? ''));
+        if (v.length === 0 || v.length > 100 || /[^\x21-\x7e]/.test(v)) throw usage('-V: envelope id must be 1 to 100 printable ASCII characters');
         dsn.envid = v;
         return;
       }

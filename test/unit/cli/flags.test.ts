@@ -153,3 +153,9 @@ test('the flag table has one row per flag letter', () => {
   assert.equal(new Set(letters).size, letters.length);
   for (const r of FLAGS) assert.ok(r.meaning.length > 5, r.flag);
 });
+
+test('an empty value given as a separate argument is a usage error, never a crash (found by test/fuzz)', () => {
+  for (const flag of ['-B', '-N', '-R', '-V']) {
+    assert.throws(() => parseArgs([flag, '', 'a@example.com'], 'sendmail'), (e: unknown) => e instanceof OutboxError && e.exitCode === 64, flag);
+  }
+});
