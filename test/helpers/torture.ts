@@ -159,6 +159,8 @@ export interface CrashReport {
   lost: number;
   /** Extra copies whose earlier copy was accepted by a runner that was then killed. */
   duplicates: number;
+  /** The same, by the point at which that runner was killed. */
+  duplicatesByKill: Record<KillPoint, number>;
   /** Extra copies NOT explained by a kill (must be 0). */
   unexplainedDuplicates: number;
   /** Received messages that were never committed, or whose bytes differ from the stored ones. */
@@ -190,12 +192,13 @@ export async function runnerCrashTorture(o: CrashOptions): Promise<CrashReport> 
   const report: CrashReport = {
     seed: o.seed, iterations: 0, committed: 0, submittersKilled: 0,
     kills: { 'before-connect': 0, connect: 0, mail: 0, data: 0, accepted: 0 },
-    delivered: 0, lost: 0, duplicates: 0, unexplainedDuplicates: 0, halfWritten: 0, runnerRuns: 0, ms: 0, details: [],
+    delivered: 0, lost: 0, duplicates: 0, duplicatesByKill: { 'before-connect': 0, connect: 0, mail: 0, data: 0, accepted: 0 },
+    unexplainedDuplicates: 0, halfWritten: 0, runnerRuns: 0, ms: 0, details: [],
   };
   /** Message-ID -> the bytes the relay must receive (stored form with CRLF). */
   const wire = new Map<string, { qid: string; data: Buffer }>();
   /** received[] index where each runner generation started, and whether it was killed. */
-  const generations: { start: number; killed: boolean }[] = [];
+  const generations: { start: number; killed: boolean; point: KillPoint | null }[] = [];
   let current: { child: import('node:child_process').ChildProcess; point: KillPoint | null; left: number } | null = null;
   const unhook = hooks(relay, (event) => {
     if (!current || current.point !== event) return;
@@ -233,7 +236,7 @@ export async function runnerCrashTorture(o: CrashOptions): Promise<CrashReport> 
     const child = spawn(o.sendmail, ['-q'], { env: cleanEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const gen = { start: relay.received.length, killed: false };
+    const gen = { start: relay.received.length, killed: false, point };
     generations.push(gen);
     report.runnerRuns++;
     current = { child, point: point === 'before-connect' ? null : point, left: 1 + Math.floor(random() * 4) };
@@ -288,8 +291,11 @@ export async function runnerCrashTorture(o: CrashOptions): Promise<CrashReport> 
       for (let k = 1; k < gens.length; k++) {
         // A second copy is explained only when the run that delivered the previous copy was
         // killed (between the relay's 250 and the spool update), and this copy came later.
-        if (gens[k]! > gens[k - 1]! && generations[gens[k - 1]!]!.killed) report.duplicates++;
-        else {
+        const prev = generations[gens[k - 1]!]!;
+        if (gens[k]! > gens[k - 1]! && prev.killed) {
+          report.duplicates++;
+          if (prev.point) report.duplicatesByKill[prev.point]++;
+        } else {
           report.unexplainedDuplicates++;
           report.details.push(`duplicate ${w.qid} ${mid} in runs ${gens.join(',')}`);
         }
