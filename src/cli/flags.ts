@@ -175,7 +175,7 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
       }
       case 'B': {
         const v = checkValue(flag, value ?? '').toUpperCase();
-        if (v !== '7BIT' && v !== '8BITMIME') throw usage(`-B${value}: body type must be 7BIT or 8BITMIME`);
+        if (v !== '7BIT' && v !== '8BITMIME') throw usage(`-B${value ?? ''}: body type must be 7BIT or 8BITMIME`);
         bodyType = v;
         return;
       }
@@ -198,14 +198,14 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
       case 'N': {
         const words = checkValue(flag, value ?? '').toUpperCase().split(/[\s,]+/).filter(Boolean);
         if (words.length === 0 || words.some((w) => !NOTIFY_WORDS.has(w)) || (words.includes('NEVER') && words.length > 1)) {
-          throw usage(`-N${value}: expected "never" or a list of success, delay, failure`);
+          throw usage(`-N${value ?? ''}: expected "never" or a list of success, delay, failure`);
         }
         dsn.notify = words;
         return;
       }
       case 'R': {
         const v = checkValue(flag, value ?? '').toUpperCase();
-        if (v !== 'FULL' && v !== 'HDRS') throw usage(`-R${value}: expected full or hdrs`);
+        if (v !== 'FULL' && v !== 'HDRS') throw usage(`-R${value ?? ''}: expected full or hdrs`);
         dsn.ret = v;
         return;
       }

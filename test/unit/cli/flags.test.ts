@@ -156,6 +156,10 @@ test('the flag table has one row per flag letter', () => {
 
 test('an empty value given as a separate argument is a usage error, never a crash (found by test/fuzz)', () => {
   for (const flag of ['-B', '-N', '-R', '-V']) {
-    assert.throws(() => parseArgs([flag, '', 'a@example.com'], 'sendmail'), (e: unknown) => e instanceof OutboxError && e.exitCode === 64, flag);
+    assert.throws(
+      () => parseArgs([flag, '', 'a@example.com'], 'sendmail'),
+      (e: unknown) => e instanceof OutboxError && e.exitCode === 64 && !e.message.includes('undefined'),
+      flag,
+    );
   }
 });
