@@ -397,6 +397,61 @@ describe('sendmail -odi: the exit status is the delivery outcome', () => {
   }
 });
 
+describe('relays from the configuration file', () => {
+  it('[relay.NAME] with fallbacks and force_sender, [delivery] retry settings', async () => {
+    const backup = await startRelay({});
+    cleanups.push(() => backup.close());
+    const t = tempSpool('outbox-conf-');
+    cleanups.push(() => t.cleanup());
+    const dead = net.createServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const deadPort = (dead.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => dead.close(() => r())); // nothing listens there now
+    const pw = path.join(t.dir, 'backup.password');
+    fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
+    const conf = path.join(t.dir, 'outbox.conf');
+    fs.writeFileSync(
+      conf,
+      [
+        'default_relay = "main"',
+        '[relay.main]',
+        `url = "smtp+starttls://outbox@localhost:${deadPort}"`,
+        'password = "unused"',
+        'fallbacks = ["backup"]',
+        '[relay.backup]',
+        `url = "smtp+starttls://outbox@localhost:${backup.port}"`,
+        `password_file = "${pw}"`,
+        `ca_file = "${backup.caFile}"`,
+        'force_sender = "account@relay.example"',
+        '[delivery]',
+        'retry_schedule = ["1m"]',
+        'max_parallel = 2',
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    const env = { ...t.env, OUTBOX_CONFIG: conf, OUTBOX_LOG: 'stderr' };
+    const sub = await run(SENDMAIL, ['-odq', '-f', 'app@example.com', 'a@example.com'], { env, input: 'From: App <app@example.com>\nSubject: conf\n\nhi\n' });
+    assert.equal(sub.code, 0, sub.stderr);
+    const r = await run(SENDMAIL, ['-q'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /relay main failed .*using fallback backup/);
+    assert.equal(backup.received.length, 1, r.stderr);
+    const m = backup.received[0]!;
+    assert.equal(m.mailFrom, 'account@relay.example');
+    assert.match(m.data.toString(), /^From: App <account@relay\.example>\r$/m);
+    assert.match(m.data.toString(), /^Reply-To: .*app@example\.com/m);
+    assert.deepEqual(controls(t.spool), []);
+    // [delivery] retry_schedule = ["1m"]: the next attempt after a deferral is about a minute away.
+    backup.setFaults({ rcpt: { 'later@example.com': '451 4.3.0 Try later' } });
+    await run(SENDMAIL, ['-odq', 'later@example.com'], { env, input: 'Subject: later\n\nhi\n' });
+    const before = Date.now();
+    assert.equal((await run(SENDMAIL, ['-q'], { env })).code, 0);
+    const next = controls(t.spool)[0]!.nextAttempt as number;
+    assert.ok(next >= before + 60_000 && next <= Date.now() + 66_000, `next attempt in ${next - before} ms`);
+  });
+});
+
 describe('configuration and usage errors', () => {
   it('-q with messages but no relay exits 78 and says how to configure one; an empty queue exits 0', async () => {
     const t = tempSpool('outbox-norelay-');
