@@ -504,13 +504,21 @@ describe('background delivery and the daemon', () => {
 
   it('the daemon picks up new messages at once, retries, and stops cleanly on SIGTERM', async () => {
     const s = await setup({ faults: { rcpt: { 'later@example.com': '451 4.3.0 Try later' } } });
+    // A stale pid file naming an unrelated live process (pid reused after a reboot) must not
+    // stop the daemon from starting.
+    fs.mkdirSync(path.join(s.t.spool, 'run'), { recursive: true });
+    fs.writeFileSync(path.join(s.t.spool, 'run', 'daemon.pid'), `${process.pid}\n`);
     const daemon = start(SENDMAIL, ['-bd', '-q1m'], { env: s.env });
     let err = '';
     daemon.stderr!.on('data', (d) => (err += d));
     const pidFile = path.join(s.t.spool, 'run', 'daemon.pid');
     const t0 = Date.now();
-    while (!fs.existsSync(pidFile) && Date.now() - t0 < 10_000) await sleep(20);
-    assert.equal(fs.readFileSync(pidFile, 'utf8').trim(), String(daemon.pid));
+    const pidInFile = () => (fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8').trim() : '');
+    while (pidInFile() !== String(daemon.pid) && Date.now() - t0 < 10_000) await sleep(20);
+    assert.equal(pidInFile(), String(daemon.pid), err);
+    const second = await run(SENDMAIL, ['-bd'], { env: s.env });
+    assert.equal(second.code, 75);
+    assert.match(second.stderr, new RegExp(`a queue daemon is already running \\(pid ${daemon.pid}\\)`));
     const before = Date.now();
     const r = await run(SENDMAIL, ['a@example.com'], { env: s.env, input: MSG });
     assert.equal(r.code, 0);
