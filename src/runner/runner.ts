@@ -543,6 +543,7 @@ export class Engine {
       }
 
       const now = this.now();
+      const fixes = new Set<string>();
       for (const r of pending) {
         const o = outcomes.get(r.address);
         if (!o) continue;
@@ -557,8 +558,9 @@ export class Engine {
           reason: o.reason,
         });
         log.line(id, line, o.fix ? 'warning' : 'info');
-        if (o.fix) log.line(id, `configuration problem, the message stays queued and is not bounced: ${o.fix}`, 'warning');
+        if (o.fix) fixes.add(o.fix);
       }
+      for (const fix of fixes) log.line(id, `configuration problem, the message stays queued and is not bounced: ${fix}`, 'warning');
 
       // Schedule, expire.
       const anyDeferred = [...outcomes.values()].some((o) => o.status === 'deferred');
