@@ -26,11 +26,12 @@
  * queue-run.ts (modes) and deliver-command.ts.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Config } from '../config/config.js';
 import type { RelaySettings } from '../config/types.js';
-import { type ControlRecord, type RecipientState, pendingRecipients, withHistory } from '../spool/format.js';
-import { type SpoolPaths, messagePath, readControl, removeMessage, writeControl } from '../spool/spool.js';
+import { type ControlRecord, type RecipientState, parseControl, pendingRecipients, withHistory } from '../spool/format.js';
+import { type SpoolPaths, messagePath, removeMessage, writeControl } from '../spool/spool.js';
 import { tryLock } from '../spool/lock.js';
 import type { Log } from '../log/log.js';
 import { formatDelivery, formatPickup } from '../log/log.js';
@@ -448,7 +449,9 @@ export class Engine {
     try {
       let rec: ControlRecord;
       try {
-        rec = await readControl(paths, id);
+        // Small files read synchronously: one call instead of four thread-pool round trips
+        // (open, stat, read, close), which is most of the CPU a flush spends per message.
+        rec = parseControl(fs.readFileSync(path.join(paths.ctl, id), 'utf8'));
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ...result, state: 'gone' };
         log.line(id, `unreadable control record, left alone: ${(e as Error).message}`, 'error');
@@ -471,7 +474,7 @@ export class Engine {
       let whole: Buffer | undefined;
       let stored: StoredHeader;
       if (rec.size <= SMALL_MESSAGE) {
-        whole = await fs.promises.readFile(file);
+        whole = fs.readFileSync(file);
         stored = headerSectionOf(whole) ?? { text: whole.toString('latin1'), bodyOffset: whole.length };
       } else stored = await readStoredHeader(file);
       const byAddress = new Map(pending.map((r) => [r.address, r]));
