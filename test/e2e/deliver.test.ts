@@ -310,7 +310,7 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     await new Promise((r) => child.once('close', r));
     assert.equal(controls(s.t.spool).length, 1, 'still queued');
     assert.deepEqual(rcptState(s, id), { 'a@example.com': 'pending' });
-    await sleep(2200); // the dead runner's lock goes stale
+    await sleep(3000); // the dead runner's lock goes stale (lock_stale_ms = 2000)
     await queueRun(s);
     assert.deepEqual(controls(s.t.spool), []);
     await sleep(1600);
