@@ -236,6 +236,22 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     assert.deepEqual(controls(s.t.spool), []);
   });
 
+  it('8-bit bodies go with BODY=8BITMIME; a 1 MB message is streamed intact', async () => {
+    const s = await setup();
+    const id8 = await queue(s, ['a@example.com'], 'Subject: 8bit\n\ngr\u00fc\u00dfe\n', ['-i']);
+    const body = Array.from({ length: 20_000 }, (_, i) => (i % 7 === 0 ? `.line ${i} ` : `line ${i} `) + 'x'.repeat(40)).join('\n');
+    const idBig = await queue(s, ['b@example.com'], `Subject: big\n\n${body}\n`, ['-i']);
+    const stored8 = wireForm(s, id8);
+    const storedBig = wireForm(s, idBig);
+    assert.ok(storedBig.length > 1_000_000);
+    await queueRun(s);
+    const m8 = s.relay.received.find((m) => m.rcptTo[0] === 'a@example.com')!;
+    assert.equal(m8.bodyType, '8bitmime');
+    assert.equal(m8.data.toString('latin1'), stored8);
+    const big = s.relay.received.find((m) => m.rcptTo[0] === 'b@example.com')!;
+    assert.equal(big.data.toString('latin1'), storedBig);
+  });
+
   it('passes DSN NOTIFY/RET/ENVID to a relay that offers DSN', async () => {
     const s = await setup({ dsn: true });
     await queue(s, ['a@example.com'], MSG, ['-N', 'failure,delay', '-R', 'hdrs', '-V', 'env-42']);
