@@ -380,6 +380,7 @@ describe('sendmail -odi: the exit status is the delivery outcome', () => {
     const r = await run(SENDMAIL, ['-odi', '-f', 'me@example.com', 'bad@example.com'], { env: s.env, input: MSG });
     assert.equal(r.code, 67, r.stderr);
     assert.match(r.stderr, /bad@example\.com.*550 5\.1\.1/);
+    assert.match(r.stderr, /not delivered, the sender gets a bounce/);
     assert.equal(s.relay.received.length, 1);
     assert.equal(s.relay.received[0]!.mailFrom, '');
     const r2 = await run(SENDMAIL, ['-odi', 'later@example.com'], { env: s.env, input: MSG });
