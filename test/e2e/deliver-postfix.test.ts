@@ -86,6 +86,20 @@ echo $ok ? "true" : "false";`,
       assert.equal(fromOurReceived(delivered), stored);
     });
 
+    it('sendmail (no PHP) -> -q -> Postfix -> Maildir: dots, 8-bit, long lines, bytes intact', async () => {
+      const token = `pfn-${randomBytes(6).toString('hex')}`;
+      const input = `From: Cron Daemon <root@example.com>\nSubject: ${token}\n\n.\n..two dots\n.one dot\n${'long '.repeat(300)}\nUTF-8: gr\u00fc\u00dfe\n`;
+      const r = await run(SENDMAIL, ['-odq', '-i', '-f', 'root@example.com', `nophp-${token}@example.com`], { env, input });
+      assert.equal(r.code, 0, r.stderr);
+      const [rec] = controls(t.spool).filter((c) => c.recipients[0].address === `nophp-${token}@example.com`);
+      const stored = fs.readFileSync(path.join(t.spool, 'msg', rec.id), 'latin1');
+      const q = await run(SENDMAIL, ['-q'], { env, timeoutMs: 30_000 });
+      assert.equal(q.code, 0, q.stderr);
+      const files = await findMail(sh.maildir, token, 15_000);
+      assert.equal(files.length, 1);
+      assert.equal(fromOurReceived(fs.readFileSync(files[0]!, 'latin1')), stored);
+    });
+
     it('a flush of 50 messages over reused authenticated sessions, each delivered once', async () => {
       const token = `pfb-${randomBytes(6).toString('hex')}`;
       for (let i = 0; i < 50; i++) {
