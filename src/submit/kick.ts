@@ -38,7 +38,8 @@ export function kickBackground(config: Config, id: string): void {
   if (runningDaemon(config) !== null) return;
   const self = selfCommand();
   try {
-    const child = spawn(self.command, [...self.prefix, ...childArgs(config, id)], {
+    // --background: bounded by kick slots (see src/runner/deliver-command.ts), never a flood.
+    const child = spawn(self.command, [...self.prefix, ...childArgs(config, id), '--background'], {
       argv0: self.argv0,
       detached: true,
       stdio: 'ignore',

@@ -1,0 +1,51 @@
+/** Relay URLs, the OUTBOX_RELAY* environment, password file checks. */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { parseRelayUrl, passwordFileProblem, readSecret, redactUrl, relayFromEnv } from '../../../src/config/relay.js';
+import { OutboxError } from '../../../src/sysexits.js';
+
+describe('relay URLs', () => {
+  it('parses the three schemes with default ports', () => {
+    assert.deepEqual(parseRelayUrl('smtp+starttls://me%40x.org@mail.example.com'), { scheme: 'starttls', host: 'mail.example.com', port: 587, user: 'me@x.org' });
+    assert.deepEqual(parseRelayUrl('smtps://u@mail.example.com'), { scheme: 'smtps', host: 'mail.example.com', port: 465, user: 'u' });
+    assert.deepEqual(parseRelayUrl('smtp://10.0.0.1:2525'), { scheme: 'smtp', host: '10.0.0.1', port: 2525 });
+    assert.deepEqual(parseRelayUrl('mail.example.com:2587'), { scheme: 'starttls', host: 'mail.example.com', port: 2587 });
+    assert.deepEqual(parseRelayUrl('smtps://[::1]:4650'), { scheme: 'smtps', host: '::1', port: 4650 });
+  });
+  it('refuses AUTH over plain smtp://, passwords in URLs, unknown schemes, paths', () => {
+    assert.throws(() => parseRelayUrl('smtp://user@host:25'), /plaintext/);
+    assert.throws(() => parseRelayUrl('smtps://user:hunter2@host'), (e: Error) => e instanceof OutboxError && e.exitCode === 78 && !e.message.includes('hunter2'));
+    assert.throws(() => parseRelayUrl('http://host'), /unknown scheme/);
+    assert.throws(() => parseRelayUrl('smtps://host/path'), /path/);
+    assert.equal(redactUrl('smtps://u:hunter2@h'), 'smtps://u:***@h');
+  });
+  it('reads OUTBOX_RELAY, OUTBOX_RELAY_PASSWORD_FILE and OUTBOX_RELAY_CA', () => {
+    assert.equal(relayFromEnv({}), null);
+    assert.deepEqual(relayFromEnv({ OUTBOX_RELAY: 'smtps://u@h', OUTBOX_RELAY_PASSWORD_FILE: '/p', OUTBOX_RELAY_CA: '/ca' }), { name: 'env', url: 'smtps://u@h', passwordFile: '/p', caFile: '/ca' });
+  });
+  it('refuses group/world readable password files, saying chmod 600', () => {
+    assert.match(passwordFileProblem('/p', { mode: 0o100644, uid: 0, isFile: true }, 0)!, /chmod 600 \/p/);
+    assert.match(passwordFileProblem('/p', { mode: 0o100640, uid: 0, isFile: true }, 0)!, /mode 640/);
+    assert.equal(passwordFileProblem('/p', { mode: 0o100600, uid: 0, isFile: true }, 0), null);
+    assert.equal(passwordFileProblem('/p', { mode: 0o100400, uid: 1000, isFile: true }, 1000), null);
+    assert.match(passwordFileProblem('/p', { mode: 0o100600, uid: 1001, isFile: true }, 1000)!, /belongs to uid 1001/);
+  });
+  it('readSecret reads the first line of a 0600 file and refuses a 0644 one', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-pw-'));
+    try {
+      const f = path.join(dir, 'pw');
+      fs.writeFileSync(f, 'se cret\nignored\n', { mode: 0o600 });
+      assert.equal(readSecret({ name: 'env', url: 'smtps://u@h', passwordFile: f }), 'se cret');
+      fs.chmodSync(f, 0o644);
+      assert.throws(() => readSecret({ name: 'env', url: 'smtps://u@h', passwordFile: f }), /chmod 600/);
+      assert.throws(() => readSecret({ name: 'env', url: 'smtps://u@h', passwordFile: path.join(dir, 'none') }), /ENOENT/);
+      assert.equal(readSecret({ name: 'r', url: 'smtps://u@h', passwordCommand: 'echo from-command' }), 'from-command');
+      assert.equal(readSecret({ name: 'r', url: 'smtps://u@h', passwordEnv: 'PW' }, { PW: 'v' }), 'v');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
