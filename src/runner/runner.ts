@@ -6,7 +6,7 @@
  * Per message (processMessage), in this order, each step for a reason:
  *   1. tryLock (spool/lock.ts), the only lock: two runners never deliver the same message.
  *   2. Re-read the control record under the lock: another runner may have delivered it already.
- *   3. Route every pending recipient (routing.ts); deliver each relay's group over the slot's
+ *   3. Route and rewrite every pending recipient (config/rewrite.ts planDelivery); deliver each group over the slot's
  *      session (opened on first use: one login per slot, not per message).
  *   4. Classify each recipient's result (classify.ts).
  *   5. Commit bounces for permanent failures (bounce.ts) BEFORE the original's state changes, so
@@ -24,7 +24,6 @@
  * Never throws for a message: every failure ends as a recipient outcome or a log line. Next:
  * queue-run.ts (modes) and deliver-command.ts.
  */
-import * as fs from 'node:fs';
 import type { Config } from '../config/config.js';
 import type { RelaySettings } from '../config/types.js';
 import { type ControlRecord, type RecipientState, pendingRecipients, withHistory } from '../spool/format.js';
@@ -33,7 +32,8 @@ import { tryLock } from '../spool/lock.js';
 import type { Log } from '../log/log.js';
 import { formatDelivery, formatPickup } from '../log/log.js';
 import { type Outcome, type SmtpFailure, classify, sentOutcome } from './classify.js';
-import { type Route, routeRecipient } from './routing.js';
+import { planDelivery, type DeliveryGroup } from '../config/rewrite.js';
+import { groupMessage, readStoredHeader, type StoredHeader } from '../config/rewrite-stream.js';
 import { type RetryPolicy, nextAttempt, retryPolicy } from './schedule.js';
 import { type PreparedRelay, type SendInfo, type SmtpError, Session, configFailure, prepareRelay, type Transcript } from './smtp-client.js';
 import { commitReport, wantsNotice, type ReportRecipient } from './bounce.js';
@@ -250,7 +250,7 @@ export class Engine {
   }
 
   /** Deliver one relay group over a session; returns outcomes per address. */
-  private async sendGroup(rec: ControlRecord, group: RecipientState[], session: Session): Promise<{ out: Map<string, Outcome>; retry: boolean }> {
+  private async sendGroup(rec: ControlRecord, group: RecipientState[], session: Session, plan: DeliveryGroup, stored: StoredHeader): Promise<{ out: Map<string, Outcome>; retry: boolean }> {
     const out = new Map<string, Outcome>();
     let retry = false;
     // DSN parameters are per envelope in nodemailer: recipients with different NOTIFY/ORCPT go
@@ -272,8 +272,9 @@ export class Engine {
             ...(first.orcpt ? { orcpt: first.orcpt } : {}),
           }
         : undefined;
-      const stream = fs.createReadStream(messagePath(this.opts.paths, rec.id));
-      const envelope = { from: rec.sender, to: batch.map((r) => r.address), size: rec.size, use8BitMime: rec.body === '8BITMIME', ...(dsn ? { dsn } : {}) };
+      // The group's header section (sender rewriting, config/rewrite.ts), then the stored body.
+      const { stream, size } = groupMessage(messagePath(this.opts.paths, rec.id), stored, plan, rec.size);
+      const envelope = { from: plan.sender, to: batch.map((r) => r.address), size, use8BitMime: rec.body === '8BITMIME', ...(dsn ? { dsn } : {}) };
       let info: SendInfo | undefined;
       let error: SmtpError | undefined;
       try {
@@ -290,7 +291,7 @@ export class Engine {
       } else if (error) {
         // A reused session the relay closed while idle: nothing of the message was sent, so it
         // may go again at once over a new session.
-        if (!error.responseCode && session.messages > 1 && stream.bytesRead === 0 && batches.size === 1) retry = true;
+        if (!error.responseCode && session.messages > 1 && !stream.readableDidRead && batches.size === 1) retry = true;
         for (const re of error.rejectedErrors ?? []) if (re.recipient) out.set(re.recipient, classify(re as SmtpFailure, session.peer));
         const o = classify(error as SmtpFailure, session.peer);
         for (const r of batch) if (!out.has(r.address)) out.set(r.address, o);
@@ -328,27 +329,22 @@ export class Engine {
       }
       log.line(id, formatPickup(rec.sender, rec.size, pending.length));
 
-      // Route: relay name -> recipients; held routes stay pending.
-      const groups = new Map<string, RecipientState[]>();
+      // Route and rewrite (src/config/rewrite.ts planDelivery): one group per relay and
+      // sender_table entry, each recipient in exactly one group; held routes stay pending.
+      const stored = await readStoredHeader(messagePath(paths, id));
+      const plan = planDelivery(config, { sender: rec.sender, recipients: pending.map((r) => r.address), header: stored.text });
+      const byAddress = new Map(pending.map((r) => [r.address, r]));
+      const groups = new Map<string, { name: string; plan: DeliveryGroup; recipients: RecipientState[] }>();
       const routeFailures = new Map<string, Outcome>();
       let held = 0;
-      for (const r of pending) {
-        let route: Route;
-        try {
-          route = routeRecipient(config, rec.sender, r.address);
-        } catch (e) {
-          routeFailures.set(r.address, classify(configFailure((e as Error).message), 'none'));
-          continue;
+      plan.forEach((g, i) => {
+        if (!g.relay) {
+          held += g.recipients.length;
+          return;
         }
-        if ('hold' in route) {
-          held++;
-          continue;
-        }
-        const g = groups.get(route.relay) ?? [];
-        g.push(r);
-        groups.set(route.relay, g);
-      }
-
+        for (const w of g.rewrites) log.line(id, `rewrite: ${w}`);
+        groups.set(`${g.relay}#${i}`, { name: g.relay, plan: g, recipients: g.recipients.map((a) => byAddress.get(a)!) });
+      });
       if (held > 0) log.line(id, `${held} recipient(s) held by a route (relay "hold")`);
       const outcomes = result.outcomes;
       const relayOf = new Map<string, string>();
@@ -358,7 +354,7 @@ export class Engine {
         relayOf.set(a, 'none');
       }
       let groupIndex = 0;
-      for (const [name, group] of groups) {
+      for (const { name, plan: groupPlan, recipients: group } of groups.values()) {
         if (groupIndex++ > 0) {
           // Record what the previous relay accepted before talking to the next one.
           rec = this.applyOutcomes(rec, outcomes, relayOf, false);
@@ -375,7 +371,7 @@ export class Engine {
           continue;
         }
         let t0 = this.now();
-        let sent = await this.sendGroup(rec, group, s.session);
+        let sent = await this.sendGroup(rec, group, s.session, groupPlan, stored);
         let setupMs = s.setupMs;
         if (sent.retry) {
           s.session.close();
@@ -384,7 +380,7 @@ export class Engine {
           if ('session' in again) {
             setupMs = again.setupMs;
             t0 = this.now();
-            sent = await this.sendGroup(rec, group, again.session);
+            sent = await this.sendGroup(rec, group, again.session, groupPlan, stored);
             s.session = again.session;
           }
         }
