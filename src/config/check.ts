@@ -28,6 +28,8 @@ import { resolveOauthToken, resolveSecret } from './credentials.js';
 import type { RelaySettings } from './types.js';
 
 export const STANDARD_PORTS = [587, 465, 25];
+/** The SMTP dialogue of one relay takes at most this many --timeout steps. */
+const MAX_STEPS = 8;
 const DAY = 86_400_000;
 /** Warn when the certificate expires within this many days. */
 export const EXPIRY_WARN_DAYS = 14;
@@ -347,11 +349,20 @@ export async function probe(relay: RelaySettings, opts: ProbeOptions): Promise<{
     }
   }
   let p: Probe | null = null;
+  // Every step is bounded by stepMs; the whole session by MAX_STEPS of them, whatever happens.
+  let cap: NodeJS.Timeout | undefined;
+  const capMs = opts.stepMs * MAX_STEPS;
   try {
-    await session(relay, u, opts, findings, secret, secretProblem, (x) => (p = x));
+    await Promise.race([
+      session(relay, u, opts, findings, secret, secretProblem, (x) => (p = x)),
+      new Promise<never>((_, reject) => {
+        cap = setTimeout(() => reject(new Error(`the SMTP dialogue did not finish within ${Math.round(capMs / 1000)} s`)), capMs);
+      }),
+    ]);
   } catch (e) {
     findings.push({ level: 'fail', text: (e as Error).message });
   } finally {
+    clearTimeout(cap);
     (p as Probe | null)?.close();
   }
   return { header, findings };

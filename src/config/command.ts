@@ -58,7 +58,7 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
   say(`hostname ${config.hostname}, domain ${config.domain}, spool ${config.spool}`);
   const relays = Object.values(config.relays ?? {});
   if (env.OUTBOX_RELAY) {
-    const u = checkRelayUrl(env.OUTBOX_RELAY.replace(/\/\/([^@/]*):[^@/]*@/, '//$1@'));
+    const u = checkRelayUrl(env.OUTBOX_RELAY.trim());
     if ('error' in u) problems.push(`OUTBOX_RELAY: ${u.error}`);
     else say(`relay env (OUTBOX_RELAY): ${u.scheme}://${u.host}:${u.port}${u.user ? ` as ${u.user}` : ''}`);
   }

@@ -321,12 +321,15 @@ export function currentGids(): number[] {
 }
 
 class Reader {
-  readonly loc: Locator;
+  private locator: Locator | undefined;
   constructor(
     readonly file: string,
     readonly text: string,
-  ) {
-    this.loc = new Locator(text);
+  ) {}
+
+  /** Built on first use (errors, and the line of each relay and route): not on every parse. */
+  get loc(): Locator {
+    return (this.locator ??= new Locator(this.text));
   }
 
   fail(path: KeyPath, message: string): never {

@@ -113,6 +113,25 @@ describe('outbox check', () => {
     assert.ok(r.ms < 15_000);
   });
 
+  it('a server that accepts and never greets: FAIL within the step timeout', async () => {
+    const sockets = new Set<net.Socket>();
+    const srv = net.createServer((c) => {
+      sockets.add(c);
+      c.on('error', () => {});
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const port = (srv.address() as net.AddressInfo).port;
+      const r = await check(null, '', pw, `smtp+starttls://outbox@localhost:${port}`);
+      assert.equal(r.code, 69);
+      assert.match(r.stdout, /FAIL no greeting within 3 s/);
+      assert.ok(r.ms < 15_000, `took ${r.ms} ms`);
+    } finally {
+      for (const c of sockets) c.destroy();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
+
   it('an unreadable secret is a configuration problem: exit 78', async () => {
     const open = path.join(t.dir, 'open');
     fs.writeFileSync(open, 'x\n');
