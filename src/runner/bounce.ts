@@ -48,6 +48,8 @@ export interface ReportInput {
   /** Include the whole original (message/rfc822) instead of its headers. */
   full: boolean;
   boundary: string;
+  /** For delay warnings: when the message will be given up. */
+  retryUntil?: number;
 }
 
 /** The report's head and text parts; the original (whole or headers) and the closing boundary follow. */
@@ -95,7 +97,7 @@ export function buildReport(r: ReportInput): { head: string; tailOpen: string; t
     if (/^\d{3}[ -]/.test(x.reason.replace(/^host \S+ said: /, ''))) lines.push(`Diagnostic-Code: smtp; ${x.reason.replace(/^host \S+ said: /, '').replace(/ \(in reply to .*\)$/, '')}`);
     else lines.push(`Diagnostic-Code: X-Outbox; ${x.reason}`);
     lines.push(`Last-Attempt-Date: ${rfc5322Date(new Date(r.now))}`);
-    if (!failed) lines.push(`Will-Retry-Until: ${rfc5322Date(new Date(r.now + 5 * 86400_000))}`);
+    if (!failed && r.retryUntil) lines.push(`Will-Retry-Until: ${rfc5322Date(new Date(r.retryUntil))}`);
     lines.push('');
   }
   lines.push(`--${b}`);
@@ -121,9 +123,12 @@ export function readHeaderSection(file: string, limit = 256 * 1024): string {
   }
 }
 
-/** Does this recipient want a notification of this kind (RFC 3461 NOTIFY; default: failures)? */
+/**
+ * Does this recipient want a notification of this kind (RFC 3461 NOTIFY)? Without NOTIFY:
+ * failures yes, delays yes (delay warnings are off unless delay_warning is configured).
+ */
 export function wantsNotice(r: RecipientState, kind: 'failed' | 'delayed'): boolean {
-  if (!r.notify || r.notify.length === 0) return kind === 'failed';
+  if (!r.notify || r.notify.length === 0) return true;
   if (r.notify.includes('NEVER')) return false;
   return r.notify.includes(kind === 'failed' ? 'FAILURE' : 'DELAY');
 }
@@ -145,6 +150,7 @@ export async function commitReport(config: Config, rec: ControlRecord, kind: 'fa
     recipients,
     originalHeaders: full ? '' : readHeaderSection(file),
     full,
+    retryUntil: rec.arrival + (config.deliverySettings?.maxQueueLifetimeMs ?? 5 * 86400_000),
     boundary: `${rec.id}.${randomBytes(6).toString('hex')}/${config.hostname}`,
   });
   async function* input(): AsyncGenerator<Buffer> {

@@ -13,11 +13,11 @@
  *   69   EX_UNAVAILABLE: likewise, any other permanent failure
  *   (a bounce is queued to the sender for permanent failures, as sendmail does.)
  *
- * --background bounds the number of concurrent kicks: it first takes one of `max_parallel`
+ * --background bounds the number of concurrent kicks: it first takes one of min(4, max_parallel)
  * kick slots (locks run/kick-N through spool/lock.ts). Without a free slot it exits 0 at once:
  * each slot holder, after its own message, keeps delivering messages that were never attempted,
  * and looks once more after giving its slot back, so a message whose kick found every slot busy
- * is still picked up. A burst of 2,000 submissions thus starts at most max_parallel deliveries,
+ * is still picked up. A burst of 2,000 submissions thus runs at most 4 deliveries at a time,
  * never 2,000 processes (the failure mode of dma).
  */
 import { EX_DATAERR, EX_NOHOST, EX_NOUSER, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE, OutboxError } from '../sysexits.js';
@@ -63,6 +63,9 @@ function parseArgs(args: string[]): { configFile?: string; verbose: boolean; bac
   return { ...(configFile ? { configFile } : {}), verbose, background, id };
 }
 
+/** Concurrent background deliveries at most (see the header). */
+export const KICK_SLOTS = 4;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function command(args: string[], io: Io): Promise<number> {
@@ -89,7 +92,8 @@ export async function command(args: string[], io: Io): Promise<number> {
   };
   try {
     if (a.background) {
-      await backgroundRun(a.id, config.lockStaleMs, defaultSlots(config), paths, deliver, () => interrupted);
+      // At most 4 kick processes (each ~40 MB of RSS), fewer if max_parallel is lower.
+      await backgroundRun(a.id, config.lockStaleMs, Math.min(KICK_SLOTS, defaultSlots(config)), paths, deliver, () => interrupted);
     } else {
       // -odi: if another runner (the daemon) holds the message, wait for it, then try ourselves.
       const deadline = Date.now() + 120_000;

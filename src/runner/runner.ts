@@ -24,6 +24,8 @@
  * Never throws for a message: every failure ends as a recipient outcome or a log line. Next:
  * queue-run.ts (modes) and deliver-command.ts.
  */
+import * as fs from 'node:fs';
+import { Readable } from 'node:stream';
 import type { Config } from '../config/config.js';
 import type { RelaySettings } from '../config/types.js';
 import { type ControlRecord, type RecipientState, pendingRecipients, withHistory } from '../spool/format.js';
@@ -34,9 +36,15 @@ import { formatDelivery, formatPickup } from '../log/log.js';
 import { type Outcome, type SmtpFailure, classify, sentOutcome } from './classify.js';
 import { planDelivery, type DeliveryGroup } from '../config/rewrite.js';
 import { groupMessage, readStoredHeader, type StoredHeader } from '../config/rewrite-stream.js';
-import { type RetryPolicy, nextAttempt, retryPolicy } from './schedule.js';
+import { type RetryPolicy, delayWarningDue, nextAttempt, retryPolicy } from './schedule.js';
 import { type PreparedRelay, type SendInfo, type SmtpError, Session, configFailure, prepareRelay, type Transcript } from './smtp-client.js';
 import { commitReport, wantsNotice, type ReportRecipient } from './bounce.js';
+
+/** Messages up to this size are read into memory for sending; larger ones are streamed. */
+const SMALL_MESSAGE = 256 * 1024;
+
+/** Connections to a relay at the start of a run (slow start, see Engine.cap). */
+const INITIAL_CONCURRENCY = 2;
 
 export interface EngineOptions {
   /** Config with the environment's relay merged in (routing.relaysFor). */
@@ -85,6 +93,10 @@ export class Engine {
   private stopping = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private opening = new Set<() => void>();
+  private connecting = new Map<string, number>();
+  private concurrency = new Map<string, number>();
+  private sessionWaiters: (() => void)[] = [];
+  private learnedCap = new Map<string, number>();
   /** Called after each processed message (progress, -odi bookkeeping, bounce pickup). */
   onResult: ((r: MessageResult) => void) | undefined;
   stats = { done: 0, sent: 0, deferred: 0, failed: 0 };
@@ -143,6 +155,7 @@ export class Engine {
         .then((r) => {
           this.inFlight.delete(job.id);
           this.free.push(slot);
+          this.wakeSessionWaiters();
           try {
             this.onResult?.(r);
           } catch {
@@ -222,8 +235,42 @@ export class Engine {
     return p;
   }
 
+  /** Live and opening sessions to relay `name`, over all slots. */
+  private relayCount(name: string): number {
+    let n = this.connecting.get(name) ?? 0;
+    for (const slot of this.slots) if (slot.sessions.get(name)?.alive) n++;
+    return n;
+  }
+
+  /**
+   * Connections allowed to relay `name`: its max_connections (default: the number of slots),
+   * lowered at run time when the relay refuses an extra connection while others are open
+   * (Office 365 and friends limit concurrent sessions per account).
+   */
+  private cap(name: string): number {
+    const configured = Math.max(1, Math.min(this.slots.length, this.opts.config.relays?.[name]?.maxConnections ?? this.slots.length));
+    const slowStart = Math.floor(this.concurrency.get(name) ?? INITIAL_CONCURRENCY);
+    return Math.min(configured, this.learnedCap.get(name) ?? configured, slowStart);
+  }
+
+  /**
+   * Slow start (as Postfix's queue manager): a run begins with INITIAL_CONCURRENCY connections to
+   * a relay and adds one after as many successful deliveries as it has connections, so a
+   * handful of messages never opens a connection each, and a big flush reaches the cap soon.
+   */
+  private delivered(name: string): void {
+    const c = this.concurrency.get(name) ?? INITIAL_CONCURRENCY;
+    this.concurrency.set(name, c + 1 / Math.floor(c));
+  }
+
+  private wakeSessionWaiters(): void {
+    const w = this.sessionWaiters;
+    this.sessionWaiters = [];
+    for (const f of w) f();
+  }
+
   /** The slot's session to `name`, opened if needed; or the failure that prevented it. */
-  private async session(slot: Slot, name: string): Promise<{ session: Session; setupMs: number } | { failure: SmtpError; peer: string }> {
+  private async session(slot: Slot, name: string, retried = false): Promise<{ session: Session; setupMs: number } | { failure: SmtpError; peer: string }> {
     const existing = slot.sessions.get(name);
     if (existing?.alive) return { session: existing, setupMs: 0 };
     if (existing) {
@@ -234,18 +281,56 @@ export class Engine {
     if (down && down.until > this.now()) return { failure: down.failure, peer: down.peer };
     const relay = this.relay(name);
     if ('failure' in relay) return { failure: relay.failure as SmtpError, peer: name };
+    // At the relay's connection limit: take over an idle session of a free slot, or wait.
+    while (this.relayCount(name) >= this.cap(name)) {
+      for (const other of this.free) {
+        const idle = other.sessions.get(name);
+        if (idle?.alive) {
+          other.sessions.delete(name);
+          slot.sessions.set(name, idle);
+          return { session: idle, setupMs: 0 };
+        }
+      }
+      if (this.stopping) return { failure: Object.assign(new Error('delivery interrupted (terminated)'), { code: 'ECONNECTION' }) as SmtpError, peer: relay.label };
+      // Woken when a slot (and its session) becomes free; the timeout is only a safety net.
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 50);
+        this.sessionWaiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
     const t0 = this.now();
+    this.connecting.set(name, (this.connecting.get(name) ?? 0) + 1);
+    let counted = true;
+    const uncount = () => {
+      if (!counted) return;
+      counted = false;
+      const c = (this.connecting.get(name) ?? 1) - 1;
+      if (c <= 0) this.connecting.delete(name);
+      else this.connecting.set(name, c);
+    };
     try {
       const s = await Session.open(relay, { ehloName: this.opts.config.hostname, abortables: this.opening, ...(this.opts.transcript ? { transcript: this.opts.transcript } : {}) });
-      if (this.stopping && this.inFlight.size === 0) s.close();
       slot.sessions.set(name, s);
       this.down.delete(name);
       return { session: s, setupMs: this.now() - t0 };
     } catch (e) {
       const err = e as SmtpError & { peer?: string };
       const peer = err.peer ?? relay.label;
+      const live = this.relayCount(name) - 1;
+      if (live > 0 && !retried && !this.stopping) {
+        // The relay is up (other sessions work) but refuses one more: use fewer from now on.
+        this.learnedCap.set(name, live);
+        this.opts.log.line(null, `relay ${name} refused connection ${live + 1} (${(err.response ?? err.message ?? '').trim()}); using at most ${live}`, 'warning');
+        uncount();
+        return this.session(slot, name, true);
+      }
       if (!this.stopping) this.down.set(name, { until: this.now() + this.opts.relayDownMs, failure: err, peer });
       return { failure: err, peer };
+    } finally {
+      uncount();
     }
   }
 
@@ -273,7 +358,13 @@ export class Engine {
           }
         : undefined;
       // The group's header section (sender rewriting, config/rewrite.ts), then the stored body.
-      const { stream, size } = groupMessage(messagePath(this.opts.paths, rec.id), stored, plan, rec.size);
+      // Unchanged: small messages are read whole (one read instead of a stream's open/read/close
+      // dance); large ones are streamed, so memory stays flat whatever the size.
+      const file = messagePath(this.opts.paths, rec.id);
+      const { stream, size } =
+        plan.header === stored.text
+          ? { stream: rec.size <= SMALL_MESSAGE ? Readable.from([await fs.promises.readFile(file)], { objectMode: false }) : (fs.createReadStream(file) as Readable), size: rec.size }
+          : groupMessage(file, stored, plan, rec.size);
       const envelope = { from: plan.sender, to: batch.map((r) => r.address), size, use8BitMime: rec.body === '8BITMIME', ...(dsn ? { dsn } : {}) };
       let info: SendInfo | undefined;
       let error: SmtpError | undefined;
@@ -386,6 +477,7 @@ export class Engine {
         }
         const got = sent.out;
         const dt = this.now() - t0;
+        if ([...got.values()].some((o) => o.status === 'sent')) this.delivered(name);
         for (const [a, o] of got) {
           outcomes.set(a, o);
           relayOf.set(a, s.session.peer);
@@ -459,8 +551,27 @@ export class Engine {
         }
       }
 
+      // Optional delay warning (delay_warning), once per message, never for a bounce.
+      let warnNow = false;
+      if (next > 0 && rec.sender !== '' && delayWarningDue(this.policy, rec.arrival, now, rec.warned === true)) {
+        const late: ReportRecipient[] = pending
+          .filter((r) => outcomes.get(r.address)?.status === 'deferred' && wantsNotice(r, 'delayed'))
+          .map((r) => ({ address: r.address, ...(r.orcpt ? { orcpt: r.orcpt } : {}), dsn: outcomes.get(r.address)!.dsn, reason: outcomes.get(r.address)!.reason }));
+        if (late.length > 0) {
+          try {
+            const wid = await commitReport(config, rec, 'delayed', late, now);
+            result.bounceIds.push(wid);
+            warnNow = true;
+            log.line(id, `sender delay notification: ${wid}`);
+          } catch (e) {
+            log.line(id, `could not queue the delay warning: ${(e as Error).message}`, 'warning');
+          }
+        }
+      }
+
       rec = this.applyOutcomes(rec, outcomes, relayOf, true);
       rec.nextAttempt = next;
+      if (warnNow) rec.warned = true;
       if (keepForPostmaster) {
         rec.hold = true;
         for (const r of rec.recipients) if (r.status === 'failed' && failedNow.some((f) => f.address === r.address)) r.status = 'deferred';

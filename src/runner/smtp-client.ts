@@ -212,8 +212,10 @@ export class Session {
         : {}),
       ...(s.oauthTokenCommand
         ? {
+            // Registered under its own name: nodemailer replaces a plain 'XOAUTH2' method without
+            // its own token generator by the first other mechanism the server offers.
             customAuth: {
-              XOAUTH2: async (ctx: { sendCommand(cmd: string): Promise<{ status: number }>; resolve(): void; reject(e: Error | string): void }) => {
+              'OUTBOX-XOAUTH2': async (ctx: { sendCommand(cmd: string): Promise<{ status: number }>; resolve(): void; reject(e: Error | string): void }) => {
                 const token = runSecretCommand(s.name, 'oauth_token_command', s.oauthTokenCommand!);
                 const blob = Buffer.from(`user=${e.user ?? ''}\x01auth=Bearer ${token}\x01\x01`).toString('base64');
                 let r = await ctx.sendCommand(`AUTH XOAUTH2 ${blob}`);
@@ -273,7 +275,7 @@ export class Session {
             return resolve(session);
           }
           const auth = s.oauthTokenCommand
-            ? { user: e.user, pass: 'x', method: 'XOAUTH2' }
+            ? { user: e.user, pass: 'x', method: 'OUTBOX-XOAUTH2' }
             : { user: e.user, pass: relay.password ?? '', ...(s.authMechanism ? { method: s.authMechanism } : {}) };
           conn.login(auth, (lerr) => {
             if (lerr) {

@@ -41,9 +41,10 @@ describe('bounce reports', () => {
     const r = buildReport({ ...input, full: true });
     assert.ok(r.head.endsWith('Content-Type: message/rfc822\n\n'));
   });
-  it('NOTIFY: default failures only; NEVER nothing; DELAY for warnings', () => {
+  it('NOTIFY: absent means both; NEVER nothing; otherwise as listed', () => {
     assert.equal(wantsNotice({ address: 'a', status: 'failed' }, 'failed'), true);
-    assert.equal(wantsNotice({ address: 'a', status: 'failed' }, 'delayed'), false);
+    assert.equal(wantsNotice({ address: 'a', status: 'failed' }, 'delayed'), true);
+    assert.equal(wantsNotice({ address: 'a', status: 'failed', notify: ['FAILURE'] }, 'delayed'), false);
     assert.equal(wantsNotice({ address: 'a', status: 'failed', notify: ['NEVER'] }, 'failed'), false);
     assert.equal(wantsNotice({ address: 'a', status: 'failed', notify: ['SUCCESS'] }, 'failed'), false);
     assert.equal(wantsNotice({ address: 'a', status: 'failed', notify: ['DELAY', 'FAILURE'] }, 'delayed'), true);
