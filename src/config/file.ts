@@ -130,8 +130,6 @@ const LISTENER: Record<string, Row> = {
   tls_key: row('tlsKey', { kind: 'path' }),
   max_clients: row('maxClients', { kind: 'integer', min: 1 }),
   idle_timeout: row('idleTimeoutMs', { kind: 'duration' }),
-  /** The same in milliseconds (the SMTP listener's README names this form). */
-  idle_timeout_ms: row('idleTimeoutMs', { kind: 'integer', min: 1 }),
 };
 
 const SENDER_KEYS = ['from', 'reply_to'];

@@ -113,6 +113,22 @@ describe('outbox check', () => {
     assert.ok(r.ms < 15_000);
   });
 
+  it('the relay from OUTBOX_RELAY* (containers): checked as relay "env"', async () => {
+    const r0 = await startRelay({});
+    relays.push(r0);
+    const empty = path.join(t.dir, 'empty.conf');
+    fs.writeFileSync(empty, '');
+    const closed = await closedPort();
+    const r = await run(OUTBOX, ['check', '-C', empty, '--timeout', '3', '--ports', String(closed)], {
+      env: { ...t.env, OUTBOX_RELAY: r0.url(), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: r0.caFile },
+      timeoutMs: 30_000,
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^relay env: smtp\+starttls:\/\/localhost:\d+ as outbox$/m);
+    assert.match(r.stdout, /AUTH PLAIN: accepted for outbox/);
+    assert.match(r.stdout, /verdict env: OK/);
+  });
+
   it('a server that accepts and never greets: FAIL within the step timeout', async () => {
     const sockets = new Set<net.Socket>();
     const srv = net.createServer((c) => {
