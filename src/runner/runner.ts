@@ -225,7 +225,14 @@ export class Engine {
     if (!p) {
       const settings: RelaySettings | undefined = this.opts.config.relays?.[name];
       try {
-        if (!settings) throw configFailure(`no relay named "${name}"`);
+        if (!settings) {
+          // planDelivery routes to "env" when neither the file nor the environment names a relay.
+          throw configFailure(
+            name === 'env'
+              ? 'no relay configured: set OUTBOX_RELAY=smtp+starttls://user@host:587 (and OUTBOX_RELAY_PASSWORD_FILE), or add a [relay.NAME] table to the configuration file'
+              : `no relay named "${name}"`,
+          );
+        }
         p = prepareRelay(settings, this.opts.env);
       } catch (e) {
         p = { failure: e as Error };
