@@ -34,7 +34,7 @@ import { tryLock } from '../spool/lock.js';
 import type { Log } from '../log/log.js';
 import { formatDelivery, formatPickup } from '../log/log.js';
 import { type Outcome, type SmtpFailure, classify, sentOutcome } from './classify.js';
-import { planDelivery, type DeliveryGroup } from '../config/rewrite.js';
+import { planDelivery, rewriteSender, senderEntryFor, type DeliveryGroup } from '../config/rewrite.js';
 import { groupMessage, readStoredHeader, type StoredHeader } from '../config/rewrite-stream.js';
 import { type RetryPolicy, delayWarningDue, nextAttempt, retryPolicy } from './schedule.js';
 import { type PreparedRelay, type SendInfo, type SmtpError, Session, configFailure, prepareRelay, type Transcript } from './smtp-client.js';
@@ -77,6 +77,14 @@ export interface MessageResult {
 
 interface Slot {
   sessions: Map<string, Session>;
+}
+
+/** Failover to a relay's fallbacks: connection, TLS and timeout failures; never AUTH or configuration. */
+export function failsOver(e: SmtpError): boolean {
+  const code = (e as { code?: string }).code;
+  if (code === 'EAUTH' || code === 'ECONFIG') return false;
+  const rc = (e as { responseCode?: number }).responseCode;
+  return !rc || rc === 421;
 }
 
 export class Engine {
@@ -452,13 +460,25 @@ export class Engine {
         relayOf.set(a, 'none');
       }
       let groupIndex = 0;
-      for (const { name, plan: groupPlan, recipients: group } of groups.values()) {
+      for (const { name, plan: plannedGroup, recipients: group } of groups.values()) {
         if (groupIndex++ > 0) {
           // Record what the previous relay accepted before talking to the next one.
           rec = this.applyOutcomes(rec, outcomes, relayOf, false);
           await writeControl(paths, rec);
         }
-        const s = await this.session(slot, name);
+        // Failover (relay.NAME.fallbacks, in order) on connection, TLS and timeout failures.
+        let s = await this.session(slot, name);
+        let used = name;
+        let groupPlan = plannedGroup;
+        for (const fb of config.relays?.[name]?.fallbacks ?? []) {
+          if (!('failure' in s) || !failsOver(s.failure)) break;
+          log.line(id, `relay ${used} unavailable (${s.failure.message}); trying its fallback ${fb}`, 'warning');
+          used = fb;
+          s = await this.session(slot, fb);
+          // force_sender is per relay: rewrite for the relay actually used.
+          const fr = rewriteSender(config, fb, rec.sender, stored.text, senderEntryFor(config, group[0]!.address));
+          groupPlan = { ...plannedGroup, relay: fb, sender: fr.sender, header: fr.header, rewrites: fr.rewrites };
+        }
         if ('failure' in s) {
           const o = classify(s.failure as SmtpFailure, s.peer);
           for (const r of group) {
@@ -473,8 +493,8 @@ export class Engine {
         let setupMs = s.setupMs;
         if (sent.retry) {
           s.session.close();
-          slot.sessions.delete(name);
-          const again = await this.session(slot, name);
+          slot.sessions.delete(used);
+          const again = await this.session(slot, used);
           if ('session' in again) {
             setupMs = again.setupMs;
             t0 = this.now();
@@ -484,7 +504,7 @@ export class Engine {
         }
         const got = sent.out;
         const dt = this.now() - t0;
-        if ([...got.values()].some((o) => o.status === 'sent')) this.delivered(name);
+        if ([...got.values()].some((o) => o.status === 'sent')) this.delivered(used);
         for (const [a, o] of got) {
           outcomes.set(a, o);
           relayOf.set(a, s.session.peer);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
@@ -25,8 +26,13 @@ before(async () => {
     fs.writeFileSync(f, v + '\n', { mode: 0o600 });
     return f;
   };
+  // A relay with nothing listening: its fallback takes over.
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const deadPort = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
   const aliases = path.join(t.dir, 'aliases');
-  fs.writeFileSync(aliases, 'root: admin@example.org, ops\nops: ops@corp.example\n');
+  fs.writeFileSync(aliases, '# aliases\nroot: admin@example.org,\n  ops\nops: ops@corp.example\n');
   conf = path.join(t.dir, 'outbox.conf');
   fs.writeFileSync(
     conf,
@@ -50,6 +56,16 @@ url = "${gmail.url('me@gmail.example')}"
 password_env = "GMAIL_PW"
 ca_file = "${gmail.caFile}"
 force_sender = "me@gmail.example"
+
+[relay.dead]
+url = "smtp+starttls://u@localhost:${deadPort}"
+password_file = "${pw('dead.pw', 'x')}"
+connect_timeout = "3s"
+fallbacks = ["gmail"]
+
+[[route]]
+domain = "failover.example"
+relay = "dead"
 
 [[route]]
 domain = ["corp.example", ".corp.example"]
@@ -149,6 +165,18 @@ describe('routes, aliases and rewriting as received by the relays', () => {
     const h = headerOf(g);
     assert.match(h, /\r\nReply-To: editor@newsletter\.example\r\n/);
     assert.equal((h.match(/Reply-To:/g) ?? []).length, 1, 'an existing Reply-To is kept, not doubled');
+  });
+
+  it('failover: a relay that cannot be reached hands its recipients to its fallback (rewritten for that relay)', async () => {
+    const [, , g0] = counts();
+    await send(['-f', 'app@elsewhere.example', 'x@failover.example'], 'From: app@elsewhere.example\nSubject: failover\n\nbody\n');
+    const log = await queueRun();
+    assert.match(log, /relay dead unavailable \(.*\); trying its fallback gmail/);
+    const g = gmail.received[g0!]!;
+    assert.deepEqual(g.rcptTo, ['x@failover.example']);
+    assert.equal(g.mailFrom, 'me@gmail.example');
+    assert.match(headerOf(g), /\r\nFrom: me@gmail\.example\r\n/);
+    assert.match(headerOf(g), /\r\nReply-To: app@elsewhere\.example\r\n/);
   });
 
   it('per-correspondent sender: only that recipient gets the other From:, Reply-To: and envelope', async () => {
