@@ -23,7 +23,7 @@ import { format } from 'node:util';
 import type { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { RelaySettings } from '../config/types.js';
-import { parseRelayUrl, readSecret, runSecretCommand, type RelayEndpoint } from '../config/relay.js';
+import { parseRelayUrl, type RelayEndpoint } from '../config/relay.js';
 import { resolveOauthToken, resolveSecret } from '../config/credentials.js';
 
 /** A relay ready to connect to: URL parsed, secret read, TLS context built (once per run). */
@@ -85,18 +85,16 @@ export function normalizeFingerprint(fp: string): string {
 
 /**
  * Prepare a relay; rejects with a configFailure (ECONFIG) when its settings cannot be used.
- * Secrets: the OUTBOX_RELAY relay ("env") reads OUTBOX_RELAY_PASSWORD_FILE, which must be
- * mode 0600 or stricter (config/relay.ts); relays of the file follow the file's credential rules
- * (config/credentials.ts: password_file, password_command, password_env, oauth_token_command).
+ * Secrets: one reader for every relay, config/credentials.ts (password_file — for the OUTBOX_RELAY
+ * relay that is OUTBOX_RELAY_PASSWORD_FILE —, password_command, password_env, oauth_token_command).
  */
 export async function prepareRelay(settings: RelaySettings, env: NodeJS.ProcessEnv = process.env, configFile: string | null = null): Promise<PreparedRelay> {
   let endpoint: RelayEndpoint;
   let password: string | undefined;
-  const fromEnv = settings.name === 'env';
   const ctx = { configFile, env };
   try {
     endpoint = parseRelayUrl(settings.url, `relay ${settings.name}`);
-    if (endpoint.user !== undefined && !settings.oauthTokenCommand) password = fromEnv ? readSecret(settings, env) : await resolveSecret(settings, ctx);
+    if (endpoint.user !== undefined && !settings.oauthTokenCommand) password = await resolveSecret(settings, ctx);
   } catch (e) {
     throw configFailure((e as Error).message);
   }
@@ -125,11 +123,7 @@ export async function prepareRelay(settings: RelaySettings, env: NodeJS.ProcessE
       throw configFailure(`relay ${settings.name}: TLS settings: ${(e as Error).message}`);
     }
   }
-  const oauthToken = settings.oauthTokenCommand
-    ? fromEnv
-      ? async () => runSecretCommand(settings.name, 'oauth_token_command', settings.oauthTokenCommand!)
-      : async () => (await resolveOauthToken(settings, ctx)) ?? ''
-    : undefined;
+  const oauthToken = settings.oauthTokenCommand ? async () => (await resolveOauthToken(settings, ctx)) ?? '' : undefined;
   return {
     settings,
     endpoint,
