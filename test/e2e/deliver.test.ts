@@ -508,6 +508,17 @@ describe('background delivery and the daemon', () => {
     assert.deepEqual(controls(s.t.spool), []);
   });
 
+  it('-odb: a stale run/daemon.pid naming another live program (pid reused) does not stop the kick', async () => {
+    const s = await setup();
+    fs.mkdirSync(path.join(s.t.spool, 'run'), { recursive: true });
+    // This test process is alive but is not an Outbox daemon.
+    fs.writeFileSync(path.join(s.t.spool, 'run', 'daemon.pid'), `${process.pid}\n`);
+    const r = await run(SENDMAIL, ['a@example.com'], { env: s.env, input: MSG });
+    assert.equal(r.code, 0, r.stderr);
+    await s.relay.waitFor(1, 10_000);
+    assert.deepEqual(s.relay.received[0]!.rcptTo, ['a@example.com']);
+  });
+
   it('a burst of background submissions is delivered with a bounded number of connections', async () => {
     const s = await setup();
     // The bound is on concurrent connections (at most 4 kick slots), sampled at the relay.
