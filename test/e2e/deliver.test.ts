@@ -2,6 +2,7 @@
  * End to end: the built `sendmail` delivers a real spool to a real SMTP relay on 127.0.0.1
  * (smtp-server with STARTTLS + AUTH and scripted faults, test/helpers/relay.ts).
  */
+import { simpleParser } from 'mailparser';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -94,6 +95,14 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     assert.match(text, /Content-Type: multipart\/report; report-type=delivery-status/);
     assert.match(text, /Final-Recipient: rfc822; bad@example\.com\r\nAction: failed\r\nStatus: 5\.1\.1/);
     assert.doesNotMatch(text, /later@example\.com/);
+    // Read as a mail reader would (mailparser, which shows the delivery-status part as text):
+    // a report from MAILER-DAEMON to the sender, the status fields, and the returned original.
+    const parsed = await simpleParser(bounce.data);
+    assert.match(parsed.from?.text ?? '', /MAILER-DAEMON/i);
+    assert.equal(parsed.to && !Array.isArray(parsed.to) ? parsed.to.text : '', 'sender@example.com');
+    assert.match(parsed.text ?? '', /Final-Recipient: rfc822; bad@example\.com\nAction: failed\nStatus: 5\.1\.1/);
+    const types = parsed.attachments.map((a) => a.contentType);
+    assert.ok(types.some((t) => t === 'message/rfc822' || t === 'text/rfc822-headers'), `parts: ${types.join(', ')}`);
 
     const q = await run(MAILQ, [], { env: s.env });
     assert.match(q.stdout, /451 4\.3\.0 Try later \(in reply to RCPT TO command\); next attempt/);
