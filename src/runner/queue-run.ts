@@ -172,10 +172,21 @@ async function runOnce(mode: QueueRunMode, config0: Config, io: Io): Promise<num
   }
 }
 
+/** Is `pid` running this same program (and not an unrelated process that got a stale pid)? */
+function isOurProgram(pid: number): boolean {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/exe`) === fs.realpathSync(process.execPath);
+  } catch {
+    // No /proc, or another user's process: assume it is a daemon (the safe side).
+    return true;
+  }
+}
+
 /** Write run/daemon.pid unless another live daemon owns it. */
 function claimPidFile(config: Config, paths: SpoolPaths): void {
   const other = runningDaemon(config);
-  if (other !== null && other !== process.pid) {
+  // A pid file left by a crash or a reboot may name an unrelated process now: not a daemon.
+  if (other !== null && other !== process.pid && (other < 0 || isOurProgram(other))) {
     throw new OutboxError(EX_TEMPFAIL, `a queue daemon is already running${other > 0 ? ` (pid ${other})` : ''}`);
   }
   const file = path.join(paths.run, 'daemon.pid');

@@ -6,8 +6,9 @@
  * Per message (processMessage), in this order, each step for a reason:
  *   1. tryLock (spool/lock.ts), the only lock: two runners never deliver the same message.
  *   2. Re-read the control record under the lock: another runner may have delivered it already.
- *   3. Route every pending recipient (routing.ts); deliver each relay's group over the slot's
- *      session (opened on first use: one login per slot, not per message).
+ *   3. Plan the delivery (config/rewrite.ts: route each pending recipient, rewrite the sender
+ *      per group); deliver each group over the slot's session to its relay (opened on first
+ *      use: one login per connection, not per message), or to the relay's fallbacks.
  *   4. Classify each recipient's result (classify.ts).
  *   5. Commit bounces for permanent failures (bounce.ts) BEFORE the original's state changes, so
  *      a crash in between can duplicate a bounce but never lose one.
@@ -25,22 +26,44 @@
  * queue-run.ts (modes) and deliver-command.ts.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Config } from '../config/config.js';
 import type { RelaySettings } from '../config/types.js';
-import { type ControlRecord, type RecipientState, pendingRecipients, withHistory } from '../spool/format.js';
-import { type SpoolPaths, messagePath, readControl, removeMessage, writeControl } from '../spool/spool.js';
+import { type ControlRecord, type RecipientState, parseControl, pendingRecipients, withHistory } from '../spool/format.js';
+import { type SpoolPaths, messagePath, removeMessage, writeControl } from '../spool/spool.js';
 import { tryLock } from '../spool/lock.js';
 import type { Log } from '../log/log.js';
 import { formatDelivery, formatPickup } from '../log/log.js';
 import { type Outcome, type SmtpFailure, classify, sentOutcome } from './classify.js';
-import { type Route, routeRecipient } from './routing.js';
+import { planDelivery, rewriteSender, senderEntryFor, type DeliveryGroup } from '../config/rewrite.js';
+import { groupMessage, headerSectionOf, readStoredHeader, type StoredHeader } from '../config/rewrite-stream.js';
 import { type RetryPolicy, delayWarningDue, nextAttempt, retryPolicy } from './schedule.js';
 import { type PreparedRelay, type SendInfo, type SmtpError, Session, configFailure, prepareRelay, type Transcript } from './smtp-client.js';
 import { commitReport, wantsNotice, type ReportRecipient } from './bounce.js';
 
 /** Messages up to this size are read into memory for sending; larger ones are streamed. */
 const SMALL_MESSAGE = 256 * 1024;
+
+/** One delivery group's message: its envelope sender and a fresh stream of its bytes per transaction. */
+interface GroupMessage {
+  sender: string;
+  open(): { stream: Readable; size: number };
+}
+
+/** The bytes of a group: the stored message, or its rewritten header section and the stored body. */
+function groupMessageFor(file: string, whole: Buffer | undefined, stored: StoredHeader, g: DeliveryGroup, storedSize: number): GroupMessage {
+  return {
+    sender: g.sender,
+    open() {
+      if (whole) {
+        const bytes = g.header === stored.text ? whole : Buffer.concat([Buffer.from(g.header + '\n', 'latin1'), whole.subarray(stored.bodyOffset)]);
+        return { stream: Readable.from([bytes], { objectMode: false }), size: bytes.length };
+      }
+      return groupMessage(file, stored, g, storedSize);
+    },
+  };
+}
 
 /** Connections to a relay at the start of a run (slow start, see Engine.cap). */
 const INITIAL_CONCURRENCY = 2;
@@ -81,7 +104,7 @@ interface Slot {
 export class Engine {
   readonly opts: EngineOptions;
   readonly policy: RetryPolicy;
-  private prepared = new Map<string, PreparedRelay | { failure: Error }>();
+  private prepared = new Map<string, Promise<PreparedRelay | { failure: Error }>>();
   private down = new Map<string, { until: number; failure: SmtpError; peer: string }>();
   private slots: Slot[] = [];
   private free: Slot[] = [];
@@ -219,16 +242,24 @@ export class Engine {
     return this.stopping;
   }
 
-  private relay(name: string): PreparedRelay | { failure: Error } {
+  private relay(name: string): Promise<PreparedRelay | { failure: Error }> {
     let p = this.prepared.get(name);
     if (!p) {
       const settings: RelaySettings | undefined = this.opts.config.relays?.[name];
-      try {
-        if (!settings) throw configFailure(`no relay named "${name}"`);
-        p = prepareRelay(settings, this.opts.env);
-      } catch (e) {
-        p = { failure: e as Error };
-      }
+      p = (async () => {
+        try {
+          if (!settings) {
+            throw configFailure(
+              name === 'env'
+                ? 'no relay configured: set OUTBOX_RELAY=smtp+starttls://user@host:587 (and OUTBOX_RELAY_PASSWORD_FILE), or add a [relay.NAME] table to the configuration file'
+                : `no relay named "${name}" (routes and fallbacks must name a [relay.NAME] table)`,
+            );
+          }
+          return await prepareRelay(settings, this.opts.env, this.opts.config.file);
+        } catch (e) {
+          return { failure: e as Error };
+        }
+      })();
       this.prepared.set(name, p);
     }
     return p;
@@ -278,7 +309,7 @@ export class Engine {
     }
     const down = this.down.get(name);
     if (down && down.until > this.now()) return { failure: down.failure, peer: down.peer };
-    const relay = this.relay(name);
+    const relay = await this.relay(name);
     if ('failure' in relay) return { failure: relay.failure as SmtpError, peer: name };
     // At the relay's connection limit: take over an idle session of a free slot, or wait.
     while (this.relayCount(name) >= this.cap(name)) {
@@ -333,8 +364,31 @@ export class Engine {
     }
   }
 
+  /**
+   * A session to relay `first`, else to its fallbacks in order (relay.NAME.fallbacks) when the
+   * failure is about reaching it (connection, TLS, timeout, 421), never after an AUTH or a
+   * configuration problem, which another relay would not fix silently.
+   */
+  private async sessionWithFallbacks(slot: Slot, first: string): Promise<{ name: string; s: Awaited<ReturnType<Engine['session']>> }> {
+    let s = await this.session(slot, first);
+    if (!('failure' in s)) return { name: first, s };
+    const tried = new Set([first]);
+    for (const fb of this.opts.config.relays?.[first]?.fallbacks ?? []) {
+      const code = s.failure.code ?? '';
+      if (code === 'EAUTH' || code === 'ECONFIG' || tried.has(fb)) break;
+      tried.add(fb);
+      const next = await this.session(slot, fb);
+      if (!('failure' in next)) {
+        this.opts.log.line(null, `relay ${first} failed (${classify(s.failure as SmtpFailure, s.peer).reason}); using fallback ${fb}`, 'warning');
+        return { name: fb, s: next };
+      }
+      s = next;
+    }
+    return { name: first, s };
+  }
+
   /** Deliver one relay group over a session; returns outcomes per address. */
-  private async sendGroup(rec: ControlRecord, group: RecipientState[], session: Session): Promise<{ out: Map<string, Outcome>; retry: boolean }> {
+  private async sendGroup(rec: ControlRecord, group: RecipientState[], session: Session, msg: GroupMessage): Promise<{ out: Map<string, Outcome>; retry: boolean }> {
     const out = new Map<string, Outcome>();
     let retry = false;
     // DSN parameters are per envelope in nodemailer: recipients with different NOTIFY/ORCPT go
@@ -356,11 +410,8 @@ export class Engine {
             ...(first.orcpt ? { orcpt: first.orcpt } : {}),
           }
         : undefined;
-      // Small messages are read whole (one read instead of a stream's open/read/close dance);
-      // large ones are streamed, so memory stays flat whatever the size.
-      const file = messagePath(this.opts.paths, rec.id);
-      const stream: Readable = rec.size <= SMALL_MESSAGE ? Readable.from([await fs.promises.readFile(file)], { objectMode: false }) : fs.createReadStream(file);
-      const envelope = { from: rec.sender, to: batch.map((r) => r.address), size: rec.size, use8BitMime: rec.body === '8BITMIME', ...(dsn ? { dsn } : {}) };
+      const { stream, size } = msg.open();
+      const envelope = { from: msg.sender, to: batch.map((r) => r.address), size, use8BitMime: rec.body === '8BITMIME', ...(dsn ? { dsn } : {}) };
       let info: SendInfo | undefined;
       let error: SmtpError | undefined;
       try {
@@ -398,7 +449,9 @@ export class Engine {
     try {
       let rec: ControlRecord;
       try {
-        rec = await readControl(paths, id);
+        // Small files read synchronously: one call instead of four thread-pool round trips
+        // (open, stat, read, close), which is most of the CPU a flush spends per message.
+        rec = parseControl(fs.readFileSync(path.join(paths.ctl, id), 'utf8'));
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ...result, state: 'gone' };
         log.line(id, `unreadable control record, left alone: ${(e as Error).message}`, 'error');
@@ -414,46 +467,51 @@ export class Engine {
         return { ...result, state: 'gone' };
       }
 
-      // Route: relay name -> recipients; held routes stay pending.
-      const groups = new Map<string, RecipientState[]>();
-      const routeFailures = new Map<string, Outcome>();
+      // Plan (config/rewrite.ts): route each recipient (or hold it) and rewrite the sender and
+      // header per group (masquerade, force_sender, sender_table). Small messages are read whole
+      // once (header and sending); large ones are streamed, so memory stays flat.
+      const file = messagePath(paths, id);
+      let whole: Buffer | undefined;
+      let stored: StoredHeader;
+      if (rec.size <= SMALL_MESSAGE) {
+        whole = fs.readFileSync(file);
+        stored = headerSectionOf(whole) ?? { text: whole.toString('latin1'), bodyOffset: whole.length };
+      } else stored = await readStoredHeader(file);
+      const byAddress = new Map(pending.map((r) => [r.address, r]));
+      const groups: { relay: string; rcpts: RecipientState[]; msg: GroupMessage }[] = [];
       let held = 0;
-      for (const r of pending) {
-        let route: Route;
-        try {
-          route = routeRecipient(config, rec.sender, r.address);
-        } catch (e) {
-          routeFailures.set(r.address, classify(configFailure((e as Error).message), 'none'));
+      for (const g of planDelivery(config, { sender: rec.sender, recipients: pending.map((r) => r.address), header: stored.text })) {
+        const rcpts = g.recipients.map((a) => byAddress.get(a)).filter((r): r is RecipientState => r !== undefined);
+        if (!g.relay) {
+          held += rcpts.length;
           continue;
         }
-        if ('hold' in route) {
-          held++;
-          continue;
-        }
-        const g = groups.get(route.relay) ?? [];
-        g.push(r);
-        groups.set(route.relay, g);
+        if (g.rewrites.length > 0) log.line(id, `rewritten for relay ${g.relay}: ${g.rewrites.join('; ')}`);
+        groups.push({ relay: g.relay, rcpts, msg: groupMessageFor(file, whole, stored, g, rec.size) });
       }
 
       // Nothing to attempt (every pending recipient held by a route): leave the record alone.
-      if (groups.size === 0 && routeFailures.size === 0) return { ...result, state: 'held', remaining: pending.length };
+      if (groups.length === 0) return { ...result, state: 'held', remaining: pending.length };
       log.line(id, formatPickup(rec.sender, rec.size, pending.length));
       if (held > 0) log.line(id, `${held} recipient(s) held by a route (relay "hold")`);
       const outcomes = result.outcomes;
       const relayOf = new Map<string, string>();
       const timing = new Map<string, [number, number]>();
-      for (const [a, o] of routeFailures) {
-        outcomes.set(a, o);
-        relayOf.set(a, 'none');
-      }
       let groupIndex = 0;
-      for (const [name, group] of groups) {
+      for (const { relay: first, rcpts: group, msg: planned } of groups) {
+        let msg = planned;
         if (groupIndex++ > 0) {
           // Record what the previous relay accepted before talking to the next one.
           rec = this.applyOutcomes(rec, outcomes, relayOf, false);
           await writeControl(paths, rec);
         }
-        const s = await this.session(slot, name);
+        const { name, s } = await this.sessionWithFallbacks(slot, first);
+        if (name !== first) {
+          // A fallback relay has its own rewriting (force_sender): plan the group again for it.
+          const r = rewriteSender(config, name, rec.sender, stored.text, senderEntryFor(config, group[0]!.address));
+          msg = groupMessageFor(file, whole, stored, { route: { relay: name }, relay: name, recipients: group.map((x) => x.address), ...r }, rec.size);
+          if (r.rewrites.length > 0) log.line(id, `rewritten for relay ${name}: ${r.rewrites.join('; ')}`);
+        }
         if ('failure' in s) {
           const o = classify(s.failure as SmtpFailure, s.peer);
           for (const r of group) {
@@ -464,7 +522,7 @@ export class Engine {
           continue;
         }
         let t0 = this.now();
-        let sent = await this.sendGroup(rec, group, s.session);
+        let sent = await this.sendGroup(rec, group, s.session, msg);
         let setupMs = s.setupMs;
         if (sent.retry) {
           s.session.close();
@@ -473,7 +531,7 @@ export class Engine {
           if ('session' in again) {
             setupMs = again.setupMs;
             t0 = this.now();
-            sent = await this.sendGroup(rec, group, again.session);
+            sent = await this.sendGroup(rec, group, again.session, msg);
             s.session = again.session;
           }
         }
@@ -488,6 +546,7 @@ export class Engine {
       }
 
       const now = this.now();
+      const fixes = new Set<string>();
       for (const r of pending) {
         const o = outcomes.get(r.address);
         if (!o) continue;
@@ -502,8 +561,9 @@ export class Engine {
           reason: o.reason,
         });
         log.line(id, line, o.fix ? 'warning' : 'info');
-        if (o.fix) log.line(id, `configuration problem, the message stays queued and is not bounced: ${o.fix}`, 'warning');
+        if (o.fix) fixes.add(o.fix);
       }
+      for (const fix of fixes) log.line(id, `configuration problem, the message stays queued and is not bounced: ${fix}`, 'warning');
 
       // Schedule, expire.
       const anyDeferred = [...outcomes.values()].some((o) => o.status === 'deferred');

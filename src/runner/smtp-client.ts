@@ -23,7 +23,8 @@ import { format } from 'node:util';
 import type { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { RelaySettings } from '../config/types.js';
-import { parseRelayUrl, readSecret, runSecretCommand, type RelayEndpoint } from '../config/relay.js';
+import { parseRelayUrl, type RelayEndpoint } from '../config/relay.js';
+import { resolveOauthToken, resolveSecret } from '../config/credentials.js';
 
 /** A relay ready to connect to: URL parsed, secret read, TLS context built (once per run). */
 export interface PreparedRelay {
@@ -32,6 +33,8 @@ export interface PreparedRelay {
   password?: string;
   secureContext?: tls.SecureContext;
   pins: string[];
+  /** XOAUTH2: fetch an access token (runs oauth_token_command). */
+  oauthToken?: () => Promise<string>;
   /** host:port for messages before we know the address. */
   label: string;
 }
@@ -80,13 +83,18 @@ export function normalizeFingerprint(fp: string): string {
   return fp.replace(/[^0-9a-f]/gi, '').toUpperCase();
 }
 
-/** Prepare a relay; throws a configFailure (ECONFIG) when its settings cannot be used. */
-export function prepareRelay(settings: RelaySettings, env: NodeJS.ProcessEnv = process.env): PreparedRelay {
+/**
+ * Prepare a relay; rejects with a configFailure (ECONFIG) when its settings cannot be used.
+ * Secrets: one reader for every relay, config/credentials.ts (password_file — for the OUTBOX_RELAY
+ * relay that is OUTBOX_RELAY_PASSWORD_FILE —, password_command, password_env, oauth_token_command).
+ */
+export async function prepareRelay(settings: RelaySettings, env: NodeJS.ProcessEnv = process.env, configFile: string | null = null): Promise<PreparedRelay> {
   let endpoint: RelayEndpoint;
   let password: string | undefined;
+  const ctx = { configFile, env };
   try {
     endpoint = parseRelayUrl(settings.url, `relay ${settings.name}`);
-    if (endpoint.user !== undefined && !settings.oauthTokenCommand) password = readSecret(settings, env);
+    if (endpoint.user !== undefined && !settings.oauthTokenCommand) password = await resolveSecret(settings, ctx);
   } catch (e) {
     throw configFailure((e as Error).message);
   }
@@ -115,7 +123,16 @@ export function prepareRelay(settings: RelaySettings, env: NodeJS.ProcessEnv = p
       throw configFailure(`relay ${settings.name}: TLS settings: ${(e as Error).message}`);
     }
   }
-  return { settings, endpoint, ...(password !== undefined ? { password } : {}), ...(secureContext ? { secureContext } : {}), pins: (settings.fingerprints ?? []).map(normalizeFingerprint), label };
+  const oauthToken = settings.oauthTokenCommand ? async () => (await resolveOauthToken(settings, ctx)) ?? '' : undefined;
+  return {
+    settings,
+    endpoint,
+    ...(password !== undefined ? { password } : {}),
+    ...(secureContext ? { secureContext } : {}),
+    ...(oauthToken ? { oauthToken } : {}),
+    pins: (settings.fingerprints ?? []).map(normalizeFingerprint),
+    label,
+  };
 }
 
 export type Transcript = (line: string) => void;
@@ -221,7 +238,12 @@ export class Session {
             // its own token generator by the first other mechanism the server offers.
             customAuth: {
               'OUTBOX-XOAUTH2': async (ctx: { sendCommand(cmd: string): Promise<{ status: number }>; resolve(): void; reject(e: Error | string): void }) => {
-                const token = runSecretCommand(s.name, 'oauth_token_command', s.oauthTokenCommand!);
+                let token: string;
+                try {
+                  token = await relay.oauthToken!();
+                } catch (err) {
+                  return ctx.reject(Object.assign(new Error((err as Error).message), { code: 'ECONFIG' }) as Error);
+                }
                 const blob = Buffer.from(`user=${e.user ?? ''}\x01auth=Bearer ${token}\x01\x01`).toString('base64');
                 let r = await ctx.sendCommand(`AUTH XOAUTH2 ${blob}`);
                 if (r.status === 334) r = await ctx.sendCommand('');

@@ -2,6 +2,7 @@
  * End to end: the built `sendmail` delivers a real spool to a real SMTP relay on 127.0.0.1
  * (smtp-server with STARTTLS + AUTH and scripted faults, test/helpers/relay.ts).
  */
+import { simpleParser } from 'mailparser';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -94,6 +95,14 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     assert.match(text, /Content-Type: multipart\/report; report-type=delivery-status/);
     assert.match(text, /Final-Recipient: rfc822; bad@example\.com\r\nAction: failed\r\nStatus: 5\.1\.1/);
     assert.doesNotMatch(text, /later@example\.com/);
+    // Read as a mail reader would (mailparser, which shows the delivery-status part as text):
+    // a report from MAILER-DAEMON to the sender, the status fields, and the returned original.
+    const parsed = await simpleParser(bounce.data);
+    assert.match(parsed.from?.text ?? '', /MAILER-DAEMON/i);
+    assert.equal(parsed.to && !Array.isArray(parsed.to) ? parsed.to.text : '', 'sender@example.com');
+    assert.match(parsed.text ?? '', /Final-Recipient: rfc822; bad@example\.com\nAction: failed\nStatus: 5\.1\.1/);
+    const types = parsed.attachments.map((a) => a.contentType);
+    assert.ok(types.some((t) => t === 'message/rfc822' || t === 'text/rfc822-headers'), `parts: ${types.join(', ')}`);
 
     const q = await run(MAILQ, [], { env: s.env });
     assert.match(q.stdout, /451 4\.3\.0 Try later \(in reply to RCPT TO command\); next attempt/);
@@ -158,14 +167,14 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     assert.equal(controls(s.t.spool).length, 1, 'no bounce');
   });
 
-  it('a group/world readable password file is refused with a chmod 600 hint, and nothing is sent', async () => {
+  it('a world readable password file is refused with a chmod hint, and nothing is sent', async () => {
     const s = await setup();
     fs.chmodSync(s.env.OUTBOX_RELAY_PASSWORD_FILE!, 0o644);
     await queue(s, ['a@example.com']);
     const r = await queueRun(s);
-    assert.match(r.stderr, /chmod 600/);
+    assert.match(r.stderr, /readable or writable by others \(mode 0644\); fix with: chmod o-rwx/);
     assert.equal(s.relay.connections, 0);
-    assert.match((await run(MAILQ, [], { env: s.env })).stdout, /chmod 600/);
+    assert.match((await run(MAILQ, [], { env: s.env })).stdout, /chmod o-rwx/);
   });
 
   it('connection dropped mid-DATA: deferred, then delivered once', async () => {
@@ -234,6 +243,22 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     await queueRun(s);
     assert.equal(back.received.length, 2);
     assert.deepEqual(controls(s.t.spool), []);
+  });
+
+  it('8-bit bodies go with BODY=8BITMIME; a 1 MB message is streamed intact', async () => {
+    const s = await setup();
+    const id8 = await queue(s, ['a@example.com'], 'Subject: 8bit\n\ngr\u00fc\u00dfe\n', ['-i']);
+    const body = Array.from({ length: 20_000 }, (_, i) => (i % 7 === 0 ? `.line ${i} ` : `line ${i} `) + 'x'.repeat(40)).join('\n');
+    const idBig = await queue(s, ['b@example.com'], `Subject: big\n\n${body}\n`, ['-i']);
+    const stored8 = wireForm(s, id8);
+    const storedBig = wireForm(s, idBig);
+    assert.ok(storedBig.length > 1_000_000);
+    await queueRun(s);
+    const m8 = s.relay.received.find((m) => m.rcptTo[0] === 'a@example.com')!;
+    assert.equal(m8.bodyType, '8bitmime');
+    assert.equal(m8.data.toString('latin1'), stored8);
+    const big = s.relay.received.find((m) => m.rcptTo[0] === 'b@example.com')!;
+    assert.equal(big.data.toString('latin1'), storedBig);
   });
 
   it('passes DSN NOTIFY/RET/ENVID to a relay that offers DSN', async () => {
@@ -310,7 +335,7 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     await new Promise((r) => child.once('close', r));
     assert.equal(controls(s.t.spool).length, 1, 'still queued');
     assert.deepEqual(rcptState(s, id), { 'a@example.com': 'pending' });
-    await sleep(2200); // the dead runner's lock goes stale
+    await sleep(3000); // the dead runner's lock goes stale (lock_stale_ms = 2000)
     await queueRun(s);
     assert.deepEqual(controls(s.t.spool), []);
     await sleep(1600);
@@ -364,6 +389,7 @@ describe('sendmail -odi: the exit status is the delivery outcome', () => {
     const r = await run(SENDMAIL, ['-odi', '-f', 'me@example.com', 'bad@example.com'], { env: s.env, input: MSG });
     assert.equal(r.code, 67, r.stderr);
     assert.match(r.stderr, /bad@example\.com.*550 5\.1\.1/);
+    assert.match(r.stderr, /not delivered, the sender gets a bounce/);
     assert.equal(s.relay.received.length, 1);
     assert.equal(s.relay.received[0]!.mailFrom, '');
     const r2 = await run(SENDMAIL, ['-odi', 'later@example.com'], { env: s.env, input: MSG });
@@ -395,6 +421,61 @@ describe('sendmail -odi: the exit status is the delivery outcome', () => {
       assert.match(stderr, /stays queued/);
     });
   }
+});
+
+describe('relays from the configuration file', () => {
+  it('[relay.NAME] with fallbacks and force_sender, [delivery] retry settings', async () => {
+    const backup = await startRelay({});
+    cleanups.push(() => backup.close());
+    const t = tempSpool('outbox-conf-');
+    cleanups.push(() => t.cleanup());
+    const dead = net.createServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const deadPort = (dead.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => dead.close(() => r())); // nothing listens there now
+    const pw = path.join(t.dir, 'backup.password');
+    fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
+    const conf = path.join(t.dir, 'outbox.conf');
+    fs.writeFileSync(
+      conf,
+      [
+        'default_relay = "main"',
+        '[relay.main]',
+        `url = "smtp+starttls://outbox@localhost:${deadPort}"`,
+        'password = "unused"',
+        'fallbacks = ["backup"]',
+        '[relay.backup]',
+        `url = "smtp+starttls://outbox@localhost:${backup.port}"`,
+        `password_file = "${pw}"`,
+        `ca_file = "${backup.caFile}"`,
+        'force_sender = "account@relay.example"',
+        '[delivery]',
+        'retry_schedule = ["1m"]',
+        'max_parallel = 2',
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    const env = { ...t.env, OUTBOX_CONFIG: conf, OUTBOX_LOG: 'stderr' };
+    const sub = await run(SENDMAIL, ['-odq', '-f', 'app@example.com', 'a@example.com'], { env, input: 'From: App <app@example.com>\nSubject: conf\n\nhi\n' });
+    assert.equal(sub.code, 0, sub.stderr);
+    const r = await run(SENDMAIL, ['-q'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /relay main failed .*using fallback backup/);
+    assert.equal(backup.received.length, 1, r.stderr);
+    const m = backup.received[0]!;
+    assert.equal(m.mailFrom, 'account@relay.example');
+    assert.match(m.data.toString(), /^From: App <account@relay\.example>\r$/m);
+    assert.match(m.data.toString(), /^Reply-To: .*app@example\.com/m);
+    assert.deepEqual(controls(t.spool), []);
+    // [delivery] retry_schedule = ["1m"]: the next attempt after a deferral is about a minute away.
+    backup.setFaults({ rcpt: { 'later@example.com': '451 4.3.0 Try later' } });
+    await run(SENDMAIL, ['-odq', 'later@example.com'], { env, input: 'Subject: later\n\nhi\n' });
+    const before = Date.now();
+    assert.equal((await run(SENDMAIL, ['-q'], { env })).code, 0);
+    const next = controls(t.spool)[0]!.nextAttempt as number;
+    assert.ok(next >= before + 60_000 && next <= Date.now() + 66_000, `next attempt in ${next - before} ms`);
+  });
 });
 
 describe('configuration and usage errors', () => {
@@ -436,26 +517,52 @@ describe('background delivery and the daemon', () => {
     assert.deepEqual(controls(s.t.spool), []);
   });
 
+  it('-odb: a stale run/daemon.pid naming another live program (pid reused) does not stop the kick', async () => {
+    const s = await setup();
+    fs.mkdirSync(path.join(s.t.spool, 'run'), { recursive: true });
+    // This test process is alive but is not an Outbox daemon.
+    fs.writeFileSync(path.join(s.t.spool, 'run', 'daemon.pid'), `${process.pid}\n`);
+    const r = await run(SENDMAIL, ['a@example.com'], { env: s.env, input: MSG });
+    assert.equal(r.code, 0, r.stderr);
+    await s.relay.waitFor(1, 10_000);
+    assert.deepEqual(s.relay.received[0]!.rcptTo, ['a@example.com']);
+  });
+
   it('a burst of background submissions is delivered with a bounded number of connections', async () => {
     const s = await setup();
+    // The bound is on concurrent connections (at most 4 kick slots), sampled at the relay.
+    let maxOpen = 0;
+    const sampler = setInterval(() => {
+      maxOpen = Math.max(maxOpen, (s.relay.server as unknown as { connections: Set<unknown> }).connections.size);
+    }, 2);
     await Promise.all(Array.from({ length: 20 }, (_, i) => run(SENDMAIL, [`r${i}@example.com`], { env: s.env, input: MSG })));
     await s.relay.waitFor(20, 20_000);
     const t0 = Date.now();
     while (controls(s.t.spool).length > 0 && Date.now() - t0 < 10_000) await sleep(50);
     assert.deepEqual(controls(s.t.spool), []);
     assert.equal(new Set(s.relay.received.map((m) => m.rcptTo[0])).size, 20);
-    assert.ok(s.relay.connections <= 4, `${s.relay.connections} connections for 20 messages (at most 4 kick slots)`);
+    clearInterval(sampler);
+    assert.ok(maxOpen >= 1 && maxOpen <= 4, `${maxOpen} connections open at once (at most 4 kick slots)`);
+    assert.ok(s.relay.connections < 20, `${s.relay.connections} connections for 20 messages`);
   });
 
   it('the daemon picks up new messages at once, retries, and stops cleanly on SIGTERM', async () => {
     const s = await setup({ faults: { rcpt: { 'later@example.com': '451 4.3.0 Try later' } } });
+    // A stale pid file naming an unrelated live process (pid reused after a reboot) must not
+    // stop the daemon from starting.
+    fs.mkdirSync(path.join(s.t.spool, 'run'), { recursive: true });
+    fs.writeFileSync(path.join(s.t.spool, 'run', 'daemon.pid'), `${process.pid}\n`);
     const daemon = start(SENDMAIL, ['-bd', '-q1m'], { env: s.env });
     let err = '';
     daemon.stderr!.on('data', (d) => (err += d));
     const pidFile = path.join(s.t.spool, 'run', 'daemon.pid');
     const t0 = Date.now();
-    while (!fs.existsSync(pidFile) && Date.now() - t0 < 10_000) await sleep(20);
-    assert.equal(fs.readFileSync(pidFile, 'utf8').trim(), String(daemon.pid));
+    const pidInFile = () => (fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8').trim() : '');
+    while (pidInFile() !== String(daemon.pid) && Date.now() - t0 < 10_000) await sleep(20);
+    assert.equal(pidInFile(), String(daemon.pid), err);
+    const second = await run(SENDMAIL, ['-bd'], { env: s.env });
+    assert.equal(second.code, 75);
+    assert.match(second.stderr, new RegExp(`a queue daemon is already running \\(pid ${daemon.pid}\\)`));
     const before = Date.now();
     const r = await run(SENDMAIL, ['a@example.com'], { env: s.env, input: MSG });
     assert.equal(r.code, 0);

@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { parseRelayUrl, passwordFileProblem, readSecret, redactUrl, relayFromEnv } from '../../../src/config/relay.js';
+import { parseRelayUrl, redactUrl, relayFromEnv } from '../../../src/config/relay.js';
+import { resolveSecret } from '../../../src/config/credentials.js';
 import { OutboxError } from '../../../src/sysexits.js';
 
 describe('relay URLs', () => {
@@ -26,24 +27,15 @@ describe('relay URLs', () => {
     assert.equal(relayFromEnv({}), null);
     assert.deepEqual(relayFromEnv({ OUTBOX_RELAY: 'smtps://u@h', OUTBOX_RELAY_PASSWORD_FILE: '/p', OUTBOX_RELAY_CA: '/ca' }), { name: 'env', url: 'smtps://u@h', passwordFile: '/p', caFile: '/ca' });
   });
-  it('refuses group/world readable password files, saying chmod 600', () => {
-    assert.match(passwordFileProblem('/p', { mode: 0o100644, uid: 0, isFile: true }, 0)!, /chmod 600 \/p/);
-    assert.match(passwordFileProblem('/p', { mode: 0o100640, uid: 0, isFile: true }, 0)!, /mode 640/);
-    assert.equal(passwordFileProblem('/p', { mode: 0o100600, uid: 0, isFile: true }, 0), null);
-    assert.equal(passwordFileProblem('/p', { mode: 0o100400, uid: 1000, isFile: true }, 1000), null);
-    assert.match(passwordFileProblem('/p', { mode: 0o100600, uid: 1001, isFile: true }, 1000)!, /belongs to uid 1001/);
-  });
-  it('readSecret reads the first line of a 0600 file and refuses a 0644 one', () => {
+  it('the OUTBOX_RELAY relay reads its password file under the same rules as every relay', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-pw-'));
     try {
       const f = path.join(dir, 'pw');
       fs.writeFileSync(f, 'se cret\nignored\n', { mode: 0o600 });
-      assert.equal(readSecret({ name: 'env', url: 'smtps://u@h', passwordFile: f }), 'se cret');
+      const relay = relayFromEnv({ OUTBOX_RELAY: 'smtps://u@h', OUTBOX_RELAY_PASSWORD_FILE: f })!;
+      assert.equal(await resolveSecret(relay, { configFile: null }), 'se cret');
       fs.chmodSync(f, 0o644);
-      assert.throws(() => readSecret({ name: 'env', url: 'smtps://u@h', passwordFile: f }), /chmod 600/);
-      assert.throws(() => readSecret({ name: 'env', url: 'smtps://u@h', passwordFile: path.join(dir, 'none') }), /ENOENT/);
-      assert.equal(readSecret({ name: 'r', url: 'smtps://u@h', passwordCommand: 'echo from-command' }), 'from-command');
-      assert.equal(readSecret({ name: 'r', url: 'smtps://u@h', passwordEnv: 'PW' }, { PW: 'v' }), 'v');
+      await assert.rejects(resolveSecret(relay, { configFile: null }), /relay env: password_file: refusing .*chmod o-rwx/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
