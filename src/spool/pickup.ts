@@ -95,7 +95,7 @@ export function validateEnvelope(
   }
   let sender = '';
   if (parsed.sender !== '') {
-    if (!printable(parsed.sender, 1000)) return { ok: false, error: 'bad sender' };
+    if (parsed.sender.length > 1000) return { ok: false, error: 'bad sender' };
     const c = checkAddress(parsed.sender, expect.domain);
     if (!c.ok) return { ok: false, error: `sender ${c.error}` };
     sender = c.address;
@@ -104,7 +104,7 @@ export function validateEnvelope(
   if (rcpts.length > MAX_RECIPIENTS) return { ok: false, error: `more than ${MAX_RECIPIENTS} recipients` };
   const recipients: RecipientState[] = [];
   for (const r of rcpts) {
-    if (typeof r !== 'object' || r === null || !printable(r.address, 1000)) return { ok: false, error: 'bad recipient' };
+    if (typeof r !== 'object' || r === null || typeof r.address !== 'string' || r.address.length > 1000) return { ok: false, error: 'bad recipient' };
     const c = checkAddress(r.address, expect.domain);
     if (!c.ok) return { ok: false, error: `recipient ${c.error}` };
     const out: RecipientState = { address: c.address, status: 'pending' };
