@@ -135,8 +135,9 @@ master_pid() {
 # ---------------------------------------------------------------------------
 cmd_start() {
   need_root
-  command -v postfix >/dev/null && [[ -x /usr/sbin/postconf ]] && command -v saslpasswd2 >/dev/null \
-    || die "postfix/sasl2-bin not installed: run '$0 install' first"
+  if ! command -v postfix >/dev/null || [[ ! -x /usr/sbin/postconf ]] || ! command -v saslpasswd2 >/dev/null; then
+    die "postfix/sasl2-bin not installed: run '$0 install' first"
+  fi
 
   local dir; dir=$(abs_dir "${1:-}")
   local port=${SMARTHOST_PORT:-587}
@@ -375,7 +376,8 @@ EOF
   done
 
   # --- report -----------------------------------------------------------------
-  local q; q() { printf '%q' "$1"; }
+  # Values are shell-quoted (printf %q) so DIR/env can be `source`d safely.
+  q() { printf '%q' "$1"; }
   {
     echo "SMARTHOST_PORT=$port"
     echo "SMARTHOST_CA=$(q "$tls/ca.pem")"

@@ -16,8 +16,7 @@
 import * as fs from 'node:fs';
 import type { Config } from '../config/config.js';
 import { type ControlRecord, pendingRecipients, parseControl } from '../spool/format.js';
-import { listIds, spoolPaths } from '../spool/spool.js';
-import { lockedIds } from '../spool/lock.js';
+import { listIds, lockedIds, spoolPaths } from '../spool/spool.js';
 import * as path from 'node:path';
 
 export const MAILQ_HEADER = '-Queue ID-   --Size-- ----Arrival Time---- -Sender/Recipient-------';

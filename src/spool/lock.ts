@@ -6,7 +6,6 @@
  * lock/<ID>.lock whose mtime the holder refreshes; a lock not refreshed for `staleMs` belongs to
  * a dead process and is taken over (a runner killed with -9 blocks a message for at most that).
  */
-import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { SpoolPaths } from './spool.js';
@@ -38,12 +37,5 @@ export async function tryLock(p: SpoolPaths, id: string, staleMs: number): Promi
   }
 }
 
-/** Ids whose lock directory exists (held, or stale and not yet taken over). */
-export async function lockedIds(p: SpoolPaths): Promise<Set<string>> {
-  try {
-    const names = await fsp.readdir(p.lock);
-    return new Set(names.filter((n) => n.endsWith('.lock')).map((n) => n.slice(0, -5)));
-  } catch {
-    return new Set();
-  }
-}
+/** Ids whose lock directory exists: see spool.ts (kept there so mailq need not load the lock library). */
+export { lockedIds } from './spool.js';

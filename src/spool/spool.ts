@@ -193,3 +193,16 @@ export async function sweepOrphans(p: SpoolPaths, graceMs: number, now = Date.no
   await sweep(p.msg, (name) => committed.has(name));
   return removed;
 }
+
+/**
+ * Ids whose lock directory (lock/<ID>.lock, made by spool/lock.ts) exists: held, or stale and
+ * not yet taken over. One readdir, so mailq can mark active messages without a stat per message.
+ */
+export async function lockedIds(p: SpoolPaths): Promise<Set<string>> {
+  try {
+    const names = await fsp.readdir(p.lock);
+    return new Set(names.filter((n) => n.endsWith('.lock')).map((n) => n.slice(0, -5)));
+  } catch {
+    return new Set();
+  }
+}

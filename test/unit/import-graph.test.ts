@@ -1,0 +1,49 @@
+/**
+ * The submit path and mailq must stay lean: every `sendmail` call pays for what it loads.
+ * Walks the STATIC imports of the compiled modules (dynamic `await import()` is where heavy
+ * modes are loaded on demand, and is not followed) and checks what each entry pulls in.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const distSrc = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src');
+
+function staticGraph(entry: string): { files: Set<string>; packages: Set<string> } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const visit = (file: string) => {
+    if (files.has(file)) return;
+    files.add(file);
+    const code = fs.readFileSync(file, 'utf8');
+    // `import ... from 'x'` and `export ... from 'x'`, not `import('x')`.
+    for (const m of code.matchAll(/^\s*(?:import|export)\s[^;]*?\sfrom\s+['"]([^'"]+)['"]/gm)) {
+      const spec = m[1]!;
+      if (spec.startsWith('.')) visit(path.resolve(path.dirname(file), spec));
+      else if (!spec.startsWith('node:')) packages.add(spec.split('/')[0]!.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+    }
+  };
+  visit(path.join(distSrc, entry));
+  return { files, packages };
+}
+
+const HEAVY = ['nodemailer', 'mailparser', 'commander', 'proper-lockfile', 'smtp-server'];
+
+test('main.js statically loads nothing but itself and sysexits', () => {
+  const g = staticGraph('main.js');
+  assert.deepEqual([...g.packages], []);
+  assert.deepEqual([...g.files].map((f) => path.relative(distSrc, f)).sort(), ['main.js', 'sysexits.js']);
+});
+
+test('the submit path loads no SMTP client, parser library, CLI framework or lock library', () => {
+  const g = staticGraph('submit/command.js');
+  for (const p of HEAVY) assert.ok(!g.packages.has(p), `submit path loads ${p}`);
+  for (const f of g.files) assert.ok(!/\/(runner|smtpin|queue)\//.test(f), `submit path loads ${path.relative(distSrc, f)}`);
+});
+
+test('mailq loads no SMTP client and no lock library', () => {
+  const g = staticGraph('queue/mailq.js');
+  for (const p of HEAVY) assert.ok(!g.packages.has(p), `mailq loads ${p}`);
+});
