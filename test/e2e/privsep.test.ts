@@ -177,10 +177,65 @@ test('root submits into incoming/ too, and a pickup started by root runs as the 
   assert.equal(fs.statSync(path.join(sp.spool, 'msg', rec.id)).uid, runner.uid);
 });
 
-test('mailq: another user cannot read the queue directly', async () => {
+test('mailq as another user: a clear message when the daemon is not running', async () => {
   const q = await asUser(alice, MAILQ, [], { env: sp.env });
-  assert.notEqual(q.code, 0);
-  assert.ok(!q.stdout.includes('y@example.com'), 'bob\'s recipient leaked to alice');
+  assert.equal(q.code, 69, q.stderr);
+  assert.match(q.stderr, /^mailq: the queue daemon is not running \(no listener on .*query\.sock\); only root and the spool owner can read the queue directly/);
+  assert.equal(q.stdout, '');
+  assert.deepEqual(entries().filter((n) => n.startsWith('q.')), [], 'the token is removed');
+});
+
+test('mailq as another user through the daemon\'s socket: only that user\'s messages', async () => {
+  const { startQueryServer } = await import('../../src/queue/query.js');
+  const { loadConfig } = await import('../../src/config/config.js');
+  const { spoolPaths } = await import('../../src/spool/spool.js');
+  const lines: string[] = [];
+  const config = loadConfig({ file: sp.config });
+  const server = await startQueryServer(spoolPaths(sp.spool), config, { line: (_id, text) => lines.push(text) });
+  try {
+    assert.equal(fs.statSync(path.join(sp.spool, 'run', 'query.sock')).mode & 0o777, 0o666);
+    const a = await asUser(alice, MAILQ, [], { env: sp.env });
+    assert.equal(a.code, 0, a.stderr);
+    assert.match(a.stdout, /^-Queue ID- /);
+    assert.match(a.stdout, /x@example\.com/);
+    assert.match(a.stdout, /z@example\.com/);
+    assert.ok(!a.stdout.includes('y@example.com') && !a.stdout.includes('web@example.com') && !a.stdout.includes('root@'), a.stdout);
+    assert.match(a.stdout, /-- \d+ Kbytes in 2 Requests\.\n$/);
+    const b = await asUser(bob, MAILQ, ['--json'], { env: sp.env });
+    assert.equal(b.code, 0, b.stderr);
+    const objs = b.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(objs.map((o) => o.recipients[0].address), ['y@example.com']);
+    const w = await asUser(www, MAILQ, [], { env: sp.env, noNewPrivs: true });
+    assert.match(w.stdout, /web@example\.com/);
+    assert.ok(!w.stdout.includes('x@example.com'));
+    // Root and the runner read the queue themselves and see everything.
+    const r = await run(MAILQ, [], { env: sp.env });
+    assert.match(r.stdout, /in 5 Requests\./);
+    const o = await asUser(runner, MAILQ, [], { env: sp.env });
+    assert.match(o.stdout, /in 5 Requests\./);
+    assert.deepEqual(entries().filter((n) => n.startsWith('q.')), [], 'tokens are used once and removed');
+
+    // Forged proofs: a symlink or hard link to someone else's token, a stale token, no token.
+    const { authenticate } = await import('../../src/queue/query.js');
+    const p = spoolPaths(sp.spool);
+    const tok = (n: number) => `q.${String(n).padStart(32, '0')}`;
+    const aliceTok = path.join(incoming(), tok(1));
+    assert.equal((await asUser(alice, 'touch', [aliceTok])).code, 0);
+    assert.equal((await asUser(bob, 'ln', ['-s', aliceTok, path.join(incoming(), tok(2))])).code, 0);
+    assert.deepEqual(await authenticate(p, tok(2)), { error: 'token is not a regular file' });
+    fs.linkSync(aliceTok, path.join(incoming(), tok(3)));
+    assert.deepEqual(await authenticate(p, tok(3)), { error: 'token has more than one link' });
+    const old = new Date(Date.now() - 3600_000);
+    fs.utimesSync(aliceTok, old, old);
+    assert.deepEqual(await authenticate(p, tok(1)), { error: 'token is stale' });
+    assert.deepEqual(await authenticate(p, tok(4)), { error: 'token not found' });
+    assert.deepEqual(await authenticate(p, '../ctl/x'), { error: 'bad token' });
+    assert.equal((await asUser(bob, 'touch', [path.join(incoming(), tok(5))])).code, 0);
+    assert.deepEqual(await authenticate(p, tok(5)), { uid: bob.uid });
+    assert.deepEqual(entries().filter((n) => n.startsWith('q.')), [], 'every presented token is removed');
+  } finally {
+    await server.close();
+  }
 });
 
 /** Write an envelope for a planted entry as `user` (content chosen by the test). */
