@@ -16,7 +16,8 @@
 #       that is not ours is kept as FILE.pre-outbox (dpkg-divert for package-owned files)
 #   system user and group `outbox` (no login shell, home = the spool)
 #   /var/spool/outbox with its owners and modes (scripts/mkspool.sh)
-#   /etc/outbox/outbox.conf (0644, from outbox.conf.example) if absent; never overwritten
+#   /etc/outbox/outbox.conf (0644, outbox.conf.example with its settings commented out) if
+#       absent; never overwritten; the example itself as /etc/outbox/outbox.conf.example
 #   /etc/systemd/system/outbox.service, outbox-queue.service, outbox-queue.timer
 #   /var/lib/outbox/install.state: what this script created, for uninstall.sh
 set -eu
@@ -145,23 +146,22 @@ if [ -f "$here/outbox.conf.example" ]; then
   install_file "$here/outbox.conf.example" "$ETC/outbox.conf.example" 0644
 fi
 if [ ! -e "$ETC/outbox.conf" ]; then
-  if [ -f "$here/outbox.conf.example" ]; then
-    cp "$here/outbox.conf.example" "$ETC/outbox.conf"
-  else
-    cat > "$ETC/outbox.conf" <<'CONF'
-# /etc/outbox/outbox.conf — Outbox configuration (TOML). Every key is optional.
-# Readable by every user who sends mail: no secrets here. Put a relay password in a file
-# only the runner can read, e.g. /etc/outbox/relay.password (root:outbox, mode 0640).
-#
-# domain = "example.com"
-# max_message_size = 26214400
-#
-# [relay.main]
-# url = "smtp+starttls://user@smtp.example.com:587"
-# password_file = "/etc/outbox/relay.password"
-CONF
-  fi
-  chmod 0644 "$ETC/outbox.conf"
+  # The example's settings (relays, host names) are samples: every setting line is commented
+  # out, so a fresh install runs on the defaults until the admin edits it.
+  {
+    echo "# /etc/outbox/outbox.conf — Outbox configuration (TOML). Every key is optional."
+    echo "# Readable by every user who sends mail: no secrets here. Put a relay password in a file"
+    echo "# only the runner can read, e.g. /etc/outbox/relay.password (root:outbox, mode 0640)."
+    echo "# Created by install.sh from outbox.conf.example, with every setting commented out."
+    echo
+    if [ -f "$here/outbox.conf.example" ]; then
+      sed 's/^\([[:space:]]*[^#[:space:]]\)/# \1/' "$here/outbox.conf.example"
+    else
+      printf '# domain = "example.com"\n#\n# [relay.main]\n# url = "smtp+starttls://user@smtp.example.com:587"\n# password_file = "/etc/outbox/relay.password"\n'
+    fi
+  } > "$ETC/outbox.conf.new.$$"
+  chmod 0644 "$ETC/outbox.conf.new.$$"
+  mv "$ETC/outbox.conf.new.$$" "$ETC/outbox.conf"
   changed "created $ETC/outbox.conf"
 fi
 
