@@ -21,8 +21,9 @@
  *      with `drop` = the entry's name. The submitter's id is kept when free.
  *   5. The entry is removed (envelope first), and incoming/ fsync'd.
  * Messages without an envelope, stale dot-temps and unknown names are removed once older than
- * orphan_grace_seconds. One pickup at a time per spool (the lock of pseudo-id `incoming`,
- * spool/lock.ts). Never throws for an entry: each problem is one log line.
+ * orphan_grace_seconds. Up to PICKUP_PARALLEL entries are handled at once; one pickup at a time
+ * per spool (the lock of pseudo-id `incoming`, spool/lock.ts). Never throws for an entry: each
+ * problem is one log line.
  * Next: runner (src/runner/queue-run.ts) calls pickupIncoming().
  */
 import * as fs from 'node:fs';
@@ -41,6 +42,8 @@ export const MAX_ENVELOPE_BYTES = 1024 * 1024;
 /** Largest dropped message when max_message_size is 0 (no limit for the spool owner). */
 export const DEFAULT_DROP_MAX_BYTES = 512 * 1024 * 1024;
 export const MAX_RECIPIENTS = 10_000;
+/** Entries picked up at the same time. */
+export const PICKUP_PARALLEL = 8;
 /** How many ids one entry may be queued under (the submitter's, then derived ones). */
 const ID_CANDIDATES = 8;
 
@@ -358,7 +361,8 @@ async function pickupOne(p: SpoolPaths, dir: string, envName: string, config: Co
  * Pick up every committed entry of incoming/ and sweep its orphans. Returns what was done;
  * does nothing when the spool has no drop directory or another pickup is running.
  */
-export async function pickupIncoming(p: SpoolPaths, config: Config, log: PickupLog, now = Date.now()): Promise<PickupResult> {
+export async function pickupIncoming(p: SpoolPaths, config: Config, log: PickupLog, opts: { now?: number; parallel?: number } = {}): Promise<PickupResult> {
+  const now = opts.now ?? Date.now();
   const result: PickupResult = { queued: [], refused: 0, swept: 0 };
   const dir = path.join(p.root, INCOMING);
   let names: string[];
@@ -374,15 +378,23 @@ export async function pickupIncoming(p: SpoolPaths, config: Config, log: PickupL
   if (!release) return result; // another runner is picking up right now
   try {
     const envelopes = names.filter((n) => DROP_ENVELOPE_RE.test(n)).sort();
-    for (const n of envelopes) {
-      try {
-        const r = await pickupOne(p, dir, n, config, log, now);
-        if (r.kind === 'queued') result.queued.push(r.id);
-        else if (r.kind === 'refused') result.refused++;
-      } catch (e) {
-        log.line(null, `${INCOMING}/${n}: pickup failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); will retry`, 'error');
+    // Entries are independent: a few at a time, so that their fsyncs share journal commits
+    // (one at a time, a burst of cron mail would wait on every fsync in turn).
+    let next = 0;
+    const worker = async () => {
+      while (next < envelopes.length) {
+        const n = envelopes[next++]!;
+        try {
+          const r = await pickupOne(p, dir, n, config, log, now);
+          if (r.kind === 'queued') result.queued.push(r.id);
+          else if (r.kind === 'refused') result.refused++;
+        } catch (e) {
+          log.line(null, `${INCOMING}/${n}: pickup failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); will retry`, 'error');
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallel ?? PICKUP_PARALLEL, envelopes.length)) }, worker));
+    result.queued.sort();
     // Orphans: message files without an envelope, dot-temps, anything else, once older than
     // the grace period (a submitter may be writing them right now).
     const graceMs = config.orphanGraceSeconds * 1000;
