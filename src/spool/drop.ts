@@ -17,16 +17,23 @@
  *                 The runner moves committed entries into the queue: src/spool/pickup.ts.
  *
  * usesDropDirectory() is the decision rule, in one place. Errors are Node errno errors (EACCES,
- * ENOSPC, ...); the caller maps them with exitCodeOf(). Next: spool/pickup.ts.
+ * ENOSPC, ...), which the caller maps with exitCodeOf(), or OutboxError(EX_DATAERR) for an entry
+ * over the limits the runner enforces (so the submitter learns it, not a log file). Next: spool/pickup.ts.
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Config } from '../config/config.js';
+import { EX_DATAERR, OutboxError } from '../sysexits.js';
 import { type ControlRecord, makeQueueId, serializeControl } from './format.js';
 import { type NewMessageFile, createMessageFile, ensureSpool, fsyncDir, writeControl } from './spool.js';
 
 export const INCOMING = 'incoming';
+/** Limits of a drop entry; the runner refuses more (spool/pickup.ts), so the submitter is told. */
+export const MAX_ENVELOPE_BYTES = 1024 * 1024;
+/** Largest dropped message when max_message_size is 0. */
+export const DEFAULT_DROP_MAX_BYTES = 512 * 1024 * 1024;
+export const MAX_RECIPIENTS = 10_000;
 
 /** A drop entry's message name: <ID>.<32 hex>; its envelope adds ".env". */
 export const DROP_MESSAGE_RE = /^([0-9A-HJKMNP-TV-Z]{12})\.([0-9a-f]{32})$/;
@@ -34,6 +41,8 @@ export const DROP_ENVELOPE_RE = /^([0-9A-HJKMNP-TV-Z]{12})\.([0-9a-f]{32})\.env$
 
 export interface SubmitTarget {
   kind: 'queue' | 'drop';
+  /** Largest message this target takes when max_message_size is 0 (no limit: undefined). */
+  maxBytes?: number;
   /** Create the message file exclusively; the id is allocated here. */
   create(arrival: number): Promise<NewMessageFile>;
   /** The message file is written, fsync'd and closed: make the message durable and visible. */
@@ -100,6 +109,7 @@ export function dropTarget(root: string): SubmitTarget {
   const dir = path.join(root, INCOMING);
   return {
     kind: 'drop',
+    maxBytes: DEFAULT_DROP_MAX_BYTES,
     async create(arrival) {
       for (let attempt = 0; ; attempt++) {
         const id = makeQueueId(arrival, () => Math.floor(Math.random() * 32));
@@ -115,12 +125,15 @@ export function dropTarget(root: string): SubmitTarget {
       }
     },
     async commit(file, record) {
+      const text = serializeControl(record);
+      if (record.recipients.length > MAX_RECIPIENTS) throw new OutboxError(EX_DATAERR, `more than ${MAX_RECIPIENTS} recipients`);
+      if (Buffer.byteLength(text) > MAX_ENVELOPE_BYTES) throw new OutboxError(EX_DATAERR, `the envelope is larger than ${MAX_ENVELOPE_BYTES} bytes`);
       const final = `${file.path}.env`;
       const tmp = path.join(dir, `.${path.basename(final)}`);
       const fh = await fsp.open(tmp, O_NEW, 0o644);
       try {
         await fh.chmod(0o644);
-        await fh.writeFile(serializeControl(record));
+        await fh.writeFile(text);
         await fh.sync();
         await fsp.rename(tmp, final);
         // The rename is the commit point. A submitter cannot open incoming/ to fsync it (no read

@@ -34,14 +34,9 @@ import type { Config } from '../config/config.js';
 import { checkAddress, isAscii } from '../message/address.js';
 import { type ControlRecord, FORMAT_VERSION, type RecipientState, makeQueueId, parseControl } from './format.js';
 import { type SpoolPaths, fsyncDir, writeControl } from './spool.js';
-import { DROP_ENVELOPE_RE, DROP_MESSAGE_RE, INCOMING } from './drop.js';
+import { DEFAULT_DROP_MAX_BYTES, DROP_ENVELOPE_RE, DROP_MESSAGE_RE, INCOMING, MAX_ENVELOPE_BYTES, MAX_RECIPIENTS } from './drop.js';
 import { tryLock } from './lock.js';
 
-/** Largest envelope accepted (10,000 recipients fit). */
-export const MAX_ENVELOPE_BYTES = 1024 * 1024;
-/** Largest dropped message when max_message_size is 0 (no limit for the spool owner). */
-export const DEFAULT_DROP_MAX_BYTES = 512 * 1024 * 1024;
-export const MAX_RECIPIENTS = 10_000;
 /** Entries picked up at the same time. */
 export const PICKUP_PARALLEL = 8;
 /** How many ids one entry may be queued under (the submitter's, then derived ones). */

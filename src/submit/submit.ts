@@ -190,6 +190,7 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
   }
 
   const target = req.target ?? submitTarget(config);
+  const maxSize = config.maxMessageSize > 0 ? config.maxMessageSize : (target.maxBytes ?? 0);
   const arrival = now();
   const file = await target.create(arrival);
   req.onId?.(file.id);
@@ -204,8 +205,8 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
   const write = async (b: Buffer) => {
     if (b.length === 0) return;
     size += b.length;
-    if (config.maxMessageSize > 0 && size > config.maxMessageSize) {
-      throw new OutboxError(EX_DATAERR, `message larger than the limit of ${config.maxMessageSize} bytes`);
+    if (maxSize > 0 && size > maxSize) {
+      throw new OutboxError(EX_DATAERR, `message larger than the limit of ${maxSize} bytes`);
     }
     lastByte = b[b.length - 1]!;
     let off = 0;

@@ -177,6 +177,17 @@ test('root submits into incoming/ too, and a pickup started by root runs as the 
   assert.equal(fs.statSync(path.join(sp.spool, 'msg', rec.id)).uid, runner.uid);
 });
 
+test('limits the runner enforces are enforced at submission: exit 65, nothing left in incoming/', async () => {
+  const many = Array.from({ length: 10_001 }, (_, i) => `r${i}@example.com`);
+  const r = await asUser(alice, SENDMAIL, ['-i', ...many], { input: 'Subject: many\n\nx\n', env: sp.env });
+  assert.equal(r.code, 65, r.stderr);
+  assert.match(r.stderr, /more than 10000 recipients/);
+  const big = await asUser(alice, SENDMAIL, ['-i', 'a@example.com'], { input: 'Subject: big\n\n' + 'x'.repeat(150_000) + '\n', env: sp.env });
+  assert.equal(big.code, 65, big.stderr);
+  assert.match(big.stderr, /larger than the limit of 100000 bytes/);
+  assert.deepEqual(entries(), []);
+});
+
 test('mailq as another user: a clear message when the daemon is not running', async () => {
   const q = await asUser(alice, MAILQ, [], { env: sp.env });
   assert.equal(q.code, 69, q.stderr);
