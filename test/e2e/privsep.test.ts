@@ -268,6 +268,10 @@ test('hostile entries are refused, logged, removed, and nothing is read through 
   planted.symlink = plantedName();
   assert.equal((await asUser(alice, 'ln', ['-s', credentials, path.join(incoming(), planted.symlink)])).code, 0);
   await plantEnvelope(alice, planted.symlink, secretSize);
+  // A symbolic link to a root-only file.
+  planted.shadow = plantedName();
+  assert.equal((await asUser(alice, 'ln', ['-s', '/etc/shadow', path.join(incoming(), planted.shadow)])).code, 0);
+  await plantEnvelope(alice, planted.shadow, fs.statSync('/etc/shadow').size);
   // A symlink as the envelope itself.
   planted.envlink = plantedName();
   assert.equal((await asUser(alice, 'sh', ['-c', 'printf x > "$1"', 'sh', path.join(incoming(), planted.envlink)])).code, 0);
@@ -308,6 +312,7 @@ test('hostile entries are refused, logged, removed, and nothing is read through 
   const log = r.stderr;
   const refusal = (name: string) => log.split('\n').find((l) => l.includes(`refused incoming/${name}`)) ?? '';
   assert.match(refusal(planted.symlink), /message is a symbolic link; removed/);
+  assert.match(refusal(planted.shadow), /message is a symbolic link; removed/);
   assert.match(refusal(planted.envlink), /envelope is a symbolic link/);
   assert.match(refusal(planted.hardlink), /message has 2 links \(hard link\)/);
   assert.match(refusal(planted.fifo), /message is a FIFO/);
@@ -316,12 +321,13 @@ test('hostile entries are refused, logged, removed, and nothing is read through 
   assert.match(refusal(planted.owners), /different owners/);
   assert.match(refusal(planted.badrcpt), /control character/);
   assert.match(refusal(planted.notjson), /not JSON/);
-  assert.match(log, /0 queued, 9 refused/);
+  assert.match(log, /0 queued, 10 refused/);
   // Removed, and nothing queued; the secret was never copied anywhere.
   assert.deepEqual(entries(), []);
   assert.equal(ctlRecords().length, before);
   for (const f of fs.readdirSync(path.join(sp.spool, 'msg'))) {
-    assert.ok(!fs.readFileSync(path.join(sp.spool, 'msg', f), 'utf8').includes(SECRET));
+    const text = fs.readFileSync(path.join(sp.spool, 'msg', f), 'utf8');
+    assert.ok(!text.includes(SECRET) && !text.includes('root:'), `msg/${f} holds what a link pointed to`);
   }
   assert.ok(!log.includes(SECRET));
   // The hard link's other name is untouched; the credentials too.
