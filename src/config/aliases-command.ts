@@ -1,12 +1,82 @@
-/** Placeholder until the configuration issue lands: newaliases and -bv exit 69 (EX_UNAVAILABLE). */
-import { EX_UNAVAILABLE, OutboxError } from '../sysexits.js';
+/**
+ * config/aliases-command.ts — `newaliases` (sendmail -bi) and `sendmail -bv ADDRESS...`.
+ *
+ * newaliases: Outbox reads the aliases text file directly (no .db to rebuild), so newaliases
+ * validates it: every problem is printed as FILE:LINE: message on stderr; a summary line goes to
+ * stdout. Exit 0 when the file is clean (or the default /etc/aliases does not exist), 78
+ * (EX_CONFIG) when it has problems or a configured file cannot be read.
+ *
+ * -bv: for each address, without sending anything, print what would happen: alias expansion,
+ * qualification, the route and relay, and how the sender would be rewritten. Exit 0 when every
+ * address is deliverable (or held by a hold route), else the status of the first refusal (65 bad
+ * address, 67 error:nouser, 78 a pipe/file alias, ...). Never prints a secret (relay URLs hold
+ * no password, see config/file.ts).
+ */
+import { EX_CONFIG, EX_OK, OutboxError } from '../sysexits.js';
 import type { Io } from '../main.js';
 import type { Config } from '../config/config.js';
+import { aliasTable, DEFAULT_ALIASES, expandRecipientTraced, parseAliases } from './aliases.js';
+import { explainRoute } from './routing.js';
+import { rewriteSender, senderEntryFor } from './rewrite.js';
+import { checkRelayUrl } from './file.js';
+import * as fs from 'node:fs';
 
-export async function newaliases(_config: Config, _io: Io): Promise<number> {
-  throw new OutboxError(EX_UNAVAILABLE, 'newaliases is not yet supported');
+export async function newaliases(config: Config, io: Io): Promise<number> {
+  const file = config.aliasesFile ?? DEFAULT_ALIASES;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (config.aliasesFile === undefined && code === 'ENOENT') {
+      io.stdout.write(`newaliases: ${file} does not exist: no aliases (set aliases = "/path" in the configuration to use another file)\n`);
+      return EX_OK;
+    }
+    throw new OutboxError(EX_CONFIG, `${file}: cannot read the aliases file: ${(e as Error).message}`);
+  }
+  const t = parseAliases(text, file);
+  for (const p of t.problems) io.stderr.write(`newaliases: ${file}:${p.line}: ${p.message}\n`);
+  const n = t.entries.size;
+  io.stdout.write(`newaliases: ${file}: ${n} alias${n === 1 ? '' : 'es'}, ${t.problems.length} problem${t.problems.length === 1 ? '' : 's'}\n`);
+  return t.problems.length > 0 ? EX_CONFIG : EX_OK;
 }
 
-export async function verifyAddresses(_addresses: string[], _config: Config, _io: Io): Promise<number> {
-  throw new OutboxError(EX_UNAVAILABLE, '-bv (address verification) is not yet supported');
+/** host:port of a relay, for display (never user or secret). */
+export function relayDisplay(config: Config, name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const url = name === 'env' ? env.OUTBOX_RELAY : config.relays?.[name]?.url;
+  if (!url) return name === 'env' ? 'OUTBOX_RELAY is not set: no relay configured' : 'unknown relay';
+  const u = checkRelayUrl(url.replace(/\/\/([^@/]*):[^@/]*@/, '//$1@'));
+  if ('error' in u) return 'invalid URL';
+  return `${u.scheme}://${u.host.includes(':') ? `[${u.host}]` : u.host}:${u.port}`;
+}
+
+export async function verifyAddresses(addresses: string[], config: Config, io: Io): Promise<number> {
+  const { currentUser } = await import('../main.js');
+  const sender = `${currentUser().name}@${config.domain}`;
+  let status = EX_OK;
+  const table = aliasTable(config);
+  for (const raw of addresses) {
+    const r = expandRecipientTraced(config, raw, table);
+    for (const line of r.trace) io.stdout.write(`${line}\n`);
+    if ('error' in r) {
+      io.stdout.write(`${raw}... refused: ${r.error}\n`);
+      if (status === EX_OK) status = r.exitCode;
+      continue;
+    }
+    for (const a of r.addresses) {
+      const ex = explainRoute(config, sender, a, sender);
+      if ('hold' in ex.route) {
+        io.stdout.write(`${a}... held: ${ex.why}\n`);
+        continue;
+      }
+      const relay = ex.route.relay;
+      io.stdout.write(`${a}... deliverable: relay ${relay} (${relayDisplay(config, relay)}); ${ex.why}\n`);
+      const fb = config.relays?.[relay]?.fallbacks;
+      if (fb && fb.length > 0) io.stdout.write(`    fallbacks: ${fb.join(', ')}\n`);
+      const rw = rewriteSender(config, relay, sender, `From: ${sender}\n`, senderEntryFor(config, a));
+      for (const x of rw.rewrites) io.stdout.write(`    ${x}\n`);
+      if (rw.rewrites.length === 0) io.stdout.write(`    sender ${sender} sent unchanged\n`);
+    }
+  }
+  return status;
 }

@@ -1,7 +1,510 @@
-/** Placeholder until its issue lands: exits 69 (EX_UNAVAILABLE) with one clear line. */
-import { EX_UNAVAILABLE, OutboxError } from '../sysexits.js';
+/**
+ * config/check.ts — `outbox check [-C FILE] [--timeout SECONDS] [--ports LIST] [RELAY...]`:
+ * why is mail not going out? For each configured relay (or the ones named), within bounded time:
+ *   - TCP reachability of ports 587, 465 and 25 (and the relay's own port), in parallel; a port
+ *     that does not answer is reported plainly as blocked ("port 25 blocked" is the everyday case);
+ *   - the SMTP greeting and EHLO on the relay's URL; STARTTLS offered (smtp+starttls://);
+ *   - the certificate: chain valid (system CAs + ca_file), host name, fingerprint pin, days
+ *     until expiry;
+ *   - AUTH with the configured credentials (only over a verified TLS connection: a password is
+ *     never sent to a server we could not authenticate);
+ *   - what the relay offers: SIZE, PIPELINING, 8BITMIME, SMTPUTF8, DSN, AUTH mechanisms.
+ * Then a verdict per relay: OK, WARN (usable, look at the warning) or FAIL (mail will not go out).
+ * Nothing is ever sent (no MAIL FROM), and no secret is ever printed.
+ *
+ * Exit status: 0 every relay OK or WARN; 69 (EX_UNAVAILABLE) at least one relay FAIL; 78
+ * (EX_CONFIG) the configuration is invalid or a relay's secret cannot be read; 64 bad usage.
+ * Pure helpers (portFinding, verdictOf) are unit-tested; probe() does the network I/O.
+ */
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import * as fs from 'node:fs';
+import { EX_CONFIG, EX_OK, EX_UNAVAILABLE, EX_USAGE, OutboxError } from '../sysexits.js';
 import type { Io } from '../main.js';
+import { loadConfig, type Config } from './config.js';
+import { takeConfigFlag } from './command.js';
+import { checkRelayUrl, normalizeFingerprint, type ParsedRelayUrl } from './file.js';
+import { resolveOauthToken, resolveSecret } from './credentials.js';
+import type { RelaySettings } from './types.js';
 
-export async function command(_args: string[], _io: Io): Promise<number> {
-  throw new OutboxError(EX_UNAVAILABLE, 'check: not yet supported');
+export const STANDARD_PORTS = [587, 465, 25];
+/** The SMTP dialogue of one relay takes at most this many --timeout steps. */
+const MAX_STEPS = 8;
+const DAY = 86_400_000;
+/** Warn when the certificate expires within this many days. */
+export const EXPIRY_WARN_DAYS = 14;
+
+export type Level = 'ok' | 'info' | 'warn' | 'fail' | 'config';
+
+export interface Finding {
+  level: Level;
+  text: string;
+}
+
+export type PortResult = { state: 'open'; ms: number } | { state: 'refused' } | { state: 'timeout'; ms: number } | { state: 'error'; code: string };
+
+/** How a port probe reads to a person (port 25 blocked is said plainly). */
+export function portFinding(port: number, r: PortResult, relayPort: number): Finding {
+  const mine = port === relayPort;
+  const level = (bad: boolean): Level => (bad ? (mine ? 'fail' : 'info') : 'ok');
+  switch (r.state) {
+    case 'open':
+      return { level: 'ok', text: `port ${port}: open (${r.ms} ms)` };
+    case 'refused':
+      return {
+        level: level(true),
+        text: port === 25 ? `port 25 blocked or closed: connection refused${mine ? '' : ' (fine: this relay uses port ' + relayPort + ')'}` : `port ${port}: closed (connection refused)`,
+      };
+    case 'timeout':
+      return {
+        level: level(true),
+        text:
+          port === 25
+            ? `port 25 blocked: no answer within ${Math.round(r.ms / 1000)} s (most ISPs and cloud providers block outgoing port 25; use a relay on 587 or 465)`
+            : `port ${port} blocked: no answer within ${Math.round(r.ms / 1000)} s (a firewall drops it)`,
+      };
+    case 'error':
+      return { level: level(true), text: `port ${port}: ${r.code === 'ENOTFOUND' || r.code === 'EAI_AGAIN' ? 'host name not found' : r.code}` };
+  }
+}
+
+/** The verdict of a relay from its findings. */
+export function verdictOf(findings: Finding[]): 'OK' | 'WARN' | 'FAIL' {
+  if (findings.some((f) => f.level === 'fail' || f.level === 'config')) return 'FAIL';
+  if (findings.some((f) => f.level === 'warn')) return 'WARN';
+  return 'OK';
+}
+
+export function probePort(host: string, port: number, timeoutMs: number): Promise<PortResult> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve({ state: 'timeout', ms: timeoutMs });
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve({ state: 'open', ms: Date.now() - t0 });
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(e.code === 'ECONNREFUSED' ? { state: 'refused' } : { state: 'error', code: e.code ?? e.message });
+    });
+  });
+}
+
+interface Reply {
+  code: number;
+  lines: string[];
+}
+
+/** A minimal line-oriented SMTP client for probing (no MAIL, no DATA). */
+class Probe {
+  private buf = '';
+  private waiting: (() => void) | null = null;
+  private closed = false;
+  sock: net.Socket | tls.TLSSocket;
+  constructor(
+    sock: net.Socket | tls.TLSSocket,
+    private readonly stepMs: number,
+  ) {
+    this.sock = sock;
+    this.attach(sock);
+  }
+  attach(sock: net.Socket | tls.TLSSocket): void {
+    this.sock = sock;
+    sock.setEncoding('latin1');
+    sock.on('data', (d: string) => {
+      this.buf += d;
+      this.waiting?.();
+    });
+    sock.on('close', () => {
+      this.closed = true;
+      this.waiting?.();
+    });
+    sock.on('error', () => {
+      this.closed = true;
+      this.waiting?.();
+    });
+  }
+  detach(): void {
+    this.sock.removeAllListeners('data');
+    this.sock.removeAllListeners('close');
+    this.sock.removeAllListeners('error');
+    this.sock.on('error', () => {});
+  }
+  async reply(what: string): Promise<Reply> {
+    const deadline = Date.now() + this.stepMs;
+    const lines: string[] = [];
+    for (;;) {
+      const nl = this.buf.indexOf('\n');
+      if (nl >= 0) {
+        const line = this.buf.slice(0, nl).replace(/\r$/, '');
+        this.buf = this.buf.slice(nl + 1);
+        lines.push(line);
+        if (!/^\d{3}-/.test(line)) return { code: Number(line.slice(0, 3)) || 0, lines };
+        continue;
+      }
+      if (this.closed) throw new Error(`the connection was closed while waiting for the ${what}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${what} within ${Math.round(this.stepMs / 1000)} s`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.waiting = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+      this.waiting = null;
+    }
+  }
+  send(line: string): void {
+    this.sock.write(line + '\r\n');
+  }
+  async cmd(line: string, what: string): Promise<Reply> {
+    this.send(line);
+    return this.reply(what);
+  }
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
+function parseEhlo(r: Reply): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const l of r.lines.slice(1)) {
+    const t = l.slice(4).trim();
+    const [k, ...v] = t.split(/\s+/);
+    if (k) m.set(k.toUpperCase(), v.join(' '));
+  }
+  return m;
+}
+
+function connectPlain(host: string, port: number, ms: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port });
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`cannot connect to ${host}:${port}: no answer within ${Math.round(ms / 1000)} s`));
+    }, ms);
+    s.once('connect', () => {
+      clearTimeout(t);
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(t);
+      reject(new Error(`cannot connect to ${host}:${port}: ${e.code === 'ECONNREFUSED' ? 'connection refused' : (e.code ?? e.message)}`));
+    });
+  });
+}
+
+function caList(relay: RelaySettings): (string | Buffer)[] | undefined {
+  if (!relay.caFile) return undefined;
+  return [...tls.rootCertificates, fs.readFileSync(relay.caFile)];
+}
+
+/** TLS without rejecting, so that the certificate can be examined and explained. */
+function startTls(opts: { socket?: net.Socket; host: string; port: number; relay: RelaySettings; ms: number }): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const isIp = net.isIP(opts.host) !== 0;
+    const s = tls.connect({
+      ...(opts.socket ? { socket: opts.socket } : { host: opts.host, port: opts.port }),
+      ...(isIp ? {} : { servername: opts.host }),
+      rejectUnauthorized: false,
+      ...(caList(opts.relay) ? { ca: caList(opts.relay)! } : {}),
+      ...(opts.relay.clientCert && opts.relay.clientKey ? { cert: fs.readFileSync(opts.relay.clientCert), key: fs.readFileSync(opts.relay.clientKey) } : {}),
+    });
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`TLS handshake: no answer within ${Math.round(opts.ms / 1000)} s`));
+    }, opts.ms);
+    s.once('secureConnect', () => {
+      clearTimeout(t);
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+    s.once('error', (e) => {
+      clearTimeout(t);
+      reject(new Error(`TLS handshake failed: ${e.message}`));
+    });
+  });
+}
+
+/** Examine the server certificate: chain, host name, pin, expiry. Returns whether AUTH may be tried. */
+export function certFindings(sock: Pick<tls.TLSSocket, 'authorized' | 'authorizationError' | 'getPeerCertificate'>, host: string, relay: RelaySettings, now: number): { findings: Finding[]; trusted: boolean } {
+  const out: Finding[] = [];
+  const cert = sock.getPeerCertificate();
+  if (!cert || !cert.raw) return { findings: [{ level: 'fail', text: 'certificate: the server sent none' }], trusted: false };
+  const subject = cert.subject?.CN ? `CN=${cert.subject.CN}` : '(no CN)';
+  const issuer = cert.issuer?.CN ? `CN=${cert.issuer.CN}` : cert.issuer?.O ? `O=${cert.issuer.O}` : '?';
+  const expires = Date.parse(cert.valid_to);
+  const days = Math.floor((expires - now) / DAY);
+  const pins = (relay.fingerprints ?? []).map((f) => normalizeFingerprint(f) ?? f);
+  const pinned = pins.length > 0 && pins.includes(cert.fingerprint256.toUpperCase());
+  let trusted = true;
+  const authErr = sock.authorized ? null : String(sock.authorizationError ?? 'not trusted');
+  // Node reports a name mismatch as the authorization error of an otherwise valid chain.
+  const chainErr = authErr === 'ERR_TLS_CERT_ALTNAME_INVALID' ? null : authErr;
+  const nameErr = tls.checkServerIdentity(host, cert);
+  if (pins.length > 0 && !pinned) {
+    out.push({ level: 'fail', text: `certificate: fingerprint ${cert.fingerprint256} does not match the configured fingerprint pin` });
+    trusted = false;
+  } else if (pinned) out.push({ level: 'ok', text: 'certificate: matches the configured fingerprint pin' });
+  if (chainErr) {
+    const why =
+      chainErr === 'CERT_HAS_EXPIRED'
+        ? `expired ${-days} day${-days === 1 ? '' : 's'} ago (${new Date(expires).toISOString().slice(0, 10)})`
+        : chainErr === 'DEPTH_ZERO_SELF_SIGNED_CERT' || chainErr === 'SELF_SIGNED_CERT_IN_CHAIN'
+          ? 'self-signed: not issued by a trusted CA (trust its CA with ca_file, or pin it with fingerprint)'
+          : chainErr === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || chainErr === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
+            ? 'issued by a CA this system does not trust (set ca_file, or pin it with fingerprint)'
+            : chainErr;
+    if (pinned && chainErr !== 'CERT_HAS_EXPIRED') out.push({ level: 'warn', text: `certificate chain: ${why}; accepted because of the pin` });
+    else {
+      out.push({ level: 'fail', text: `certificate NOT valid: ${why}` });
+      trusted = false;
+    }
+  } else out.push({ level: 'ok', text: `certificate chain: valid (${subject}, issued by ${issuer})` });
+  if (nameErr && !pinned) {
+    out.push({ level: 'fail', text: `certificate is for another host: it names ${cert.subjectaltname || `CN=${cert.subject?.CN ?? '?'}`}, the URL says ${host}` });
+    trusted = false;
+  } else if (!nameErr) out.push({ level: 'ok', text: `certificate name: matches ${host}` });
+  if (days >= 0) {
+    out.push({
+      level: days < EXPIRY_WARN_DAYS ? 'warn' : 'ok',
+      text: `certificate expires ${new Date(expires).toISOString().slice(0, 10)}: in ${days} day${days === 1 ? '' : 's'}`,
+    });
+  }
+  return { findings: out, trusted };
+}
+
+const WANTED = ['SIZE', 'PIPELINING', '8BITMIME', 'SMTPUTF8', 'DSN'];
+
+function extensionFinding(ext: Map<string, string>): Finding {
+  const have = WANTED.filter((k) => ext.has(k)).map((k) => (k === 'SIZE' && ext.get(k) ? `SIZE ${ext.get(k)}` : k));
+  const missing = WANTED.filter((k) => !ext.has(k));
+  return { level: 'info', text: `extensions: ${have.join(', ') || 'none'}${missing.length ? ` (not offered: ${missing.join(', ')})` : ''}` };
+}
+
+function pickMechanism(relay: RelaySettings, offered: string[]): string | null {
+  if (relay.authMechanism) return offered.includes(relay.authMechanism) ? relay.authMechanism : null;
+  for (const m of ['PLAIN', 'LOGIN']) if (offered.includes(m)) return m;
+  return null;
+}
+
+async function tryAuth(p: Probe, relay: RelaySettings, user: string, secret: string, mech: string): Promise<Reply> {
+  const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+  if (mech === 'PLAIN') return p.cmd(`AUTH PLAIN ${b64(`\0${user}\0${secret}`)}`, 'AUTH reply');
+  if (mech === 'LOGIN') {
+    let r = await p.cmd('AUTH LOGIN', 'AUTH reply');
+    if (r.code !== 334) return r;
+    r = await p.cmd(b64(user), 'AUTH reply');
+    if (r.code !== 334) return r;
+    return p.cmd(b64(secret), 'AUTH reply');
+  }
+  if (mech === 'CRAM-MD5') {
+    const r = await p.cmd('AUTH CRAM-MD5', 'AUTH reply');
+    if (r.code !== 334) return r;
+    const { createHmac } = await import('node:crypto');
+    const challenge = Buffer.from(r.lines[0]!.slice(4).trim(), 'base64').toString('latin1');
+    return p.cmd(b64(`${user} ${createHmac('md5', secret).update(challenge).digest('hex')}`), 'AUTH reply');
+  }
+  // XOAUTH2
+  const r = await p.cmd(`AUTH XOAUTH2 ${b64(`user=${user}\x01auth=Bearer ${secret}\x01\x01`)}`, 'AUTH reply');
+  if (r.code === 334) return p.cmd('', 'AUTH reply');
+  return r;
+}
+
+export interface ProbeOptions {
+  configFile: string | null;
+  stepMs: number;
+  ports: number[];
+  env: NodeJS.ProcessEnv;
+  now?: number;
+  ehloName: string;
+}
+
+/** Probe one relay; never throws (everything becomes a finding). */
+export async function probe(relay: RelaySettings, opts: ProbeOptions): Promise<{ header: string; findings: Finding[] }> {
+  const findings: Finding[] = [];
+  const u = checkRelayUrl(relay.url);
+  if ('error' in u) return { header: `relay ${relay.name}: ${relay.url}`, findings: [{ level: 'config', text: `bad URL: ${u.error}` }] };
+  const header = `relay ${relay.name}: ${u.scheme}://${u.host.includes(':') ? `[${u.host}]` : u.host}:${u.port}${u.user ? ` as ${u.user}` : ''}`;
+  const ports = [...new Set([...opts.ports, u.port])];
+  const results = await Promise.all(ports.map((p) => probePort(u.host, p, opts.stepMs)));
+  ports.forEach((p, i) => findings.push(portFinding(p, results[i]!, u.port)));
+  if (results[ports.indexOf(u.port)]!.state !== 'open') return { header, findings };
+  let secret: string | undefined;
+  let secretProblem = false;
+  if (u.user) {
+    try {
+      secret = relay.authMechanism === 'XOAUTH2' ? await resolveOauthToken(relay, { configFile: opts.configFile, env: opts.env }) : await resolveSecret(relay, { configFile: opts.configFile, env: opts.env });
+    } catch (e) {
+      findings.push({ level: 'config', text: (e as Error).message });
+      secretProblem = true;
+    }
+  }
+  let p: Probe | null = null;
+  // Every step is bounded by stepMs; the whole session by MAX_STEPS of them, whatever happens.
+  let cap: NodeJS.Timeout | undefined;
+  const capMs = opts.stepMs * MAX_STEPS;
+  try {
+    await Promise.race([
+      session(relay, u, opts, findings, secret, secretProblem, (x) => (p = x)),
+      new Promise<never>((_, reject) => {
+        cap = setTimeout(() => reject(new Error(`the SMTP dialogue did not finish within ${Math.round(capMs / 1000)} s`)), capMs);
+      }),
+    ]);
+  } catch (e) {
+    findings.push({ level: 'fail', text: (e as Error).message });
+  } finally {
+    clearTimeout(cap);
+    (p as Probe | null)?.close();
+  }
+  return { header, findings };
+}
+
+async function session(
+  relay: RelaySettings,
+  u: ParsedRelayUrl,
+  opts: ProbeOptions,
+  findings: Finding[],
+  secret: string | undefined,
+  secretProblem: boolean,
+  setProbe: (p: Probe) => void,
+): Promise<void> {
+  const ehlo = relay.ehloName ?? opts.ehloName;
+  let trusted = false;
+  let p: Probe;
+  if (u.tls === 'implicit') {
+    const s = await startTls({ host: u.host, port: u.port, relay, ms: opts.stepMs });
+    p = new Probe(s, opts.stepMs);
+    setProbe(p);
+    findings.push({ level: 'ok', text: `TLS (implicit): ${s.getProtocol()} ${s.getCipher().name}` });
+    const c = certFindings(s, u.host, relay, opts.now ?? Date.now());
+    findings.push(...c.findings);
+    trusted = c.trusted;
+  } else {
+    p = new Probe(await connectPlain(u.host, u.port, opts.stepMs), opts.stepMs);
+    setProbe(p);
+  }
+  const g = await p.reply('greeting');
+  if (g.code !== 220) {
+    findings.push({ level: 'fail', text: `greeting refused: ${g.lines.join(' / ')}` });
+    return;
+  }
+  findings.push({ level: 'ok', text: `greeting: ${g.lines[0]}` });
+  let r = await p.cmd(`EHLO ${ehlo}`, 'EHLO reply');
+  if (r.code !== 250) {
+    findings.push({ level: 'fail', text: `EHLO refused: ${r.lines.join(' / ')}` });
+    return;
+  }
+  let ext = parseEhlo(r);
+  if (u.tls === 'starttls') {
+    if (!ext.has('STARTTLS')) {
+      findings.push({ level: 'fail', text: 'STARTTLS NOT offered: the relay would only talk in plaintext (Outbox never sends mail or a password without TLS on smtp+starttls://)' });
+      return;
+    }
+    r = await p.cmd('STARTTLS', 'STARTTLS reply');
+    if (r.code !== 220) {
+      findings.push({ level: 'fail', text: `STARTTLS offered but refused: ${r.lines.join(' / ')}` });
+      return;
+    }
+    p.detach();
+    const s = await startTls({ socket: p.sock as net.Socket, host: u.host, port: u.port, relay, ms: opts.stepMs });
+    p.attach(s);
+    findings.push({ level: 'ok', text: `STARTTLS: offered, ${s.getProtocol()} ${s.getCipher().name}` });
+    const c = certFindings(s, u.host, relay, opts.now ?? Date.now());
+    findings.push(...c.findings);
+    trusted = c.trusted;
+    r = await p.cmd(`EHLO ${ehlo}`, 'EHLO reply after STARTTLS');
+    if (r.code !== 250) {
+      findings.push({ level: 'fail', text: `EHLO after STARTTLS refused: ${r.lines.join(' / ')}` });
+      return;
+    }
+    ext = parseEhlo(r);
+  } else if (u.tls === 'none') {
+    findings.push({ level: 'warn', text: 'plaintext SMTP (smtp://): no TLS, no AUTH; only for a trusted local network' });
+  }
+  findings.push(extensionFinding(ext));
+  const offered = (ext.get('AUTH') ?? '').toUpperCase().split(/\s+/).filter(Boolean);
+  if (!u.user) {
+    if (offered.length > 0) findings.push({ level: 'info', text: `AUTH: offered (${offered.join(' ')}) but no user is configured; the relay must accept mail from this host without it` });
+    else findings.push({ level: 'info', text: 'AUTH: not configured' });
+  } else if (secretProblem) {
+    findings.push({ level: 'info', text: 'AUTH: not tried (the password could not be read)' });
+  } else if (!trusted) {
+    findings.push({ level: 'fail', text: 'AUTH: not tried: the password is never sent to a server whose certificate is not valid' });
+  } else if (offered.length === 0) {
+    findings.push({ level: 'fail', text: 'AUTH: the relay does not offer AUTH, but a user is configured' });
+  } else {
+    const mech = pickMechanism(relay, offered);
+    if (!mech) {
+      findings.push({ level: 'fail', text: `AUTH: ${relay.authMechanism ? `${relay.authMechanism} is not offered` : 'neither PLAIN nor LOGIN is offered'} (offered: ${offered.join(' ')})` });
+    } else if (secret === undefined) {
+      findings.push({ level: 'fail', text: 'AUTH: a user is configured but no password (password_file, password_command, password_env or password)' });
+    } else {
+      r = await tryAuth(p, relay, u.user, secret, mech);
+      if (r.code === 235) findings.push({ level: 'ok', text: `AUTH ${mech}: accepted for ${u.user}` });
+      else if (r.code === 535 || r.code === 534 || r.code === 530)
+        findings.push({ level: 'fail', text: `AUTH ${mech}: REJECTED for ${u.user}: wrong user name or password (${r.code}${r.lines[0]!.length > 4 ? ' ' + r.lines[0]!.slice(4) : ''})` });
+      else findings.push({ level: 'fail', text: `AUTH ${mech}: failed: ${r.lines.join(' / ')}` });
+    }
+  }
+  try {
+    p.send('QUIT');
+  } catch {
+    /* closing anyway */
+  }
+}
+
+const MARK: Record<Level, string> = { ok: 'ok  ', info: '    ', warn: 'WARN', fail: 'FAIL', config: 'FAIL' };
+
+export async function command(args: string[], io: Io): Promise<number> {
+  const { configFile, rest } = takeConfigFlag(args);
+  let stepMs = 10_000;
+  let ports = STANDARD_PORTS;
+  const names: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (a === '--timeout') {
+      const v = Number(rest[++i]);
+      if (!(v > 0 && v <= 300)) throw new OutboxError(EX_USAGE, '--timeout: seconds per step, 1 to 300');
+      stepMs = v * 1000;
+    } else if (a === '--ports') {
+      const v = (rest[++i] ?? '').split(',').map(Number);
+      if (v.length === 0 || v.some((n) => !(Number.isInteger(n) && n > 0 && n < 65536))) throw new OutboxError(EX_USAGE, '--ports: a list like 587,465,25');
+      ports = v;
+    } else if (a.startsWith('-')) throw new OutboxError(EX_USAGE, `check: unknown option ${a} (usage: outbox check [-C FILE] [--timeout SECONDS] [--ports 587,465,25] [RELAY...])`);
+    else names.push(a);
+  }
+  const config: Config = loadConfig(configFile !== undefined ? { file: configFile } : {});
+  const env = process.env;
+  const relays: RelaySettings[] = Object.values(config.relays ?? {});
+  if (env.OUTBOX_RELAY) {
+    relays.unshift({ name: 'env', url: env.OUTBOX_RELAY, ...(env.OUTBOX_RELAY_PASSWORD_FILE ? { passwordFile: env.OUTBOX_RELAY_PASSWORD_FILE } : {}), ...(env.OUTBOX_RELAY_CA ? { caFile: env.OUTBOX_RELAY_CA } : {}) });
+  }
+  for (const n of names) if (!relays.some((r) => r.name === n)) throw new OutboxError(EX_USAGE, `check: no relay named "${n}" (relays: ${relays.map((r) => r.name).join(', ') || 'none'})`);
+  const chosen = names.length ? relays.filter((r) => names.includes(r.name)) : relays;
+  if (chosen.length === 0) {
+    throw new OutboxError(EX_CONFIG, `${config.file ?? 'no configuration file'}: no relay to check: add a [relay.NAME] table, or set OUTBOX_RELAY`);
+  }
+  let status = EX_OK;
+  // Relays are probed one after the other so that the report reads in order; each is bounded
+  // by a few steps of --timeout seconds.
+  for (const relay of chosen) {
+    const { header, findings } = await probe(relay, { configFile: config.file, stepMs, ports, env, ehloName: config.hostname });
+    io.stdout.write(`${header}\n`);
+    for (const f of findings) io.stdout.write(`  ${MARK[f.level]} ${f.text}\n`);
+    const v = verdictOf(findings);
+    const first = findings.find((f) => f.level === 'fail' || f.level === 'config') ?? findings.find((f) => f.level === 'warn');
+    io.stdout.write(`verdict ${relay.name}: ${v}${first && v !== 'OK' ? `: ${first.text}` : ''}\n\n`);
+    if (findings.some((f) => f.level === 'config')) status = EX_CONFIG;
+    else if (v === 'FAIL' && status === EX_OK) status = EX_UNAVAILABLE;
+  }
+  return status;
 }

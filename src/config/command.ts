@@ -1,7 +1,189 @@
-/** Placeholder until its issue lands: exits 69 (EX_UNAVAILABLE) with one clear line. */
-import { EX_UNAVAILABLE, OutboxError } from '../sysexits.js';
+/**
+ * config/command.ts — `outbox config check [-C FILE] [--no-secrets]` and
+ * `outbox config migrate [--auth FILE] [--format msmtp|dma|nullmailer] FILE`.
+ *
+ * check: load and validate the configuration (the same loader every mode uses), then what the
+ *   loader does not do on the submit path: read each relay's secret (password_file permissions,
+ *   password_command with its timeout, password_env), read the aliases file, and check that the
+ *   files it names exist. Prints a summary on stdout and each problem as one line on stderr.
+ *   Sends nothing, connects nowhere (that is `outbox check`). Exit 0 = valid, 78 = a problem,
+ *   64 = bad usage. Run it as the user that delivers mail (root on a system install): secrets
+ *   are read with that user's rights.
+ * migrate: print the translated configuration on stdout (config/migrate.ts). Exit 0, or 66 when
+ *   the file cannot be read.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { EX_CONFIG, EX_NOINPUT, EX_OK, EX_USAGE, OutboxError } from '../sysexits.js';
 import type { Io } from '../main.js';
+import { loadConfig, type Config } from './config.js';
+import { resolveOauthToken, resolveSecret } from './credentials.js';
+import { checkRelayUrl } from './file.js';
+import { DEFAULT_ALIASES, parseAliases } from './aliases.js';
+import { defaultRelayName } from './routing.js';
+import { detectFormat, migrate, type MigrateFormat } from './migrate.js';
 
-export async function command(_args: string[], _io: Io): Promise<number> {
-  throw new OutboxError(EX_UNAVAILABLE, 'command: not yet supported');
+const USAGE = 'usage: outbox config check [-C FILE] [--no-secrets] | outbox config migrate [--format msmtp|dma|nullmailer] [--auth AUTHFILE] FILE';
+
+/** Take `-C FILE` / `-CFILE` / `--config FILE` out of args. */
+export function takeConfigFlag(args: string[]): { configFile?: string; rest: string[] } {
+  const rest: string[] = [];
+  let configFile: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-C' || a === '--config') {
+      if (i + 1 >= args.length) throw new OutboxError(EX_USAGE, `${a} needs a file name`);
+      configFile = args[++i];
+    } else if (a.startsWith('-C') && a.length > 2) configFile = a.slice(2);
+    else if (a.startsWith('--config=')) configFile = a.slice(9);
+    else rest.push(a);
+  }
+  return { ...(configFile !== undefined ? { configFile } : {}), rest };
+}
+
+function fileProblem(p: string, what: string): string | null {
+  try {
+    fs.accessSync(p, fs.constants.R_OK);
+    return null;
+  } catch (e) {
+    return `${what} ${p}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read'}`;
+  }
+}
+
+export async function checkConfig(config: Config, io: Io, opts: { secrets: boolean; env?: NodeJS.ProcessEnv }): Promise<number> {
+  const env = opts.env ?? process.env;
+  const problems: string[] = [];
+  const say = (s: string) => io.stdout.write(s + '\n');
+  say(`configuration: ${config.file ?? '(none: built-in defaults)'}`);
+  say(`hostname ${config.hostname}, domain ${config.domain}, spool ${config.spool}`);
+  const relays = Object.values(config.relays ?? {});
+  if (env.OUTBOX_RELAY) {
+    const u = checkRelayUrl(env.OUTBOX_RELAY.trim());
+    if ('error' in u) problems.push(`OUTBOX_RELAY: ${u.error}`);
+    else say(`relay env (OUTBOX_RELAY): ${u.scheme}://${u.host}:${u.port}${u.user ? ` as ${u.user}` : ''}`);
+  }
+  if (relays.length === 0 && !env.OUTBOX_RELAY) problems.push('no relay: add a [relay.NAME] table with url = "smtp+starttls://user@host:587", or set OUTBOX_RELAY');
+  for (const r of relays) {
+    const u = checkRelayUrl(r.url);
+    const desc = 'error' in u ? r.url : `${u.scheme}://${u.host}:${u.port}${u.user ? ` as ${u.user}` : ''}`;
+    let secret = 'no password';
+    if (r.password !== undefined) secret = 'inline password';
+    else if (r.passwordFile) secret = `password_file ${r.passwordFile}`;
+    else if (r.passwordCommand) secret = 'password_command';
+    else if (r.passwordEnv) secret = `password_env ${r.passwordEnv}`;
+    if (opts.secrets) {
+      try {
+        const pw = await resolveSecret(r, { configFile: config.file, env });
+        if (pw !== undefined) secret += ' (read: ok)';
+        if (r.oauthTokenCommand) await resolveOauthToken(r, { configFile: config.file, env });
+      } catch (e) {
+        problems.push((e as Error).message);
+        secret += ' (NOT readable)';
+      }
+    }
+    say(`relay ${r.name}: ${desc}, ${secret}${r.fallbacks?.length ? `, fallbacks ${r.fallbacks.join(', ')}` : ''}${r.forceSender ? `, force_sender ${r.forceSender}` : ''}`);
+    for (const [k, p] of [['ca_file', r.caFile], ['client_cert', r.clientCert], ['client_key', r.clientKey]] as const) {
+      if (p) {
+        const pr = fileProblem(p, `relay.${r.name}.${k}`);
+        if (pr) problems.push(`${config.file}${r.line ? `:${r.line}` : ''}: ${pr}`);
+      }
+    }
+  }
+  if (relays.length > 0 || env.OUTBOX_RELAY) say(`default relay: ${env.OUTBOX_RELAY ? 'env' : defaultRelayName(config)}`);
+  say(`routes: ${(config.routes ?? []).length}`);
+  const aliasesFile = config.aliasesFile ?? DEFAULT_ALIASES;
+  try {
+    const t = parseAliases(fs.readFileSync(aliasesFile, 'utf8'), aliasesFile);
+    say(`aliases: ${aliasesFile}, ${t.entries.size} entries`);
+    for (const p of t.problems) problems.push(`${aliasesFile}:${p.line}: ${p.message}`);
+  } catch (e) {
+    if (config.aliasesFile !== undefined || (e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      problems.push(`${aliasesFile}: cannot read the aliases file: ${(e as Error).message}`);
+    } else say(`aliases: none (${aliasesFile} does not exist)`);
+  }
+  if (config.masquerade) say(`masquerade: local senders become user@${config.masquerade}`);
+  if (config.senderTable?.length) say(`sender_table: ${config.senderTable.length} entries`);
+  if (config.listener) {
+    say(`listener: ${config.listener.listen.join(', ')}`);
+    for (const [k, p] of [['auth_users_file', config.listener.authUsersFile], ['tls_cert', config.listener.tlsCert], ['tls_key', config.listener.tlsKey]] as const) {
+      if (p) {
+        const pr = fileProblem(p, `listener.${k}`);
+        if (pr) problems.push(`${config.file}: ${pr}`);
+      }
+    }
+  }
+  for (const p of problems) io.stderr.write(`outbox: ${p}\n`);
+  if (problems.length > 0) {
+    say(`${problems.length} problem${problems.length === 1 ? '' : 's'} found`);
+    return EX_CONFIG;
+  }
+  say('configuration OK');
+  return EX_OK;
+}
+
+async function migrateCommand(args: string[], io: Io): Promise<number> {
+  let format: MigrateFormat | undefined;
+  let auth: string | undefined;
+  const files: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--format') {
+      const f = args[++i];
+      if (f !== 'msmtp' && f !== 'dma' && f !== 'nullmailer') throw new OutboxError(EX_USAGE, '--format: expected msmtp, dma or nullmailer');
+      format = f;
+    } else if (a === '--auth') {
+      auth = args[++i];
+      if (!auth) throw new OutboxError(EX_USAGE, '--auth needs a file name');
+    } else if (a.startsWith('-')) throw new OutboxError(EX_USAGE, `config migrate: unknown option ${a}\n${USAGE}`);
+    else files.push(a);
+  }
+  if (files.length !== 1) throw new OutboxError(EX_USAGE, USAGE);
+  const file = files[0]!;
+  const read = (p: string) => {
+    try {
+      return fs.readFileSync(p, 'utf8');
+    } catch (e) {
+      throw new OutboxError(EX_NOINPUT, `${p}: cannot read: ${(e as Error).message}`);
+    }
+  };
+  const optional = (p: string) => {
+    try {
+      return fs.readFileSync(p, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  const text = read(file);
+  const fmt = format ?? detectFormat(file, text);
+  let authText: string | undefined;
+  if (fmt === 'dma') {
+    const m = /^\s*AUTHPATH\s+(\S+)/m.exec(text);
+    authText = auth ? read(auth) : optional(m ? m[1]! : path.join(path.dirname(file), 'auth.conf'));
+  }
+  const dir = path.dirname(file);
+  const out = migrate({
+    format: fmt,
+    file,
+    text,
+    ...(authText !== undefined ? { authText } : {}),
+    ...(fmt === 'nullmailer' ? { defaultdomain: optional(path.join(dir, 'defaultdomain')) ?? '', me: optional(path.join(dir, 'me')) ?? '' } : {}),
+  });
+  io.stdout.write(out);
+  return EX_OK;
+}
+
+export async function command(args: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === 'check') {
+    const { configFile, rest: r } = takeConfigFlag(rest);
+    let secrets = true;
+    for (const a of r) {
+      if (a === '--no-secrets') secrets = false;
+      else throw new OutboxError(EX_USAGE, `config check: unexpected argument ${a}\n${USAGE}`);
+    }
+    const config = loadConfig(configFile !== undefined ? { file: configFile } : {});
+    return checkConfig(config, io, { secrets });
+  }
+  if (sub === 'migrate') return migrateCommand(rest, io);
+  throw new OutboxError(EX_USAGE, USAGE);
 }

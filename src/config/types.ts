@@ -18,6 +18,8 @@ export interface RelaySettings {
   passwordCommand?: string;
   passwordEnv?: string;
   password?: string;
+  /** How long password_command / oauth_token_command may run before it is killed (default 10 s). */
+  passwordCommandTimeoutMs?: number;
   /** XOAUTH2: command that prints an access token. */
   oauthTokenCommand?: string;
   authMechanism?: AuthMechanism;
@@ -37,6 +39,8 @@ export interface RelaySettings {
   fallbacks?: string[];
   /** Rewrite envelope sender and From: to this address (Gmail/SES style accounts). */
   forceSender?: string;
+  /** Line of the [relay.NAME] header in the file, for diagnostics (absent for OUTBOX_RELAY). */
+  line?: number;
 }
 
 export interface DeliverySettings {
@@ -62,8 +66,22 @@ export interface RouteRule {
   recipientDomain?: string;
   /** Envelope sender address or "@domain" (sender-dependent relay). */
   sender?: string;
+  /** From: header address or "@domain" (sender-dependent relay by header). */
+  from?: string;
   /** Relay name, or "hold" to keep matching messages in the queue. */
   relay: string;
+  /** Line of the [[route]] entry in the file, for diagnostics (-bv). */
+  line?: number;
+}
+
+/** Per-correspondent sender: mail to `recipient` goes out with this From: (and Reply-To:). */
+export interface SenderTableEntry {
+  /** Recipient address, or "@domain" for a whole domain. */
+  recipient: string;
+  /** Address (optionally with a display name, "Name <a@x>") used as envelope sender and From:. */
+  from: string;
+  /** Reply-To: to set (replaces any existing one). */
+  replyTo?: string;
 }
 
 export interface ListenerSettings {

@@ -21,6 +21,7 @@ import { EX_DATAERR, EX_USAGE, OutboxError } from '../sysexits.js';
 import { addressKey, checkAddress, formatDisplayName, isAscii, splitAddressList } from '../message/address.js';
 import { fixupHeaders, isFieldLine, isMboxFromLine, parseHeaderSection, recipientFieldValues, rfc5322Date } from '../message/headers.js';
 import { Normalizer } from '../message/normalize.js';
+import { expandRecipient } from '../config/aliases.js';
 import { FORMAT_VERSION, type ControlRecord, type RecipientState } from '../spool/format.js';
 import { uniqueSuffix } from '../spool/spool.js';
 import { type SubmitTarget, submitTarget } from '../spool/drop.js';
@@ -92,18 +93,30 @@ export function resolveSender(raw: string | undefined, req: { submitter: Submitt
   return c.address;
 }
 
-/** Addresses from recipient arguments, qualified and checked. */
-export function resolveRecipients(args: (string | RecipientArg)[], domain: string): RecipientArg[] {
+/** Addresses from recipient arguments, qualified and checked (and aliased when `config` is given). */
+export function resolveRecipients(args: (string | RecipientArg)[], domain: string, config?: Config): RecipientArg[] {
   const out: RecipientArg[] = [];
   for (const arg of args) {
     const a = typeof arg === 'string' ? { address: arg } : arg;
     for (const piece of splitAddressList(a.address)) {
+      if (config) {
+        // Aliases, local names and this host's name (issue 4): src/config/aliases.ts expandRecipient.
+        for (const address of expandOrThrow(config, piece, 'recipient')) out.push({ ...a, address });
+        continue;
+      }
       const c = checkAddress(piece, domain);
       if (!c.ok) throw new OutboxError(EX_DATAERR, `recipient ${c.error}`);
       out.push({ ...a, address: c.address });
     }
   }
   return out;
+}
+
+/** expandRecipient(), or the refusal as an OutboxError (65 bad address, 67 error:nouser, ...). */
+function expandOrThrow(config: Config, piece: string, what: string): string[] {
+  const x = expandRecipient(config, piece);
+  if ('error' in x) throw new OutboxError(x.exitCode, `${what} ${x.error}`);
+  return x.addresses;
 }
 
 /** The full name of a local user, from the GECOS field of /etc/passwd (first comma-field). */
@@ -184,7 +197,7 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
   const now = req.now ?? Date.now;
   // Envelope checks first: a usage error must not wait for stdin.
   const sender = resolveSender(req.sender, req);
-  const argRcpts = resolveRecipients(req.recipients, config.domain);
+  const argRcpts = resolveRecipients(req.recipients, config.domain, config);
   if (argRcpts.length === 0 && !req.extractRecipients) {
     throw new OutboxError(EX_USAGE, 'no recipients given (name them as arguments, or use -t to read them from the header)');
   }
@@ -226,9 +239,7 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
     if (req.extractRecipients) {
       for (const value of recipientFieldValues(fields)) {
         for (const piece of splitAddressList(Buffer.from(value, 'latin1').toString('utf8'))) {
-          const c = checkAddress(piece, config.domain);
-          if (!c.ok) throw new OutboxError(EX_DATAERR, `recipient in header: ${c.error}`);
-          headerRcpts.push(c.address);
+          headerRcpts.push(...expandOrThrow(config, piece, 'recipient in header:'));
         }
       }
     }

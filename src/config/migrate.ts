@@ -1,0 +1,352 @@
+/**
+ * config/migrate.ts — translate an msmtp, dma or nullmailer configuration into outbox.conf.
+ * Pure: file texts in, TOML text out (with `# NOTE:` comments for whatever does not
+ * translate). `outbox config migrate FILE` (config/command.ts) reads the files and prints it.
+ *
+ *   msmtp       ~/.msmtprc or /etc/msmtprc: each `account` becomes a [relay.NAME]; an account's
+ *               `from` becomes a sender route (msmtp picks the account by envelope sender);
+ *               `account default : NAME` becomes default_relay.
+ *   dma         dma.conf (SMARTHOST, PORT, SECURETRANSFER, STARTTLS, MASQUERADE, ALIASES, ...)
+ *               plus auth.conf (`user|host:password`).
+ *   nullmailer  remotes: one relay per line, the later ones become fallbacks of the first;
+ *               defaultdomain / me when given.
+ * Passwords are never copied into the output: the translation points password_file at a file
+ * to create (mode 0600) and says so, so the printed config can be shown and pasted safely.
+ * Never throws.
+ */
+
+export type MigrateFormat = 'msmtp' | 'dma' | 'nullmailer';
+
+export interface MigrateInput {
+  format: MigrateFormat;
+  /** The main file's name and text. */
+  file: string;
+  text: string;
+  /** dma: auth.conf text. */
+  authText?: string;
+  /** nullmailer: contents of defaultdomain and me, when present. */
+  defaultdomain?: string;
+  me?: string;
+}
+
+const q = (s: string) => JSON.stringify(s);
+
+/** Guess the format from the file name, else from the content. */
+export function detectFormat(file: string, text: string): MigrateFormat {
+  const base = file.split('/').pop()!.toLowerCase();
+  if (base === 'remotes') return 'nullmailer';
+  if (base.startsWith('dma')) return 'dma';
+  if (base.includes('msmtp')) return 'msmtp';
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  if (lines.some((l) => /^(account|defaults)\b/.test(l))) return 'msmtp';
+  if (lines.some((l) => /^(SMARTHOST|PORT|AUTHPATH|SECURETRANSFER|STARTTLS|MASQUERADE)\b/.test(l))) return 'dma';
+  return 'nullmailer';
+}
+
+function relayName(s: string): string {
+  const n = s.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '') || 'relay';
+  return n === 'hold' || n === 'env' ? `${n}-relay` : n;
+}
+
+function hostPart(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function urlFor(tls: 'starttls' | 'implicit' | 'none', host: string, port: number | undefined, user: string | undefined): string {
+  const scheme = tls === 'implicit' ? 'smtps' : tls === 'starttls' ? 'smtp+starttls' : 'smtp';
+  const def = tls === 'implicit' ? 465 : tls === 'starttls' ? 587 : 25;
+  const u = user && tls !== 'none' ? `${encodeURIComponent(user)}@` : '';
+  return `${scheme}://${u}${hostPart(host)}${port && port !== def ? `:${port}` : ''}`;
+}
+
+class Out {
+  top: string[] = [];
+  relays: string[] = [];
+  routes: string[] = [];
+  notes: string[] = [];
+  note(s: string): void {
+    this.notes.push(s);
+  }
+  render(header: string): string {
+    const parts = [`# outbox.conf translated from ${header} by \`outbox config migrate\`.`, '# Check it with: outbox config check -C FILE', ''];
+    if (this.notes.length) {
+      parts.push(...this.notes.map((n) => `# NOTE: ${n}`), '');
+    }
+    if (this.top.length) parts.push(...this.top, '');
+    parts.push(...this.relays);
+    parts.push(...this.routes);
+    return parts.join('\n').replace(/\n{3,}/g, '\n\n').replace(/\n*$/, '\n');
+  }
+}
+
+// ---------------------------------------------------------------- msmtp
+
+interface MsmtpAccount {
+  name: string;
+  line: number;
+  set: Map<string, string>;
+}
+
+function msmtpValue(raw: string): string {
+  const v = raw.trim();
+  if (v.startsWith('"') && v.endsWith('"') && v.length >= 2) return v.slice(1, -1).replace(/\\(.)/g, '$1');
+  return v;
+}
+
+const MSMTP_IGNORED = new Set(['logfile', 'syslog', 'logfile_time_format', 'protocol', 'undisclosed_recipients', 'remove_bcc_headers', 'dsn_notify', 'dsn_return', 'keepbcc', 'source_ip', 'proxy_host', 'proxy_port', 'socket', 'tls_priorities', 'tls_min_dh_prime_bits', 'tls_crl_file', 'tls_host_override']);
+
+export function migrateMsmtp(file: string, text: string): string {
+  const out = new Out();
+  const defaults = new Map<string, string>();
+  const accounts: MsmtpAccount[] = [];
+  let cur: Map<string, string> = defaults;
+  let defaultAccount: string | undefined;
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!.trim();
+    if (l === '' || l.startsWith('#')) continue;
+    const m = /^(\S+)\s*(.*)$/.exec(l)!;
+    const key = m[1]!.toLowerCase();
+    const val = msmtpValue(m[2] ?? '');
+    if (key === 'defaults') {
+      cur = defaults;
+      continue;
+    }
+    if (key === 'account') {
+      const am = /^(\S+)\s*(?::\s*(.*))?$/.exec(val);
+      const name = am?.[1] ?? 'account';
+      const parents = (am?.[2] ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+      if (name === 'default' && parents.length === 1 && accounts.some((a) => a.name === parents[0])) {
+        defaultAccount = parents[0];
+        cur = new Map();
+        continue;
+      }
+      const set = new Map(defaults);
+      for (const p of parents) for (const [k, v] of accounts.find((a) => a.name === p)?.set ?? []) set.set(k, v);
+      accounts.push({ name, line: i + 1, set });
+      cur = set;
+      continue;
+    }
+    cur.set(key, val);
+  }
+  if (accounts.length === 0) {
+    out.note(`${file}: no "account" found; nothing to translate`);
+    return out.render(file);
+  }
+  const names = new Map<string, string>();
+  for (const a of accounts) {
+    let n = relayName(a.name);
+    while ([...names.values()].includes(n)) n += '-2';
+    names.set(a.name, n);
+  }
+  for (const a of accounts) {
+    const s = a.set;
+    const n = names.get(a.name)!;
+    const host = s.get('host');
+    const lines: string[] = [`# from msmtp account "${a.name}" (${file}:${a.line})`, `[relay.${n}]`];
+    if (!host) {
+      out.note(`account "${a.name}" has no host; it is left out`);
+      continue;
+    }
+    const tlsOn = (s.get('tls') ?? 'off') === 'on';
+    const starttls = (s.get('tls_starttls') ?? 'on') !== 'off';
+    const port = s.get('port') ? Number(s.get('port')) : undefined;
+    let tls: 'starttls' | 'implicit' | 'none' = !tlsOn ? 'none' : starttls ? 'starttls' : 'implicit';
+    const auth = (s.get('auth') ?? 'off').toLowerCase();
+    let user = s.get('user');
+    if (tls === 'none' && (auth !== 'off' || user)) {
+      out.note(`account "${a.name}": msmtp had "tls off" with authentication; Outbox never sends a password without TLS, so this relay uses STARTTLS (smtp+starttls://). Check that the server offers it.`);
+      tls = 'starttls';
+    }
+    if (auth === 'off') user = undefined;
+    lines.push(`url = ${q(urlFor(tls, host, port, user))}`);
+    if (user) {
+      if (s.has('passwordeval')) lines.push(`password_command = ${q(s.get('passwordeval')!)}`);
+      else if (s.has('password')) {
+        lines.push(`password_file = ${q(`/etc/outbox/${n}.password`)}   # create it: the password from ${file}, mode 0600`);
+        out.note(`account "${a.name}": the password was not copied; put it in /etc/outbox/${n}.password (chmod 600)`);
+      } else {
+        lines.push(`password_file = ${q(`/etc/outbox/${n}.password`)}   # create it (mode 0600): msmtp read this password from a keyring or ~/.netrc`);
+        out.note(`account "${a.name}": no password in the file (keyring / .netrc); set password_file or password_command`);
+      }
+    }
+    const mech = { plain: 'PLAIN', login: 'LOGIN', 'cram-md5': 'CRAM-MD5', xoauth2: 'XOAUTH2', oauthbearer: 'XOAUTH2' }[auth];
+    if (mech) lines.push(`auth = ${q(mech)}`);
+    else if (auth !== 'on' && auth !== 'off') out.note(`account "${a.name}": auth method "${auth}" is not supported (PLAIN, LOGIN, CRAM-MD5, XOAUTH2 are)`);
+    const trust = s.get('tls_trust_file');
+    if (trust && trust !== 'system') lines.push(`ca_file = ${q(trust)}`);
+    const fp = s.get('tls_fingerprint');
+    if (fp) {
+      if (/^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/.test(fp)) lines.push(`fingerprint = ${q(fp)}`);
+      else out.note(`account "${a.name}": tls_fingerprint is not SHA-256 (Outbox pins SHA-256 only); left out`);
+    }
+    if (s.get('tls_cert_file')) lines.push(`client_cert = ${q(s.get('tls_cert_file')!)}`);
+    if (s.get('tls_key_file')) lines.push(`client_key = ${q(s.get('tls_key_file')!)}`);
+    if (s.get('tls_certcheck') === 'off') out.note(`account "${a.name}": tls_certcheck off is not supported (certificates are always verified); pin the certificate with fingerprint = "..." or trust its CA with ca_file`);
+    if (s.get('domain')) lines.push(`ehlo_name = ${q(s.get('domain')!)}`);
+    if (s.get('timeout') && s.get('timeout') !== 'off') lines.push(`command_timeout = ${q(`${s.get('timeout')}s`)}`);
+    if (s.get('set_from_header') === 'on' && s.get('from')) lines.push(`force_sender = ${q(s.get('from')!)}`);
+    for (const k of s.keys()) {
+      if (MSMTP_IGNORED.has(k)) out.note(`account "${a.name}": "${k}" has no Outbox equivalent; ignored`);
+    }
+    if (s.get('aliases')) out.top.push(`aliases = ${q(s.get('aliases')!)}   # from msmtp "aliases" (same file format)`);
+    if (s.get('maildomain') && !out.top.some((x) => x.startsWith('domain'))) out.top.push(`domain = ${q(s.get('maildomain')!)}`);
+    out.relays.push(...lines, '');
+    const from = s.get('from');
+    if (from && accounts.length > 1 && !/[%*]/.test(from)) {
+      out.routes.push(`# msmtp chose account "${a.name}" for mail from ${from}`, '[[route]]', `sender = ${q(from)}`, `relay = ${q(n)}`, '');
+    } else if (from && /[%*]/.test(from)) {
+      out.note(`account "${a.name}": from "${from}" uses msmtp substitutions; write a [[route]] with sender = "@domain" by hand`);
+    }
+  }
+  out.top = [...new Set(out.top)];
+  if (defaultAccount) out.top.push(`default_relay = ${q(names.get(defaultAccount)!)}`);
+  return out.render(file);
+}
+
+// ---------------------------------------------------------------- dma
+
+export function migrateDma(file: string, text: string, authText?: string): string {
+  const out = new Out();
+  const set = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const l = raw.trim();
+    if (l === '' || l.startsWith('#')) continue;
+    const m = /^(\S+)\s*(.*)$/.exec(l)!;
+    set.set(m[1]!.toUpperCase(), m[2]!.trim());
+  }
+  const host = set.get('SMARTHOST');
+  if (!host) {
+    out.note(`${file}: no SMARTHOST: dma delivered directly to MX hosts, which Outbox does not do; add a [relay.NAME]`);
+    return out.render(file);
+  }
+  const port = set.has('PORT') ? Number(set.get('PORT')) : undefined;
+  let tls: 'starttls' | 'implicit' | 'none' = set.has('SECURETRANSFER') ? (set.has('STARTTLS') ? 'starttls' : 'implicit') : 'none';
+  let user: string | undefined;
+  let hasPassword = false;
+  for (const raw of (authText ?? '').split('\n')) {
+    const l = raw.trim();
+    if (l === '' || l.startsWith('#')) continue;
+    const m = /^([^|]+)\|([^:]+):(.*)$/.exec(l);
+    if (m && m[2]!.toLowerCase() === host.toLowerCase()) {
+      user = m[1];
+      hasPassword = m[3] !== '';
+    }
+  }
+  if (tls === 'none' && user) {
+    out.note('dma authenticated without SECURETRANSFER (or with INSECURE); Outbox never sends a password without TLS, so the relay uses STARTTLS');
+    tls = 'starttls';
+  }
+  if (tls === 'none' && port === 587) {
+    tls = 'starttls';
+    out.note('PORT 587 without SECURETRANSFER: translated as STARTTLS, which port 587 normally requires');
+  }
+  if (set.has('OPPORTUNISTIC_TLS')) out.note('OPPORTUNISTIC_TLS: Outbox never falls back to plaintext; STARTTLS is required when the URL says smtp+starttls');
+  if (set.has('INSECURE')) out.note('INSECURE (AUTH over plaintext) is not supported');
+  const n = relayName(host.split('.')[0] ?? 'smarthost');
+  const lines = [`# from ${file}`, `[relay.${n}]`, `url = ${q(urlFor(tls, host, port, user))}`];
+  if (user) {
+    lines.push(`password_file = ${q(`/etc/outbox/${n}.password`)}   # create it (mode 0600) with the password from auth.conf`);
+    out.note(`the password for ${user} was not copied; put it in /etc/outbox/${n}.password (chmod 600)`);
+    if (!hasPassword) out.note(`auth.conf has an empty password for ${user}`);
+  } else if (set.has('AUTHPATH') && authText === undefined) {
+    out.note(`AUTHPATH ${set.get('AUTHPATH')} was not read; give it with --auth FILE to translate the user name`);
+  }
+  if (set.has('CERTFILE')) {
+    lines.push(`client_cert = ${q(set.get('CERTFILE')!)}`, `client_key = ${q(set.get('CERTFILE')!)}   # dma keeps key and certificate in one file`);
+  }
+  if (set.has('FINGERPRINT')) {
+    const fp = set.get('FINGERPRINT')!;
+    const hex = fp.replace(/:/g, '');
+    if (/^[0-9A-Fa-f]{64}$/.test(hex)) lines.push(`fingerprint = ${q(fp)}`);
+    else out.note('FINGERPRINT is not a SHA-256 fingerprint; left out');
+  }
+  out.relays.push(...lines, '');
+  if (set.has('MAILNAME')) {
+    const mn = set.get('MAILNAME')!;
+    if (mn.startsWith('/')) out.note(`MAILNAME names a file (${mn}); put its content in domain = "..."`);
+    else out.top.push(`domain = ${q(mn)}`);
+  }
+  if (set.has('MASQUERADE')) {
+    const mq = set.get('MASQUERADE')!;
+    const at = mq.lastIndexOf('@');
+    if (at >= 0) {
+      out.note(`MASQUERADE ${mq}: the user part is not translated; Outbox masquerades the domain only (use force_sender to send everything as one address)`);
+      if (mq.slice(at + 1)) out.top.push(`masquerade = ${q(mq.slice(at + 1))}`);
+    } else out.top.push(`masquerade = ${q(mq)}`);
+  }
+  if (set.has('ALIASES')) out.top.push(`aliases = ${q(set.get('ALIASES')!)}`);
+  if (set.has('SPOOLDIR')) out.note(`SPOOLDIR ${set.get('SPOOLDIR')}: Outbox has its own spool format; messages left in dma's spool must be delivered by dma first`);
+  if (set.has('DEFER')) out.top.push('delivery = "queue"   # from DEFER');
+  for (const k of ['FULLBOUNCE', 'NULLCLIENT', 'VERIFYCERT']) if (set.has(k)) out.note(`${k}: ${k === 'NULLCLIENT' ? 'Outbox is always a null client' : k === 'VERIFYCERT' ? 'certificates are always verified' : 'no equivalent'}`);
+  return out.render(file);
+}
+
+// ---------------------------------------------------------------- nullmailer
+
+export function migrateNullmailer(file: string, text: string, extra: { defaultdomain?: string; me?: string } = {}): string {
+  const out = new Out();
+  const names: string[] = [];
+  const blocks: string[][] = [];
+  text.split('\n').forEach((raw, i) => {
+    const l = raw.trim();
+    if (l === '' || l.startsWith('#')) return;
+    const words = l.split(/\s+/);
+    const host = words[0]!;
+    const proto = words[1] && !words[1].startsWith('-') ? words[1] : 'smtp';
+    if (proto !== 'smtp' && proto !== 'qmqp') {
+      out.note(`${file}:${i + 1}: protocol "${proto}" unknown; line left out`);
+      return;
+    }
+    if (proto === 'qmqp') {
+      out.note(`${file}:${i + 1}: QMQP is not supported; line left out`);
+      return;
+    }
+    const opts = new Map<string, string>();
+    for (const w of words.slice(proto === words[1] ? 2 : 1)) {
+      const m = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(w);
+      if (m) opts.set(m[1]!, m[2] ?? '');
+      else out.note(`${file}:${i + 1}: "${w}" not understood`);
+    }
+    let tls: 'starttls' | 'implicit' | 'none' = opts.has('ssl') ? 'implicit' : opts.has('starttls') ? 'starttls' : 'none';
+    const user = opts.get('user');
+    if (user && tls === 'none') {
+      out.note(`${file}:${i + 1}: authentication without --ssl/--starttls; Outbox never sends a password without TLS, so this relay uses STARTTLS`);
+      tls = 'starttls';
+    }
+    const port = opts.has('port') ? Number(opts.get('port')) : undefined;
+    let n = relayName(host.split('.')[0]!);
+    while (names.includes(n)) n += '-2';
+    names.push(n);
+    const lines = [`# from ${file}:${i + 1}`, `[relay.${n}]`, `url = ${q(urlFor(tls, host, port, user))}`];
+    if (user) {
+      lines.push(`password_file = ${q(`/etc/outbox/${n}.password`)}   # create it (mode 0600) with the --pass value from remotes`);
+      out.note(`${host}: the password was not copied; put it in /etc/outbox/${n}.password (chmod 600)`);
+    }
+    if (opts.has('x509cafile')) lines.push(`ca_file = ${q(opts.get('x509cafile')!)}`);
+    if (opts.has('x509certfile')) lines.push(`client_cert = ${q(opts.get('x509certfile')!)}`, `client_key = ${q(opts.get('x509keyfile') ?? opts.get('x509certfile')!)}`);
+    if (opts.has('auth-login')) lines.push('auth = "LOGIN"');
+    if (opts.has('insecure')) out.note(`${host}: --insecure is not supported (certificates are always verified); use fingerprint or ca_file`);
+    if (opts.has('x509fmtdef') || opts.has('x509crlfile')) out.note(`${host}: x509 format/CRL options have no equivalent`);
+    blocks.push(lines);
+  });
+  if (blocks.length > 1) {
+    blocks[0]!.push(`fallbacks = [${names.slice(1).map(q).join(', ')}]   # nullmailer tried the remotes in order`);
+  }
+  for (const b of blocks) out.relays.push(...b, '');
+  if (extra.me) out.top.push(`hostname = ${q(extra.me.trim())}   # from me`);
+  if (extra.defaultdomain) out.top.push(`domain = ${q(extra.defaultdomain.trim())}   # from defaultdomain`);
+  if (blocks.length === 0) out.note(`${file}: no remote found`);
+  return out.render(file);
+}
+
+export function migrate(input: MigrateInput): string {
+  switch (input.format) {
+    case 'msmtp':
+      return migrateMsmtp(input.file, input.text);
+    case 'dma':
+      return migrateDma(input.file, input.text, input.authText);
+    case 'nullmailer':
+      return migrateNullmailer(input.file, input.text, { ...(input.defaultdomain ? { defaultdomain: input.defaultdomain } : {}), ...(input.me ? { me: input.me } : {}) });
+  }
+}

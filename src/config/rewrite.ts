@@ -1,0 +1,232 @@
+/**
+ * config/rewrite.ts — what goes out through a relay: routing, recipient splitting and sender
+ * rewriting for one queued message. Pure: configuration, envelope and header text in, delivery
+ * groups out. The runner calls planDelivery() once per message and sends each group as one SMTP
+ * transaction (the body bytes follow the rewritten header section unchanged).
+ *
+ * Rewrites, in this order (each in the envelope AND the headers; rewriting only the envelope is
+ * the classic bug):
+ *  1. sender_table (per correspondent): mail to a listed recipient goes out with that From: and
+ *     envelope sender, and its Reply-To: when given. Such recipients get their own group.
+ *  2. masquerade = "example.com": a local sender (user@<hostname>, user@localhost,
+ *     user@<local_domains>) becomes user@example.com in MAIL FROM, From: and Sender:.
+ *  3. relay.NAME.force_sender: the relay only accepts its account's address (Gmail, SES): MAIL
+ *     FROM and the From:/Sender: addresses become that address; the original From: is kept in a
+ *     new Reply-To: unless the message already has one. The display name is kept.
+ * The null sender (bounces) is never rewritten. Header fields are edited as raw text: only the
+ * address inside the field changes, every other byte stays (src/message/headers.ts).
+ *
+ * Never throws. Where to look next: config/routing.ts (which relay), src/runner (sending).
+ */
+import { formatDisplayName, splitAddress, splitAddressList } from '../message/address.js';
+import { fieldValue, parseHeaderSection, type HeaderField } from '../message/headers.js';
+import type { Config } from './config.js';
+import { bareAddress } from './file.js';
+import { localDomainsOf } from './aliases.js';
+import { explainRoute, type Route } from './routing.js';
+import type { SenderTableEntry } from './types.js';
+
+export interface DeliveryGroup {
+  route: Route;
+  /** The relay name (undefined for hold). */
+  relay?: string;
+  recipients: string[];
+  /** Envelope sender for MAIL FROM ('' = null sender). */
+  sender: string;
+  /** The header section to send, each line ending in '\n', without the empty line. */
+  header: string;
+  /** What was rewritten, for logs and -v (no secrets here). */
+  rewrites: string[];
+}
+
+export interface PlanInput {
+  sender: string;
+  recipients: string[];
+  /** The stored header section (latin1 text, LF line endings, without the empty line). */
+  header: string;
+}
+
+type ConfigForPlan = Pick<Config, 'routes' | 'defaultRelay' | 'relays' | 'senderTable' | 'masquerade' | 'hostname' | 'localDomains'>;
+
+function splitFields(header: string): HeaderField[] {
+  const p = parseHeaderSection(header);
+  return p.kind === 'headers' ? p.fields : [];
+}
+
+/** The first address of the first From: field, if any (latin1 text as stored). */
+export function fromAddressOf(header: string): string | undefined {
+  const f = splitFields(header).find((x) => x.key === 'from');
+  if (!f) return undefined;
+  return splitAddressList(fieldValue(f))[0];
+}
+
+/** The sender_table entry for a recipient: exact address first, then "@domain". */
+export function senderEntryFor(config: Pick<Config, 'senderTable'>, recipient: string): SenderTableEntry | undefined {
+  const t = config.senderTable;
+  if (!t || t.length === 0) return undefined;
+  const r = recipient.toLowerCase();
+  const exact = t.find((e) => !e.recipient.startsWith('@') && e.recipient.toLowerCase() === r);
+  if (exact) return exact;
+  const dom = '@' + (splitAddress(recipient).domain ?? '').toLowerCase();
+  return t.find((e) => e.recipient === dom);
+}
+
+/** A header value from configuration (UTF-8) as stored header text: names RFC 2047-encoded. */
+function headerValue(v: string): string {
+  const m = /^(.*?)\s*<([^<>]*)>\s*$/.exec(v);
+  if (m && m[1] !== '') {
+    const name = m[1]!.replace(/^"(.*)"$/, '$1');
+    return `${formatDisplayName(name)} <${m[2]}>`;
+  }
+  return Buffer.from(v, 'utf8').toString('latin1');
+}
+
+/** Replace one address inside a raw field; if it cannot be found, rewrite the field's value. */
+function replaceAddressInRaw(f: HeaderField, oldAddr: string, newAddr: string): string {
+  const i = f.raw.indexOf(oldAddr, f.raw.indexOf(':') + 1);
+  if (i >= 0) return f.raw.slice(0, i) + newAddr + f.raw.slice(i + oldAddr.length);
+  return `${f.name}: ${newAddr}\n`;
+}
+
+class HeaderEdit {
+  fields: HeaderField[];
+  constructor(header: string) {
+    this.fields = splitFields(header);
+  }
+  get(key: string): HeaderField | undefined {
+    return this.fields.find((f) => f.key === key);
+  }
+  has(key: string): boolean {
+    return this.fields.some((f) => f.key === key);
+  }
+  /** Replace every `key` field by one new field (appended where the first one was, or at the end). */
+  set(name: string, value: string): void {
+    const key = name.toLowerCase();
+    const idx = this.fields.findIndex((f) => f.key === key);
+    const nf: HeaderField = { name, key, raw: `${name}: ${value}\n` };
+    this.fields = this.fields.filter((f) => f.key !== key);
+    if (idx >= 0) this.fields.splice(Math.min(idx, this.fields.length), 0, nf);
+    else this.fields.push(nf);
+  }
+  /** Apply fn to each address of the `key` fields; fn returns the new address or undefined. */
+  mapAddresses(key: string, fn: (addr: string) => string | undefined): void {
+    for (const f of this.fields) {
+      if (f.key !== key) continue;
+      for (const a of splitAddressList(fieldValue(f))) {
+        const n = fn(a);
+        if (n !== undefined && n !== a) f.raw = replaceAddressInRaw(f, a, n);
+      }
+    }
+  }
+  text(): string {
+    return this.fields.map((f) => f.raw).join('');
+  }
+}
+
+function masqueradeAddress(config: ConfigForPlan, addr: string): string | undefined {
+  if (!config.masquerade) return undefined;
+  const { local, domain } = splitAddress(addr);
+  if (domain === null) return `${local}@${config.masquerade}`;
+  if (!localDomainsOf(config).includes(domain.toLowerCase())) return undefined;
+  return `${local}@${config.masquerade}`;
+}
+
+/** Rewrite one group's envelope sender and header (sender_table entry, masquerade, force_sender). */
+export function rewriteSender(
+  config: ConfigForPlan,
+  relayName: string | undefined,
+  sender: string,
+  header: string,
+  entry: SenderTableEntry | undefined,
+): { sender: string; header: string; rewrites: string[] } {
+  const rewrites: string[] = [];
+  const h = new HeaderEdit(header);
+  let s = sender;
+  if (entry) {
+    const addr = bareAddress(entry.from);
+    if (s !== '') {
+      rewrites.push(`sender_table ${entry.recipient}: envelope sender ${s || '<>'} -> ${addr}`);
+      s = addr;
+    }
+    const from = h.get('from');
+    if (/</.test(entry.from) || !from) h.set('From', headerValue(entry.from));
+    else h.mapAddresses('from', () => addr);
+    rewrites.push(`sender_table ${entry.recipient}: From: -> ${entry.from}`);
+    if (entry.replyTo) {
+      h.set('Reply-To', headerValue(entry.replyTo));
+      rewrites.push(`sender_table ${entry.recipient}: Reply-To: -> ${entry.replyTo}`);
+    }
+  }
+  if (config.masquerade) {
+    const m = s !== '' ? masqueradeAddress(config, s) : undefined;
+    if (m) {
+      rewrites.push(`masquerade: envelope sender ${s} -> ${m}`);
+      s = m;
+    }
+    for (const key of ['from', 'sender']) {
+      h.mapAddresses(key, (a) => {
+        const n = masqueradeAddress(config, a);
+        if (n && n !== a) rewrites.push(`masquerade: ${key === 'from' ? 'From' : 'Sender'}: ${a} -> ${n}`);
+        return n;
+      });
+    }
+  }
+  const force = relayName ? config.relays?.[relayName]?.forceSender : undefined;
+  if (force) {
+    if (s !== '' && s.toLowerCase() !== force.toLowerCase()) {
+      rewrites.push(`force_sender (relay ${relayName}): envelope sender ${s} -> ${force}`);
+      s = force;
+    }
+    const from = h.get('from');
+    const fromAddr = from ? splitAddressList(fieldValue(from))[0] : undefined;
+    if (!from) {
+      h.set('From', force);
+      rewrites.push(`force_sender (relay ${relayName}): From: added as ${force}`);
+    } else if (fromAddr?.toLowerCase() !== force.toLowerCase()) {
+      if (!h.has('reply-to')) {
+        // Keep the original author reachable: its From: value, byte for byte, as Reply-To:.
+        const original = from.raw.slice(from.raw.indexOf(':') + 1).replace(/^[ \t]*/, '');
+        h.fields.push({ name: 'Reply-To', key: 'reply-to', raw: `Reply-To: ${original}` });
+        rewrites.push(`force_sender (relay ${relayName}): Reply-To: added with the original From:`);
+      }
+      h.mapAddresses('from', () => force);
+      rewrites.push(`force_sender (relay ${relayName}): From: ${fromAddr ?? '(none)'} -> ${force}`);
+    }
+    h.mapAddresses('sender', (a) => (a.toLowerCase() === force.toLowerCase() ? undefined : force));
+  }
+  return { sender: s, header: rewrites.length > 0 ? h.text() : header, rewrites };
+}
+
+/**
+ * Split one message's recipients into delivery groups (relay or hold, and sender_table entry),
+ * each recipient in exactly one group, in the order recipients were given, and rewrite each
+ * group's sender and header. Routing sees the original sender and From:, before rewriting.
+ */
+export function planDelivery(config: ConfigForPlan, msg: PlanInput): DeliveryGroup[] {
+  const fromAddr = fromAddressOf(msg.header);
+  const groups = new Map<string, { route: Route; entry: SenderTableEntry | undefined; recipients: string[] }>();
+  const seen = new Set<string>();
+  for (const rcpt of msg.recipients) {
+    // Exact strings: submission already de-duplicated (local parts are case-sensitive), and the
+    // runner maps each group's addresses back to its recipient records by these strings.
+    if (seen.has(rcpt)) continue;
+    seen.add(rcpt);
+    const { route } = explainRoute(config, msg.sender, rcpt, fromAddr);
+    const entry = senderEntryFor(config, rcpt);
+    const key = `${'hold' in route ? '\0hold' : route.relay}\0${entry ? config.senderTable!.indexOf(entry) : -1}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { route, entry, recipients: [] }));
+    g.recipients.push(rcpt);
+  }
+  const out: DeliveryGroup[] = [];
+  for (const g of groups.values()) {
+    const relay = 'relay' in g.route ? g.route.relay : undefined;
+    if (!relay) {
+      out.push({ route: g.route, recipients: g.recipients, sender: msg.sender, header: msg.header, rewrites: [] });
+      continue;
+    }
+    const r = rewriteSender(config, relay, msg.sender, msg.header, g.entry);
+    out.push({ route: g.route, relay, recipients: g.recipients, sender: r.sender, header: r.header, rewrites: r.rewrites });
+  }
+  return out;
+}

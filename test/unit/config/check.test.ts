@@ -1,0 +1,46 @@
+/** Unit tests of the pure parts of `outbox check` (src/config/check.ts). */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { certFindings, portFinding, verdictOf } from '../../../src/config/check.js';
+
+describe('outbox check helpers', () => {
+  it('says "port 25 blocked" plainly', () => {
+    const t = portFinding(25, { state: 'timeout', ms: 5000 }, 587);
+    assert.equal(t.level, 'info');
+    assert.match(t.text, /^port 25 blocked: no answer within 5 s \(most ISPs and cloud providers block outgoing port 25; use a relay on 587 or 465\)/);
+    assert.match(portFinding(25, { state: 'refused' }, 587).text, /^port 25 blocked or closed: connection refused \(fine: this relay uses port 587\)/);
+    assert.equal(portFinding(587, { state: 'refused' }, 587).level, 'fail');
+    assert.equal(portFinding(587, { state: 'open', ms: 3 }, 587).level, 'ok');
+    assert.match(portFinding(465, { state: 'error', code: 'ENOTFOUND' }, 465).text, /host name not found/);
+  });
+
+  it('verdicts', () => {
+    assert.equal(verdictOf([{ level: 'ok', text: '' }, { level: 'info', text: '' }]), 'OK');
+    assert.equal(verdictOf([{ level: 'ok', text: '' }, { level: 'warn', text: '' }]), 'WARN');
+    assert.equal(verdictOf([{ level: 'warn', text: '' }, { level: 'fail', text: '' }]), 'FAIL');
+    assert.equal(verdictOf([{ level: 'config', text: '' }]), 'FAIL');
+  });
+
+  it('certificate findings: expiry soon warns; a pin accepts an untrusted chain', () => {
+    const now = Date.parse('2026-11-22T00:00:00Z');
+    const cert = {
+      raw: Buffer.from('x'),
+      subject: { CN: 'localhost' },
+      issuer: { CN: 'Test CA' },
+      subjectaltname: 'DNS:localhost',
+      valid_to: 'Dec  1 00:00:00 2026 GMT',
+      fingerprint256: 'AA:' + '00:'.repeat(30) + 'BB',
+    };
+    const sock = (authorized: boolean, err?: string) => ({ authorized, authorizationError: err as never, getPeerCertificate: () => cert as never });
+    const ok = certFindings(sock(true), 'localhost', { name: 'r', url: 'x' }, now);
+    assert.equal(ok.trusted, true);
+    assert.ok(ok.findings.some((f) => f.level === 'warn' && /expires 2026-12-01: in 9 days/.test(f.text)));
+    const self = certFindings(sock(false, 'DEPTH_ZERO_SELF_SIGNED_CERT'), 'localhost', { name: 'r', url: 'x' }, now);
+    assert.equal(self.trusted, false);
+    assert.ok(self.findings.some((f) => f.level === 'fail' && /self-signed/.test(f.text)));
+    const pinned = certFindings(sock(false, 'DEPTH_ZERO_SELF_SIGNED_CERT'), 'localhost', { name: 'r', url: 'x', fingerprints: [cert.fingerprint256] }, now);
+    assert.equal(pinned.trusted, true);
+    const wrongPin = certFindings(sock(true), 'localhost', { name: 'r', url: 'x', fingerprints: ['CC:' + '00:'.repeat(30) + 'DD'] }, now);
+    assert.equal(wrongPin.trusted, false);
+  });
+});

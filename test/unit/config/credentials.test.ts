@@ -1,0 +1,56 @@
+/** Unit tests of secret reading (src/config/credentials.ts): permissions, commands, timeouts. */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { resolveSecret } from '../../../src/config/credentials.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-cred-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+const conf = path.join(dir, 'outbox.conf');
+fs.writeFileSync(conf, '[relay.r]\nurl = "smtps://u@h"\npassword_command = "x"\n');
+const ctx = { configFile: conf, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SMTP_PW: 'fromenv' }, gids: [0] };
+
+async function rejects(p: Promise<unknown>, re: RegExp): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    assert.equal((e as { exitCode?: number }).exitCode, 78);
+    assert.match((e as Error).message, re);
+    return (e as Error).message;
+  }
+  assert.fail('expected a rejection');
+}
+
+describe('credentials', () => {
+  it('password_file: first line; refused when others can read it, with the fix', async () => {
+    const f = path.join(dir, 'pw');
+    fs.writeFileSync(f, 'pa55\nignored\n', { mode: 0o600 });
+    fs.chmodSync(f, 0o600);
+    assert.equal(await resolveSecret({ name: 'r', url: 'x', passwordFile: f }, ctx), 'pa55');
+    fs.chmodSync(f, 0o644);
+    const m = await rejects(resolveSecret({ name: 'r', url: 'x', passwordFile: f }, ctx), /relay\.r\.password_file: refusing .*pw: it is readable or writable by others \(mode 0644\); fix with: chmod o-rwx/);
+    assert.doesNotMatch(m, /pa55/);
+    fs.chmodSync(f, 0o640);
+    await rejects(resolveSecret({ name: 'r', url: 'x', passwordFile: f }, { ...ctx, gids: [12345] }), /accessible to its group/);
+    await rejects(resolveSecret({ name: 'r', url: 'x', passwordFile: path.join(dir, 'none') }, ctx), /none does not exist/);
+  });
+
+  it('password_command: output, failure, silence, hang (killed after the timeout)', async () => {
+    assert.equal(await resolveSecret({ name: 'r', url: 'x', passwordCommand: 'printf "s3\\nx"' }, ctx), 's3');
+    const m = await rejects(resolveSecret({ name: 'r', url: 'x', passwordCommand: 'echo leaked; exit 3' }, ctx), /outbox\.conf:3: relay\.r\.password_command: the command failed with exit status 3/);
+    assert.doesNotMatch(m, /leaked/);
+    await rejects(resolveSecret({ name: 'r', url: 'x', passwordCommand: 'true' }, ctx), /printed nothing/);
+    const t0 = Date.now();
+    await rejects(resolveSecret({ name: 'r', url: 'x', passwordCommand: 'sleep 30; echo late', passwordCommandTimeoutMs: 300 }, ctx), /did not finish within 0\.3 s and was killed/);
+    assert.ok(Date.now() - t0 < 5000);
+  });
+
+  it('password_env and inline', async () => {
+    assert.equal(await resolveSecret({ name: 'r', url: 'x', passwordEnv: 'SMTP_PW' }, ctx), 'fromenv');
+    await rejects(resolveSecret({ name: 'r', url: 'x', passwordEnv: 'NOPE' }, ctx), /NOPE is not set/);
+    assert.equal(await resolveSecret({ name: 'r', url: 'x', password: 'inline' }, ctx), 'inline');
+    assert.equal(await resolveSecret({ name: 'r', url: 'x' }, ctx), undefined);
+  });
+});
