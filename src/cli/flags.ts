@@ -58,7 +58,7 @@ export interface SendOptions extends CommonOptions {
 
 export type Mode =
   | SendOptions
-  | (CommonOptions & { kind: 'smtp' })
+  | (CommonOptions & { kind: 'smtp'; deliveryMode?: DeliveryMode })
   | (CommonOptions & { kind: 'list'; json: boolean })
   | (CommonOptions & { kind: 'newaliases' })
   | (CommonOptions & { kind: 'verify'; addresses: string[] })
@@ -294,7 +294,7 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
   }
   switch (mode) {
     case 's':
-      return { ...common, kind: 'smtp' };
+      return { ...common, kind: 'smtp', ...(deliveryMode ? { deliveryMode } : {}) };
     case 'p':
       return { ...common, kind: 'list', json };
     case 'i':

@@ -190,7 +190,10 @@ export function parseMailFrom(arg: string, ctx: ParseContext): MailFrom | Reply 
 }
 
 export interface RcptTo {
+  /** The address, checked and qualified. */
   address: string;
+  /** The path as the client wrote it (a bare `root` stays bare so that aliases apply as on the command line). */
+  given?: string;
   notify?: string[];
   orcpt?: string;
 }
@@ -228,6 +231,7 @@ export function parseRcptTo(arg: string, ctx: ParseContext & { smtputf8: boolean
   const c = checkAddress(path, ctx.domain);
   if (!c.ok || path.length > 320) return reply(501, '5.1.3', 'Bad recipient address syntax');
   out.address = c.address;
+  out.given = path;
   return out;
 }
 

@@ -22,6 +22,8 @@
  * Throws nothing: run() resolves to how the session ended.
  * Next: stdio.ts, serve.ts; pure pieces in protocol.ts and input.ts.
  */
+import { expandRecipient } from '../config/aliases.js';
+import { EX_CONFIG, EX_NOUSER } from '../sysexits.js';
 import type { Config } from '../config/config.js';
 import { rfc5322Date } from '../message/headers.js';
 import { submit, type RecipientArg, type Submitter } from '../submit/submit.js';
@@ -283,8 +285,20 @@ export class SmtpSession {
           smtputf8: this.tx.from.smtputf8,
         });
         if ('code' in r) return fail(r);
+        // Aliases are expanded again at the commit; checking here turns an `error:` alias or a
+        // refused pipe alias into a reply at RCPT instead of a failure after DATA.
+        const x = expandRecipient(this.o.config, r.given ?? r.address);
+        if ('error' in x) {
+          return fail(
+            x.exitCode === EX_NOUSER
+              ? reply(550, '5.1.1', x.error)
+              : x.exitCode === EX_CONFIG
+                ? reply(451, '4.3.5', x.error)
+                : reply(553, '5.1.3', x.error),
+          );
+        }
         this.tx.rcpts.push({
-          address: r.address,
+          address: r.given ?? r.address,
           ...(r.notify ? { notify: r.notify } : {}),
           ...(r.orcpt ? { orcpt: r.orcpt } : {}),
         });

@@ -53,7 +53,8 @@ export async function runSmtpStdio(mode: Extract<Mode, { kind: 'smtp' }>, config
   const stdin = io.stdin;
   const input = new InputQueue({ pause: () => stdin.pause(), resume: () => stdin.resume() });
   const detach = feed(input, stdin);
-  const kick = config.delivery !== 'queue' && relayConfigured(config);
+  // -odq on the command line (or delivery = "queue") keeps messages queued; -odb/-odi kick.
+  const kick = (mode.deliveryMode ?? config.delivery) !== 'queue' && relayConfigured(config);
   const session = new SmtpSession(
     { input, write: writer(io.stdout, () => idle), secure: false },
     {

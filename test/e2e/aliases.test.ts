@@ -70,6 +70,18 @@ describe('aliases', () => {
     assert.equal(controls(t.spool).length, before);
   });
 
+  it('over SMTP (-bs), an error: alias is refused at RCPT with 550, other recipients go through', async () => {
+    const before = controls(t.spool).length;
+    const session = 'EHLO client.example\r\nMAIL FROM:<s@example.org>\r\nRCPT TO:<gone>\r\nRCPT TO:<root>\r\nDATA\r\nSubject: e\r\n\r\nhi\r\n.\r\nQUIT\r\n';
+    const r = await run(SENDMAIL, ['-C', conf, '-bs'], { env, input: session });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\r\n550 5\.1\.1 [^\r]*no longer in use\r\n/);
+    assert.match(r.stdout, /250 2\.0\.0 Ok: queued as [0-9A-Z]{12}/);
+    const recs = controls(t.spool);
+    assert.equal(recs.length, before + 1);
+    assert.deepEqual(recs[recs.length - 1]!.recipients.map((x: { address: string }) => x.address), ['admin@example.org', 'ops@example.com', 'oncall@example.org']);
+  });
+
   it('a pipe alias is refused clearly (78)', async () => {
     const r = await run(SENDMAIL, ['-C', conf, '-i', 'cmd'], { env, input: 'Subject: d\n\nhi\n' });
     assert.equal(r.code, 78);

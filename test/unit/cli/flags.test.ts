@@ -100,6 +100,7 @@ test('accepted and ignored flags', () => {
 
 test('modes are never read as sending a message', () => {
   assert.equal(parseArgs(['-bs']).kind, 'smtp');
+  assert.equal((parseArgs(['-bs', '-odq']) as { deliveryMode?: string }).deliveryMode, 'queue');
   assert.equal(parseArgs(['-bp']).kind, 'list');
   assert.equal(parseArgs(['-bi']).kind, 'newaliases');
   assert.equal(parseArgs(['-I']).kind, 'newaliases');

@@ -64,10 +64,11 @@ describe('protocol', () => {
     const r = { ...ctx, smtputf8: false };
     assert.deepEqual(parseRcptTo('TO:<c@d> NOTIFY=success,FAILURE ORCPT=rfc822;c+40d', r), {
       address: 'c@d',
+      given: 'c@d',
       notify: ['SUCCESS', 'FAILURE'],
       orcpt: 'rfc822;c@d',
     });
-    assert.deepEqual(parseRcptTo('TO:<root>', r), { address: 'root@host.example' });
+    assert.deepEqual(parseRcptTo('TO:<root>', r), { address: 'root@host.example', given: 'root' });
     const code = (arg: string, c = r) => (parseRcptTo(arg, c) as { code?: number }).code;
     assert.equal(code('TO:<>'), 501);
     assert.equal(code('TO:<c@d> NOTIFY=NEVER,SUCCESS'), 501);
