@@ -188,6 +188,18 @@ test('limits the runner enforces are enforced at submission: exit 65, nothing le
   assert.deepEqual(entries(), []);
 });
 
+test('cron\'s -odi in drop mode: exit 0 once committed (the runner delivers later)', async () => {
+  const r = await asUser(bob, SENDMAIL, ['-FCronDaemon', '-i', '-odi', '-oem', '-oi', '-t', '-f', 'root'], { input: 'To: ops@example.com\nSubject: cron\n\nout\n', env: sp.env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  entryOf(bob);
+  const p = await pickupAs(runner);
+  assert.match(p.stderr, /1 queued/);
+  const rec = ctlRecords().find((x) => x.recipients[0].address === 'ops@example.com')!;
+  assert.equal(rec.uid, bob.uid);
+  assert.equal(rec.sender, 'root@example.test');
+});
+
 test('mailq as another user: a clear message when the daemon is not running', async () => {
   const q = await asUser(alice, MAILQ, [], { env: sp.env });
   assert.equal(q.code, 69, q.stderr);
@@ -215,15 +227,15 @@ test('mailq as another user through the daemon\'s socket: only that user\'s mess
     const b = await asUser(bob, MAILQ, ['--json'], { env: sp.env });
     assert.equal(b.code, 0, b.stderr);
     const objs = b.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(objs.map((o) => o.recipients[0].address), ['y@example.com']);
+    assert.deepEqual(objs.map((o) => o.recipients[0].address), ['y@example.com', 'ops@example.com']);
     const w = await asUser(www, MAILQ, [], { env: sp.env, noNewPrivs: true });
     assert.match(w.stdout, /web@example\.com/);
     assert.ok(!w.stdout.includes('x@example.com'));
     // Root and the runner read the queue themselves and see everything.
     const r = await run(MAILQ, [], { env: sp.env });
-    assert.match(r.stdout, /in 5 Requests\./);
+    assert.match(r.stdout, /in 6 Requests\./);
     const o = await asUser(runner, MAILQ, [], { env: sp.env });
-    assert.match(o.stdout, /in 5 Requests\./);
+    assert.match(o.stdout, /in 6 Requests\./);
     assert.deepEqual(entries().filter((n) => n.startsWith('q.')), [], 'tokens are used once and removed');
 
     // Forged proofs: a symlink or hard link to someone else's token, a stale token, no token.
