@@ -47,7 +47,11 @@ await esbuild.build({
 // every sendmail call would pay. A built-in module object serves as the namespace as it is.
 {
   const file = path.join(out, 'outbox.cjs');
-  const code = fs.readFileSync(file, 'utf8').replace(/__toESM\((require\("node:[a-z_/]+"\)), 1\)/g, '$1');
+  // Only where the binding is never used as `X.default` (a default import, as nodemailer's
+  // `import crypto from 'node:crypto'`): there the wrapper's `default` is needed.
+  const text = fs.readFileSync(file, 'utf8');
+  const code = text.replace(/(\b[\w$]+) = __toESM\((require\("node:[a-z_/]+"\)), 1\)/g, (m, name, req) =>
+    text.includes(`${name}.default`) ? m : `${name} = ${req}`);
   fs.writeFileSync(file, code);
 }
 step('bundle done');

@@ -232,10 +232,10 @@ const SCHEMES: Record<string, { tls: ParsedRelayUrl['tls']; port: number }> = {
 /**
  * Check a relay URL's form: smtp+starttls://[user@]host[:port] (port 587 by default),
  * smtps://[user@]host[:port] (465), smtp://host[:port] (25, plaintext, never AUTH).
- * Returns the parts, or an error message. (The runner's own parser is config/relay.ts.)
+ * Returns the parts, or an error message. The runner's parseRelayUrl (config/relay.ts) wraps this.
  */
 export function checkRelayUrl(url: string): ParsedRelayUrl | { error: string } {
-  // Same forms as the runner's parser (config/relay.ts): a bare host[:port] means smtp+starttls.
+  // A bare host[:port] means smtp+starttls.
   const full = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url) ? url : /^[A-Za-z0-9.[\]:-]+$/.test(url) ? `smtp+starttls://${url}` : url;
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(.*)$/.exec(full);
   if (!m) return { error: `"${url}" is not a URL (expected smtp+starttls://user@host:587, smtps://user@host:465 or smtp://host:25)` };

@@ -1,9 +1,10 @@
 /**
- * config/relay-env.ts — is there a relay to deliver to? (Cheap: used on the submit path.)
- * The relay comes from OUTBOX_RELAY or the configuration file (see config/file.ts).
+ * config/relay-env.ts — is there a relay to deliver to? (Cheap: used on the submit path, so it
+ * must not import the relay parser or the SMTP client.) The relay comes from OUTBOX_RELAY or the
+ * configuration file's [relay.NAME] tables; src/config/relay.ts parses them.
  */
 import type { Config } from './config.js';
 
 export function relayConfigured(config: Config, env: NodeJS.ProcessEnv = process.env): boolean {
-  return Boolean(env.OUTBOX_RELAY) || Boolean((config as { relays?: unknown }).relays);
+  return Boolean(env.OUTBOX_RELAY?.trim()) || Object.keys(config.relays ?? {}).length > 0;
 }

@@ -1,9 +1,303 @@
-/** Placeholder until the delivery issue lands: -q exits 69 (EX_UNAVAILABLE). */
-import { EX_UNAVAILABLE, OutboxError } from '../sysexits.js';
+/**
+ * runner/queue-run.ts — `sendmail -q` (one queue run) and `sendmail -q15m` / `-bd` (the daemon).
+ *
+ *   -q            every message is tried now (due or not: -q forces), then exit 0 — also when
+ *                 some were deferred: a deferral is queue state, not an error of the run.
+ *   -qI<s> -qR<s> -qS<s>   only ids / pending recipients / senders containing <s> (case-blind).
+ *   -q<interval>, -bd      the daemon, in the foreground (systemd Type=simple; use & or nohup
+ *                 elsewhere). It writes run/daemon.pid (read by submit/kick.ts runningDaemon(),
+ *                 so submitters stop starting one-shot deliveries), watches ctl/ with fs.watch so
+ *                 a committed message is picked up within milliseconds, sleeps until the next
+ *                 retry is due, and rescans the whole queue every <interval> (default 1 min for
+ *                 -bd) as the safety net behind the watch. Idle sessions are kept for a few
+ *                 seconds so that a burst of messages reuses one login.
+ *   SIGHUP: rescan the queue now (the daemon keeps running).
+ *   SIGTERM/SIGINT: take no new messages, give those in flight a few seconds, then abandon them
+ *                 (recorded as deferred: nothing is lost; a kill during DATA may duplicate).
+ *   -v            the SMTP transcript on stderr (credentials redacted); on a terminal also a
+ *                 progress line (done/total, rate); nothing of that when stderr is not a tty.
+ *
+ * Returns the exit status (0; 78 when messages wait and no relay is configured; 75 when a daemon
+ * already runs). Next: runner.ts (the engine).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Io } from '../main.js';
-import type { Mode } from '../cli/flags.js';
+import type { Mode, QueueRunFilter } from '../cli/flags.js';
 import type { Config } from '../config/config.js';
+import { EX_CONFIG, EX_OK, EX_TEMPFAIL, OutboxError } from '../sysexits.js';
+import { type ControlRecord, isQueueId, parseControl, pendingRecipients } from '../spool/format.js';
+import { type SpoolPaths, ensureSpool, listIds, sweepOrphans } from '../spool/spool.js';
+import { runningDaemon } from '../submit/kick.js';
+import { openLog, type Log } from '../log/log.js';
+import { Engine } from './runner.js';
+import { relaysFor } from './routing.js';
 
-export async function runQueue(_mode: Extract<Mode, { kind: 'queue-run' }>, _config: Config, _io: Io): Promise<number> {
-  throw new OutboxError(EX_UNAVAILABLE, '-q (queue runs) is not yet supported');
+export type QueueRunMode = Extract<Mode, { kind: 'queue-run' }>;
+
+/** Does a message match the -qI/-qR/-qS filters (all given kinds must match)? Pure. */
+export function matchesFilter(rec: ControlRecord, f: QueueRunFilter): boolean {
+  if (f.ids.length > 0 && !f.ids.some((s) => rec.id.toLowerCase().includes(s.toLowerCase()))) return false;
+  if (f.recipients.length > 0) {
+    const rcpts = pendingRecipients(rec).map((r) => r.address.toLowerCase());
+    if (!f.recipients.some((s) => rcpts.some((a) => a.includes(s.toLowerCase())))) return false;
+  }
+  if (f.senders.length > 0 && !f.senders.some((s) => rec.sender.toLowerCase().includes(s.toLowerCase()))) return false;
+  return true;
+}
+
+function readRecord(p: SpoolPaths, id: string): ControlRecord | null {
+  try {
+    return parseControl(fs.readFileSync(path.join(p.ctl, id), 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+export function defaultSlots(config: Config): number {
+  const s = config.deliverySettings?.maxParallel;
+  // Postfix's relay client uses up to 20 sessions; a relay that refuses extra connections
+  // lowers this at run time (runner.ts cap()), and max_connections caps a relay for good.
+  return s && s > 0 ? s : 16;
+}
+
+/** A progress line on a terminal, at most twice a second. */
+function progressPrinter(io: Io, total: () => number, engine: Engine): { tick(): void; end(): void } {
+  const tty = Boolean((io.stderr as { isTTY?: boolean }).isTTY);
+  const t0 = Date.now();
+  let last = 0;
+  const print = (final: boolean) => {
+    const done = engine.stats.done;
+    const secs = (Date.now() - t0) / 1000;
+    const rate = secs > 0 ? Math.round(done / secs) : 0;
+    io.stderr.write(`\rqueue run: ${done}/${total()} messages, ${engine.stats.sent} sent, ${engine.stats.deferred} deferred, ${engine.stats.failed} bounced, ${rate} msg/s${final ? '\n' : ''}`);
+  };
+  return {
+    tick() {
+      if (!tty || Date.now() - last < 500) return;
+      last = Date.now();
+      print(false);
+    },
+    end() {
+      if (tty && engine.stats.done > 0) print(true);
+    },
+  };
+}
+
+function onSignals(handler: (sig: NodeJS.Signals) => void): () => void {
+  const h = (sig: NodeJS.Signals) => handler(sig);
+  process.on('SIGTERM', h);
+  process.on('SIGINT', h);
+  process.on('SIGHUP', h);
+  return () => {
+    process.off('SIGTERM', h);
+    process.off('SIGINT', h);
+    process.off('SIGHUP', h);
+  };
+}
+
+export interface EngineSetup {
+  engine: Engine;
+  log: Log;
+  paths: SpoolPaths;
+  config: Config;
+}
+
+/** Build an engine for a run (shared with deliver-command.ts). */
+export function setupEngine(config0: Config, io: Io, opts: { verbose: boolean; idleMs: number; relayDownMs: number; env?: NodeJS.ProcessEnv; slots?: number }): EngineSetup {
+  const env = opts.env ?? process.env;
+  const config = relaysFor(config0, env);
+  const paths = ensureSpool(config.spool);
+  const log = openLog({ env, verbose: opts.verbose, stderr: io.stderr });
+  const engine = new Engine({
+    config,
+    paths,
+    log,
+    env,
+    slots: opts.slots ?? defaultSlots(config),
+    idleMs: opts.idleMs,
+    relayDownMs: opts.relayDownMs,
+    ...(opts.verbose ? { transcript: (l: string) => io.stderr.write(`${l}\n`) } : {}),
+  });
+  return { engine, log, paths, config };
+}
+
+export async function runQueue(mode: QueueRunMode, config: Config, io: Io): Promise<number> {
+  return mode.daemon ? runDaemon(mode, config, io) : runOnce(mode, config, io);
+}
+
+async function runOnce(mode: QueueRunMode, config0: Config, io: Io): Promise<number> {
+  const { engine, log, paths, config } = setupEngine(config0, io, { verbose: mode.verbose, idleMs: 0, relayDownMs: 24 * 3600_000 });
+  let interrupted = false;
+  const off = onSignals(() => {
+    interrupted = true;
+    void engine.stop(5000);
+  });
+  try {
+    await sweepOrphans(paths, config.orphanGraceSeconds * 1000);
+    // Without filters every id goes to the engine, which reads each record under its lock
+    // anyway (and skips held or finished ones): one read per message instead of two.
+    const f = mode.filter;
+    const filtered = f.ids.length + f.recipients.length + f.senders.length > 0;
+    const ids: string[] = [];
+    for (const id of await listIds(paths)) {
+      if (filtered) {
+        const rec = readRecord(paths, id);
+        if (!rec || rec.hold || pendingRecipients(rec).length === 0 || !matchesFilter(rec, f)) continue;
+      }
+      ids.push(id);
+    }
+    let total = ids.length;
+    if (total > 0 && !config.defaultRelay && (config.routes ?? []).length === 0) {
+      log.line(null, `${total} message(s) queued but no relay is configured`, 'error');
+      throw new OutboxError(EX_CONFIG, 'no relay configured: set OUTBOX_RELAY=smtp+starttls://user@host:587 (and OUTBOX_RELAY_PASSWORD_FILE), or add a [relay.NAME] table to the configuration file');
+    }
+    const progress = progressPrinter(io, () => total, engine);
+    engine.onResult = (r) => {
+      // Bounces generated during the run are delivered in the same run.
+      for (const b of r.bounceIds) {
+        total++;
+        engine.enqueue(b, true);
+      }
+      if (mode.verbose) progress.tick();
+    };
+    for (const id of ids) engine.enqueue(id, true);
+    await engine.idle();
+    if (mode.verbose) progress.end();
+    return interrupted ? EX_TEMPFAIL : EX_OK;
+  } finally {
+    off();
+    await engine.stop(5000);
+    await log.close();
+  }
+}
+
+/** Is `pid` running this same program (and not an unrelated process that got a stale pid)? */
+function isOurProgram(pid: number): boolean {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/exe`) === fs.realpathSync(process.execPath);
+  } catch {
+    // No /proc, or another user's process: assume it is a daemon (the safe side).
+    return true;
+  }
+}
+
+/** Write run/daemon.pid unless another live daemon owns it. */
+function claimPidFile(config: Config, paths: SpoolPaths): void {
+  const other = runningDaemon(config);
+  // A pid file left by a crash or a reboot may name an unrelated process now: not a daemon.
+  if (other !== null && other !== process.pid && (other < 0 || isOurProgram(other))) {
+    throw new OutboxError(EX_TEMPFAIL, `a queue daemon is already running${other > 0 ? ` (pid ${other})` : ''}`);
+  }
+  const file = path.join(paths.run, 'daemon.pid');
+  const tmp = `${file}.${process.pid}`;
+  fs.writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644 });
+  fs.renameSync(tmp, file);
+}
+
+function releasePidFile(paths: SpoolPaths): void {
+  const file = path.join(paths.run, 'daemon.pid');
+  try {
+    if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.unlinkSync(file);
+  } catch {
+    // gone already
+  }
+}
+
+async function runDaemon(mode: QueueRunMode, config0: Config, io: Io): Promise<number> {
+  const idleMs = 10_000;
+  const { engine, log, paths, config } = setupEngine(config0, io, { verbose: mode.verbose, idleMs, relayDownMs: 30_000 });
+  const scanMs = mode.intervalMs ?? config.deliverySettings?.scanIntervalMs ?? 60_000;
+  claimPidFile(config, paths);
+  log.line(null, `daemon started: spool ${config.spool}, queue scan every ${Math.round(scanMs / 1000)} s, ${defaultSlots(config)} parallel connections`);
+  let stopping = false;
+  let wakeTimer: NodeJS.Timeout | undefined;
+  let wakeAt = Infinity;
+  let scanning = false;
+  let rescan = false;
+
+  const schedule = (at: number) => {
+    if (stopping || at >= wakeAt) return;
+    wakeAt = at;
+    clearTimeout(wakeTimer);
+    wakeTimer = setTimeout(() => {
+      wakeAt = Infinity;
+      void scan();
+    }, Math.max(0, Math.min(at - Date.now(), 2 ** 31 - 1)));
+  };
+
+  /** Look at one message: enqueue it when due, else remember when it will be. */
+  const consider = (id: string) => {
+    if (stopping || engine.isBusyWith(id)) return;
+    const rec = readRecord(paths, id);
+    if (!rec || rec.hold || pendingRecipients(rec).length === 0 || !matchesFilter(rec, mode.filter)) return;
+    if (rec.nextAttempt <= Date.now()) engine.enqueue(id, false);
+    else schedule(rec.nextAttempt);
+  };
+
+  const scan = async () => {
+    if (stopping) return;
+    if (scanning) {
+      rescan = true;
+      return;
+    }
+    scanning = true;
+    try {
+      do {
+        rescan = false;
+        await sweepOrphans(paths, config.orphanGraceSeconds * 1000);
+        for (const id of await listIds(paths)) consider(id);
+      } while (rescan && !stopping);
+    } catch (e) {
+      log.line(null, `queue scan failed: ${(e as Error).message}`, 'error');
+    } finally {
+      scanning = false;
+    }
+  };
+
+  engine.onResult = (r) => {
+    for (const b of r.bounceIds) engine.enqueue(b, false);
+    // A deferred message: wake up when it is due. Only after an attempt of ours: a message
+    // locked by another runner comes back through the watch or the scan, never in a loop.
+    if (r.state === 'done' && r.remaining > 0 && !stopping) consider(r.id);
+  };
+
+  // Why both: inotify sees a commit (the rename into ctl/) at once; the periodic scan catches
+  // anything a watch can miss (overflow, a spool on NFS, a restart of the watch).
+  let watcher: fs.FSWatcher | undefined;
+  try {
+    watcher = fs.watch(paths.ctl, { persistent: true }, (_event, name) => {
+      const id = name ? String(name) : '';
+      if (isQueueId(id)) consider(id);
+    });
+    watcher.on('error', (e) => log.line(null, `watching ${paths.ctl} failed (${e.message}); relying on the periodic scan`, 'warning'));
+  } catch (e) {
+    log.line(null, `cannot watch ${paths.ctl} (${(e as Error).message}); relying on the periodic scan`, 'warning');
+  }
+  const scanTimer = setInterval(() => void scan(), scanMs);
+  await scan();
+
+  // SIGHUP (systemd's reload): rescan the queue now; SIGTERM/SIGINT: stop.
+  const onHup = () => {
+    log.line(null, 'SIGHUP: rescanning the queue');
+    void scan();
+  };
+  await new Promise<void>((resolve) => {
+    const off = onSignals((sig) => {
+      if (sig === 'SIGHUP') return onHup();
+      if (stopping) return;
+      stopping = true;
+      off();
+      log.line(null, `daemon stopping (${sig})`);
+      resolve();
+    });
+  });
+  clearInterval(scanTimer);
+  clearTimeout(wakeTimer);
+  watcher?.close();
+  await engine.stop(5000);
+  releasePidFile(paths);
+  log.line(null, 'daemon stopped');
+  await log.close();
+  return EX_OK;
 }

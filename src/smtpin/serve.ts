@@ -30,6 +30,7 @@
  * time. Stops on SIGTERM/SIGINT (open sessions are closed; uncommitted DATA is discarded).
  * Throws OutboxError: EX_USAGE (options), EX_CONFIG (settings), EX_OSERR (cannot listen).
  */
+import { openLog, type Log } from '../log/log.js';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -88,8 +89,11 @@ export function checkListener(l: ListenerSettings): ListenAddress[] {
   return addrs;
 }
 
+// The one logger of the program (src/log/log.ts): stderr under a service manager or when
+// OUTBOX_LOG=stderr, syslog otherwise; opened on first use.
+let logger: Log | null = null;
 function log(line: string): void {
-  process.stderr.write(`outbox/smtpd[${process.pid}]: ${line}\n`);
+  (logger ??= openLog({ verbose: false, stderr: process.stderr, tag: 'outbox/smtpd' })).line(null, line);
 }
 
 /** Coalesced delivery trigger for the listener (see the header). */
@@ -363,5 +367,6 @@ export async function serve(config: Config, settings: ListenerSettings, addrs: L
   // Let sessions that were mid-commit finish removing their partial files.
   const deadline = Date.now() + 5000;
   while (active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await logger?.close();
   return EX_OK;
 }

@@ -11,7 +11,7 @@ import type { SendOptions } from '../cli/flags.js';
 import type { Config } from '../config/config.js';
 import type { Io } from '../main.js';
 import { currentUser } from '../main.js';
-import { EX_OK } from '../sysexits.js';
+import { EX_DATAERR, EX_NOHOST, EX_NOUSER, EX_OK, EX_UNAVAILABLE } from '../sysexits.js';
 import { gecosName, submit } from './submit.js';
 import { rfc5322Date } from '../message/headers.js';
 import { deliverInteractive, kickBackground } from './kick.js';
@@ -43,7 +43,11 @@ export async function sendFromCommandLine(mode: SendOptions, config: Config, io:
   if (result.dropped) return EX_OK;
   if (delivery === 'interactive') {
     const { status, detail } = await deliverInteractive(config, result.id, mode.verbose);
-    if (status !== EX_OK) io.stderr.write(`sendmail: ${result.id}: delivery ${detail}; the message stays queued\n`);
+    // 65/67/68/69 from `outbox deliver`: refused for good (it has said which recipients, and a
+    // bounce is queued); anything else (75 deferred, a child that died or never ran): queued.
+    const permanent = [EX_DATAERR, EX_NOUSER, EX_NOHOST, EX_UNAVAILABLE].includes(status);
+    if (permanent) io.stderr.write(`sendmail: ${result.id}: delivery ${detail}; not delivered, the sender gets a bounce\n`);
+    else if (status !== EX_OK) io.stderr.write(`sendmail: ${result.id}: delivery ${detail}; the message stays queued\n`);
     return status;
   }
   if (delivery === 'background' && relayConfigured(config)) kickBackground(config, result.id);

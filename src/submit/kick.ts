@@ -15,12 +15,22 @@ import type { Config } from '../config/config.js';
 import { spoolPaths } from '../spool/spool.js';
 import { runChild, selfCommand, statusForParent, describeOutcome } from './child.js';
 
-/** The pid in run/daemon.pid, if that process is alive. */
+/**
+ * The pid in run/daemon.pid, if that process is alive and runs this same program (after a reboot
+ * the pid may belong to anything else: then no daemon is running, and a kick is needed).
+ */
 export function runningDaemon(config: Config): number | null {
   try {
     const pid = Number(fs.readFileSync(path.join(spoolPaths(config.spool).run, 'daemon.pid'), 'utf8').trim());
     if (!Number.isInteger(pid) || pid <= 0) return null;
     process.kill(pid, 0);
+    let exe: string | null = null;
+    try {
+      exe = fs.readlinkSync(`/proc/${pid}/exe`);
+    } catch {
+      // Another user's process (EACCES), or no /proc: alive is all we can tell.
+    }
+    if (exe !== null && exe !== process.execPath) return null;
     return pid;
   } catch (e) {
     // EPERM: alive, but another user's process (the system daemon seen by a submitter).
@@ -38,7 +48,8 @@ export function kickBackground(config: Config, id: string): void {
   if (runningDaemon(config) !== null) return;
   const self = selfCommand();
   try {
-    const child = spawn(self.command, [...self.prefix, ...childArgs(config, id)], {
+    // --background: bounded by kick slots (see src/runner/deliver-command.ts), never a flood.
+    const child = spawn(self.command, [...self.prefix, ...childArgs(config, id), '--background'], {
       argv0: self.argv0,
       detached: true,
       stdio: 'ignore',

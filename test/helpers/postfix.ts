@@ -2,8 +2,8 @@
  * Access to the private, real Postfix smarthost started by
  * `scripts/postfix-smarthost.sh start DIR` (see that script).
  *
- * Tests that need it read OUTBOX_TEST_POSTFIX_DIR (CI sets it to
- * /tmp/outbox-postfix) and skip themselves when postfixSmarthost() is null.
+ * Tests get it from usePostfixSmarthost(): CI's instance (OUTBOX_TEST_POSTFIX_DIR), or a private
+ * one started on a free port for the test file.
  *
  * The smarthost listens on 127.0.0.1:<port>, requires STARTTLS (server cert
  * for "localhost" / 127.0.0.1, signed by the CA at `ca`) before AUTH
@@ -149,4 +149,52 @@ export async function waitForMaildir(maildir: string, count: number, timeoutMs: 
     await sleep(Math.min(delay, left));
     delay = Math.min(delay * 2, 250);
   }
+}
+
+/**
+ * The smarthost for a test file: the one named by OUTBOX_TEST_POSTFIX_DIR (CI starts it), else a
+ * private instance started here on a free loopback port and stopped by stop(). Postfix must be
+ * installed (`scripts/postfix-smarthost.sh install`, which .ci/run does): without it this
+ * rejects with that instruction, so the tests fail instead of quietly not running.
+ */
+export async function usePostfixSmarthost(): Promise<{ sh: Smarthost; stop: () => void }> {
+  const shared = postfixSmarthost();
+  if (shared) return { sh: shared, stop: () => {} };
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const net = await import('node:net');
+  const { fileURLToPath } = await import('node:url');
+  const script = join(fileURLToPath(new URL('.', import.meta.url)), '../../../scripts/postfix-smarthost.sh');
+  const port = await new Promise<number>((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as import('node:net').AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'outbox-postfix-'));
+  try {
+    execFileSync(script, ['start', dir], { env: { ...process.env, SMARTHOST_PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    const stderr = (e as { stderr?: Buffer }).stderr?.toString() ?? '';
+    throw new Error(`cannot start a Postfix smarthost (run scripts/postfix-smarthost.sh install first): ${stderr.trim() || (e as Error).message}`);
+  }
+  const saved = process.env.OUTBOX_TEST_POSTFIX_DIR;
+  process.env.OUTBOX_TEST_POSTFIX_DIR = dir;
+  const sh = postfixSmarthost()!;
+  if (saved === undefined) delete process.env.OUTBOX_TEST_POSTFIX_DIR;
+  else process.env.OUTBOX_TEST_POSTFIX_DIR = saved;
+  return {
+    sh,
+    stop: () => {
+      try {
+        execFileSync(script, ['stop', dir], { stdio: 'ignore', timeout: 30_000 });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
 }

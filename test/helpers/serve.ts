@@ -20,7 +20,7 @@ export interface Served {
 export async function startServe(args: string[], env: Record<string, string>, wrap: string[] = [], timeoutMs = 10_000): Promise<Served> {
   const cmd = wrap.length ? wrap[0]! : OUTBOX;
   const argv = wrap.length ? [...wrap.slice(1), OUTBOX, 'serve', ...args] : ['serve', ...args];
-  const child = spawn(cmd, argv, { env: cleanEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(cmd, argv, { env: cleanEnv({ OUTBOX_LOG: 'stderr', ...env }), stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const waiters = new Set<() => void>();
   child.stderr!.on('data', (d: Buffer) => {

@@ -1,0 +1,71 @@
+/**
+ * config/relay.ts — what a relay setting means: URL parsing, the OUTBOX_RELAY* environment, and
+ * reading the secret (password file with a permission check, password command, variable).
+ *
+ *   smtp+starttls://user@host[:587]   submission with STARTTLS required (the default scheme)
+ *   smtps://user@host[:465]           implicit TLS
+ *   smtp://host[:25]                  plain SMTP: only when written explicitly, and never AUTH
+ *
+ * A password in the URL is refused (it would show in `ps e`, shell history and unit files): use
+ * OUTBOX_RELAY_PASSWORD_FILE or the file's password_file / password_command.
+ *
+ * Environment (containers and scripts configure delivery without a file):
+ *   OUTBOX_RELAY                 the relay URL; it becomes the relay named "env" and the default
+ *   OUTBOX_RELAY_PASSWORD_FILE   a file holding the password (not accessible to others; see
+ *                                config/credentials.ts)
+ *   OUTBOX_RELAY_CA              a CA file trusted in addition to the system's
+ *
+ * Pure. Secrets (OUTBOX_RELAY_PASSWORD_FILE included) are read by config/credentials.ts, under
+ * the same rules as the file's password_file. Throws OutboxError(EX_CONFIG) with one line saying
+ * what to fix. Next: src/runner/routing.ts picks a relay for a recipient;
+ * src/runner/smtp-client.ts connects to it.
+ */
+import * as fs from 'node:fs';
+import { EX_CONFIG, OutboxError } from '../sysexits.js';
+import type { RelaySettings } from './types.js';
+import { checkRelayUrl } from './file.js';
+
+export type RelayScheme = 'starttls' | 'smtps' | 'smtp';
+
+export interface RelayEndpoint {
+  scheme: RelayScheme;
+  host: string;
+  port: number;
+  /** Percent-decoded user name; undefined: no AUTH. */
+  user?: string;
+}
+
+/**
+ * Parse a relay URL (a bare "host[:port]" is read as smtp+starttls://host[:port]). The form is
+ * checked by config/file.ts checkRelayUrl, the one relay-URL grammar of the program (the file
+ * loader, `outbox check` and the runner all use it); this gives it the runner's shape and throws.
+ */
+export function parseRelayUrl(url: string, what = 'relay'): RelayEndpoint {
+  const u = checkRelayUrl(url.trim());
+  if ('error' in u) throw new OutboxError(EX_CONFIG, `${what}: ${u.error}`);
+  const scheme: RelayScheme = u.tls === 'starttls' ? 'starttls' : u.tls === 'implicit' ? 'smtps' : 'smtp';
+  return { scheme, host: u.host, port: u.port, ...(u.user !== undefined ? { user: u.user } : {}) };
+}
+
+/** The URL with any password replaced, for messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
+}
+
+/** host[:port] as shown in logs: relay=host[ip]:port is built by the client once connected. */
+export function describeEndpoint(e: RelayEndpoint): string {
+  return `${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}`;
+}
+
+/** The relay given by OUTBOX_RELAY*, or null. Validates the URL at once. */
+export function relayFromEnv(env: NodeJS.ProcessEnv): RelaySettings | null {
+  const url = env.OUTBOX_RELAY?.trim();
+  if (!url) return null;
+  parseRelayUrl(url, 'OUTBOX_RELAY');
+  return {
+    name: 'env',
+    url,
+    ...(env.OUTBOX_RELAY_PASSWORD_FILE ? { passwordFile: env.OUTBOX_RELAY_PASSWORD_FILE } : {}),
+    ...(env.OUTBOX_RELAY_CA ? { caFile: env.OUTBOX_RELAY_CA } : {}),
+  };
+}

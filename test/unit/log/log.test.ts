@@ -1,0 +1,36 @@
+/** Postfix-shaped log lines and where they go. */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { describe, it } from 'node:test';
+import { chooseTarget, formatDelivery, formatPickup, seconds } from '../../../src/log/log.js';
+
+describe('log lines', () => {
+  it('delivery lines have Postfix fields in Postfix order', () => {
+    assert.equal(
+      formatDelivery({ rcpt: 'sales@example.com', relay: 'smtp.example.com[192.0.2.25]:587', delay: 10_280, delays: [780, 0, 0, 9500], dsn: '2.0.0', status: 'sent', reason: '250 2.0.0 Ok: queued as 4XYZ' }),
+      'to=<sales@example.com>, relay=smtp.example.com[192.0.2.25]:587, delay=10, delays=0.78/0/0/9.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4XYZ)',
+    );
+    assert.equal(formatPickup('root@h', 412, 2), 'from=<root@h>, size=412, nrcpt=2 (queue active)');
+  });
+  it('seconds like Postfix', () => {
+    assert.deepEqual([0, 1, 40, 1234, 17_400].map(seconds), ['0', '0.01', '0.04', '1.2', '17']);
+  });
+  it('stderr when it is the journal stream (JOURNAL_STREAM=dev:ino of fd 2), else syslog', () => {
+    const st = fs.fstatSync(2);
+    assert.equal(chooseTarget({ JOURNAL_STREAM: `${st.dev}:${st.ino}` }, false, false), 'stderr');
+    assert.equal(chooseTarget({ JOURNAL_STREAM: `${st.dev}:${st.ino + 1}` }, false, false), 'syslog');
+    assert.equal(chooseTarget({}, false, false), 'syslog');
+  });
+  it('under a service manager (INVOCATION_ID): stderr unless it is /dev/null', () => {
+    const nul = fs.statSync('/dev/null');
+    const st = fs.fstatSync(2);
+    const devNull = st.isCharacterDevice() && st.rdev === nul.rdev;
+    assert.equal(chooseTarget({ INVOCATION_ID: 'x' }, false, false), devNull ? 'syslog' : 'stderr');
+  });
+  it('stderr with -v or a terminal, syslog otherwise; OUTBOX_LOG forces', () => {
+    assert.equal(chooseTarget({}, true, false), 'stderr');
+    assert.equal(chooseTarget({}, false, true), 'stderr');
+    assert.equal(chooseTarget({ OUTBOX_LOG: 'none' }, true, true), 'none');
+    assert.equal(chooseTarget({ OUTBOX_LOG: 'syslog' }, true, false), 'syslog');
+  });
+});

@@ -1,0 +1,262 @@
+/**
+ * The delivery engine in-process, against the scripted relay, for settings that only the
+ * configuration file can give (no binary involved): AUTH mechanisms, XOAUTH2 token command,
+ * certificate pinning, client certificates, routes to several relays and hold, delay warnings,
+ * expiry after the maximum queue lifetime, and configuration problems that never expire.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { startRelay, type RelayOptions, type TestRelay } from '../../helpers/relay.js';
+import { testPki } from '../../helpers/pki.js';
+import { loadConfig, type Config } from '../../../src/config/config.js';
+import type { RelaySettings } from '../../../src/config/types.js';
+import { Engine, type MessageResult } from '../../../src/runner/runner.js';
+import { relaysFor } from '../../../src/runner/routing.js';
+import type { Log } from '../../../src/log/log.js';
+import { submit } from '../../../src/submit/submit.js';
+import { ensureSpool, readControl, writeControl } from '../../../src/spool/spool.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function relay(opts: RelayOptions = {}): Promise<TestRelay> {
+  const r = await startRelay(opts);
+  cleanups.push(() => r.close());
+  return r;
+}
+
+function tmp(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-engine-'));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function relaySettings(r: TestRelay, dir: string, extra: Partial<RelaySettings> = {}, name = 'main'): RelaySettings {
+  const pw = path.join(dir, `pw-${name}`);
+  fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
+  return { name, url: r.url(), passwordFile: pw, caFile: r.caFile, ...extra };
+}
+
+function makeConfig(dir: string, relays: Record<string, RelaySettings>, more: Partial<Config> = {}): Config {
+  const base = loadConfig({ env: { OUTBOX_SPOOL: path.join(dir, 'spool') }, uid: 1000, home: dir });
+  return relaysFor({ ...base, relays, lockStaleMs: 2000, ...more }, {});
+}
+
+function captureLog(): Log & { lines: string[] } {
+  const lines: string[] = [];
+  return { target: 'none', lines, line: (id, text) => void lines.push(id ? `${id}: ${text}` : text), close: async () => {} };
+}
+
+async function queue(config: Config, rcpts: string[], opts: { sender?: string; notify?: string[] } = {}): Promise<string> {
+  const r = await submit({
+    config,
+    submitter: { uid: 1000, name: 'tester' },
+    sender: opts.sender ?? 'sender@example.com',
+    recipients: rcpts,
+    extractRecipients: false,
+    ignoreDots: true,
+    dsn: opts.notify ? { notify: opts.notify } : {},
+    origin: 'sendmail',
+    received: (id) => `by test id ${id}`,
+    input: (async function* () {
+      yield Buffer.from('Subject: engine\n\nbody\n');
+    })(),
+  });
+  return r.id;
+}
+
+async function deliver(config: Config, ids: string[], log = captureLog(), slots = 2): Promise<{ results: MessageResult[]; log: typeof log }> {
+  const engine = new Engine({ config, paths: ensureSpool(config.spool), log, env: {}, slots, idleMs: 0, relayDownMs: 60_000 });
+  const results: MessageResult[] = [];
+  engine.onResult = (r) => {
+    results.push(r);
+    for (const b of r.bounceIds) engine.enqueue(b, true);
+  };
+  for (const id of ids) engine.enqueue(id, true);
+  await engine.idle();
+  await engine.stop(0);
+  return { results, log };
+}
+
+describe('engine: AUTH mechanisms', () => {
+  for (const mech of ['LOGIN', 'CRAM-MD5'] as const) {
+    it(`${mech} when configured`, async () => {
+      const r = await relay();
+      const dir = tmp();
+      const config = makeConfig(dir, { main: relaySettings(r, dir, { authMechanism: mech }) });
+      const id = await queue(config, ['a@example.com']);
+      await deliver(config, [id]);
+      assert.equal(r.received.length, 1);
+      assert.ok(r.sessions.some((s) => s.commands.some((c) => c.toUpperCase().startsWith(`AUTH ${mech}`))), r.sessions.map((s) => s.commands.join('|')).join('\n'));
+    });
+  }
+  it('XOAUTH2 with a token from a command', async () => {
+    const r = await relay();
+    const dir = tmp();
+    const config = makeConfig(dir, { main: { name: 'main', url: r.url(), caFile: r.caFile, oauthTokenCommand: 'echo token-outbox' } });
+    const id = await queue(config, ['a@example.com']);
+    const { results } = await deliver(config, [id]);
+    assert.equal(r.received.length, 1, JSON.stringify([...results[0]!.outcomes.values()]));
+    assert.equal(r.received[0]!.authUser, 'outbox');
+  });
+  it('a failing XOAUTH2 token is deferred as a configuration problem', async () => {
+    const r = await relay();
+    const dir = tmp();
+    const config = makeConfig(dir, { main: { name: 'main', url: r.url(), caFile: r.caFile, oauthTokenCommand: 'echo wrong-token' } });
+    const id = await queue(config, ['a@example.com']);
+    const { results } = await deliver(config, [id]);
+    const o = results[0]!.outcomes.get('a@example.com')!;
+    assert.equal(o.status, 'deferred');
+    assert.ok(o.fix);
+  });
+});
+
+describe('engine: certificates', () => {
+  it('a matching SHA-256 pin delivers; a wrong pin defers with a certificate hint', async () => {
+    const pki = testPki();
+    const r = await relay();
+    const dir = tmp();
+    let config = makeConfig(dir, { main: relaySettings(r, dir, { fingerprints: [pki.good.sha256Hex] }) });
+    const id = await queue(config, ['a@example.com']);
+    await deliver(config, [id]);
+    assert.equal(r.received.length, 1);
+    config = makeConfig(dir, { main: relaySettings(r, dir, { fingerprints: [pki.expired.sha256] }) });
+    const id2 = await queue(config, ['b@example.com']);
+    const { results } = await deliver(config, [id2]);
+    assert.equal(r.received.length, 1);
+    assert.match(results[0]!.outcomes.get('b@example.com')!.fix!, /certificate/);
+  });
+  it('presents a client certificate when configured', async () => {
+    const pki = testPki();
+    const r = await relay({ requestClientCert: true });
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir, { clientCert: pki.client.certFile, clientKey: pki.client.keyFile }) });
+    const id = await queue(config, ['a@example.com']);
+    await deliver(config, [id]);
+    assert.equal(r.received.length, 1);
+    assert.equal(r.sessions.find((s) => s.clientCert)?.clientCert?.subjectCN, 'outbox-client');
+  });
+});
+
+describe('engine: routes, schedule, expiry', () => {
+  it('routes recipients of one message to two relays and holds another', async () => {
+    const a = await relay();
+    const b = await relay();
+    const dir = tmp();
+    const config = makeConfig(dir, { a: relaySettings(a, dir, {}, 'a'), b: relaySettings(b, dir, {}, 'b') }, {
+      defaultRelay: 'a',
+      routes: [
+        { recipientDomain: 'corp.example', relay: 'b' },
+        { recipientDomain: 'frozen.example', relay: 'hold' },
+      ],
+    });
+    const id = await queue(config, ['x@example.com', 'y@corp.example', 'z@frozen.example']);
+    await deliver(config, [id]);
+    assert.deepEqual(a.received.map((m) => m.rcptTo), [['x@example.com']]);
+    assert.deepEqual(b.received.map((m) => m.rcptTo), [['y@corp.example']]);
+    const rec = await readControl(ensureSpool(config.spool), id);
+    assert.deepEqual(rec.recipients.map((r) => r.status), ['sent', 'sent', 'pending']);
+  });
+
+  it('sends one delay warning once the message is old enough, then none', async () => {
+    const r = await relay({ faults: { rcpt: { 'later@example.com': '451 4.3.0 Try later' } } });
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir) }, { deliverySettings: { delayWarningMs: 1 } });
+    const id = await queue(config, ['later@example.com']);
+    await new Promise((res) => setTimeout(res, 5));
+    await deliver(config, [id]);
+    assert.equal(r.received.length, 1);
+    assert.equal(r.received[0]!.mailFrom, '');
+    assert.match(r.received[0]!.data.toString(), /Action: delayed/);
+    await deliver(config, [id]);
+    assert.equal(r.received.length, 1, 'warned once');
+    assert.equal((await readControl(ensureSpool(config.spool), id)).warned, true);
+  });
+
+  it('past the maximum lifetime a deferral becomes a bounce (expired); a configuration problem never does', async () => {
+    const r = await relay({ faults: { rcpt: { 'later@example.com': '451 4.3.0 Try later' } } });
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir) }, { deliverySettings: { maxQueueLifetimeMs: 1000 } });
+    const p = ensureSpool(config.spool);
+    const id = await queue(config, ['later@example.com']);
+    const rec = await readControl(p, id);
+    await writeControl(p, { ...rec, arrival: rec.arrival - 10_000 });
+    const { results, log } = await deliver(config, [id]);
+    assert.equal(results[0]!.outcomes.get('later@example.com')!.status, 'failed');
+    assert.ok(log.lines.some((l) => /status=expired/.test(l)));
+    assert.equal(r.received.length, 1);
+    assert.match(r.received[0]!.data.toString(), /delivery time expired/);
+
+    r.setFaults({ authReply: '535 5.7.8 Authentication failed' });
+    const id2 = await queue(config, ['a@example.com']);
+    const rec2 = await readControl(p, id2);
+    await writeControl(p, { ...rec2, arrival: rec2.arrival - 10_000 });
+    const second = await deliver(config, [id2]);
+    assert.equal(second.results[0]!.outcomes.get('a@example.com')!.status, 'deferred');
+    assert.equal(r.received.length, 1, 'no bounce for a wrong password');
+    assert.ok((await readControl(p, id2)).nextAttempt > Date.now());
+  });
+});
+
+describe('engine: connection limits', () => {
+  it('a relay that refuses extra connections gets fewer; every message is still delivered', async () => {
+    const r = await relay();
+    (r.server as unknown as { options: { maxClients: number } }).options.maxClients = 2;
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir) });
+    const ids: string[] = [];
+    for (let i = 0; i < 24; i++) ids.push(await queue(config, [`r${i}@example.com`]));
+    const { results, log } = await deliver(config, ids, captureLog(), 8);
+    assert.equal(r.received.length, 24, log.lines.filter((l) => !/status=sent|removed|queue active/.test(l)).join('\n'));
+    assert.ok(results.every((x) => x.remaining === 0));
+    assert.ok(log.lines.some((l) => /refused connection \d+ .*using at most/.test(l)), 'the limit was learned');
+  });
+  it('max_connections caps a relay; sessions are reused (one login per connection)', async () => {
+    const r = await relay();
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir, { maxConnections: 3 }) });
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) ids.push(await queue(config, [`r${i}@example.com`]));
+    await deliver(config, ids, captureLog(), 8);
+    assert.equal(r.received.length, 30);
+    assert.ok(r.connections <= 3, `${r.connections} connections`);
+    assert.equal(r.authAttempts, r.connections);
+  });
+});
+
+describe('engine: timeouts (a hung relay cannot stall the queue)', () => {
+  it('a relay that never sends its greeting: deferred after greeting_timeout', async () => {
+    const sockets: net.Socket[] = [];
+    const srv = net.createServer((c) => void sockets.push(c));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => {
+      for (const c of sockets) c.destroy();
+      srv.close(() => r());
+    }));
+    const dir = tmp();
+    const port = (srv.address() as net.AddressInfo).port;
+    const config = makeConfig(dir, { main: { name: 'main', url: `smtp+starttls://localhost:${port}`, greetingTimeoutMs: 300 } });
+    const id = await queue(config, ['a@example.com']);
+    const t0 = Date.now();
+    const { results } = await deliver(config, [id]);
+    assert.ok(Date.now() - t0 < 5000);
+    const o = results[0]!.outcomes.get('a@example.com')!;
+    assert.deepEqual([o.status, o.dsn], ['deferred', '4.4.2']);
+  });
+  it('a relay that does not answer the end of DATA: deferred after the command timeout', async () => {
+    const r = await relay({ acceptDelayMs: 5000 });
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir, { commandTimeoutMs: 400 }) });
+    const id = await queue(config, ['a@example.com']);
+    const t0 = Date.now();
+    const { results } = await deliver(config, [id]);
+    assert.ok(Date.now() - t0 < 4000, `${Date.now() - t0} ms`);
+    assert.equal(results[0]!.outcomes.get('a@example.com')!.status, 'deferred');
+  });
+});
