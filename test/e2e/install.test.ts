@@ -184,7 +184,7 @@ test('build-deb: outbox_<version>_amd64.deb that provides, conflicts with and re
   assert.equal(execFileSync('sh', ['-c', 'dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./conffiles', 'sh', deb], { encoding: 'utf8' }).trim(), '/etc/outbox/outbox.conf');
 });
 
-test('the .deb installs with apt (replacing the MTA) and dpkg -i, sends a message, and purges (in an overlay)', async () => {
+test('the .deb installs with apt (replacing the MTA) and dpkg -i, delivers a message to the relay, and purges (in an overlay)', async () => {
   assert.ok(deb, 'the previous test built the .deb');
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-overlay-'));
   const script = `set -eu
@@ -210,13 +210,27 @@ echo "submitted rc=$?"
 /usr/sbin/outbox pickup 2>&1
 stat -c 'queued %U %a' /var/spool/outbox/ctl/*
 mailq
+# The relay password as README "Privilege model" says: root:outbox 0640. Root starts the run.
+printf '%s\n' "$RELAY_PASSWORD" > /etc/outbox/relay.password
+chown root:outbox /etc/outbox/relay.password
+chmod 0640 /etc/outbox/relay.password
+OUTBOX_RELAY_PASSWORD_FILE=/etc/outbox/relay.password OUTBOX_LOG=stderr /usr/sbin/sendmail -q 2>&1
+echo "queue run rc=$?"
+mailq
 echo "== purge"
 dpkg --purge outbox >/dev/null
 [ ! -e /usr/sbin/outbox ] && [ ! -e /var/spool/outbox ] && [ ! -e /etc/outbox ] && ! getent passwd outbox >/dev/null && echo "purged clean"
 `;
   fs.writeFileSync(path.join(scratch, 'run.sh'), script);
+  fs.chmodSync(scratch, 0o755);
+  const { startRelay } = await import('../helpers/relay.js');
+  const relay = await startRelay({ users: { outbox: 'deb-secret' } });
+  const ca = path.join(scratch, 'ca.pem');
+  fs.copyFileSync(relay.caFile, ca);
+  fs.chmodSync(ca, 0o644);
   try {
-    const r = await run('unshare', ['--mount', '--propagation', 'private', 'sh', path.join(scratch, 'run.sh'), scratch, deb], { timeoutMs: 120_000 });
+    const env = { OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_CA: ca, RELAY_PASSWORD: 'deb-secret' };
+    const r = await run('unshare', ['--mount', '--propagation', 'private', 'sh', path.join(scratch, 'run.sh'), scratch, deb], { timeoutMs: 120_000, env });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const out = r.stdout;
     assert.equal((out.match(/^outbox ii $/gm) ?? []).length, 2, out);
@@ -229,7 +243,14 @@ dpkg --purge outbox >/dev/null
     assert.match(out, /picked up from incoming/);
     assert.match(out, /^queued outbox 600$/m);
     assert.match(out, /deb@example\.com/);
+    assert.match(out, /to=<deb@example\.com>, relay=.*status=sent/);
+    assert.match(out, /^queue run rc=0$/m);
+    assert.match(out, /Mail queue is empty/);
+    assert.equal(relay.received.length, 1);
+    assert.deepEqual(relay.received[0]!.rcptTo, ['deb@example.com']);
+    assert.match(relay.received[0]!.data.toString(), /Subject: from the package/);
   } finally {
+    await relay.close();
     fs.rmSync(scratch, { recursive: true, force: true });
     fs.rmSync(path.dirname(deb), { recursive: true, force: true });
   }

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { OUTBOX, SENDMAIL, MAILQ, run } from '../helpers/run.js';
+import { OUTBOX, SENDMAIL, MAILQ, run, sleep, start } from '../helpers/run.js';
 import { asUser, ensureUser, lookupUser, removeUsers, requireRoot, systemSpool, type TestUser } from '../helpers/users.js';
 
 const SECRET = 'hunter2-relay-password';
@@ -383,4 +383,76 @@ test('a pickup that crashed after its commit does not queue the entry twice', as
   assert.match(r2.stderr, /already queued; removed the entry/);
   assert.equal(ctlRecords().filter((x) => x.recipients[0].address === 'twice@example.com').length, 1);
   assert.deepEqual(entries(), []);
+});
+
+test('a queue run started by root becomes the runner, picks up and delivers both users\' mail with root:runner 0640 credentials', async () => {
+  const { startRelay } = await import('../helpers/relay.js');
+  const relay = await startRelay({ users: { outbox: SECRET } });
+  try {
+    // The test CA lives in a root-only directory; the runner must be able to read it.
+    const ca = path.join(sp.dir, 'ca.pem');
+    fs.copyFileSync(relay.caFile, ca);
+    fs.chmodSync(ca, 0o644);
+    const env = { ...sp.env, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: credentials, OUTBOX_RELAY_CA: ca, OUTBOX_LOG: 'stderr' };
+    assert.equal((await submitAs(alice, 'deliver-a@example.com', 'to the relay')).code, 0);
+    assert.equal((await submitAs(bob, 'deliver-b@example.com', 'to the relay')).code, 0);
+    const queued = ctlRecords().length;
+    const r = await run(SENDMAIL, ['-q'], { env, timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /picked up from incoming/);
+    const got = relay.received.map((m) => `${m.mailFrom} -> ${m.rcptTo.join(',')}`).sort();
+    assert.ok(got.includes('obx-alice@example.test -> deliver-a@example.com'), got.join('\n'));
+    assert.ok(got.includes('obx-bob@example.test -> deliver-b@example.com'), got.join('\n'));
+    assert.equal(relay.received.length, queued + 2);
+    for (const m of relay.received) assert.equal(m.authUser, 'outbox');
+    assert.deepEqual(ctlRecords(), []);
+    assert.deepEqual(entries(), []);
+    assert.ok(!r.stderr.includes(SECRET), 'the password appeared in the log');
+    // Nothing the run created belongs to root.
+    for (const d of ['msg', 'ctl', 'tmp', 'lock', 'run']) {
+      for (const f of fs.readdirSync(path.join(sp.spool, d))) {
+        if (f === 'query.sock') continue;
+        assert.equal(fs.lstatSync(path.join(sp.spool, d, f)).uid, runner.uid, `${d}/${f}`);
+      }
+    }
+  } finally {
+    await relay.close();
+  }
+});
+
+test('the daemon (started by root) picks up a drop within moments, delivers it, and answers mailq for users', async (t) => {
+  const { startRelay } = await import('../helpers/relay.js');
+  const relay = await startRelay({ users: { outbox: SECRET }, acceptDelayMs: 0 });
+  const ca = path.join(sp.dir, 'ca.pem');
+  fs.copyFileSync(relay.caFile, ca);
+  fs.chmodSync(ca, 0o644);
+  const env = { ...sp.env, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: credentials, OUTBOX_RELAY_CA: ca, OUTBOX_LOG: 'stderr' };
+  const daemon = start(SENDMAIL, ['-bd'], { env });
+  let log = '';
+  daemon.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<number | null>((r) => daemon.on('close', (code) => r(code)));
+  try {
+    const sock = path.join(sp.spool, 'run', 'query.sock');
+    for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(50);
+    assert.ok(fs.existsSync(sock), `the daemon did not open ${sock}: ${log}`);
+    const t0 = Date.now();
+    assert.equal((await submitAs(alice, 'daemon@example.com', 'via the daemon')).code, 0);
+    for (let i = 0; i < 200 && relay.received.length === 0; i++) await sleep(50);
+    assert.equal(relay.received.length, 1, log);
+    assert.equal(relay.received[0]!.mailFrom, 'obx-alice@example.test');
+    const ms = Date.now() - t0;
+    assert.ok(ms < 10_000, `delivered after ${ms} ms`);
+    t.diagnostic(`drop to accepted by the relay: ${ms} ms (submission included)`);
+    for (let i = 0; i < 100 && ctlRecords().length > 0; i++) await sleep(50);
+    const q = await asUser(bob, MAILQ, [], { env: sp.env });
+    assert.equal(q.code, 0, q.stderr);
+    assert.equal(q.stdout, 'Mail queue is empty\n');
+    assert.equal(fs.statSync(path.join(sp.spool, 'run', 'daemon.pid')).uid, runner.uid);
+  } finally {
+    daemon.kill('SIGTERM');
+    const code = await Promise.race([exited, sleep(10_000).then(() => 'timeout')]);
+    if (code === 'timeout') daemon.kill('SIGKILL');
+    await relay.close();
+  }
+  assert.ok(!fs.existsSync(path.join(sp.spool, 'run', 'query.sock')), 'the socket is removed when the daemon stops');
 });
