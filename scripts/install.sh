@@ -22,15 +22,8 @@
 #   /var/lib/outbox/install.state: what this script created, for uninstall.sh
 set -eu
 
-SBIN=/usr/local/sbin
-BIN="$SBIN/outbox"
-SPOOL=/var/spool/outbox
-ETC=/etc/outbox
-UNITDIR=/etc/systemd/system
-STATE_DIR=/var/lib/outbox
-STATE="$STATE_DIR/install.state"
-LINKS="/usr/sbin/sendmail /usr/bin/mailq /usr/bin/newaliases"
-BACKUP_SUFFIX=.pre-outbox
+# shellcheck source=install-paths.sh
+. "$(dirname "$0")/install-paths.sh"
 
 force=0
 service=daemon

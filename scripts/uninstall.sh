@@ -10,15 +10,8 @@
 # only if install.sh created them). Idempotent.
 set -eu
 
-SBIN=/usr/local/sbin
-BIN="$SBIN/outbox"
-SPOOL=/var/spool/outbox
-ETC=/etc/outbox
-UNITDIR=/etc/systemd/system
-STATE_DIR=/var/lib/outbox
-STATE="$STATE_DIR/install.state"
-LINKS="/usr/sbin/sendmail /usr/bin/mailq /usr/bin/newaliases"
-BACKUP_SUFFIX=.pre-outbox
+# shellcheck source=install-paths.sh
+. "$(dirname "$0")/install-paths.sh"
 
 purge=0
 for a in "$@"; do
