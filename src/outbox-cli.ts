@@ -4,6 +4,8 @@
  *
  *   outbox deliver [-C FILE] [-v] ID    deliver one queued message now (used by -odi and the
  *                                        background kick); exit status reflects the outcome
+ *   outbox pickup [-C FILE] [-v]         move the system spool's incoming/ into the queue (as
+ *                                        the spool owner; see src/spool/pickup.ts)
  *   outbox check [RELAY...]              diagnose relays: ports, STARTTLS, certificate, AUTH
  *   outbox config check                  validate the configuration file
  *   outbox config migrate FILE           translate msmtprc / dma.conf / nullmailer remotes
@@ -17,6 +19,7 @@ export type CommandModule = { command: (args: string[], io: Io) => Promise<numbe
 
 const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   deliver: () => import('./runner/deliver-command.js'),
+  pickup: () => import('./spool/pickup-command.js'),
   check: () => import('./config/check.js'),
   config: () => import('./config/command.js'),
   queue: () => import('./queue/manage.js'),

@@ -251,7 +251,7 @@ export function checkRelayUrl(url: string): ParsedRelayUrl | { error: string } {
     const userinfo = rest.slice(0, at);
     rest = rest.slice(at + 1);
     if (userinfo.includes(':')) {
-      return { error: 'the URL holds a password: remove it and use password_file, password_command or password_env' };
+      return { error: 'the URL holds a password: remove it and use password_file, password_command or password_env (for OUTBOX_RELAY: OUTBOX_RELAY_PASSWORD_FILE)' };
     }
     try {
       user = decodeURIComponent(userinfo);

@@ -11,7 +11,8 @@
  * `*` after the id: being delivered (locked); `!`: on hold. Only undelivered recipients are
  * listed, each group under its last error. `--json` prints one JSON object per message per line,
  * with postqueue -j's field names. Never reads message bodies; never loads the SMTP client.
- * Non-root users of the system spool see only their own messages.
+ * Root and the spool's owner see every message; on the system spool anyone else sees only their
+ * own, and since they cannot read the queue, their mailq asks the daemon (queue/query.ts).
  */
 import * as fs from 'node:fs';
 import type { Config } from '../config/config.js';
@@ -74,9 +75,9 @@ export function jsonEntry({ rec, active }: ListedMessage): string {
   });
 }
 
-/** Who may see a message: root and the runner see all; others only their own (system spool). */
-export function visibleTo(rec: ControlRecord, uid: number, config: Config): boolean {
-  return !config.system || uid === 0 || rec.uid === uid;
+/** Who may see a message: root and the spool owner (the runner) see all; others only their own (system spool). */
+export function visibleTo(rec: ControlRecord, uid: number, config: Config, owner = spoolOwnerUid(config)): boolean {
+  return !config.system || uid === 0 || uid === owner || rec.uid === uid;
 }
 
 /**
@@ -102,13 +103,28 @@ function readRecordText(file: string, buf: Buffer): string | null {
   }
 }
 
+function spoolOwnerUid(config: Config): number | null {
+  try {
+    return fs.statSync(config.spool).uid;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Write the listing to `out`. Returns the number of messages listed.
+ * Write the listing to `out`. Returns the number of messages listed (0 when the daemon answered).
+ * `direct`: read the spool even as another user (the daemon answering a query does).
  * Scale (scripts/bench-queue): one readdir of ctl/ (names only: about 50 bytes per message), then
- * one small synchronous read per control record, formatted and written out in 8 KB pieces (bigger pieces live long enough to be promoted, and RSS grows with them), so
- * memory stays flat however long the queue is; message bodies are never opened.
+ * one small synchronous read per control record, written out in 8 KB pieces (bigger pieces live
+ * long enough to be promoted, and RSS grows with them); message bodies are never opened.
  */
-export async function listQueue(config: Config, opts: { json: boolean; uid: number; out: NodeJS.WritableStream }): Promise<number> {
+export async function listQueue(config: Config, opts: { json: boolean; uid: number; out: NodeJS.WritableStream; direct?: boolean }): Promise<number> {
+  const owner = spoolOwnerUid(config);
+  if (!opts.direct && config.system && opts.uid !== 0 && owner !== null && opts.uid !== owner) {
+    const { queryDaemon } = await import('./query.js');
+    await queryDaemon(config, 'list', opts);
+    return 0;
+  }
   const p = spoolPaths(config.spool);
   const ids = await listIds(p);
   const locked = await lockedIds(p);
@@ -131,7 +147,7 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
     } catch {
       continue; // unreadable: not ours to show
     }
-    if (!visibleTo(rec, opts.uid, config)) continue;
+    if (!visibleTo(rec, opts.uid, config, owner)) continue;
     if (pendingRecipients(rec).length === 0) continue;
     const entry = { rec, active: locked.has(id) };
     if (opts.json) buf += jsonEntry(entry) + '\n';

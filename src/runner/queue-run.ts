@@ -17,6 +17,11 @@
  *   -v            the SMTP transcript on stderr (credentials redacted); on a terminal also a
  *                 progress line (done/total, rate); nothing of that when stderr is not a tty.
  *
+ * On the system spool (README "Privilege model"): a run started by root first becomes the spool's
+ * owner (spool/privileges.ts); every run and every daemon scan first picks up incoming/
+ * (spool/pickup.ts), and the daemon also watches incoming/ and serves run/query.sock
+ * (queue/query.ts) so that users can list their own messages.
+ *
  * Returns the exit status (0; 78 when messages wait and no relay is configured; 75 when a daemon
  * already runs). Next: runner.ts (the engine).
  */
@@ -32,6 +37,10 @@ import { runningDaemon } from '../submit/kick.js';
 import { openLog, type Log } from '../log/log.js';
 import { Engine } from './runner.js';
 import { relaysFor } from './routing.js';
+import { pickupIncoming } from '../spool/pickup.js';
+import { INCOMING } from '../spool/drop.js';
+import { dropToSpoolOwner } from '../spool/privileges.js';
+import { startQueryServer, type QueryServer } from '../queue/query.js';
 
 export type QueueRunMode = Extract<Mode, { kind: 'queue-run' }>;
 
@@ -106,6 +115,8 @@ export interface EngineSetup {
 /** Build an engine for a run (shared with deliver-command.ts). */
 export function setupEngine(config0: Config, io: Io, opts: { verbose: boolean; idleMs: number; relayDownMs: number; env?: NodeJS.ProcessEnv; slots?: number }): EngineSetup {
   const env = opts.env ?? process.env;
+  // Root on the system spool becomes its owner (`outbox`) before touching anything in it.
+  dropToSpoolOwner(config0);
   const config = relaysFor(config0, env);
   const paths = ensureSpool(config.spool);
   const log = openLog({ env, verbose: opts.verbose, stderr: io.stderr });
@@ -135,6 +146,8 @@ async function runOnce(mode: QueueRunMode, config0: Config, io: Io): Promise<num
   });
   try {
     await sweepOrphans(paths, config.orphanGraceSeconds * 1000);
+    // What other users dropped into incoming/ joins the queue first (src/spool/pickup.ts).
+    await pickupIncoming(paths, config, log);
     // Without filters every id goes to the engine, which reads each record under its lock
     // anyway (and skips held or finished ones): one read per message instead of two.
     const f = mode.filter;
@@ -246,6 +259,7 @@ async function runDaemon(mode: QueueRunMode, config0: Config, io: Io): Promise<n
       do {
         rescan = false;
         await sweepOrphans(paths, config.orphanGraceSeconds * 1000);
+        await pickupIncoming(paths, config, log);
         for (const id of await listIds(paths)) consider(id);
       } while (rescan && !stopping);
     } catch (e) {
@@ -274,6 +288,48 @@ async function runDaemon(mode: QueueRunMode, config0: Config, io: Io): Promise<n
   } catch (e) {
     log.line(null, `cannot watch ${paths.ctl} (${(e as Error).message}); relying on the periodic scan`, 'warning');
   }
+  // incoming/ (system spool): a committed envelope triggers a pickup at once; the picked-up
+  // message's ctl/ commit is then seen by the watch above.
+  let picking = false;
+  let pickAgain = false;
+  const pickupSoon = async () => {
+    if (stopping) return;
+    if (picking) {
+      pickAgain = true;
+      return;
+    }
+    picking = true;
+    try {
+      do {
+        pickAgain = false;
+        await pickupIncoming(paths, config, log);
+      } while (pickAgain && !stopping);
+    } catch (e) {
+      log.line(null, `pickup failed: ${(e as Error).message}`, 'error');
+    } finally {
+      picking = false;
+    }
+  };
+  let incomingWatcher: fs.FSWatcher | undefined;
+  const incomingDir = path.join(paths.root, INCOMING);
+  if (fs.existsSync(incomingDir)) {
+    try {
+      incomingWatcher = fs.watch(incomingDir, { persistent: true }, (_event, name) => {
+        const n = name ? String(name) : '';
+        if (n.endsWith('.env') && !n.startsWith('.')) void pickupSoon();
+      });
+      incomingWatcher.on('error', (e) => log.line(null, `watching ${incomingDir} failed (${e.message}); relying on the periodic scan`, 'warning'));
+    } catch (e) {
+      log.line(null, `cannot watch ${incomingDir} (${(e as Error).message}); relying on the periodic scan`, 'warning');
+    }
+  }
+  // mailq for users who cannot read the queue (src/queue/query.ts).
+  let query: QueryServer | null = null;
+  try {
+    query = await startQueryServer(paths, config, log);
+  } catch (e) {
+    log.line(null, `cannot serve queue queries on ${path.join(paths.run, 'query.sock')} (${(e as Error).message}); mailq works for root and the spool owner only`, 'warning');
+  }
   const scanTimer = setInterval(() => void scan(), scanMs);
   await scan();
 
@@ -295,6 +351,8 @@ async function runDaemon(mode: QueueRunMode, config0: Config, io: Io): Promise<n
   clearInterval(scanTimer);
   clearTimeout(wakeTimer);
   watcher?.close();
+  incomingWatcher?.close();
+  await query?.close();
   await engine.stop(5000);
   releasePidFile(paths);
   log.line(null, 'daemon stopped');

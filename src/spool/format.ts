@@ -11,7 +11,10 @@
  *                ctl/<ID> is an uncommitted or abandoned write, swept after the grace period.
  *   lock/<ID>.lock   proper-lockfile lock of a message (src/spool/lock.ts), held while a process
  *                changes or delivers it. Stale locks (holder dead) are taken over.
- *   run/         the daemon's pid file and wake-up trigger.
+ *   run/         the daemon's pid file, wake-up trigger and query socket (src/queue/query.ts).
+ *   incoming/    system spool only: the drop directory where users other than the spool's owner
+ *                submit (mode 1733); the runner moves entries into msg/ + ctl/. Entry format:
+ *                src/spool/drop.ts; the checks: src/spool/pickup.ts.
  *
  * Stored message form: exactly the caller's bytes, except that every CRLF is stored as LF (a
  * lone CR is kept), the message always ends with LF, and header fix-ups are inserted as raw lines
@@ -93,6 +96,8 @@ export interface ControlRecord {
   bounce?: boolean;
   /** Bounded log of what happened, newest last. */
   history: HistoryEntry[];
+  /** The incoming/ entry name this message was picked up from (so it is never queued twice). */
+  drop?: string;
   [unknown: string]: unknown;
 }
 

@@ -2,7 +2,8 @@
  * submit/command.ts — `sendmail [flags] recipients < message`: the command-line submission.
  *
  * Reads stdin into the spool (submit.ts), then moves the message on according to the delivery
- * mode (-odb background kick, -odi wait for a delivery child, -odq nothing; kick.ts). Exit status:
+ * mode (-odb background kick, -odi wait for a delivery child, -odq nothing; kick.ts; a message
+ * dropped into the system spool's incoming/ is left to the runner). Exit status:
  * 0 once the message is committed (and, with -odi, the child's real outcome; see README.md
  * "Exit status").
  */
@@ -36,6 +37,10 @@ export async function sendFromCommandLine(mode: SendOptions, config: Config, io:
      delivery outcome, which the caller asked for. */
   if (mode.verbose) io.stderr.write(`queued as ${result.id}\n`);
   const delivery = mode.deliveryMode ?? config.delivery;
+  // Dropped into incoming/ of the system spool: we can neither read the queue nor the relay's
+  // credentials, so nothing to start; the daemon watches incoming/, the timer's `sendmail -q`
+  // picks it up. -odi then means -odb (cron's -odi must not fail). See README "Privilege model".
+  if (result.dropped) return EX_OK;
   if (delivery === 'interactive') {
     const { status, detail } = await deliverInteractive(config, result.id, mode.verbose);
     // 65/67/68/69 from `outbox deliver`: refused for good (it has said which recipients, and a

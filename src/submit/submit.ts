@@ -4,7 +4,9 @@
  * Used by the command line (sendmail [-t] [-i] ...) and by the SMTP paths (-bs, the listener).
  * Flow: check the envelope arguments (before reading any input), create msg/<ID>, stream the
  * input through the normaliser, fix up the header section when it is complete, stream the body,
- * fsync, then commit the control record (src/spool/spool.ts). Nothing is buffered whole.
+ * fsync, then commit the control record. Nothing is buffered whole. Where the files go is the
+ * SubmitTarget's business (src/spool/drop.ts): the queue (msg/ + ctl/) for the spool's owner,
+ * the drop directory incoming/ for every other user of the system spool.
  *
  * Throws OutboxError: EX_USAGE (no recipients and no -t, bad argument), EX_DATAERR (NUL byte,
  * malformed header section, bad address, no recipients found, too large), EX_CANTCREAT /
@@ -21,7 +23,8 @@ import { fixupHeaders, isFieldLine, isMboxFromLine, parseHeaderSection, recipien
 import { Normalizer } from '../message/normalize.js';
 import { expandRecipient } from '../config/aliases.js';
 import { FORMAT_VERSION, type ControlRecord, type RecipientState } from '../spool/format.js';
-import { createMessageFile, ensureSpool, fsyncDir, uniqueSuffix, writeControl } from '../spool/spool.js';
+import { uniqueSuffix } from '../spool/spool.js';
+import { type SubmitTarget, submitTarget } from '../spool/drop.js';
 
 /** Largest header section accepted (10,000 header lines fit comfortably). */
 export const MAX_HEADER_BYTES = 4 * 1024 * 1024;
@@ -64,6 +67,8 @@ export interface SubmitRequest {
   now?: () => number;
   /** Called with the queue id as soon as it is allocated (before the commit). */
   onId?: (id: string) => void;
+  /** Where to write (default: submitTarget(config): the queue, or incoming/ of the system spool). */
+  target?: SubmitTarget;
 }
 
 export interface SubmitResult {
@@ -72,6 +77,8 @@ export interface SubmitResult {
   recipients: string[];
   size: number;
   record: ControlRecord;
+  /** true: written to the drop directory; the runner picks it up (no background kick possible). */
+  dropped: boolean;
 }
 
 /** Turn -f's value into an envelope sender ('' for the null sender). */
@@ -195,9 +202,10 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
     throw new OutboxError(EX_USAGE, 'no recipients given (name them as arguments, or use -t to read them from the header)');
   }
 
-  const paths = ensureSpool(config.spool);
+  const target = req.target ?? submitTarget(config);
+  const maxSize = config.maxMessageSize > 0 ? config.maxMessageSize : (target.maxBytes ?? 0);
   const arrival = now();
-  const file = await createMessageFile(paths, arrival);
+  const file = await target.create(arrival);
   req.onId?.(file.id);
   const date = new Date(arrival);
   const normalizer = new Normalizer(req.ignoreDots);
@@ -210,8 +218,8 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
   const write = async (b: Buffer) => {
     if (b.length === 0) return;
     size += b.length;
-    if (config.maxMessageSize > 0 && size > config.maxMessageSize) {
-      throw new OutboxError(EX_DATAERR, `message larger than the limit of ${config.maxMessageSize} bytes`);
+    if (maxSize > 0 && size > maxSize) {
+      throw new OutboxError(EX_DATAERR, `message larger than the limit of ${maxSize} bytes`);
     }
     lastByte = b[b.length - 1]!;
     let off = 0;
@@ -288,8 +296,6 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
 
     await file.fh.sync();
     await file.fh.close();
-    // Why: the name msg/<ID> must be on disk before a control record can point at it.
-    await fsyncDir(paths.msg);
 
     const record: ControlRecord = {
       v: FORMAT_VERSION,
@@ -311,10 +317,11 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
       hold: false,
       history: [{ time: arrival, event: 'queued', detail: `uid=${req.submitter.uid} from=<${sender}> nrcpt=${recipients.length}` }],
     };
-    await writeControl(paths, record);
+    // The commit point: ctl/<ID> (queue) or incoming/<ID>.<R>.env (drop); see spool/drop.ts.
+    await target.commit(file, record);
     committed = true;
     /* From here on the mail is safe. */
-    return { id: file.id, sender, recipients: recipients.map((r) => r.address), size, record };
+    return { id: file.id, sender, recipients: recipients.map((r) => r.address), size, record, dropped: target.kind === 'drop' };
   } finally {
     if (!committed) {
       await file.fh.close().catch(() => {});

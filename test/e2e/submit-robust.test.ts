@@ -7,15 +7,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { run, start, SENDMAIL, MAILQ, controls, messageText, tempSpool, sleep } from '../helpers/run.js';
+import { run, start, SENDMAIL, MAILQ, controls, messageText, sleep, spoolsForFile } from '../helpers/run.js';
 
-const spools: ReturnType<typeof tempSpool>[] = [];
-after(() => spools.forEach((s) => s.cleanup()));
-function spool() {
-  const s = tempSpool();
-  spools.push(s);
-  return s;
-}
+const spool = spoolsForFile(after);
 
 /** Run `fn` over 0..n-1 with at most `width` at a time. */
 async function pool(n: number, width: number, fn: (i: number) => Promise<void>) {

@@ -6,15 +6,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { run, SENDMAIL, MAILQ, controls, messageText, tempSpool } from '../helpers/run.js';
+import { run, SENDMAIL, MAILQ, controls, messageText, spoolsForFile } from '../helpers/run.js';
 
-const spools: ReturnType<typeof tempSpool>[] = [];
-after(() => spools.forEach((s) => s.cleanup()));
-function spool() {
-  const s = tempSpool();
-  spools.push(s);
-  return s;
-}
+const spool = spoolsForFile(after);
 
 /** Submit and return the one committed record and its stored text. */
 async function submitOne(args: string[], input: string | Buffer, env: Record<string, string> = {}) {

@@ -110,3 +110,17 @@ export function messageText(spool: string, id: string): string {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * `spool()` for a test file: each call makes a fresh temporary spool, and all of them are
+ * removed after the file's tests. Call at module level: `const spool = spoolsForFile(after);`.
+ */
+export function spoolsForFile(after: (fn: () => void) => void, prefix?: string): () => TempSpool {
+  const made: TempSpool[] = [];
+  after(() => made.forEach((s) => s.cleanup()));
+  return () => {
+    const s = tempSpool(prefix);
+    made.push(s);
+    return s;
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * spool/privileges.ts — run as the spool's owner. Whoever owns the system spool (the `outbox`
+ * user that scripts/install.sh and the Debian package create) is the runner's identity: when
+ * root starts a queue run, a pickup or a delivery on the system spool, the process gives up
+ * root (supplementary groups, gid, then uid — in that order, because each step needs the
+ * privilege the next one removes) before it touches the queue, so every file it creates is the
+ * runner's and no delivery ever runs as root. The systemd units start it as User=outbox directly.
+ *
+ * Throws OutboxError(EX_TEMPFAIL) when the drop fails (never continues as root by mistake).
+ */
+import * as fs from 'node:fs';
+import type { Config } from '../config/config.js';
+import { EX_TEMPFAIL, OutboxError } from '../sysexits.js';
+
+export interface Identity {
+  uid: number;
+  gid: number;
+}
+
+/** Who the process must become: the spool owner when we are root on a system spool it owns. Pure. */
+export function targetIdentity(myUid: number, system: boolean, spoolStat: Identity | null): Identity | null {
+  if (myUid !== 0 || !system || !spoolStat || spoolStat.uid === 0) return null;
+  return spoolStat;
+}
+
+/** Drop root for the spool's owner if that applies; returns the identity taken, or null. */
+export function dropToSpoolOwner(config: Pick<Config, 'system' | 'spool'>): Identity | null {
+  if (!process.getuid || !process.setuid || !process.setgid || !process.setgroups) return null;
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.statSync(config.spool);
+  } catch {
+    st = null;
+  }
+  const target = targetIdentity(process.getuid(), config.system, st ? { uid: st.uid, gid: st.gid } : null);
+  if (!target) return null;
+  try {
+    process.setgroups([target.gid]);
+    process.setgid(target.gid);
+    process.setuid(target.uid);
+  } catch (e) {
+    throw new OutboxError(EX_TEMPFAIL, `cannot become the spool owner (uid ${target.uid}): ${(e as Error).message}`);
+  }
+  if (process.getuid() !== target.uid || process.geteuid!() !== target.uid || process.getgid!() !== target.gid) {
+    throw new OutboxError(EX_TEMPFAIL, `still running as uid ${process.getuid()} after dropping privileges`);
+  }
+  return target;
+}

@@ -1,0 +1,259 @@
+/**
+ * End-to-end: scripts/install.sh (twice) and scripts/uninstall.sh on this very machine, and the
+ * Debian package from scripts/build-deb. Needs root (CI runs as root).
+ *
+ * The machine is restored whatever happens: before anything, the state of /usr/sbin/sendmail,
+ * /usr/bin/mailq, /usr/bin/newaliases, the dpkg diversions, the user `outbox`, /etc/outbox and
+ * the spool is recorded (and the three files copied); after() runs uninstall.sh --purge and, if
+ * the state still differs, puts the copies back. The .deb is installed with apt-get and dpkg -i
+ * inside a private mount namespace whose /usr, /etc and /var are overlays on scratch
+ * directories (unshare + overlayfs): installing a package that Conflicts with the machine's
+ * MTA would otherwise remove Postfix from the CI machine, which the other tests need.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { REPO, run } from '../helpers/run.js';
+import { requireRoot } from '../helpers/users.js';
+
+const INSTALL = path.join(REPO, 'scripts/install.sh');
+const UNINSTALL = path.join(REPO, 'scripts/uninstall.sh');
+const BUILD_DEB = path.join(REPO, 'scripts/build-deb');
+const LINKS = ['/usr/sbin/sendmail', '/usr/bin/mailq', '/usr/bin/newaliases'];
+const OURS = ['/usr/local/sbin/outbox', '/etc/outbox', '/var/spool/outbox', '/var/lib/outbox', '/etc/systemd/system/outbox.service', '/etc/systemd/system/outbox-queue.service', '/etc/systemd/system/outbox-queue.timer'];
+
+function describe(p: string): string {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch {
+    return `${p}: absent`;
+  }
+  if (st.isSymbolicLink()) return `${p}: -> ${fs.readlinkSync(p)}`;
+  if (st.isDirectory()) return `${p}: dir ${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)}`;
+  const sum = createHash('sha256').update(fs.readFileSync(p)).digest('hex').slice(0, 16);
+  return `${p}: file ${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} ${st.size} ${sum}`;
+}
+
+const sh = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' });
+
+/** Everything install.sh may touch, as text (compared before/after). */
+function machineState(): string {
+  const lines = [...LINKS, '/usr/lib/sendmail', ...LINKS.map((l) => `${l}.pre-outbox`), ...OURS].map(describe);
+  lines.push(...sh('dpkg-divert', ['--list']).stdout.split('\n').filter(Boolean).sort());
+  lines.push(`user outbox: ${sh('getent', ['passwd', 'outbox']).stdout.trim() || 'absent'}`);
+  lines.push(`group outbox: ${sh('getent', ['group', 'outbox']).stdout.trim() || 'absent'}`);
+  return lines.join('\n');
+}
+
+let initial = '';
+let saved = '';
+let packageOwner: string | null = null;
+
+before(() => {
+  requireRoot();
+  initial = machineState();
+  assert.ok(!fs.existsSync('/usr/local/sbin/outbox'), 'Outbox is already installed on this machine; uninstall it before running this test');
+  saved = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-install-saved-'));
+  for (const l of LINKS) if (fs.existsSync(l) || fs.existsSync(path.dirname(l))) spawnSync('cp', ['-a', l, path.join(saved, path.basename(l))]);
+  const r = sh('dpkg', ['-S', '/usr/sbin/sendmail']);
+  packageOwner = r.status === 0 ? r.stdout.split(':')[0]!.trim() : null;
+});
+
+after(() => {
+  if (machineState() !== initial) spawnSync(UNINSTALL, ['--purge'], { stdio: 'ignore' });
+  if (machineState() !== initial) {
+    // Last resort: put the saved files back and drop any diversion of ours.
+    for (const l of LINKS) {
+      spawnSync('dpkg-divert', ['--quiet', '--local', '--rename', '--remove', l]);
+      const copy = path.join(saved, path.basename(l));
+      if (fs.existsSync(copy) || fs.lstatSync(copy, { throwIfNoEntry: false })) {
+        fs.rmSync(l, { force: true });
+        spawnSync('cp', ['-a', copy, l]);
+      }
+    }
+  }
+  fs.rmSync(saved, { recursive: true, force: true });
+  assert.equal(machineState(), initial, 'the machine was not restored');
+});
+
+test('install.sh refuses to replace a package-managed MTA without --force, and changes nothing', async (t) => {
+  const r = await run(INSTALL, []);
+  if (packageOwner) {
+    assert.equal(r.code, 73, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`/usr/sbin/sendmail belongs to the package '${packageOwner}'`));
+    assert.equal(machineState(), initial);
+  } else {
+    // No MTA package on this machine: nothing to refuse; the install goes through.
+    t.diagnostic('no package owns /usr/sbin/sendmail here');
+    assert.equal(r.code, 0, r.stderr);
+  }
+});
+
+test('install.sh --force installs the binary, links, user, spool, config and units', async () => {
+  const r = await run(INSTALL, ['--force'], { timeoutMs: 120_000 });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  for (const l of LINKS) assert.equal(fs.readlinkSync(l), '/usr/local/sbin/outbox');
+  if (packageOwner) {
+    assert.match(sh('dpkg-divert', ['--list', '/usr/sbin/sendmail']).stdout, /local diversion of \/usr\/sbin\/sendmail to \/usr\/sbin\/sendmail\.pre-outbox/);
+    assert.ok(fs.existsSync('/usr/sbin/sendmail.pre-outbox'));
+  }
+  assert.equal(fs.statSync('/usr/local/sbin/outbox').mode & 0o7777, 0o755);
+  const user = sh('getent', ['passwd', 'outbox']).stdout.trim().split(':');
+  assert.equal(user[5], '/var/spool/outbox');
+  assert.equal(user[6], '/usr/sbin/nologin');
+  const uid = Number(user[2]);
+  const modes: Record<string, number> = { '': 0o711, tmp: 0o700, msg: 0o700, ctl: 0o700, lock: 0o700, run: 0o711, incoming: 0o1733 };
+  for (const [d, mode] of Object.entries(modes)) {
+    const st = fs.statSync(path.join('/var/spool/outbox', d));
+    assert.equal(st.uid, uid, `owner of spool/${d}`);
+    assert.equal(st.mode & 0o7777, mode, `mode of spool/${d}`);
+  }
+  const conf = fs.statSync('/etc/outbox/outbox.conf');
+  assert.equal(conf.mode & 0o777, 0o644);
+  assert.equal(conf.uid, 0);
+  const units = ['outbox.service', 'outbox-queue.service', 'outbox-queue.timer'].map((u) => `/etc/systemd/system/${u}`);
+  const service = fs.readFileSync(units[0]!, 'utf8');
+  for (const line of ['User=outbox', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ReadWritePaths=/var/spool/outbox', 'ProtectHome=yes', 'PrivateTmp=yes', 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6', 'CapabilityBoundingSet=\n', 'ExecStart=/usr/local/sbin/outbox -bd']) {
+    assert.ok(service.includes(line), `outbox.service lacks ${line.trim()}`);
+  }
+  assert.match(fs.readFileSync(units[1]!, 'utf8'), /ExecStart=\/usr\/local\/sbin\/outbox -q\n/);
+  assert.match(fs.readFileSync(units[2]!, 'utf8'), /OnUnitActiveSec=5min/);
+  const v = sh('systemd-analyze', ['verify', ...units]);
+  assert.equal(v.status, 0, `systemd-analyze verify: ${v.stdout}${v.stderr}`);
+  assert.equal(v.stderr.trim(), '', 'systemd-analyze verify warnings');
+
+  // It works as the system's sendmail: an unprivileged user submits, the runner picks up.
+  const s = await run('setpriv', ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '/usr/sbin/sendmail', '-i', 'someone@example.com'], { input: 'Subject: installed\n\nhello\n', env: { HOME: '/' } });
+  assert.equal(s.code, 0, s.stderr);
+  assert.equal(fs.readdirSync('/var/spool/outbox/incoming').length, 2);
+  const p = await run('/usr/local/sbin/outbox', ['pickup', '-v']);
+  assert.equal(p.code, 0, p.stderr);
+  assert.match(p.stderr, /1 queued/);
+  const q = await run('/usr/bin/mailq', []);
+  assert.match(q.stdout, /someone@example\.com/);
+  assert.match(q.stdout, /-- 0 Kbytes in 1 Request\./);
+});
+
+test('a second install.sh changes nothing', async () => {
+  const before = machineState();
+  const r = await run(INSTALL, ['--force'], { timeoutMs: 120_000 });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /nothing to change \(0 changes\)/);
+  assert.equal(machineState(), before);
+});
+
+test('uninstall.sh restores the previous sendmail and keeps the queue; --purge removes the rest', async () => {
+  const r = await run(UNINSTALL, []);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  for (const l of LINKS) assert.equal(describe(l), initial.split('\n').find((x) => x.startsWith(`${l}: `)));
+  assert.equal(fs.readdirSync('/var/spool/outbox/ctl').length, 1, 'the queue is kept');
+  assert.match(r.stdout, /kept the queue \/var\/spool\/outbox \(1 message\(s\)\)/);
+  assert.ok(!fs.existsSync('/usr/local/sbin/outbox'));
+  const p = await run(UNINSTALL, ['--purge']);
+  assert.equal(p.code, 0, p.stdout + p.stderr);
+  assert.equal(machineState(), initial);
+});
+
+let deb = '';
+
+test('build-deb: outbox_<version>_amd64.deb that provides, conflicts with and replaces mail-transport-agent', async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-deb-'));
+  const b = await run(BUILD_DEB, [out], { timeoutMs: 120_000 });
+  assert.equal(b.code, 0, b.stderr);
+  deb = b.stdout.trim();
+  const version = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')).version;
+  assert.equal(path.basename(deb), `outbox_${version}_amd64.deb`);
+  const info = execFileSync('dpkg-deb', ['--info', deb], { encoding: 'utf8' });
+  for (const re of [/Package: outbox/, new RegExp(`Version: ${version.replace(/\./g, '\\.')}`), /Architecture: amd64/, /Provides: mail-transport-agent/, /Conflicts: mail-transport-agent/, /Replaces: mail-transport-agent/, /postinst/, /postrm/, /conffiles/]) {
+    assert.match(info, re);
+  }
+  const contents = execFileSync('dpkg-deb', ['--contents', deb], { encoding: 'utf8' });
+  assert.match(contents, /-rwxr-xr-x root\/root +\d+ .* \.\/usr\/sbin\/outbox\n/);
+  assert.match(contents, /\.\/usr\/sbin\/sendmail -> outbox/);
+  assert.match(contents, /\.\/usr\/bin\/mailq -> \.\.\/sbin\/outbox/);
+  assert.match(contents, /\.\/usr\/bin\/newaliases -> \.\.\/sbin\/outbox/);
+  assert.match(contents, /\.\/usr\/lib\/systemd\/system\/outbox\.service/);
+  assert.match(contents, /\.\/usr\/lib\/systemd\/system\/outbox-queue\.timer/);
+  assert.match(contents, /-rw-r--r-- root\/root .* \.\/etc\/outbox\/outbox\.conf/);
+  assert.equal(execFileSync('dpkg-deb', ['--field', deb, 'Package'], { encoding: 'utf8' }).trim(), 'outbox');
+  assert.equal(execFileSync('sh', ['-c', 'dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./conffiles', 'sh', deb], { encoding: 'utf8' }).trim(), '/etc/outbox/outbox.conf');
+});
+
+test('the .deb installs with apt (replacing the MTA) and dpkg -i, delivers a message to the relay, and purges (in an overlay)', async () => {
+  assert.ok(deb, 'the previous test built the .deb');
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-overlay-'));
+  const script = `set -eu
+T=$1; DEB=$2
+for d in usr etc var; do
+  mkdir -p "$T/$d.u" "$T/$d.w"
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$T/$d.u,workdir=$T/$d.w" "/$d"
+done
+echo "== apt"
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 "$DEB" >"$T/apt.log" 2>&1 || { cat "$T/apt.log"; exit 1; }
+dpkg-query -W -f='outbox ${'${db:Status-Abbrev}'}\\n' outbox
+echo "== purge"
+dpkg --purge outbox >/dev/null
+[ ! -e /usr/sbin/outbox ] && [ ! -e /var/spool/outbox ] && ! getent passwd outbox >/dev/null && echo "purged clean"
+echo "== dpkg -i"
+dpkg -i "$DEB" >/dev/null
+dpkg-query -W -f='outbox ${'${db:Status-Abbrev}'}\\n' outbox
+readlink /usr/sbin/sendmail
+stat -c 'spool %U %a' /var/spool/outbox; stat -c 'incoming %U %a' /var/spool/outbox/incoming
+systemd-analyze verify /usr/lib/systemd/system/outbox.service /usr/lib/systemd/system/outbox-queue.service /usr/lib/systemd/system/outbox-queue.timer && echo "units verified"
+printf 'Subject: from the package\\n\\nhello\\n' | setpriv --reuid nobody --regid nogroup --clear-groups env HOME=/ /usr/sbin/sendmail -i deb@example.com
+echo "submitted rc=$?"
+/usr/sbin/outbox pickup 2>&1
+stat -c 'queued %U %a' /var/spool/outbox/ctl/*
+mailq
+# The relay password as README "Privilege model" says: root:outbox 0640. Root starts the run.
+printf '%s\n' "$RELAY_PASSWORD" > /etc/outbox/relay.password
+chown root:outbox /etc/outbox/relay.password
+chmod 0640 /etc/outbox/relay.password
+OUTBOX_RELAY_PASSWORD_FILE=/etc/outbox/relay.password OUTBOX_LOG=stderr /usr/sbin/sendmail -q 2>&1
+echo "queue run rc=$?"
+mailq
+echo "== purge"
+dpkg --purge outbox >/dev/null
+[ ! -e /usr/sbin/outbox ] && [ ! -e /var/spool/outbox ] && [ ! -e /etc/outbox ] && ! getent passwd outbox >/dev/null && echo "purged clean"
+`;
+  fs.writeFileSync(path.join(scratch, 'run.sh'), script);
+  fs.chmodSync(scratch, 0o755);
+  const { startRelay } = await import('../helpers/relay.js');
+  const relay = await startRelay({ users: { outbox: 'deb-secret' } });
+  const ca = path.join(scratch, 'ca.pem');
+  fs.copyFileSync(relay.caFile, ca);
+  fs.chmodSync(ca, 0o644);
+  try {
+    const env = { OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_CA: ca, RELAY_PASSWORD: 'deb-secret' };
+    const r = await run('unshare', ['--mount', '--propagation', 'private', 'sh', path.join(scratch, 'run.sh'), scratch, deb], { timeoutMs: 120_000, env });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const out = r.stdout;
+    assert.equal((out.match(/^outbox ii $/gm) ?? []).length, 2, out);
+    assert.equal((out.match(/^purged clean$/gm) ?? []).length, 2, out);
+    assert.match(out, /^outbox$/m, 'sendmail -> outbox');
+    assert.match(out, /^spool outbox 711$/m);
+    assert.match(out, /^incoming outbox 1733$/m);
+    assert.match(out, /^units verified$/m);
+    assert.match(out, /^submitted rc=0$/m);
+    assert.match(out, /picked up from incoming/);
+    assert.match(out, /^queued outbox 600$/m);
+    assert.match(out, /deb@example\.com/);
+    assert.match(out, /to=<deb@example\.com>, relay=.*status=sent/);
+    assert.match(out, /^queue run rc=0$/m);
+    assert.match(out, /Mail queue is empty/);
+    assert.equal(relay.received.length, 1);
+    assert.deepEqual(relay.received[0]!.rcptTo, ['deb@example.com']);
+    assert.match(relay.received[0]!.data.toString(), /Subject: from the package/);
+  } finally {
+    await relay.close();
+    fs.rmSync(scratch, { recursive: true, force: true });
+    fs.rmSync(path.dirname(deb), { recursive: true, force: true });
+  }
+  // Nothing of it leaked out of the namespace.
+  assert.equal(machineState(), initial);
+});

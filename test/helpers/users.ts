@@ -1,0 +1,71 @@
+/**
+ * test/helpers/users.ts — unprivileged users and system spools for the privilege tests (which
+ * need root: CI runs as root). Users are created once with useradd (system users, no home, no
+ * login shell) and removed with userdel by removeUsers(); a user left over by a killed run is
+ * reused. Commands run as a user through setpriv (real and effective uid/gid, the user's
+ * groups), optionally with --no-new-privs (PHP-FPM under systemd's NoNewPrivileges=yes).
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { REPO, run, type RunOptions, type RunResult } from './run.js';
+
+export interface TestUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new Error('the privilege tests need root (CI runs as root): run them with sudo');
+}
+
+export function lookupUser(name: string): TestUser | null {
+  try {
+    const [, , uid, gid] = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).trim().split(':');
+    return { name, uid: Number(uid), gid: Number(gid) };
+  } catch {
+    return null;
+  }
+}
+
+/** Create (or reuse) a system user with its own group. */
+export function ensureUser(name: string): TestUser {
+  const existing = lookupUser(name);
+  if (existing) return existing;
+  execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--user-group', name]);
+  const u = lookupUser(name);
+  if (!u) throw new Error(`useradd ${name} did not create the user`);
+  return u;
+}
+
+export function removeUsers(names: string[]): void {
+  for (const n of names) {
+    if (!lookupUser(n)) continue;
+    try {
+      execFileSync('userdel', [n], { stdio: 'ignore' });
+    } catch {
+      // a process of the user still running: left for the next run to reuse
+    }
+  }
+}
+
+/** Run `cmd args` as `user` (setpriv: uid, gid and the user's groups; optionally no_new_privs). */
+export function asUser(user: TestUser | string, cmd: string, args: string[], opts: RunOptions & { noNewPrivs?: boolean } = {}): Promise<RunResult> {
+  const name = typeof user === 'string' ? user : user.name;
+  const pre = ['--reuid', name, '--regid', name, '--init-groups', ...(opts.noNewPrivs ? ['--no-new-privs'] : [])];
+  return run('setpriv', [...pre, cmd, ...args], opts);
+}
+
+/** A world-traversable temp directory holding a system spool owned by `owner` (scripts/mkspool.sh). */
+export function systemSpool(owner: TestUser, extraConfig = ''): { dir: string; spool: string; config: string; env: Record<string, string>; cleanup(): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-privsep-'));
+  fs.chmodSync(dir, 0o755);
+  const spool = path.join(dir, 'spool');
+  execFileSync(path.join(REPO, 'scripts/mkspool.sh'), [spool, owner.name, owner.name]);
+  const config = path.join(dir, 'outbox.conf');
+  fs.writeFileSync(config, `spool = "${spool}"\ndomain = "example.test"\nhostname = "host.example.test"\n${extraConfig}`, { mode: 0o644 });
+  fs.chmodSync(config, 0o644);
+  return { dir, spool, config, env: { OUTBOX_CONFIG: config, HOME: dir }, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
