@@ -9,8 +9,8 @@
  *  - A leading mbox `From ` line is removed.
  *  - If the first line is not a header field, the input has no header section: all of it is body.
  *  - Once the header section has begun, every line up to the first empty line must be a field
- *    (`Name: value`) or a continuation (starting with space or tab); otherwise the message is
- *    refused with EX_DATAERR, naming the line.
+ *    (`Name: value`) or a continuation (starting with space or tab), without a bare CR;
+ *    otherwise the message is refused with EX_DATAERR, naming the line.
  */
 
 export interface HeaderField {
@@ -54,6 +54,11 @@ export function parseHeaderSection(text: string): HeaderParse {
   const fields: HeaderField[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
+    // A CR without LF would be a line break on the wire (SMTP clients send it as CRLF): in a
+    // header that is a way to inject fields, so it is refused rather than passed on.
+    if (line.includes('\r')) {
+      return { kind: 'error', error: `line ${i + 1} of the header section contains a bare CR (a carriage return without a line feed)` };
+    }
     const m = FIELD.exec(line);
     if (m) {
       fields.push({ name: m[1]!, key: m[1]!.toLowerCase(), raw: line });

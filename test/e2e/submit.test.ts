@@ -182,6 +182,8 @@ test('65: NUL byte, malformed header section, bad address, -t without recipients
   await expectExit(['-i', 'a@@example.com'], 'x\n', 65, /recipient/);
   await expectExit(['-t', '-i'], 'Subject: nobody\n\nx\n', 65, /no recipient addresses found/);
   await expectExit(['-t', '-i'], 'To: bad address@@x\n\nx\n', 65, /recipient in header/);
+  // Header injection through a bare CR (it would become a line break on the wire).
+  await expectExit(['-i', 'a@example.com'], 'Subject: hi\rBcc: victim@example.org\n\nx\n', 65, /bare CR/);
 });
 
 test('65: message over max_message_size', async () => {

@@ -9,7 +9,8 @@
  *  4. header section = the lines before the first empty line; if the first line is not a field
  *     (name of printable ASCII but ':', then ':') and not a continuation, there are no headers and
  *     everything is body; a continuation first line, or a later line that is neither field nor
- *     continuation, is an error (65); a NUL byte anywhere is an error (65);
+ *     continuation, is an error (65), and so is a bare CR anywhere in the header section; a NUL
+ *     byte anywhere is an error (65);
  *  5. stored = "Received: ..." + "\tid <ID>; <date>" + header fields without Bcc/Resent-Bcc
  *     + From:/Date:/Message-ID: when missing + empty line + body, ending with LF.
  * Works on latin1 strings: one character per byte.
@@ -52,6 +53,7 @@ export function expected(input: Buffer, ignoreDots: boolean): Expected {
   const end = t.indexOf('\n\n');
   const section = end < 0 ? withLf(t) : t.slice(0, end + 1);
   const body = end < 0 ? '' : withLf(t.slice(end + 2));
+  if (section.includes('\r')) return { kind: 'error', why: 'bare CR in the header section' };
   const lines = section.split(/(?<=\n)/);
   const fields: { key: string; raw: string }[] = [];
   for (const line of lines) {

@@ -26,6 +26,12 @@ test('a non-field line inside the header section is an error naming the line', (
   assert.match((p as { error: string }).error, /line 2 .*not a header field/);
 });
 
+test('a bare CR in the header section is refused (it would be a line break on the wire)', () => {
+  const p = parseHeaderSection('Subject: hi\rBcc: victim@example.com\nTo: a@x\n');
+  assert.equal(p.kind, 'error');
+  assert.match((p as { error: string }).error, /line 1 .*bare CR/);
+});
+
 test('fix-ups: Received first, Bcc and Resent-Bcc removed with continuations, missing fields appended', () => {
   const out = fixupHeaders({
     fields: fields('To: a@x\nBcc: s@x,\n t@x\nResent-Bcc: u@x\nSubject: hi\n'),
