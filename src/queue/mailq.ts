@@ -103,6 +103,12 @@ function readRecordText(file: string, buf: Buffer): string | null {
   }
 }
 
+/** Does `uid` have to ask the daemon (system spool, neither root nor the spool's owner)? */
+export function mustAskDaemon(config: Config, uid: number): boolean {
+  const owner = spoolOwnerUid(config);
+  return config.system && uid !== 0 && owner !== null && uid !== owner;
+}
+
 function spoolOwnerUid(config: Config): number | null {
   try {
     return fs.statSync(config.spool).uid;
@@ -120,7 +126,7 @@ function spoolOwnerUid(config: Config): number | null {
  */
 export async function listQueue(config: Config, opts: { json: boolean; uid: number; out: NodeJS.WritableStream; direct?: boolean }): Promise<number> {
   const owner = spoolOwnerUid(config);
-  if (!opts.direct && config.system && opts.uid !== 0 && owner !== null && opts.uid !== owner) {
+  if (!opts.direct && mustAskDaemon(config, opts.uid)) {
     const { queryDaemon } = await import('./query.js');
     await queryDaemon(config, 'list', opts);
     return 0;

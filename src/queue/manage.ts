@@ -363,5 +363,12 @@ export async function command(args: string[], io: Io): Promise<number> {
   const { currentUser } = await import('../main.js');
   const config = loadConfig({ file: req.configFile });
   const user = currentUser();
+  // A user who cannot read the system spool asks the daemon, which runs the command for that
+  // uid only (src/queue/query.ts): users manage their own messages without any privilege.
+  const { mustAskDaemon } = await import('./mailq.js');
+  if (mustAskDaemon(config, user.uid)) {
+    const { queueViaDaemon } = await import('./query.js');
+    return queueViaDaemon(config, args, io);
+  }
   return runQueueCommand(req, config, io, { uid: user.uid, user: user.name });
 }

@@ -17,8 +17,9 @@
  *      JSON line {"ok":true} or {"ok":false,"error":"..."} followed by the output;
  *   4. the client removes its token (if still there) and prints the output.
  * Who sees what is queue/mailq.ts visibleTo(): root and the spool owner everything, anyone else
- * their own messages. Queue management (hold, release, delete) adds ops to OPS with the same
- * authentication and the same rule.
+ * their own messages. Ops: "list" (mailq; the output is the listing itself) and "queue" (`outbox
+ * queue ARGS...` run by the daemon for the asking uid, so visibleTo() limits it to that user's
+ * messages; the output is JSON lines {"out":base64} / {"err":base64} and a last {"exit":N}).
  *
  * Client errors: OutboxError(EX_UNAVAILABLE) with a clear line when the daemon is not running.
  * The server never throws for a connection; each problem is answered and logged.
@@ -28,7 +29,7 @@ import * as fsp from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Config } from '../config/config.js';
-import { EX_TEMPFAIL, EX_UNAVAILABLE, OutboxError } from '../sysexits.js';
+import { EX_TEMPFAIL, EX_UNAVAILABLE, OutboxError, describeError, exitCodeOf } from '../sysexits.js';
 import { INCOMING, randomHex128 } from '../spool/drop.js';
 import type { SpoolPaths } from '../spool/spool.js';
 import type { PickupLog } from '../spool/pickup.js';
@@ -44,6 +45,8 @@ export interface QueryRequest {
   op: string;
   token: string;
   json?: boolean;
+  /** For "queue": the arguments of `outbox queue` (any -C is ignored: the daemon's config rules). */
+  args?: string[];
 }
 
 /** What an authenticated request may do, by op. Each op writes its output to `out`. */
@@ -53,6 +56,36 @@ export const OPS: Record<string, QueryOp> = {
   async list({ config, uid, req, out }) {
     const { listQueue } = await import('./mailq.js');
     await listQueue(config, { json: req.json === true, uid, out, direct: true });
+  },
+  async queue({ config, uid, req, out }) {
+    const { runQueueCommand, parseQueueArgs } = await import('./manage.js');
+    const { loginName } = await import('../spool/pickup.js');
+    const frame = (o: object) => out.write(JSON.stringify(o) + '\n');
+    const sink = (key: 'out' | 'err') =>
+      ({
+        write(chunk: string | Uint8Array, cb?: () => void) {
+          frame({ [key]: Buffer.from(chunk).toString('base64') });
+          cb?.();
+          return true;
+        },
+        once() {
+          return this;
+        },
+      }) as unknown as NodeJS.WritableStream;
+    let code: number;
+    try {
+      const r = parseQueueArgs(req.args ?? []);
+      if (r.kind === 'help') code = 0;
+      else {
+        const { configFile: _ignored, ...request } = r;
+        const io = { stdin: process.stdin, stdout: sink('out'), stderr: sink('err') };
+        code = await runQueueCommand(request, config, io, { uid, user: loginName(uid) });
+      }
+    } catch (e) {
+      frame({ err: Buffer.from(`outbox queue: ${describeError(e)}\n`).toString('base64') });
+      code = exitCodeOf(e);
+    }
+    frame({ exit: code });
   },
 };
 
@@ -67,7 +100,12 @@ export function parseRequest(line: string): QueryRequest | { error: string } {
   if (typeof raw !== 'object' || raw === null || raw.v !== 1) return { error: 'unsupported request version' };
   if (typeof raw.op !== 'string' || !Object.hasOwn(OPS, raw.op)) return { error: `unknown operation ${JSON.stringify(raw.op)}` };
   if (typeof raw.token !== 'string' || !TOKEN_RE.test(raw.token)) return { error: 'bad token' };
-  return { v: 1, op: raw.op, token: raw.token, json: raw.json === true };
+  let args: string[] | undefined;
+  if (raw.args !== undefined) {
+    if (!Array.isArray(raw.args) || raw.args.length > 64 || raw.args.some((a) => typeof a !== 'string' || a.length > 1000)) return { error: 'bad args' };
+    args = raw.args as string[];
+  }
+  return { v: 1, op: raw.op, token: raw.token, json: raw.json === true, ...(args ? { args } : {}) };
 }
 
 /**
@@ -174,8 +212,32 @@ export async function startQueryServer(p: SpoolPaths, config: Config, log: Picku
   };
 }
 
+/** `outbox queue ARGS` for a user who cannot read the system spool: the daemon runs it. */
+export async function queueViaDaemon(config: Config, args: string[], io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }): Promise<number> {
+  let exit: number | null = null;
+  let pending = '';
+  const frames = {
+    write(d: string | Uint8Array) {
+      pending += Buffer.from(d).toString('utf8');
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        const f = JSON.parse(line) as { out?: string; err?: string; exit?: number };
+        if (f.out !== undefined) io.stdout.write(Buffer.from(f.out, 'base64'));
+        if (f.err !== undefined) io.stderr.write(Buffer.from(f.err, 'base64'));
+        if (typeof f.exit === 'number') exit = f.exit;
+      }
+      return true;
+    },
+  } as unknown as NodeJS.WritableStream;
+  await queryDaemon(config, 'queue', { json: false, out: frames, args });
+  if (exit === null) throw new OutboxError(EX_TEMPFAIL, 'the queue daemon did not finish its answer');
+  return exit;
+}
+
 /** The client: ask the daemon, write its answer to `out`. */
-export async function queryDaemon(config: Config, op: string, opts: { json: boolean; out: NodeJS.WritableStream }): Promise<void> {
+export async function queryDaemon(config: Config, op: string, opts: { json: boolean; out: NodeJS.WritableStream; args?: string[] }): Promise<void> {
   const token = `q.${randomHex128()}`;
   const tokenFile = path.join(config.spool, INCOMING, token);
   const sockFile = path.join(config.spool, 'run', QUERY_SOCKET);
@@ -194,7 +256,7 @@ export async function queryDaemon(config: Config, op: string, opts: { json: bool
       sock.once('connect', () => resolve());
       sock.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? unavailable(`no listener on ${sockFile}`) : e));
     });
-    sock.write(JSON.stringify({ v: 1, op, token, json: opts.json } satisfies QueryRequest) + '\n');
+    sock.write(JSON.stringify({ v: 1, op, token, json: opts.json, ...(opts.args ? { args: opts.args } : {}) } satisfies QueryRequest) + '\n');
     let head: string | null = null;
     let pending = '';
     await new Promise<void>((resolve, reject) => {

@@ -456,3 +456,53 @@ test('the daemon (started by root) picks up a drop within moments, delivers it, 
   }
   assert.ok(!fs.existsSync(path.join(sp.spool, 'run', 'query.sock')), 'the socket is removed when the daemon stops');
 });
+
+test('outbox queue as another user goes through the daemon: each user manages only their own messages', async () => {
+  // No relay: picked-up messages stay queued, so there is something to manage.
+  const env = { ...sp.env, OUTBOX_LOG: 'stderr' };
+  const daemon = start(SENDMAIL, ['-bd'], { env });
+  let log = '';
+  daemon.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<number | null>((r) => daemon.on('close', (code) => r(code)));
+  try {
+    const sock = path.join(sp.spool, 'run', 'query.sock');
+    for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(50);
+    assert.ok(fs.existsSync(sock), `the daemon did not open ${sock}: ${log}`);
+    assert.equal((await submitAs(alice, 'keep-a@example.com', 'alice queued')).code, 0);
+    assert.equal((await submitAs(bob, 'keep-b@example.com', 'bob queued')).code, 0);
+    const mine = (u: TestUser) => ctlRecords().filter((r) => r.uid === u.uid);
+    for (let i = 0; i < 200 && (mine(alice).length === 0 || mine(bob).length === 0); i++) await sleep(50);
+    const a = mine(alice)[0]!;
+    const b = mine(bob)[0]!;
+    assert.ok(a && b, log);
+
+    const hold = await asUser(alice, OUTBOX, ['queue', 'hold', '--all'], { env: sp.env });
+    assert.equal(hold.code, 0, hold.stderr);
+    assert.equal(mine(alice)[0]!.hold, true);
+    assert.equal(mine(bob)[0]!.hold, false, 'bob\'s message is not alice\'s to hold');
+
+    const peek = await asUser(alice, OUTBOX, ['queue', 'show', b.id], { env: sp.env });
+    assert.equal(peek.code, 77, peek.stderr);
+    assert.match(peek.stderr, /permission denied \(submitted by another user\)/);
+    assert.equal(peek.stdout, '');
+    const show = await asUser(alice, OUTBOX, ['queue', 'show', a.id], { env: sp.env });
+    assert.equal(show.code, 0, show.stderr);
+    assert.match(show.stdout, /keep-a@example\.com/);
+    assert.match(show.stdout, /Subject: alice queued/);
+
+    const del = await asUser(alice, OUTBOX, ['queue', 'delete', b.id], { env: sp.env });
+    assert.equal(del.code, 77, del.stderr);
+    assert.equal(mine(bob).length, 1);
+    assert.equal((await asUser(bob, OUTBOX, ['queue', 'delete', '--all'], { env: sp.env })).code, 0);
+    assert.equal(mine(bob).length, 0);
+    assert.equal(mine(alice).length, 1, 'bob\'s --all never reaches alice\'s message');
+    assert.equal((await asUser(alice, OUTBOX, ['queue', 'delete', a.id], { env: sp.env })).code, 0);
+    assert.equal(mine(alice).length, 0);
+    // Records the daemon changed stay the runner's.
+    for (const name of fs.readdirSync(path.join(sp.spool, 'ctl'))) assert.equal(fs.statSync(path.join(sp.spool, 'ctl', name)).uid, runner.uid);
+  } finally {
+    daemon.kill('SIGTERM');
+    const code = await Promise.race([exited, sleep(10_000).then(() => 'timeout')]);
+    if (code === 'timeout') daemon.kill('SIGKILL');
+  }
+});
