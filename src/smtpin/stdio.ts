@@ -68,7 +68,7 @@ export async function runSmtpStdio(mode: Extract<Mode, { kind: 'smtp' }>, config
       onCommitted: (info) => {
         if (mode.verbose) io.stderr.write(`sendmail: ${info.id}: queued, from=<${info.sender}>, nrcpt=${info.recipients.length}\n`);
         /* Committed: start delivery, after the 250 reply has gone out. */
-        if (kick) setImmediate(() => kickBackground(config, info.id));
+        if (kick) setImmediate(() => void kickBackground(config, info.id));
       },
     },
   );

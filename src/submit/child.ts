@@ -10,7 +10,7 @@
  *  - exit code 0: success, and only that.
  * 'close' (not 'exit') is awaited so that the child's stdio is drained before we decide.
  */
-import { spawn, type SpawnOptions } from 'node:child_process';
+import type { SpawnOptions } from 'node:child_process';
 import { constants } from 'node:os';
 import { EX_OK, EX_OSERR, EX_TEMPFAIL } from '../sysexits.js';
 
@@ -19,8 +19,13 @@ export type ChildOutcome =
   | { kind: 'signaled'; signal: NodeJS.Signals; code: number }
   | { kind: 'spawn-error'; error: Error };
 
-/** Run a child to completion and describe how it ended. Never rejects. */
-export function runChild(command: string, args: readonly string[], options: SpawnOptions = {}): Promise<ChildOutcome> {
+/**
+ * Run a child to completion and describe how it ended. Never rejects. (child_process is loaded
+ * here, on demand: loading it pulls in net, dgram and the stream machinery, which a plain
+ * submission never needs.)
+ */
+export async function runChild(command: string, args: readonly string[], options: SpawnOptions = {}): Promise<ChildOutcome> {
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
     let spawned = false;
     let settled = false;

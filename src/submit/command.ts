@@ -50,6 +50,6 @@ export async function sendFromCommandLine(mode: SendOptions, config: Config, io:
     else if (status !== EX_OK) io.stderr.write(`sendmail: ${result.id}: delivery ${detail}; the message stays queued\n`);
     return status;
   }
-  if (delivery === 'background' && relayConfigured(config)) kickBackground(config, result.id);
+  if (delivery === 'background' && relayConfigured(config)) await kickBackground(config, result.id);
   return EX_OK;
 }

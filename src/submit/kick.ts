@@ -10,7 +10,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
 import type { Config } from '../config/config.js';
 import { spoolPaths } from '../spool/spool.js';
 import { runChild, selfCommand, statusForParent, describeOutcome } from './child.js';
@@ -43,11 +42,15 @@ function childArgs(config: Config, id: string): string[] {
   return ['deliver', ...(config.file ? ['-C', config.file] : []), id];
 }
 
-/** Start a detached delivery of one message; returns at once. Never throws. */
-export function kickBackground(config: Config, id: string): void {
+/**
+ * Start a detached delivery of one message; resolves as soon as it is started (not when it
+ * ends). Never rejects. child_process is loaded only here, when a kick is needed.
+ */
+export async function kickBackground(config: Config, id: string): Promise<void> {
   if (runningDaemon(config) !== null) return;
   const self = selfCommand();
   try {
+    const { spawn } = await import('node:child_process');
     // --background: bounded by kick slots (see src/runner/deliver-command.ts), never a flood.
     const child = spawn(self.command, [...self.prefix, ...childArgs(config, id), '--background'], {
       argv0: self.argv0,
