@@ -420,6 +420,25 @@ test('a queue run started by root becomes the runner, picks up and delivers both
   }
 });
 
+/** `sendmail -bd` as root (it drops to the runner), once its query socket is open; stop() ends it (bounded). */
+async function startDaemon(env: Record<string, string>) {
+  const daemon = start(SENDMAIL, ['-bd'], { env });
+  let log = '';
+  daemon.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<number | null>((r) => daemon.on('close', (code) => r(code)));
+  const sock = path.join(sp.spool, 'run', 'query.sock');
+  for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(50);
+  assert.ok(fs.existsSync(sock), `the daemon did not open ${sock}: ${log}`);
+  return {
+    log: () => log,
+    stop: async () => {
+      daemon.kill('SIGTERM');
+      const code = await Promise.race([exited, sleep(10_000).then(() => 'timeout')]);
+      if (code === 'timeout') daemon.kill('SIGKILL');
+    },
+  };
+}
+
 test('the daemon (started by root) picks up a drop within moments, delivers it, and answers mailq for users', async (t) => {
   const { startRelay } = await import('../helpers/relay.js');
   const relay = await startRelay({ users: { outbox: SECRET }, acceptDelayMs: 0 });
@@ -427,18 +446,13 @@ test('the daemon (started by root) picks up a drop within moments, delivers it, 
   fs.copyFileSync(relay.caFile, ca);
   fs.chmodSync(ca, 0o644);
   const env = { ...sp.env, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: credentials, OUTBOX_RELAY_CA: ca, OUTBOX_LOG: 'stderr' };
-  const daemon = start(SENDMAIL, ['-bd'], { env });
-  let log = '';
-  daemon.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<number | null>((r) => daemon.on('close', (code) => r(code)));
+  const daemon = await startDaemon(env);
+  const log = () => daemon.log();
   try {
-    const sock = path.join(sp.spool, 'run', 'query.sock');
-    for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(50);
-    assert.ok(fs.existsSync(sock), `the daemon did not open ${sock}: ${log}`);
     const t0 = Date.now();
     assert.equal((await submitAs(alice, 'daemon@example.com', 'via the daemon')).code, 0);
     for (let i = 0; i < 200 && relay.received.length === 0; i++) await sleep(50);
-    assert.equal(relay.received.length, 1, log);
+    assert.equal(relay.received.length, 1, log());
     assert.equal(relay.received[0]!.mailFrom, 'obx-alice@example.test');
     const ms = Date.now() - t0;
     assert.ok(ms < 10_000, `delivered after ${ms} ms`);
@@ -449,9 +463,7 @@ test('the daemon (started by root) picks up a drop within moments, delivers it, 
     assert.equal(q.stdout, 'Mail queue is empty\n');
     assert.equal(fs.statSync(path.join(sp.spool, 'run', 'daemon.pid')).uid, runner.uid);
   } finally {
-    daemon.kill('SIGTERM');
-    const code = await Promise.race([exited, sleep(10_000).then(() => 'timeout')]);
-    if (code === 'timeout') daemon.kill('SIGKILL');
+    await daemon.stop();
     await relay.close();
   }
   assert.ok(!fs.existsSync(path.join(sp.spool, 'run', 'query.sock')), 'the socket is removed when the daemon stops');
@@ -460,21 +472,16 @@ test('the daemon (started by root) picks up a drop within moments, delivers it, 
 test('outbox queue as another user goes through the daemon: each user manages only their own messages', async () => {
   // No relay: picked-up messages stay queued, so there is something to manage.
   const env = { ...sp.env, OUTBOX_LOG: 'stderr' };
-  const daemon = start(SENDMAIL, ['-bd'], { env });
-  let log = '';
-  daemon.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<number | null>((r) => daemon.on('close', (code) => r(code)));
+  const daemon = await startDaemon(env);
+  const log = () => daemon.log();
   try {
-    const sock = path.join(sp.spool, 'run', 'query.sock');
-    for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(50);
-    assert.ok(fs.existsSync(sock), `the daemon did not open ${sock}: ${log}`);
     assert.equal((await submitAs(alice, 'keep-a@example.com', 'alice queued')).code, 0);
     assert.equal((await submitAs(bob, 'keep-b@example.com', 'bob queued')).code, 0);
     const mine = (u: TestUser) => ctlRecords().filter((r) => r.uid === u.uid);
     for (let i = 0; i < 200 && (mine(alice).length === 0 || mine(bob).length === 0); i++) await sleep(50);
     const a = mine(alice)[0]!;
     const b = mine(bob)[0]!;
-    assert.ok(a && b, log);
+    assert.ok(a && b, log());
 
     const hold = await asUser(alice, OUTBOX, ['queue', 'hold', '--all'], { env: sp.env });
     assert.equal(hold.code, 0, hold.stderr);
@@ -501,8 +508,6 @@ test('outbox queue as another user goes through the daemon: each user manages on
     // Records the daemon changed stay the runner's.
     for (const name of fs.readdirSync(path.join(sp.spool, 'ctl'))) assert.equal(fs.statSync(path.join(sp.spool, 'ctl', name)).uid, runner.uid);
   } finally {
-    daemon.kill('SIGTERM');
-    const code = await Promise.race([exited, sleep(10_000).then(() => 'timeout')]);
-    if (code === 'timeout') daemon.kill('SIGKILL');
+    await daemon.stop();
   }
 });

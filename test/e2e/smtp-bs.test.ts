@@ -20,6 +20,13 @@ function spool(): TempSpool {
   return s;
 }
 
+
+/** MAIL FROM:<a@example.com>, RCPT TO:<b@example.com>, DATA: the usual start of a message. */
+async function envelope(d: { cmd: (line: string, code: number) => Promise<unknown> }): Promise<void> {
+  await d.cmd('MAIL FROM:<a@example.com>', 250);
+  await d.cmd('RCPT TO:<b@example.com>', 250);
+  await d.cmd('DATA', 354);
+}
 function bs(s: TempSpool, args: string[] = [], env: Record<string, string> = {}) {
   const child = start(SENDMAIL, ['-bs', ...args], { env: { ...s.env, ...env } });
   let stderr = '';
@@ -107,14 +114,10 @@ describe('sendmail -bs', () => {
     const { child, d } = bs(s);
     await d.expect(220);
     await d.cmd('HELO x', 250);
-    await d.cmd('MAIL FROM:<a@example.com>', 250);
-    await d.cmd('RCPT TO:<b@example.com>', 250);
-    await d.cmd('DATA', 354);
+    await envelope(d);
     d.write('Subject: ok\r\n\r\nfine\r\n.\r\n');
     await d.expect(250);
-    await d.cmd('MAIL FROM:<a@example.com>', 250);
-    await d.cmd('RCPT TO:<b@example.com>', 250);
-    await d.cmd('DATA', 354);
+    await envelope(d);
     d.write('Subject: cut\r\n\r\n' + 'partial line\r\n'.repeat(5000));
     child.stdin!.end();
     assert.equal(await exitOf(child), 75);
@@ -129,9 +132,7 @@ describe('sendmail -bs', () => {
     await d.expect(220);
     await d.cmd('EHLO x', 250);
     assert.match((await d.cmd('NOOP ' + 'x'.repeat(100_000), 500)).text, /^500 5\.5\.2 /);
-    await d.cmd('MAIL FROM:<a@example.com>', 250);
-    await d.cmd('RCPT TO:<b@example.com>', 250);
-    await d.cmd('DATA', 354);
+    await envelope(d);
     const long = 'y'.repeat(200_000);
     d.write(`Subject: long\r\n\r\n${long}\r\n.\r\n`);
     const id = /queued as (\S+)/.exec((await d.expect(250)).text)![1]!;
@@ -193,9 +194,7 @@ describe('sendmail -bs', () => {
     d.write('Subject: big\r\n\r\n' + 'z'.repeat(100).concat('\r\n').repeat(50) + '.\r\n');
     assert.match((await d.expect(552)).text, /552 5\.3\.4/);
     // The session goes on: a small message still passes.
-    await d.cmd('MAIL FROM:<a@example.com>', 250);
-    await d.cmd('RCPT TO:<b@example.com>', 250);
-    await d.cmd('DATA', 354);
+    await envelope(d);
     d.write('Subject: small\r\n\r\nok\r\n.\r\n');
     await d.expect(250);
     await d.cmd('QUIT', 221);
@@ -209,14 +208,10 @@ describe('sendmail -bs', () => {
     const { child, d } = bs(s);
     await d.expect(220);
     await d.cmd('EHLO x', 250);
-    await d.cmd('MAIL FROM:<a@example.com>', 250);
-    await d.cmd('RCPT TO:<b@example.com>', 250);
-    await d.cmd('DATA', 354);
+    await envelope(d);
     d.write(('X-Filler: ' + 'f'.repeat(80) + '\r\n').repeat(4000) + '\r\nbody\r\n.\r\n');
     assert.match((await d.expect(552)).text, /^552 5\.3\.4 .*header/);
-    await d.cmd('MAIL FROM:<a@example.com>', 250);
-    await d.cmd('RCPT TO:<b@example.com>', 250);
-    await d.cmd('DATA', 354);
+    await envelope(d);
     d.write(('X-Filler: ' + 'f'.repeat(80) + '\r\n').repeat(100) + '\r\n' + 'body\r\n'.repeat(100_000) + '.\r\n');
     await d.expect(250);
     await d.cmd('QUIT', 221);
@@ -243,9 +238,7 @@ describe('sendmail -bs', () => {
     const { child, d } = bs(s);
     await d.expect(220);
     await d.cmd('HELO x', 250);
-    await d.cmd('MAIL FROM:<a@example.com>', 250);
-    await d.cmd('RCPT TO:<b@example.com>', 250);
-    await d.cmd('DATA', 354);
+    await envelope(d);
     d.write(Buffer.from('Subject: x\r\n\r\nnul \0 here\r\n.\r\n', 'latin1'));
     assert.match((await d.expect(554)).text, /^554 5\.6\.0 .*NUL/);
     await d.cmd('QUIT', 221);
