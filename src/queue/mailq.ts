@@ -103,10 +103,20 @@ function readRecordText(file: string, buf: Buffer): string | null {
   }
 }
 
-/** Does `uid` have to ask the daemon (system spool, neither root nor the spool's owner)? */
+/**
+ * Does `uid` have to ask the daemon? On the system spool, when it is neither root nor the spool's
+ * owner and cannot read the control records itself (the privilege split makes ctl/ 0700).
+ * Where it can read them, it works directly, and visibleTo() still limits it to its own messages.
+ */
 export function mustAskDaemon(config: Config, uid: number): boolean {
   const owner = spoolOwnerUid(config);
-  return config.system && uid !== 0 && owner !== null && uid !== owner;
+  if (!config.system || uid === 0 || owner === null || uid === owner) return false;
+  try {
+    fs.accessSync(path.join(config.spool, 'ctl'), fs.constants.R_OK | fs.constants.X_OK);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 function spoolOwnerUid(config: Config): number | null {
