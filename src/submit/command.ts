@@ -17,8 +17,12 @@ import { rfc5322Date } from '../message/headers.js';
 import { deliverInteractive, kickBackground } from './kick.js';
 import { relayConfigured } from '../config/relay-env.js';
 
+/** How long -odi's delivery child has the new message to itself (see SubmitRequest.reserveMs). */
+export const ODI_RESERVE_MS = 60_000;
+
 export async function sendFromCommandLine(mode: SendOptions, config: Config, io: Io): Promise<number> {
   const user = currentUser();
+  const delivery = mode.deliveryMode ?? config.delivery;
   const result = await submit({
     config,
     submitter: { uid: user.uid, name: user.name, fullName: mode.fullName === undefined ? gecosName(user.uid) : undefined },
@@ -32,11 +36,13 @@ export async function sendFromCommandLine(mode: SendOptions, config: Config, io:
     origin: 'sendmail',
     received: (id, date) => `by ${config.hostname} (Outbox, from userid ${user.uid})\n\tid ${id}; ${rfc5322Date(date)}`,
     input: io.readInput ? io.readInput() : io.stdin,
+    // Why: with a daemon running, the daemon would otherwise race our -odi child for the new
+    // message, and the child could only report "already gone" (0) even for a bounce.
+    ...(delivery === 'interactive' ? { reserveMs: ODI_RESERVE_MS } : {}),
   });
   /* The message is committed: from here on nothing may turn this into a failure, except -odi's
      delivery outcome, which the caller asked for. */
   if (mode.verbose) io.stderr.write(`queued as ${result.id}\n`);
-  const delivery = mode.deliveryMode ?? config.delivery;
   // Dropped into incoming/ of the system spool: we can neither read the queue nor the relay's
   // credentials, so nothing to start; the daemon watches incoming/, the timer's `sendmail -q`
   // picks it up. -odi then means -odb (cron's -odi must not fail). See README "Privilege model".

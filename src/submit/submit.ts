@@ -65,6 +65,12 @@ export interface SubmitRequest {
   received: (id: string, date: Date) => string;
   input: AsyncIterable<Buffer | string>;
   now?: () => number;
+  /**
+   * Keep queue runners (the daemon, background kicks) away from this message for this long after
+   * arrival: -odi's own delivery child takes it first, and if that child dies the message simply
+   * becomes due then. Not used in drop mode (pickup makes messages due at once).
+   */
+  reserveMs?: number;
   /** Called with the queue id as soon as it is allocated (before the commit). */
   onId?: (id: string) => void;
   /** Where to write (default: submitTarget(config): the queue, or incoming/ of the system spool). */
@@ -313,7 +319,7 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
       origin: req.origin,
       ...(req.client ? { client: req.client } : {}),
       attempts: 0,
-      nextAttempt: 0,
+      nextAttempt: req.reserveMs ? arrival + req.reserveMs : 0,
       hold: false,
       history: [{ time: arrival, event: 'queued', detail: `uid=${req.submitter.uid} from=<${sender}> nrcpt=${recipients.length}` }],
     };

@@ -546,6 +546,29 @@ describe('background delivery and the daemon', () => {
     assert.ok(s.relay.connections < 20, `${s.relay.connections} connections for 20 messages`);
   });
 
+  it('-odi with the daemon running: the outcome is still -odi\'s own (a 550 exits 67, not 0)', async () => {
+    const s = await setup({ faults: { rcpt: { 'bad@example.com': '550 5.1.1 No such user' } } });
+    const daemon = start(SENDMAIL, ['-bd', '-q1m'], { env: s.env });
+    let err = '';
+    daemon.stderr!.on('data', (d) => (err += d));
+    const closed = new Promise<number | null>((res) => daemon.once('close', (c) => res(c)));
+    try {
+      const pidFile = path.join(s.t.spool, 'run', 'daemon.pid');
+      for (let i = 0; i < 200 && !fs.existsSync(pidFile); i++) await sleep(25);
+      assert.ok(fs.existsSync(pidFile), err);
+      for (let i = 0; i < 3; i++) {
+        const r = await run(SENDMAIL, ['-odi', 'bad@example.com'], { env: s.env, input: MSG });
+        assert.equal(r.code, 67, `run ${i}: ${r.stderr}`);
+        assert.match(r.stderr, /bounced/);
+      }
+      const ok = await run(SENDMAIL, ['-odi', 'good@example.com'], { env: s.env, input: MSG });
+      assert.equal(ok.code, 0, ok.stderr);
+    } finally {
+      daemon.kill('SIGTERM');
+      await closed;
+    }
+  });
+
   it('the daemon picks up new messages at once, retries, and stops cleanly on SIGTERM', async () => {
     const s = await setup({ faults: { rcpt: { 'later@example.com': '451 4.3.0 Try later' } } });
     // A stale pid file naming an unrelated live process (pid reused after a reboot) must not
