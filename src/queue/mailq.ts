@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import type { Config } from '../config/config.js';
 import { type ControlRecord, pendingRecipients, parseControl } from '../spool/format.js';
-import { listIds, lockedIds, spoolPaths } from '../spool/spool.js';
+import { listIds, lockedIds, spoolOwner, spoolPaths } from '../spool/spool.js';
 import * as path from 'node:path';
 
 export const MAILQ_HEADER = '-Queue ID-   --Size-- ----Arrival Time---- -Sender/Recipient-------';
@@ -120,11 +120,7 @@ export function mustAskDaemon(config: Config, uid: number): boolean {
 }
 
 function spoolOwnerUid(config: Config): number | null {
-  try {
-    return fs.statSync(config.spool).uid;
-  } catch {
-    return null;
-  }
+  return spoolOwner(config.spool);
 }
 
 /**

@@ -27,7 +27,7 @@ import { isQueueId, makeQueueId } from '../spool/format.js';
 import { tryLock, type Release } from '../spool/lock.js';
 import { listIds, readControl } from '../spool/spool.js';
 import type { MessageResult } from './runner.js';
-import { defaultSlots, setupEngine } from './queue-run.js';
+import { defaultSlots, onSignals, setupEngine } from './queue-run.js';
 import type { Outcome } from './classify.js';
 
 /** The exit status for one message's delivery result. Pure. */
@@ -74,13 +74,10 @@ export async function command(args: string[], io: Io): Promise<number> {
   const { engine, log, paths } = setupEngine(config, io, { verbose: a.verbose, idleMs: 0, relayDownMs: 24 * 3600_000, slots: 1 });
   let result: MessageResult | undefined;
   let interrupted = false;
-  const onSig = () => {
+  const offSignals = onSignals(() => {
     interrupted = true;
     void engine.stop(0);
-  };
-  process.on('SIGTERM', onSig);
-  process.on('SIGINT', onSig);
-  process.on('SIGHUP', onSig);
+  });
   const bounces: string[] = [];
   engine.onResult = (r) => {
     if (r.id === a.id) result = r;
@@ -117,9 +114,7 @@ export async function command(args: string[], io: Io): Promise<number> {
     }
     return code;
   } finally {
-    process.off('SIGTERM', onSig);
-    process.off('SIGINT', onSig);
-    process.off('SIGHUP', onSig);
+    offSignals();
     await engine.stop(0);
     await log.close();
   }

@@ -93,7 +93,8 @@ function progressPrinter(io: Io, total: () => number, engine: Engine): { tick():
   };
 }
 
-function onSignals(handler: (sig: NodeJS.Signals) => void): () => void {
+/** Call `handler` on SIGTERM, SIGINT and SIGHUP; returns the function that stops that. */
+export function onSignals(handler: (sig: NodeJS.Signals) => void): () => void {
   const h = (sig: NodeJS.Signals) => handler(sig);
   process.on('SIGTERM', h);
   process.on('SIGINT', h);

@@ -60,7 +60,7 @@ export async function runSmtpStdio(mode: Extract<Mode, { kind: 'smtp' }>, config
     {
       config,
       origin: 'smtp-stdio',
-      submitter: { uid: user.uid, name: user.name, fullName: gecosName(user.uid) },
+      submitter: { uid: user.uid, name: user.name, fullName: () => gecosName(user.uid) },
       client: { host: 'localhost', trusted: true },
       receivedUser: user,
       idleTimeoutMs: idle,

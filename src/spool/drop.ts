@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import type { Config } from '../config/config.js';
 import { EX_DATAERR, OutboxError } from '../sysexits.js';
 import { type ControlRecord, makeQueueId, serializeControl } from './format.js';
-import { type NewMessageFile, createMessageFile, ensureSpool, fsyncDir, writeControl } from './spool.js';
+import { type NewMessageFile, createMessageFile, ensureSpool, fsyncDir, spoolOwner, writeControl } from './spool.js';
 
 export const INCOMING = 'incoming';
 /** Limits of a drop entry; the runner refuses more (spool/pickup.ts), so the submitter is told. */
@@ -47,15 +47,6 @@ export interface SubmitTarget {
   create(arrival: number): Promise<NewMessageFile>;
   /** The message file is written, fsync'd and closed: make the message durable and visible. */
   commit(file: NewMessageFile, record: ControlRecord): Promise<void>;
-}
-
-/** The spool's owner (uid), or null when it does not exist. */
-export function spoolOwner(root: string): number | null {
-  try {
-    return fs.statSync(root).uid;
-  } catch {
-    return null;
-  }
 }
 
 /**

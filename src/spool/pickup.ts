@@ -26,6 +26,7 @@
  * problem is one log line.
  * Next: runner (src/runner/queue-run.ts) calls pickupIncoming().
  */
+import { passwdEntry } from '../passwd.js';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
@@ -168,17 +169,10 @@ export function pickupIds(id: string, dropName: string): string[] {
   return out;
 }
 
-/** Login name for a uid, from /etc/passwd; `uid<N>` when there is none. */
+/** Login name for a uid, from /etc/passwd; `uid<N>` when there is none (or it is not a plain name). */
 export function loginName(uid: number): string {
-  try {
-    for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
-      const f = line.split(':');
-      if (f.length >= 3 && Number(f[2]) === uid && f[2] !== '' && /^[A-Za-z0-9._-]+\$?$/.test(f[0]!)) return f[0]!;
-    }
-  } catch {
-    // no passwd file
-  }
-  return `uid${uid}`;
+  const name = passwdEntry(uid)?.name;
+  return name && /^[A-Za-z0-9._-]+\$?$/.test(name) ? name : `uid${uid}`;
 }
 
 function kindOf(st: fs.Stats): string {

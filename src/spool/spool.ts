@@ -59,6 +59,15 @@ export function ensureSpool(root: string): SpoolPaths {
   return p;
 }
 
+/** The spool's owner (uid), or null when it does not exist. */
+export function spoolOwner(root: string): number | null {
+  try {
+    return fs.statSync(root).uid;
+  } catch {
+    return null;
+  }
+}
+
 /** fsync a directory, so that names created or renamed in it survive a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await fsp.open(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);

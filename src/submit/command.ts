@@ -25,7 +25,7 @@ export async function sendFromCommandLine(mode: SendOptions, config: Config, io:
   const delivery = mode.deliveryMode ?? config.delivery;
   const result = await submit({
     config,
-    submitter: { uid: user.uid, name: user.name, fullName: mode.fullName === undefined ? gecosName(user.uid) : undefined },
+    submitter: { uid: user.uid, name: user.name, fullName: () => gecosName(user.uid) },
     sender: mode.sender,
     fullName: mode.fullName,
     recipients: mode.recipients,

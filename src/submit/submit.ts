@@ -13,7 +13,7 @@
  * EX_TEMPFAIL (spool not writable, disk full; see exitCodeOf). On any failure the partial message
  * is removed: nothing half-written is ever committed.
  */
-import * as fs from 'node:fs';
+import { passwdEntry } from '../passwd.js';
 import * as fsp from 'node:fs/promises';
 import type { Config } from '../config/config.js';
 import type { DsnOptions } from '../cli/flags.js';
@@ -33,8 +33,11 @@ export interface Submitter {
   uid: number;
   /** Login name. */
   name: string;
-  /** Full name for From: when the message has none and -F was not given. */
-  fullName?: string;
+  /**
+   * Full name for From: when the message has none and -F was not given; a function is called
+   * only then (so /etc/passwd is read only for messages without From:).
+   */
+  fullName?: string | (() => string | undefined);
 }
 
 export interface RecipientArg {
@@ -127,15 +130,7 @@ function expandOrThrow(config: Config, piece: string, what: string): string[] {
 
 /** The full name of a local user, from the GECOS field of /etc/passwd (first comma-field). */
 export function gecosName(uid: number): string | undefined {
-  try {
-    for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
-      const f = line.split(':');
-      if (f.length >= 5 && Number(f[2]) === uid) return f[4]!.split(',')[0]!.trim() || undefined;
-    }
-  } catch {
-    // No passwd file (some containers): no full name.
-  }
-  return undefined;
+  return passwdEntry(uid)?.gecos.split(',')[0]!.trim() || undefined;
 }
 
 class HeaderAccumulator {
@@ -250,7 +245,8 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
       }
     }
     const fromAddr = sender || `${req.submitter.name}@${config.domain}`;
-    const name = req.fullName ?? req.submitter.fullName;
+    const own = req.submitter.fullName;
+    const name = req.fullName ?? (typeof own === 'function' ? (fields.some((f) => f.key === 'from') ? undefined : own()) : own);
     const from = name ? `${formatDisplayName(name)} <${fromAddr}>` : fromAddr;
     const header = fixupHeaders({
       fields,
