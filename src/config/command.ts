@@ -21,6 +21,7 @@ import { resolveOauthToken, resolveSecret } from './credentials.js';
 import { checkRelayUrl } from './file.js';
 import { DEFAULT_ALIASES, parseAliases } from './aliases.js';
 import { defaultRelayName } from './routing.js';
+import { fallbackWarnings } from './fallback.js';
 import { detectFormat, migrate, type MigrateFormat } from './migrate.js';
 
 const USAGE = 'usage: outbox config check [-C FILE] [--no-secrets] | outbox config migrate [--format msmtp|dma|nullmailer] [--auth AUTHFILE] FILE';
@@ -89,6 +90,7 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
       }
     }
   }
+  for (const w of fallbackWarnings(config.relays)) io.stderr.write(`outbox: warning: ${config.file}: ${w}\n`);
   if (relays.length > 0 || env.OUTBOX_RELAY) say(`default relay: ${env.OUTBOX_RELAY ? 'env' : defaultRelayName(config)}`);
   say(`routes: ${(config.routes ?? []).length}`);
   const aliasesFile = config.aliasesFile ?? DEFAULT_ALIASES;

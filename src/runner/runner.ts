@@ -35,6 +35,7 @@ import { type SpoolPaths, messagePath, removeMessage, writeControl } from '../sp
 import { tryLock } from '../spool/lock.js';
 import type { Log } from '../log/log.js';
 import { formatDelivery, formatPickup } from '../log/log.js';
+import { weakerFallback } from '../config/fallback.js';
 import { type Outcome, type SmtpFailure, classify, sentOutcome } from './classify.js';
 import { planDelivery, rewriteSender, senderEntryFor, type DeliveryGroup } from '../config/rewrite.js';
 import { groupMessage, headerSectionOf, readStoredHeader, type StoredHeader } from '../config/rewrite-stream.js';
@@ -373,10 +374,21 @@ export class Engine {
     let s = await this.session(slot, first);
     if (!('failure' in s)) return { name: first, s };
     const tried = new Set([first]);
-    for (const fb of this.opts.config.relays?.[first]?.fallbacks ?? []) {
+    const relays = this.opts.config.relays ?? {};
+    // Relays that failed for TLS reasons: no fallback weaker than one of them (config/fallback.ts).
+    const tlsFailed: string[] = [];
+    let current = first;
+    for (const fb of relays[first]?.fallbacks ?? []) {
       const code = s.failure.code ?? '';
       if (code === 'EAUTH' || code === 'ECONFIG' || tried.has(fb)) break;
       tried.add(fb);
+      if (classify(s.failure as SmtpFailure, s.peer).dsn === '4.7.5' && relays[current]) tlsFailed.push(current);
+      const weaker = relays[fb] ? tlsFailed.map((n) => weakerFallback(relays[fb]!, relays[n]!)).find((w) => w) : undefined;
+      if (weaker) {
+        this.opts.log.line(null, `relay ${first} failed TLS (${classify(s.failure as SmtpFailure, s.peer).reason}); not using ${weaker}`, 'warning');
+        continue;
+      }
+      current = fb;
       const next = await this.session(slot, fb);
       if (!('failure' in next)) {
         this.opts.log.line(null, `relay ${first} failed (${classify(s.failure as SmtpFailure, s.peer).reason}); using fallback ${fb}`, 'warning');
