@@ -33,6 +33,10 @@ export interface FileSettings {
   maxMessageSize?: number;
   orphanGraceSeconds?: number;
   lockStaleMs?: number;
+  /** Per-uid limits of the system spool (spool/usage.ts; 0 = no limit). */
+  maxPendingPerUser?: number;
+  maxQueuedMessagesPerUser?: number;
+  maxQueuedBytesPerUser?: number;
   /** [relay.NAME] tables, in file order. */
   relays?: Record<string, RelaySettings>;
   /** Name of the relay used when no route matches (default: the first relay). */
@@ -78,6 +82,9 @@ const TOP: Record<string, Row> = {
   max_message_size: row('maxMessageSize', { kind: 'integer' }),
   orphan_grace_seconds: row('orphanGraceSeconds', { kind: 'integer' }),
   lock_stale_ms: row('lockStaleMs', { kind: 'integer', min: 1000 }),
+  max_pending_per_user: row('maxPendingPerUser', { kind: 'integer', min: 0 }),
+  max_queued_messages_per_user: row('maxQueuedMessagesPerUser', { kind: 'integer', min: 0 }),
+  max_queued_bytes_per_user: row('maxQueuedBytesPerUser', { kind: 'integer', min: 0 }),
   default_relay: row('defaultRelay', { kind: 'string' }),
   aliases: row('aliasesFile', { kind: 'path' }),
   local_domains: row('localDomains', { kind: 'strings', item: 'domain' }),

@@ -31,6 +31,6 @@ export async function command(args: string[], io: Io): Promise<number> {
     },
   };
   const r = await pickupIncoming(spoolPaths(config.spool), config, log);
-  if (verbose) io.stderr.write(`pickup: ${r.queued.length} queued, ${r.refused} refused, ${r.swept} removed\n`);
+  if (verbose) io.stderr.write(`pickup: ${r.queued.length} queued, ${r.refused} refused, ${r.swept} removed${r.waiting ? `, ${r.waiting} waiting` : ''}\n`);
   return EX_OK;
 }

@@ -13,15 +13,20 @@
  *      DEFAULT_DROP_MAX_BYTES when that is 0). Symlinks, hard links, FIFOs, devices, sockets,
  *      directories, oversized, unreadable or foreign-owned entries are refused: logged and
  *      removed, never read through (a device or FIFO is never even opened).
+ *      A uid with more than max_pending_per_user entries in this pass: the rest wait (kept).
  *   3. The envelope is parsed and every field re-validated (validateEnvelope: addresses with
  *      message/address.ts, DSN fields, sizes); only known fields are kept. The submitter's uid
  *      comes from fstat, never from the JSON; the login name from /etc/passwd for that uid.
+ *      Over the uid's queue limits (spool/usage.ts): refused.
  *   4. The message bytes are copied (at most the fstat size; more is refused) into msg/<ID>
- *      (O_EXCL), fsync'd, msg/ fsync'd; then ctl/<ID> is committed (spool.ts writeControl)
- *      with `drop` = the entry's name. The submitter's id is kept when free.
+ *      (O_EXCL), each chunk checked by the submission content rules first (message/content.ts:
+ *      no NUL, which is also what a sparse file's holes read as, so a hole is refused before it
+ *      is copied dense; a well-formed header section), fsync'd, msg/ fsync'd; then ctl/<ID> is
+ *      committed (spool.ts writeControl) with `drop` = the entry's name. The submitter's id is
+ *      kept when free.
  *   5. The entry is removed (envelope first), and incoming/ fsync'd.
- * Messages without an envelope, stale dot-temps and unknown names are removed once older than
- * orphan_grace_seconds. Up to PICKUP_PARALLEL entries are handled at once; one pickup at a time
+ * Everything else in incoming/ is swept by sweepIncoming(): by age, type and owner, at most
+ * SWEEP_PER_PASS names per pass, resuming where the last pass stopped. Up to PICKUP_PARALLEL entries are handled at once; one pickup at a time
  * per spool (the lock of pseudo-id `incoming`, spool/lock.ts). Never throws for an entry: each
  * problem is one log line.
  * Next: runner (src/runner/queue-run.ts) calls pickupIncoming().
@@ -37,6 +42,8 @@ import { type ControlRecord, FORMAT_VERSION, type RecipientState, makeQueueId, p
 import { type SpoolPaths, fsyncDir, writeControl } from './spool.js';
 import { DEFAULT_DROP_MAX_BYTES, DROP_ENVELOPE_RE, DROP_MESSAGE_RE, INCOMING, MAX_ENVELOPE_BYTES, MAX_RECIPIENTS } from './drop.js';
 import { tryLock } from './lock.js';
+import { NUL_ERROR, StoredMessageCheck } from '../message/content.js';
+import { type UsageTable, type UserLimits, addUsage, overLimit, queueUsage, userLimits } from './usage.js';
 
 /** Entries picked up at the same time. */
 export const PICKUP_PARALLEL = 8;
@@ -53,8 +60,10 @@ export interface PickupResult {
   queued: string[];
   /** Entries refused (and removed). */
   refused: number;
-  /** Orphans removed. */
+  /** Orphans and junk removed. */
   swept: number;
+  /** Entries left for the next pass (a uid over max_pending_per_user). */
+  waiting: number;
 }
 
 const NOTIFY_WORDS = new Set(['NEVER', 'SUCCESS', 'FAILURE', 'DELAY']);
@@ -231,18 +240,28 @@ async function readBounded(fh: fsp.FileHandle, max: number): Promise<Buffer> {
   return buf.subarray(0, off);
 }
 
-async function copyBounded(src: fsp.FileHandle, dest: fsp.FileHandle, size: number): Promise<void> {
+/**
+ * Copy at most `size` bytes, each chunk checked by the submission content rules before it is
+ * written (message/content.ts): a NUL byte, which is also what a sparse file's hole reads as, or
+ * a malformed header section is refused before any of it reaches msg/.
+ */
+async function copyChecked(src: fsp.FileHandle, dest: fsp.FileHandle, size: number): Promise<void> {
   const buf = Buffer.alloc(Math.min(1024 * 1024, Math.max(1, size + 1)));
+  const rules = new StoredMessageCheck();
   let pos = 0;
   for (;;) {
     const { bytesRead } = await src.read(buf, 0, buf.length, pos);
     if (bytesRead === 0) break;
     pos += bytesRead;
     if (pos > size) throw new Refused('message grew while being copied');
+    const problem = rules.push(buf.subarray(0, bytesRead));
+    if (problem) throw new Refused(problem === NUL_ERROR ? `${problem} (or a hole: a sparse file)` : problem);
     let off = 0;
     while (off < bytesRead) off += (await dest.write(buf, off, bytesRead - off)).bytesWritten;
   }
   if (pos !== size) throw new Refused(`message shrank while being copied (${pos} of ${size} bytes)`);
+  const problem = rules.end();
+  if (problem) throw new Refused(problem);
 }
 
 async function unlinkQuiet(file: string): Promise<void> {
@@ -257,10 +276,26 @@ async function readRecordAt(p: SpoolPaths, id: string): Promise<ControlRecord | 
   }
 }
 
-type OneResult = { kind: 'queued'; id: string } | { kind: 'refused' } | { kind: 'cleaned' };
+type OneResult = { kind: 'queued'; id: string } | { kind: 'refused' } | { kind: 'cleaned' } | { kind: 'waiting'; uid: number };
+
+/** What one pickup pass knows about each submitter (spool/usage.ts). */
+interface PassState {
+  limits: UserLimits;
+  /** Entries of each uid seen in incoming/ during this pass. */
+  pending: Map<number, number>;
+  /** The queue's usage per uid, read once per pass when first needed. */
+  usage?: Promise<UsageTable>;
+}
+
+/** Count one more name of uid in incoming/; false when the uid is over max_pending_per_user. */
+function countPending(pass: PassState, uid: number): boolean {
+  const n = (pass.pending.get(uid) ?? 0) + 1;
+  pass.pending.set(uid, n);
+  return !(pass.limits.maxPending > 0 && n > pass.limits.maxPending);
+}
 
 /** Pick up one committed entry. Throws only for our own failures (retried on the next pickup). */
-async function pickupOne(p: SpoolPaths, dir: string, envName: string, config: Config, log: PickupLog, now: number): Promise<OneResult> {
+async function pickupOne(p: SpoolPaths, dir: string, envName: string, config: Config, log: PickupLog, now: number, pass: PassState): Promise<OneResult> {
   const m = DROP_ENVELOPE_RE.exec(envName)!;
   const id = m[1]!;
   const msgName = envName.slice(0, -4);
@@ -289,11 +324,19 @@ async function pickupOne(p: SpoolPaths, dir: string, envName: string, config: Co
     msg = await openChecked(msgPath, maxMessage, 'message');
     if (env.st.uid !== msg.st.uid) throw new Refused(`envelope (uid ${env.st.uid}) and message (uid ${msg.st.uid}) have different owners`);
     const uid = msg.st.uid;
+    // One user's burst may not hold up everyone's pickup: the rest waits for the next pass.
+    if (!countPending(pass, uid)) return { kind: 'waiting', uid };
     // 3. Re-validate the envelope; identity from fstat.
     const text = (await readBounded(env.fh, MAX_ENVELOPE_BYTES)).toString('utf8');
     const user = loginName(uid);
     const check = validateEnvelope(text, { id, uid, user, size: msg.st.size, domain: config.domain, now, drop: msgName });
     if (!check.ok) throw new Refused(check.error);
+    // Per-uid quota: the copy below is charged to the spool owner, not to the submitter.
+    pass.usage ??= queueUsage(p);
+    const usage = await pass.usage;
+    const over = overLimit(usage, uid, msg.st.size, pass.limits);
+    if (over) throw new Refused(over);
+    addUsage(usage, uid, msg.st.size); // reserved now: parallel pickups see it
 
     // 4. Copy into msg/<ID> under the first free candidate id, then commit ctl/<ID>.
     let out: { id: string; fh: fsp.FileHandle } | undefined;
@@ -310,7 +353,7 @@ async function pickupOne(p: SpoolPaths, dir: string, envName: string, config: Co
     if (!out) throw new Error(`no free queue id for ${msgName}; will retry`);
     created = path.join(p.msg, out.id);
     try {
-      await copyBounded(msg.fh, out.fh, msg.st.size);
+      await copyChecked(msg.fh, out.fh, msg.st.size);
       await out.fh.sync();
     } finally {
       await out.fh.close();
@@ -346,13 +389,84 @@ async function pickupOne(p: SpoolPaths, dir: string, envName: string, config: Co
   }
 }
 
+/** Names the sweep looks at per pass: 500,000 junk names must not slow every pickup. */
+export const SWEEP_PER_PASS = 10_000;
+/** Non-regular junk (directories, FIFOs, sockets, devices, symlinks) is removed after this (or orphan_grace_seconds if shorter). */
+const ODD_GRACE_MS = 60_000;
+/** Removals logged one by one per pass; the rest are summed up per uid. */
+const SWEEP_LOG_LINES = 20;
+/** Where the sweep resumes (the last name looked at), in run/: losing it only restarts the sweep. */
+const SWEEP_CURSOR = 'incoming.sweep';
+
+/**
+ * Sweep what is not a committed entry: orphan message files, dot-temps, tokens, and whatever
+ * else a user put into incoming/. At most SWEEP_PER_PASS names per pass, in name order, resuming
+ * where the last pass stopped. A name is removed when
+ *   - its uid has more than max_pending_per_user names in incoming/ (by ownership), or
+ *   - it is a regular file older than orphan_grace_seconds, or of any other type (directory,
+ *     FIFO, socket, device, symlink: sendmail never makes one) older than a minute.
+ * Age counts from the older of mtime and ctime: a user can set a file's mtime into the future
+ * (touch -d), but its ctime is the time of that change, so such a file ages like any other.
+ * Directories are removed with rmdir only (never recursively: a user controls their contents
+ * and could swap a subdirectory for a symlink); a non-empty one is reported. Returns the count.
+ */
+async function sweepIncoming(p: SpoolPaths, dir: string, junk: string[], config: Config, log: PickupLog, now: number, pass: PassState): Promise<number> {
+  if (junk.length === 0) return 0;
+  const cursorFile = path.join(p.run, SWEEP_CURSOR);
+  const cursor = await fsp.readFile(cursorFile, 'utf8').catch(() => '');
+  junk.sort();
+  let from = cursor === '' ? 0 : junk.findIndex((n) => n > cursor);
+  if (from < 0) from = 0;
+  const batch = junk.slice(from, from + SWEEP_PER_PASS);
+  const graceMs = config.orphanGraceSeconds * 1000;
+  const oddGraceMs = Math.min(ODD_GRACE_MS, graceMs);
+  let swept = 0;
+  const more = new Map<number, number>();
+  for (const n of batch) {
+    const file = path.join(dir, n);
+    let st: fs.Stats;
+    try {
+      st = await fsp.lstat(file);
+    } catch {
+      continue; // gone already
+    }
+    const age = now - Math.min(st.mtimeMs, st.ctimeMs);
+    const overLimit = !countPending(pass, st.uid);
+    const kind = st.isFile() ? null : kindOf(st);
+    if (!overLimit && age < (kind ? oddGraceMs : graceMs)) continue;
+    try {
+      if (st.isDirectory()) await fsp.rmdir(file);
+      else await fsp.unlink(file);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') log.line(null, `cannot remove ${INCOMING}/${n} (uid ${st.uid}): a directory that is not empty; remove it as root`, 'warning');
+      continue;
+    }
+    swept++;
+    if (swept > SWEEP_LOG_LINES) {
+      more.set(st.uid, (more.get(st.uid) ?? 0) + 1);
+      continue;
+    }
+    const what = overLimit
+      ? `more than max_pending_per_user = ${pass.limits.maxPending} names of this uid`
+      : kind
+        ? `${kind}, older than ${oddGraceMs / 1000} s`
+        : `${DROP_MESSAGE_RE.test(n) ? 'message without envelope' : n.startsWith('.') ? 'unfinished envelope' : 'unknown entry'} older than ${config.orphanGraceSeconds} s`;
+    log.line(null, `removed ${INCOMING}/${n} (uid ${st.uid}): ${what}`);
+  }
+  for (const [uid, count] of more) log.line(null, `removed ${count} more names of uid ${uid} from ${INCOMING}/`);
+  const next = from + batch.length >= junk.length ? '' : batch[batch.length - 1]!;
+  if (next !== cursor) await fsp.writeFile(cursorFile, next, { mode: 0o600 }).catch(() => {});
+  return swept;
+}
+
 /**
  * Pick up every committed entry of incoming/ and sweep its orphans. Returns what was done;
  * does nothing when the spool has no drop directory or another pickup is running.
  */
 export async function pickupIncoming(p: SpoolPaths, config: Config, log: PickupLog, opts: { now?: number; parallel?: number } = {}): Promise<PickupResult> {
   const now = opts.now ?? Date.now();
-  const result: PickupResult = { queued: [], refused: 0, swept: 0 };
+  const result: PickupResult = { queued: [], refused: 0, swept: 0, waiting: 0 };
   const dir = path.join(p.root, INCOMING);
   let names: string[];
   try {
@@ -367,6 +481,8 @@ export async function pickupIncoming(p: SpoolPaths, config: Config, log: PickupL
   if (!release) return result; // another runner is picking up right now
   try {
     const envelopes = names.filter((n) => DROP_ENVELOPE_RE.test(n)).sort();
+    const pass: PassState = { limits: userLimits(config), pending: new Map() };
+    const waiting = new Map<number, number>();
     // Entries are independent: a few at a time, so that their fsyncs share journal commits
     // (one at a time, a burst of cron mail would wait on every fsync in turn).
     let next = 0;
@@ -374,9 +490,10 @@ export async function pickupIncoming(p: SpoolPaths, config: Config, log: PickupL
       while (next < envelopes.length) {
         const n = envelopes[next++]!;
         try {
-          const r = await pickupOne(p, dir, n, config, log, now);
+          const r = await pickupOne(p, dir, n, config, log, now, pass);
           if (r.kind === 'queued') result.queued.push(r.id);
           else if (r.kind === 'refused') result.refused++;
+          else if (r.kind === 'waiting') waiting.set(r.uid, (waiting.get(r.uid) ?? 0) + 1);
         } catch (e) {
           log.line(null, `${INCOMING}/${n}: pickup failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); will retry`, 'error');
         }
@@ -384,23 +501,12 @@ export async function pickupIncoming(p: SpoolPaths, config: Config, log: PickupL
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallel ?? PICKUP_PARALLEL, envelopes.length)) }, worker));
     result.queued.sort();
-    // Orphans: message files without an envelope, dot-temps, anything else, once older than
-    // the grace period (a submitter may be writing them right now).
-    const graceMs = config.orphanGraceSeconds * 1000;
-    const committed = new Set(envelopes.map((n) => n.slice(0, -4)));
-    for (const n of names) {
-      if (DROP_ENVELOPE_RE.test(n) || committed.has(n)) continue;
-      try {
-        const st = await fsp.lstat(path.join(dir, n));
-        if (now - st.mtimeMs < graceMs) continue;
-        await fsp.unlink(path.join(dir, n));
-        result.swept++;
-        const what = DROP_MESSAGE_RE.test(n) ? 'message without envelope' : n.startsWith('.') ? 'unfinished envelope' : 'unknown entry';
-        log.line(null, `removed ${INCOMING}/${n} (uid ${st.uid}): ${what} older than ${config.orphanGraceSeconds} s`);
-      } catch {
-        // gone already, or a directory someone made: leave it
-      }
+    for (const [uid, count] of waiting) {
+      log.line(null, `uid ${uid}: ${count} more entries in ${INCOMING}/ than max_pending_per_user = ${pass.limits.maxPending} in one pickup; they wait for the next`, 'warning');
     }
+    result.waiting = [...waiting.values()].reduce((a, b) => a + b, 0);
+    const committed = new Set(envelopes.map((n) => n.slice(0, -4)));
+    result.swept = await sweepIncoming(p, dir, names.filter((n) => !DROP_ENVELOPE_RE.test(n) && !committed.has(n)), config, log, now, pass);
     await fsyncDir(dir).catch(() => {});
   } finally {
     await release();

@@ -21,13 +21,14 @@ import { EX_DATAERR, EX_USAGE, OutboxError } from '../sysexits.js';
 import { addressKey, checkAddress, formatDisplayName, isAscii, splitAddressList } from '../message/address.js';
 import { fixupHeaders, isFieldLine, isMboxFromLine, parseHeaderSection, recipientFieldValues, rfc5322Date } from '../message/headers.js';
 import { Normalizer } from '../message/normalize.js';
+import { MAX_HEADER_BYTES, NUL_ERROR, headerTooLarge } from '../message/content.js';
 import { expandRecipient } from '../config/aliases.js';
 import { FORMAT_VERSION, type ControlRecord, type RecipientState } from '../spool/format.js';
 import { uniqueSuffix } from '../spool/spool.js';
 import { type SubmitTarget, submitTarget } from '../spool/drop.js';
 
-/** Largest header section accepted (10,000 header lines fit comfortably). */
-export const MAX_HEADER_BYTES = 4 * 1024 * 1024;
+// The content rules (NUL, header section size) are message/content.ts's, shared with pickup.
+export { MAX_HEADER_BYTES } from '../message/content.js';
 
 export interface Submitter {
   uid: number;
@@ -169,7 +170,7 @@ class HeaderAccumulator {
     if (end >= 0) return this.finish(buf.subarray(0, end + 1).toString('latin1'), buf.subarray(end + 2), false);
     if (this.size > MAX_HEADER_BYTES) {
       if (nl < 0) return this.finish('', buf, true); // one huge first line: not a header field
-      throw new OutboxError(EX_DATAERR, `the header section is larger than ${MAX_HEADER_BYTES} bytes`);
+      throw new OutboxError(EX_DATAERR, headerTooLarge());
     }
     return null;
   }
@@ -263,7 +264,7 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
     for await (const chunk of req.input) {
       const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       for (const piece of normalizer.push(buf)) {
-        if (normalizer.sawNul) throw new OutboxError(EX_DATAERR, 'the message contains a NUL byte');
+        if (normalizer.sawNul) throw new OutboxError(EX_DATAERR, NUL_ERROR);
         if (!acc.done) {
           const h = acc.feed(piece);
           if (h) await emitHeaders(h);
@@ -277,7 +278,7 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
       } else await write(piece);
     }
     if (!acc.done) await emitHeaders(acc.flush());
-    if (normalizer.sawNul) throw new OutboxError(EX_DATAERR, 'the message contains a NUL byte');
+    if (normalizer.sawNul) throw new OutboxError(EX_DATAERR, NUL_ERROR);
     if (lastByte !== 10) await write(Buffer.from('\n'));
 
     // Recipients: the union of arguments and (with -t) header addresses, each once.

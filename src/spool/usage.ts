@@ -1,0 +1,92 @@
+/**
+ * spool/usage.ts — per-user limits of the system spool: how much of the queue each submitter
+ * (uid) holds, whether one more message fits, and which users are near a limit.
+ *
+ * Why: pickup (spool/pickup.ts) copies what a user dropped into incoming/ into files owned by
+ * the spool owner, outside that user's disk quota. Without a bound, one user could fill the
+ * spool's filesystem for everyone. Limits (configuration keys, 0 = no limit):
+ *   max_pending_per_user          entries of one uid in incoming/ taken per pickup pass (1000)
+ *   max_queued_messages_per_user  messages of one uid in the queue (10000)
+ *   max_queued_bytes_per_user     bytes of one uid's queued messages (1 GiB)
+ * An entry over a limit is refused by pickup with one warning log line naming the uid and the
+ * limit. usageReport() gives `outbox check --queue` its lines about users near a limit.
+ * queueUsage() reads every control record once (uid and size only); the rest is pure.
+ */
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Config } from '../config/config.js';
+import { parseControl } from './format.js';
+import { type SpoolPaths, listIds } from './spool.js';
+
+export interface UserLimits {
+  maxPending: number;
+  maxMessages: number;
+  maxBytes: number;
+}
+
+export const DEFAULT_LIMITS: UserLimits = { maxPending: 1000, maxMessages: 10_000, maxBytes: 1024 * 1024 * 1024 };
+
+export function userLimits(config: Pick<Config, 'maxPendingPerUser' | 'maxQueuedMessagesPerUser' | 'maxQueuedBytesPerUser'>): UserLimits {
+  return {
+    maxPending: config.maxPendingPerUser ?? DEFAULT_LIMITS.maxPending,
+    maxMessages: config.maxQueuedMessagesPerUser ?? DEFAULT_LIMITS.maxMessages,
+    maxBytes: config.maxQueuedBytesPerUser ?? DEFAULT_LIMITS.maxBytes,
+  };
+}
+
+export interface Usage {
+  messages: number;
+  bytes: number;
+}
+
+export type UsageTable = Map<number, Usage>;
+
+/** Add one message of `size` bytes to uid's usage. */
+export function addUsage(table: UsageTable, uid: number, size: number): void {
+  const u = table.get(uid) ?? { messages: 0, bytes: 0 };
+  u.messages++;
+  u.bytes += size;
+  table.set(uid, u);
+}
+
+/** Why one more message of `size` bytes from uid does not fit, or null when it does. Pure. */
+export function overLimit(table: UsageTable, uid: number, size: number, limits: UserLimits): string | null {
+  const u = table.get(uid) ?? { messages: 0, bytes: 0 };
+  if (limits.maxMessages > 0 && u.messages + 1 > limits.maxMessages) {
+    return `uid ${uid} already has ${u.messages} messages queued (max_queued_messages_per_user = ${limits.maxMessages})`;
+  }
+  if (limits.maxBytes > 0 && u.bytes + size > limits.maxBytes) {
+    return `uid ${uid} has ${u.bytes} bytes queued, ${size} more would exceed max_queued_bytes_per_user = ${limits.maxBytes}`;
+  }
+  return null;
+}
+
+/** Usage of every uid in the queue (each control record read once; unreadable ones are skipped). */
+export async function queueUsage(p: SpoolPaths): Promise<UsageTable> {
+  const table: UsageTable = new Map();
+  for (const id of await listIds(p)) {
+    try {
+      const rec = parseControl(await fsp.readFile(path.join(p.ctl, id), 'utf8'));
+      addUsage(table, rec.uid, rec.size);
+    } catch {
+      // gone meanwhile, or unreadable: the runner reports it
+    }
+  }
+  return table;
+}
+
+/**
+ * Lines for `outbox check --queue`: users at or above `near` (default 80 %) of a limit, the
+ * fullest first, at most `top`. `name` maps a uid to a login name. Pure.
+ */
+export function usageReport(table: UsageTable, limits: UserLimits, name: (uid: number) => string, near = 0.8, top = 5): string[] {
+  const share = (u: Usage) => Math.max(limits.maxMessages > 0 ? u.messages / limits.maxMessages : 0, limits.maxBytes > 0 ? u.bytes / limits.maxBytes : 0);
+  return [...table.entries()]
+    .filter(([, u]) => share(u) >= near)
+    .sort((a, b) => share(b[1]) - share(a[1]) || a[0] - b[0])
+    .slice(0, top)
+    .map(([uid, u]) => {
+      const pct = (x: number, max: number) => (max > 0 ? ` (${Math.floor((100 * x) / max)}% of ${max})` : '');
+      return `uid ${uid} (${name(uid)}): ${u.messages} messages${pct(u.messages, limits.maxMessages)}, ${u.bytes} bytes${pct(u.bytes, limits.maxBytes)} queued`;
+    });
+}
