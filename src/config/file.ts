@@ -137,6 +137,7 @@ const LISTENER: Record<string, Row> = {
   tls_key: row('tlsKey', { kind: 'path' }),
   max_clients: row('maxClients', { kind: 'integer', min: 1 }),
   idle_timeout: row('idleTimeoutMs', { kind: 'duration' }),
+  sender_login_match: row('senderLoginMatch', { kind: 'enum', values: ['remote', 'always', 'never'] }),
 };
 
 const SENDER_KEYS = ['from', 'reply_to'];

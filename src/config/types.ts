@@ -93,4 +93,6 @@ export interface ListenerSettings {
   tlsKey?: string;
   maxClients?: number;
   idleTimeoutMs?: number;
+  /** Authenticated clients must use a MAIL FROM they own: "remote" (non-loopback clients, the default), "always", "never". */
+  senderLoginMatch?: 'remote' | 'always' | 'never';
 }

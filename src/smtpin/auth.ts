@@ -119,3 +119,64 @@ export class UsersFile {
     return ok && hash !== undefined;
   }
 }
+
+/**
+ * Failed AUTH per client address, across connections (brute force from one address opens many
+ * connections; the session's own limit is 3 per connection). After the k-th failure the 535 is
+ * delayed by min(BASE_DELAY_MS * 2^(k-1), MAX_DELAY_MS); after MAX_FAILURES failures within
+ * WINDOW_MS the address gets 421 at AUTH, without a password check, until its oldest failure is
+ * older than WINDOW_MS. A success forgets the address. At most MAX_ADDRESSES are remembered
+ * (the oldest is forgotten first), so memory stays bounded whatever the clients do.
+ */
+export class AuthThrottle {
+  static readonly MAX_FAILURES = 5;
+  static readonly WINDOW_MS = 15 * 60_000;
+  static readonly BASE_DELAY_MS = 200;
+  static readonly MAX_DELAY_MS = 10_000;
+  static readonly MAX_ADDRESSES = 10_000;
+  private failures = new Map<string, number[]>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  private recent(ip: string): number[] {
+    const t = this.now();
+    const list = (this.failures.get(ip) ?? []).filter((x) => t - x < AuthThrottle.WINDOW_MS);
+    if (list.length === 0) this.failures.delete(ip);
+    else this.failures.set(ip, list);
+    return list;
+  }
+
+  /** A refusal text when the address has failed too often, else null. */
+  blocked(ip: string): string | null {
+    const n = this.recent(ip).length;
+    return n >= AuthThrottle.MAX_FAILURES ? `Error: too many authentication failures from ${ip}, try again later` : null;
+  }
+
+  /** Record a failure; returns how long to wait before answering it. */
+  failed(ip: string): number {
+    const list = this.recent(ip);
+    list.push(this.now());
+    this.failures.delete(ip); // re-insert: the map's order is the age order for eviction
+    this.failures.set(ip, list);
+    if (this.failures.size > AuthThrottle.MAX_ADDRESSES) this.failures.delete(this.failures.keys().next().value!);
+    return Math.min(AuthThrottle.BASE_DELAY_MS * 2 ** (list.length - 1), AuthThrottle.MAX_DELAY_MS);
+  }
+
+  succeeded(ip: string): void {
+    this.failures.delete(ip);
+  }
+}
+
+/**
+ * May a client authenticated as `user` use envelope sender `sender`? A user name with an `@` must
+ * be the sender itself; a plain name must be the sender's local part at one of this host's
+ * domains (`domain`, `hostname`, `local_domains`). Case-blind; the null sender is refused.
+ * Returns the refusal text, or null. Pure.
+ */
+export function senderLoginMismatch(sender: string, user: string, domains: string[]): string | null {
+  const s = sender.toLowerCase();
+  const u = user.toLowerCase();
+  const at = s.lastIndexOf('@');
+  const ok = u.includes('@') ? s === u : at > 0 && s.slice(0, at) === u && domains.some((d) => d.toLowerCase() === s.slice(at + 1));
+  return ok ? null : `Sender address rejected: <${sender}> is not owned by user ${user}`;
+}

@@ -3,6 +3,7 @@
  *
  *   outbox serve [-C FILE] [--listen HOST:PORT]... [--auth-users FILE] [--tls-cert FILE]
  *                [--tls-key FILE] [--max-clients N] [--idle-timeout SECONDS]
+ *                [--sender-login-match remote|always|never]
  *   outbox serve --hash-password [USER]        print a users-file entry (password on stdin)
  *
  * Settings come from the `[listener]` table of the configuration file (config.listener,
@@ -17,6 +18,12 @@
  *  - With AUTH configured (users file + certificate: AUTH PLAIN/LOGIN is only offered after
  *    STARTTLS), any address may be listened on; loopback clients may submit as with -bs, every
  *    other client must authenticate first (RCPT gets 530 5.7.0 until then).
+ * Started as root, it binds first (ports below 1024) and then becomes the spool owner
+ * (spool/privileges.ts), so sessions never run as root and mail is never recorded as root's.
+ * AUTH: failures are counted per client address across connections (auth.ts AuthThrottle:
+ * growing delays, 421 after 5 in 15 minutes); an authenticated client must use a MAIL FROM its
+ * user owns (auth.ts senderLoginMismatch) unless `sender_login_match` is "never" (default
+ * "remote": non-loopback clients; "always": every client).
  * Limits: `max_clients` concurrent sessions (more get 421 4.3.2 and are closed), an idle timeout
  * for every wait (421 4.4.2), and the per-session limits of session.ts.
  *
@@ -44,7 +51,8 @@ import { relayConfigured } from '../config/relay-env.js';
 import { runningDaemon } from '../submit/kick.js';
 import { selfCommand } from '../submit/child.js';
 import { EX_CONFIG, EX_OK, EX_OSERR, EX_USAGE, OutboxError } from '../sysexits.js';
-import { hashPassword, UsersFile } from './auth.js';
+import { AuthThrottle, hashPassword, senderLoginMismatch, UsersFile } from './auth.js';
+import { dropToSpoolOwner } from '../spool/privileges.js';
 import { InputQueue } from './input.js';
 import { isLoopback } from './protocol.js';
 import { SmtpSession, type Authenticator, type Transport } from './session.js';
@@ -155,6 +163,7 @@ function parseOptions(args: string[], io: Io): Options | { hashUser: string | nu
         'tls-key': { type: 'string' },
         'max-clients': { type: 'string' },
         'idle-timeout': { type: 'string' },
+        'sender-login-match': { type: 'string' },
         'hash-password': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -164,7 +173,7 @@ function parseOptions(args: string[], io: Io): Options | { hashUser: string | nu
   }
   const o = v.values;
   if (o.help) {
-    io.stdout.write('usage: outbox serve [-C FILE] [--listen HOST:PORT]... [--auth-users FILE] [--tls-cert FILE --tls-key FILE] [--max-clients N] [--idle-timeout SECONDS]\n       outbox serve --hash-password [USER]   (password on stdin)\n');
+    io.stdout.write('usage: outbox serve [-C FILE] [--listen HOST:PORT]... [--auth-users FILE] [--tls-cert FILE --tls-key FILE] [--max-clients N] [--idle-timeout SECONDS] [--sender-login-match remote|always|never]\n       outbox serve --hash-password [USER]   (password on stdin)\n');
     return { hashUser: '\0help' };
   }
   if (o['hash-password']) {
@@ -185,6 +194,11 @@ function parseOptions(args: string[], io: Io): Options | { hashUser: string | nu
   if (mc !== undefined) listener.maxClients = Math.floor(mc);
   const it = int('idle-timeout', o['idle-timeout']);
   if (it !== undefined) listener.idleTimeoutMs = Math.round(it * 1000);
+  const slm = o['sender-login-match'];
+  if (slm !== undefined) {
+    if (slm !== 'remote' && slm !== 'always' && slm !== 'never') throw new OutboxError(EX_USAGE, 'serve: --sender-login-match needs remote, always or never');
+    listener.senderLoginMatch = slm;
+  }
   return { listener, ...(o.config ? { configFile: o.config } : {}) };
 }
 
@@ -231,12 +245,26 @@ export async function serve(config: Config, settings: ListenerSettings, addrs: L
       throw new OutboxError(EX_CONFIG, `serve: cannot load the TLS certificate or key: ${(e as Error).message}`);
     }
   }
-  let auth: Authenticator | undefined;
-  if (settings.authUsersFile) {
-    const users = new UsersFile(settings.authUsersFile);
-    auth = { mechanisms: ['PLAIN', 'LOGIN'], verify: (u, p) => users.verify(u, p) };
-  }
-  const user = currentUser();
+  const users = settings.authUsersFile ? new UsersFile(settings.authUsersFile) : undefined;
+  const throttle = new AuthThrottle();
+  /** AUTH for one client address: refused after too many failures from it, each failure answered later than the last. */
+  const authFor = (ip: string): Authenticator | undefined =>
+    users && {
+      mechanisms: ['PLAIN', 'LOGIN'],
+      refusal: () => throttle.blocked(ip),
+      async verify(u, p) {
+        if (await users.verify(u, p)) {
+          throttle.succeeded(ip);
+          return true;
+        }
+        await new Promise((r) => setTimeout(r, throttle.failed(ip)));
+        return false;
+      },
+    };
+  const senderMatch = settings.senderLoginMatch ?? 'remote';
+  const domains = [config.domain, config.hostname, ...(config.localDomains ?? [])];
+  // Set once the listeners are bound and root is dropped (below): the identity mail is recorded with.
+  let user = currentUser();
   const kick = makeKicker(config);
   const sockets = new Set<net.Socket>();
   let active = 0;
@@ -298,8 +326,11 @@ export async function serve(config: Config, settings: ListenerSettings, addrs: L
       origin: 'smtp',
       submitter: { uid: user.uid, name: user.name },
       client: { host: local ? 'localhost' : 'unknown', ip, trusted: local },
-      ...(auth ? { auth } : {}),
-      ...(!local && !auth ? { refuse: `${config.hostname} Error: access denied: only local clients may connect` } : {}),
+      ...(users ? { auth: authFor(ip)! } : {}),
+      ...(senderMatch === 'always' || (senderMatch === 'remote' && !local)
+        ? { checkSender: (sender: string, saslUser: string | undefined) => (saslUser === undefined ? null : senderLoginMismatch(sender, saslUser, domains)) }
+        : {}),
+      ...(!local && !users ? { refuse: `${config.hostname} Error: access denied: only local clients may connect` } : {}),
       idleTimeoutMs: idle,
       log,
       onCommitted: (info) => {
@@ -343,11 +374,18 @@ export async function serve(config: Config, settings: ListenerSettings, addrs: L
       server.on('error', (e) => log(`warning: ${e.message}`));
       servers.push(server);
       const bound = server.address() as net.AddressInfo;
-      log(`listening on ${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}${auth ? ' (AUTH after STARTTLS)' : ' (local clients only)'}`);
+      log(`listening on ${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}${users ? ' (AUTH after STARTTLS)' : ' (local clients only)'}`);
     }
   } catch (e) {
     for (const s of servers) s.close();
     throw new OutboxError(EX_OSERR, `serve: cannot listen: ${(e as Error).message}`);
+  }
+  // Bound (ports below 1024 needed root): now root is given up for the spool owner, so sessions
+  // and the mail they commit are never root's (spool/privileges.ts). Throws rather than stay root.
+  const dropped = dropToSpoolOwner(config);
+  if (dropped) {
+    user = currentUser();
+    log(`running as uid ${dropped.uid} (the spool owner)`);
   }
 
   await new Promise<void>((resolve) => {

@@ -66,6 +66,8 @@ export interface ClientInfo {
 export interface Authenticator {
   mechanisms: string[];
   verify(user: string, password: string): Promise<boolean>;
+  /** A refusal (421 4.7.0, then the session ends) before any credentials are read, e.g. an address that failed too often. */
+  refusal?(): string | null;
 }
 
 export interface SessionOptions {
@@ -88,6 +90,8 @@ export interface SessionOptions {
   log?: (line: string) => void;
   /** Used when the received line names the calling user (-bs). */
   receivedUser?: { uid: number; name: string };
+  /** Why MAIL FROM is refused (553 5.7.1) for this sender and SASL user, or null (the listener's sender_login_match). */
+  checkSender?: (sender: string, saslUser: string | undefined) => string | null;
 }
 
 export interface CommittedInfo {
@@ -266,6 +270,8 @@ export class SmtpSession {
           authOffered: Boolean(this.o.auth),
         });
         if ('code' in m) return fail(m);
+        const refused = this.o.checkSender?.(m.sender, this.saslUser);
+        if (refused) return fail(reply(553, '5.7.1', refused));
         this.tx = { from: m, rcpts: [] };
         this.send(reply(250, '2.1.0', 'Ok'));
         return 'ok';
@@ -352,6 +358,12 @@ export class SmtpSession {
     const [mechRaw, initial] = arg.trim().split(/\s+/, 2);
     const mech = (mechRaw ?? '').toUpperCase();
     if (!this.o.auth.mechanisms.includes(mech)) return fail(reply(504, '5.5.4', 'Unrecognized authentication type'));
+    const refusal = this.o.auth.refusal?.();
+    if (refusal) {
+      this.o.log?.(`warning: ${this.clientName}: AUTH refused: ${refusal}`);
+      this.send(reply(421, '4.7.0', `${this.o.config.hostname} ${refusal}`));
+      return 'abort';
+    }
 
     const challenge = async (text: string): Promise<string | null> => {
       this.send({ code: 334, enhanced: '', lines: [text] });

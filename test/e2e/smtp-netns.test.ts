@@ -65,6 +65,10 @@ describe('no open relay from a non-loopback address (network namespaces)', () =>
     const h = await run(OUTBOX, ['serve', '--hash-password', 'alice'], { input: 's3cret\n' });
     assert.equal(h.code, 0, h.stderr);
     fs.writeFileSync(users, h.stdout, { mode: 0o600 });
+    // The domain alice's sender addresses must be at (sender_login_match, default "remote").
+    const conf = path.join(s.dir, 'outbox.conf');
+    fs.writeFileSync(conf, 'domain = "example.test"\nhostname = "host.example.test"\n');
+    const env = { ...s.env, OUTBOX_CONFIG: conf };
 
     const inSrv = ['ip', 'netns', 'exec', NS_SRV];
     const inCli = ['ip', 'netns', 'exec', NS_CLI];
@@ -75,7 +79,7 @@ describe('no open relay from a non-loopback address (network namespaces)', () =>
 
     const srv = await startServe(
       ['--listen', `${SRV_IP}:2525`, '--listen', `[${SRV_IP6}]:2525`, '--auth-users', users, '--tls-cert', pki.good.certFile, '--tls-key', pki.good.keyFile],
-      s.env,
+      env,
       inSrv,
     );
     try {
@@ -97,7 +101,13 @@ describe('no open relay from a non-loopback address (network namespaces)', () =>
       assert.match(badPw.stdout, /535 5\.7\.8/);
       assert.equal(controls(s.spool).length, 0, 'nothing queued without AUTH');
 
-      const ok = await swaks('--tls', '--auth', 'PLAIN', '--auth-user', 'alice', '--auth-password', 's3cret');
+      // Authenticated, but as someone else: the MAIL FROM must be alice's own (553 5.7.1).
+      const other = await swaks('--tls', '--auth', 'PLAIN', '--auth-user', 'alice', '--auth-password', 's3cret');
+      assert.notEqual(other.code, 0);
+      assert.match(other.stdout, /553 5\.7\.1 Sender address rejected: <x@example\.com> is not owned by user alice/);
+      assert.equal(controls(s.spool).length, 0);
+
+      const ok = await swaks('--tls', '--auth', 'PLAIN', '--auth-user', 'alice', '--auth-password', 's3cret', '--from', 'alice@example.test');
       assert.equal(ok.code, 0, ok.stdout + ok.stderr);
       const id = /queued as (\S+)/.exec(ok.stdout)![1]!;
       const recs = controls(s.spool);
@@ -109,7 +119,7 @@ describe('no open relay from a non-loopback address (network namespaces)', () =>
       const plain6 = await swaksTo(SRV_IP6);
       assert.notEqual(plain6.code, 0);
       assert.match(plain6.stdout, /<[*~]\* +530 5\.7\.0 Authentication required/);
-      const ok6 = await swaksTo(SRV_IP6, '--tls', '--auth', 'LOGIN', '--auth-user', 'alice', '--auth-password', 's3cret');
+      const ok6 = await swaksTo(SRV_IP6, '--tls', '--auth', 'LOGIN', '--auth-user', 'alice', '--auth-password', 's3cret', '--from', 'alice@host.example.test');
       assert.equal(ok6.code, 0, ok6.stdout + ok6.stderr);
       const id6 = /queued as (\S+)/.exec(ok6.stdout)![1]!;
       assert.equal(controls(s.spool).find((r) => r.id === id6)!.client, `unknown[${CLI_IP6}]`);
