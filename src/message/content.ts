@@ -27,14 +27,15 @@ export class StoredMessageCheck {
 
   push(chunk: Buffer): string | null {
     if (chunk.indexOf(0) >= 0) return NUL_ERROR;
-    if (!this.inHeader) return null;
+    if (!this.inHeader || chunk.length === 0) return null;
+    // The header section ends at the first empty line (a message may start with one: no headers),
+    // which may straddle two chunks. Chunks are kept, not joined, until it is found.
+    const prevNl = this.headLen > 0 && this.head[this.head.length - 1]![this.head[this.head.length - 1]!.length - 1] === 10;
+    if (chunk[0] === 10 && (this.headLen === 0 || prevNl)) return this.finish(Buffer.concat(this.head));
+    const end = chunk.indexOf('\n\n');
+    if (end >= 0) return this.finish(Buffer.concat([...this.head, chunk.subarray(0, end + 1)]));
     this.head.push(chunk);
     this.headLen += chunk.length;
-    const buf = Buffer.concat(this.head);
-    this.head = [buf];
-    // The header section ends at the first empty line (a message may start with one: no headers).
-    const end = buf[0] === 10 ? 0 : buf.indexOf('\n\n');
-    if (end >= 0) return this.finish(buf.subarray(0, end === 0 ? 0 : end + 1));
     if (this.headLen > MAX_HEADER_BYTES) return headerTooLarge();
     return null;
   }

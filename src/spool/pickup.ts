@@ -287,6 +287,21 @@ interface PassState {
   usage?: Promise<UsageTable>;
 }
 
+/**
+ * The queue's usage per uid. Reading every control record costs about as much as `mailq`, so the
+ * daemon (which picks up on every drop) reuses a table for USAGE_TTL_MS; pickups add to it as they
+ * commit, and deliveries made meanwhile only make it overestimate, never let a user past a limit.
+ */
+const USAGE_TTL_MS = 10_000;
+const usageCache = new Map<string, { at: number; table: Promise<UsageTable> }>();
+function cachedUsage(p: SpoolPaths, now: number): Promise<UsageTable> {
+  const c = usageCache.get(p.root);
+  if (c && now - c.at >= 0 && now - c.at < USAGE_TTL_MS) return c.table;
+  const table = queueUsage(p);
+  usageCache.set(p.root, { at: now, table });
+  return table;
+}
+
 /** Count one more name of uid in incoming/; false when the uid is over max_pending_per_user. */
 function countPending(pass: PassState, uid: number): boolean {
   const n = (pass.pending.get(uid) ?? 0) + 1;
@@ -332,7 +347,7 @@ async function pickupOne(p: SpoolPaths, dir: string, envName: string, config: Co
     const check = validateEnvelope(text, { id, uid, user, size: msg.st.size, domain: config.domain, now, drop: msgName });
     if (!check.ok) throw new Refused(check.error);
     // Per-uid quota: the copy below is charged to the spool owner, not to the submitter.
-    pass.usage ??= queueUsage(p);
+    pass.usage ??= cachedUsage(p, now);
     const usage = await pass.usage;
     const over = overLimit(usage, uid, msg.st.size, pass.limits);
     if (over) throw new Refused(over);
