@@ -26,9 +26,9 @@
  *      kept when free.
  *   5. The entry is removed (envelope first), and incoming/ fsync'd.
  * Everything else in incoming/ is swept by sweepIncoming(): by age, type and owner, at most
- * SWEEP_PER_PASS names per pass, resuming where the last pass stopped. Up to PICKUP_PARALLEL entries are handled at once; one pickup at a time
- * per spool (the lock of pseudo-id `incoming`, spool/lock.ts). Never throws for an entry: each
- * problem is one log line.
+ * SWEEP_PER_PASS names per pass, resuming where the last pass stopped. Up to PICKUP_PARALLEL
+ * entries are handled at once; one pickup at a time per spool (the lock of pseudo-id `incoming`,
+ * spool/lock.ts). Never throws for an entry: each problem is one log line.
  * Next: runner (src/runner/queue-run.ts) calls pickupIncoming().
  */
 import { passwdEntry } from '../passwd.js';
@@ -410,6 +410,7 @@ export const SWEEP_PER_PASS = 10_000;
 const ODD_GRACE_MS = 60_000;
 /** Removals logged one by one per pass; the rest are summed up per uid. */
 const SWEEP_LOG_LINES = 20;
+const DOT_ENVELOPE_RE = /^\.[0-9A-HJKMNP-TV-Z]{12}\.[0-9a-f]{32}\.env$/;
 /** Where the sweep resumes (the last name looked at), in run/: losing it only restarts the sweep. */
 const SWEEP_CURSOR = 'incoming.sweep';
 
@@ -417,7 +418,8 @@ const SWEEP_CURSOR = 'incoming.sweep';
  * Sweep what is not a committed entry: orphan message files, dot-temps, tokens, and whatever
  * else a user put into incoming/. At most SWEEP_PER_PASS names per pass, in name order, resuming
  * where the last pass stopped. A name is removed when
- *   - its uid has more than max_pending_per_user names in incoming/ (by ownership), or
+ *   - its uid has more than max_pending_per_user names in incoming/ (by ownership), unless it
+ *     may be an entry being written (a message, a dot-temp envelope, a query token), or
  *   - it is a regular file older than orphan_grace_seconds, or of any other type (directory,
  *     FIFO, socket, device, symlink: sendmail never makes one) older than a minute.
  * Age counts from the older of mtime and ctime: a user can set a file's mtime into the future
@@ -446,8 +448,11 @@ async function sweepIncoming(p: SpoolPaths, dir: string, junk: string[], config:
       continue; // gone already
     }
     const age = now - Math.min(st.mtimeMs, st.ctimeMs);
-    const overLimit = !countPending(pass, st.uid);
     const kind = st.isFile() ? null : kindOf(st);
+    // A name a submitter may be writing right now (a message, an envelope's dot-temp, a query
+    // token) is never removed before its grace period, whatever the count: that would lose mail.
+    const inProgress = !kind && (DROP_MESSAGE_RE.test(n) || DOT_ENVELOPE_RE.test(n) || n.startsWith('q.'));
+    const overLimit = !countPending(pass, st.uid) && !inProgress;
     if (!overLimit && age < (kind ? oddGraceMs : graceMs)) continue;
     try {
       if (st.isDirectory()) await fsp.rmdir(file);

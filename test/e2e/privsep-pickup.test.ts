@@ -159,12 +159,15 @@ test('M3: junk in incoming/ is swept by age, type and owner, at most 10,000 name
 
 test('M3: by owner: a user\'s fresh names over max_pending_per_user are swept at once', async () => {
   const sp = spool('max_pending_per_user = 100\n');
-  const mk = await asUser(bob, 'sh', ['-c', 'cd "$1" && seq -f "fresh-%04g" 1 300 | xargs touch', 'sh', incoming(sp)]);
+  // 300 junk names sorted first, then a message bob may be writing right now (no envelope yet).
+  const writing = entryName();
+  const mk = await asUser(bob, 'sh', ['-c', 'cd "$1" && seq -f "0junk-%04g" 1 300 | xargs touch && printf "Subject: half" > "$2"', 'sh', incoming(sp), writing]);
   assert.equal(mk.code, 0, mk.stderr);
   const s = await submit(sp, alice, 'ok@example.com');
   assert.equal(s.code, 0, s.stderr);
   const log = await pickup(sp);
   assert.match(log, /1 queued, 0 refused, 200 removed/);
   assert.match(log, /more than max_pending_per_user = 100 names of this uid/);
-  assert.equal(names(sp).length, 100);
+  assert.equal(names(sp).length, 101);
+  assert.ok(names(sp).includes(writing), 'an entry being written is never removed before its grace period');
 });
