@@ -147,8 +147,9 @@ async function runOnce(mode: QueueRunMode, config0: Config, io: Io): Promise<num
   });
   try {
     await sweepOrphans(paths, config.orphanGraceSeconds * 1000);
-    // What other users dropped into incoming/ joins the queue first (src/spool/pickup.ts).
-    await pickupIncoming(paths, config, log);
+    // What other users dropped into incoming/ joins the queue first (src/spool/pickup.ts); a
+    // user over max_pending_per_user waits for the next pass, which follows at once (bounded).
+    for (let pass = 0; pass < 100 && (await pickupIncoming(paths, config, log)).waiting > 0; pass++);
     // Without filters every id goes to the engine, which reads each record under its lock
     // anyway (and skips held or finished ones): one read per message instead of two.
     const f = mode.filter;
@@ -303,7 +304,8 @@ async function runDaemon(mode: QueueRunMode, config0: Config, io: Io): Promise<n
     try {
       do {
         pickAgain = false;
-        await pickupIncoming(paths, config, log);
+        // Entries left waiting (a user over max_pending_per_user) go in the next pass, at once.
+        if ((await pickupIncoming(paths, config, log)).waiting > 0) pickAgain = true;
       } while (pickAgain && !stopping);
     } catch (e) {
       log.line(null, `pickup failed: ${(e as Error).message}`, 'error');

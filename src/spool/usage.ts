@@ -5,7 +5,8 @@
  * Why: pickup (spool/pickup.ts) copies what a user dropped into incoming/ into files owned by
  * the spool owner, outside that user's disk quota. Without a bound, one user could fill the
  * spool's filesystem for everyone. Limits (configuration keys, 0 = no limit):
- *   max_pending_per_user          entries of one uid in incoming/ taken per pickup pass (1000)
+ *   max_pending_per_user          entries of one uid in incoming/ taken per pickup pass (1000);
+ *                                 the rest go in the next pass (runner/queue-run.ts starts it)
  *   max_queued_messages_per_user  messages of one uid in the queue (10000)
  *   max_queued_bytes_per_user     bytes of one uid's queued messages (1 GiB)
  * An entry over a limit is refused by pickup with one warning log line naming the uid and the

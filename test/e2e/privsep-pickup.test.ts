@@ -11,7 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { OUTBOX, SENDMAIL, sleep } from '../helpers/run.js';
+import { OUTBOX, SENDMAIL, run, sleep } from '../helpers/run.js';
 import { asUser, ensureUser, removeUsers, requireRoot, systemSpool, type TestUser } from '../helpers/users.js';
 
 const USERS = ['obx-prun', 'obx-palice', 'obx-pbob'];
@@ -127,6 +127,13 @@ test('H2: a burst over max_pending_per_user waits for the next pickup (nothing l
   log = await pickup(sp);
   assert.match(log, /1 queued, 0 refused/);
   assert.equal(queued(sp).length, 3);
+  // A queue run (the timer's sendmail -q) runs the next passes at once: the whole burst is queued.
+  for (const r of ['p4@example.com', 'p5@example.com', 'p6@example.com', 'p7@example.com', 'p8@example.com']) assert.equal((await submit(sp, alice, r)).code, 0);
+  const q = await run(SENDMAIL, ['-q'], { env: { ...sp.env, OUTBOX_LOG: 'stderr' }, timeoutMs: 60_000 });
+  assert.equal(q.code, 78, q.stderr); // no relay in this test: the run picks up, then says so
+  assert.match(q.stderr, /wait for the next/);
+  assert.equal(queued(sp).length, 8, q.stderr);
+  assert.deepEqual(names(sp), []);
 });
 
 test('M3: junk in incoming/ is swept by age, type and owner, at most 10,000 names per pass, resuming', async (t) => {
