@@ -22,14 +22,14 @@ function strength(r: RelaySettings): number | null {
   return (r.fingerprints?.length ?? 0) > 0 ? 2 : 1;
 }
 
-const WORDS = ['plain SMTP (no TLS)', 'TLS verified by CAs, without a certificate pin', 'TLS with a pinned certificate'];
+const WORDS = ['plain SMTP without TLS', 'TLS verified by CAs without a certificate pin', 'TLS with a pinned certificate'];
 
 /** Why `fallback` is weaker than `primary`, or null when it is not. */
 export function weakerFallback(fallback: RelaySettings, primary: RelaySettings): string | null {
   const f = strength(fallback);
   const p = strength(primary);
   if (f === null || p === null || f >= p) return null;
-  return `fallback ${fallback.name} uses ${WORDS[f]}, relay ${primary.name} ${WORDS[p]}`;
+  return `fallback ${fallback.name} (${WORDS[f]}) is weaker than relay ${primary.name} (${WORDS[p]})`;
 }
 
 /** `config check` warnings: one per fallback weaker than the relay that names it. */

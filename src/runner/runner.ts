@@ -385,7 +385,7 @@ export class Engine {
       if (classify(s.failure as SmtpFailure, s.peer).dsn === '4.7.5' && relays[current]) tlsFailed.push(current);
       const weaker = relays[fb] ? tlsFailed.map((n) => weakerFallback(relays[fb]!, relays[n]!)).find((w) => w) : undefined;
       if (weaker) {
-        this.opts.log.line(null, `relay ${first} failed TLS (${classify(s.failure as SmtpFailure, s.peer).reason}); not using ${weaker}`, 'warning');
+        this.opts.log.line(null, `relay ${first} failed TLS (${classify(s.failure as SmtpFailure, s.peer).reason}); not used: ${weaker}`, 'warning');
         continue;
       }
       current = fb;

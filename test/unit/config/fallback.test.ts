@@ -12,9 +12,9 @@ test('plain < starttls = smtps < pinned; equal or stronger is never weaker', () 
   const bare = r('b', 'relay:587');
   const smtps = r('t', 'smtps://u@relay:465');
   const pinned = r('x', 'smtps://u@relay:465', { fingerprints: PIN });
-  assert.match(weakerFallback(plain, starttls)!, /fallback p uses plain SMTP \(no TLS\), relay s TLS/);
-  assert.match(weakerFallback(plain, bare)!, /plain SMTP/);
-  assert.match(weakerFallback(starttls, pinned)!, /without a certificate pin, relay x TLS with a pinned certificate/);
+  assert.match(weakerFallback(plain, starttls)!, /^fallback p \(plain SMTP without TLS\) is weaker than relay s \(TLS verified by CAs without a certificate pin\)$/);
+  assert.match(weakerFallback(plain, bare)!, /plain SMTP without TLS/);
+  assert.match(weakerFallback(starttls, pinned)!, /is weaker than relay x \(TLS with a pinned certificate\)/);
   assert.equal(weakerFallback(starttls, smtps), null);
   assert.equal(weakerFallback(smtps, starttls), null);
   assert.equal(weakerFallback(pinned, starttls), null);
@@ -30,5 +30,5 @@ test('config check warnings: one per weaker fallback', () => {
   };
   const w = fallbackWarnings(relays);
   assert.equal(w.length, 1);
-  assert.match(w[0]!, /^relay\.main\.fallbacks: fallback p uses plain SMTP/);
+  assert.match(w[0]!, /^relay\.main\.fallbacks: fallback p \(plain SMTP without TLS\) is weaker/);
 });
