@@ -341,6 +341,28 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     await sleep(1600);
     assert.ok(s.relay.received.length >= 1 && s.relay.received.length <= 2, `received ${s.relay.received.length}`);
   });
+
+  it('a runner killed with -9 mid-flush: a runner started at once delivers its messages (dead holder, no staleness wait)', async () => {
+    const s = await setup({ acceptDelayMs: 1500 });
+    const conf = path.join(s.t.dir, 'outbox.conf');
+    fs.writeFileSync(conf, 'lock_stale_ms = 600000\n'); // ten minutes: only the dead-holder rule can free the locks
+    s.env.OUTBOX_CONFIG = conf;
+    for (let i = 0; i < 6; i++) await queue(s, [`k${i}@example.com`]);
+    const child = start(SENDMAIL, ['-q'], { env: s.env });
+    const t0 = Date.now();
+    while (!s.relay.sessions.some((x) => x.commands.includes('DATA')) && Date.now() - t0 < 10_000) await sleep(10);
+    await sleep(100);
+    const inData = s.relay.sessions.filter((x) => x.commands.includes('DATA')).length;
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
+    assert.ok(fs.readdirSync(path.join(s.t.spool, 'lock')).some((n) => n.endsWith('.lock')), 'the dead runner left locks behind');
+    const r = await queueRun(s);
+    assert.deepEqual(controls(s.t.spool), [], r.stderr);
+    await sleep(1600); // replies the relay was still holding for the dead runner
+    const got = s.relay.received.map((m) => m.rcptTo[0]!);
+    assert.deepEqual([...new Set(got)].sort(), ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'].map((k) => `${k}@example.com`));
+    assert.ok(got.length <= 6 + inData, `${got.length} received: duplicates only of what the dead runner had sent`);
+  });
 });
 
 /** A TCP server that accepts connections and never says anything. */
