@@ -34,7 +34,7 @@ import { type ControlRecord, type RecipientState, parseControl, pendingRecipient
 import { type SpoolPaths, messagePath, removeMessage, writeControl } from '../spool/spool.js';
 import { tryLock } from '../spool/lock.js';
 import type { Log } from '../log/log.js';
-import { formatDelivery, formatPickup } from '../log/log.js';
+import { formatDelivery, formatPickup, formatReceived } from '../log/log.js';
 import { type Outcome, type SmtpFailure, classify, sentOutcome } from './classify.js';
 import { planDelivery, rewriteSender, senderEntryFor, type DeliveryGroup } from '../config/rewrite.js';
 import { groupMessage, headerSectionOf, readStoredHeader, type StoredHeader } from '../config/rewrite-stream.js';
@@ -492,6 +492,9 @@ export class Engine {
 
       // Nothing to attempt (every pending recipient held by a route): leave the record alone.
       if (groups.length === 0) return { ...result, state: 'held', remaining: pending.length };
+      // First sight of a message submitted on this host (drops are logged by pickup, listener
+      // mail by smtpd, bounces are our own): Postfix's pickup line, which log reports count.
+      if (rec.attempts === 0 && !rec.drop && rec.origin !== 'bounce' && rec.origin !== 'smtp') log.line(id, formatReceived(rec.uid, rec.sender), 'info', 'pickup');
       log.line(id, formatPickup(rec.sender, rec.size, pending.length));
       if (held > 0) log.line(id, `${held} recipient(s) held by a route (relay "hold")`);
       const outcomes = result.outcomes;
