@@ -22,7 +22,7 @@ import * as fs from 'node:fs';
 import { EX_CONFIG, EX_OK, EX_UNAVAILABLE, EX_USAGE, OutboxError } from '../sysexits.js';
 import type { Io } from '../main.js';
 import { loadConfig, type Config } from './config.js';
-import { takeConfigFlag } from './command.js';
+import { takeConfigFlag } from './config-flag.js';
 import { checkRelayUrl, normalizeFingerprint, type ParsedRelayUrl } from './file.js';
 import { resolveOauthToken, resolveSecret } from './credentials.js';
 import type { RelaySettings } from './types.js';

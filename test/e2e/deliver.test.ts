@@ -495,6 +495,24 @@ describe('configuration and usage errors', () => {
     assert.equal(r.code, 64);
     assert.match(r.stderr, /usage: outbox deliver/);
   });
+  it('outbox deliver and outbox pickup take -C/--config FILE like every other subcommand', async () => {
+    const s = await setup();
+    const cfg = path.join(s.t.dir, 'outbox.toml');
+    fs.writeFileSync(cfg, `[relay.main]\nurl = "${s.relay.url()}"\npassword_file = "${s.env.OUTBOX_RELAY_PASSWORD_FILE}"\nca_file = "${s.relay.caFile}"\n`);
+    const env = { ...s.t.env, OUTBOX_LOG: 'stderr' };
+    const id1 = await queue(s, ['a@example.com']);
+    const r1 = await run(OUTBOX, ['deliver', '--config', cfg, id1], { env, timeoutMs: 30_000 });
+    assert.equal(r1.code, 0, r1.stderr);
+    const id2 = await queue(s, ['b@example.com']);
+    const r2 = await run(OUTBOX, ['deliver', `--config=${cfg}`, id2], { env, timeoutMs: 30_000 });
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.deepEqual(s.relay.received.map((m) => m.rcptTo[0]), ['a@example.com', 'b@example.com']);
+    assert.equal((await run(OUTBOX, ['pickup', '--config', cfg], { env })).code, 0);
+    const missing = await run(OUTBOX, ['pickup', '--config', path.join(s.t.dir, 'nonexistent.toml')], { env });
+    assert.equal(missing.code, 78, missing.stderr);
+    assert.match(missing.stderr, /nonexistent\.toml: configuration file not found/);
+    assert.equal((await run(OUTBOX, ['deliver', id2, '-C'], { env })).code, 64);
+  });
   it('a relay URL with a password is refused (78) without echoing the password', async () => {
     const s = await setup();
     s.env.OUTBOX_RELAY = `smtps://outbox:hunter2@localhost:${s.relay.port}`;
