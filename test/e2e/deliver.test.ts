@@ -275,8 +275,8 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     const s = await setup();
     await queue(s, ['a@example.com']);
     const r = await queueRun(s, ['-v']);
-    assert.match(r.stderr, /^>>> AUTH PLAIN <credentials redacted>$/m);
-    assert.match(r.stderr, /^<<< 235 /m);
+    assert.match(r.stderr, /^\[env#1\] >>> AUTH PLAIN <credentials redacted>$/m);
+    assert.match(r.stderr, /^\[env#1\] <<< 235 /m);
     assert.ok(!r.stderr.includes('secret'));
     assert.ok(!r.stderr.includes(Buffer.from('\0outbox\0secret').toString('base64')));
   });
