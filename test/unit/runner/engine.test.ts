@@ -84,6 +84,18 @@ async function deliver(config: Config, ids: string[], log = captureLog(), slots 
   return { results, log };
 }
 
+/** A server that accepts connections and never says a word (closed after the tests). */
+async function silentServer(): Promise<{ port: number; sockets: net.Socket[] }> {
+  const sockets: net.Socket[] = [];
+  const srv = net.createServer((c) => void sockets.push(c));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise<void>((r) => {
+    for (const c of sockets) c.destroy();
+    srv.close(() => r());
+  }));
+  return { port: (srv.address() as net.AddressInfo).port, sockets };
+}
+
 describe('engine: AUTH mechanisms', () => {
   for (const mech of ['LOGIN', 'CRAM-MD5'] as const) {
     it(`${mech} when configured`, async () => {
@@ -232,15 +244,8 @@ describe('engine: connection limits', () => {
 
 describe('engine: timeouts (a hung relay cannot stall the queue)', () => {
   it('a relay that never sends its greeting: deferred after greeting_timeout', async () => {
-    const sockets: net.Socket[] = [];
-    const srv = net.createServer((c) => void sockets.push(c));
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise<void>((r) => {
-      for (const c of sockets) c.destroy();
-      srv.close(() => r());
-    }));
+    const { port } = await silentServer();
     const dir = tmp();
-    const port = (srv.address() as net.AddressInfo).port;
     const config = makeConfig(dir, { main: { name: 'main', url: `smtp+starttls://localhost:${port}`, greetingTimeoutMs: 300 } });
     const id = await queue(config, ['a@example.com']);
     const t0 = Date.now();
@@ -286,15 +291,8 @@ describe('engine: a relay that fails is down for the rest of the run', () => {
     assert.ok(await until(() => r.sessions[0]?.commands.some((c) => /^QUIT$/i.test(c)) === true), `commands: ${r.sessions[0]?.commands.join(' | ')}`);
   });
   it('a relay that never greets: one connection and one timeout for all its messages', async () => {
-    const sockets: net.Socket[] = [];
-    const srv = net.createServer((c) => void sockets.push(c));
-    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
-    cleanups.push(() => new Promise<void>((res) => {
-      for (const c of sockets) c.destroy();
-      srv.close(() => res());
-    }));
+    const { port, sockets } = await silentServer();
     const dir = tmp();
-    const port = (srv.address() as net.AddressInfo).port;
     const config = makeConfig(dir, { main: { name: 'main', url: `smtp+starttls://localhost:${port}`, greetingTimeoutMs: 500 } });
     const ids: string[] = [];
     for (let i = 0; i < 6; i++) ids.push(await queue(config, [`r${i}@example.com`]));
