@@ -301,6 +301,28 @@ describe('engine: a relay that fails is down for the rest of the run', () => {
     assert.ok(results.every((x) => x.outcomes.get([...x.outcomes.keys()][0]!)!.dsn === '4.4.2'));
     assert.ok(!log.lines.some((l) => /refused connection/.test(l)), log.lines.join('\n'));
   });
+  it('connections still opening are not counted as live: a relay gone down is down, not a "connection limit"', async () => {
+    const r = await relay();
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir) });
+    const log = captureLog();
+    const engine = new Engine({ config, paths: ensureSpool(config.spool), log, env: {}, slots: 4, idleMs: 60_000, relayDownMs: 60_000 });
+    cleanups.push(() => engine.stop(0));
+    for (let i = 0; i < 8; i++) engine.enqueue(await queue(config, [`a${i}@example.com`]), true);
+    await engine.idle();
+    assert.equal(r.received.length, 8);
+    assert.ok(r.connections >= 2, `${r.connections} connections`);
+    await r.close();
+    const results: MessageResult[] = [];
+    engine.onResult = (x) => void results.push(x);
+    const later: string[] = [];
+    for (let i = 0; i < 4; i++) later.push(await queue(config, [`b${i}@example.com`]));
+    for (const id of later) engine.enqueue(id, true);
+    await engine.idle();
+    assert.equal(results.length, 4);
+    assert.ok(results.every((x) => [...x.outcomes.values()].every((o) => o.status === 'deferred')));
+    assert.ok(!log.lines.some((l) => /refused connection/.test(l)), log.lines.filter((l) => !/status=sent|removed/.test(l)).join('\n'));
+  });
   it('-v: each transcript line names its connection when several interleave', async () => {
     const r = await relay();
     const dir = tmp();
