@@ -5,10 +5,14 @@
  *     that does not answer is reported plainly as blocked ("port 25 blocked" is the everyday case);
  *   - the SMTP greeting and EHLO on the relay's URL; STARTTLS offered (smtp+starttls://);
  *   - the certificate: chain valid (system CAs + ca_file), host name, fingerprint pin, days
- *     until expiry;
+ *     until expiry, judged with delivery's own TLS options (config/tls.ts): what delivery
+ *     refuses is a FAIL here, a pin never excusing an unverified chain;
  *   - AUTH with the configured credentials (only over a verified TLS connection: a password is
  *     never sent to a server we could not authenticate);
  *   - what the relay offers: SIZE, PIPELINING, 8BITMIME, SMTPUTF8, DSN, AUTH mechanisms.
+ * Each step waits as long as delivery would (the relay's connect/greeting/command timeouts),
+ * unless --timeout bounds every step. The relays are those delivery uses (runner/routing.ts
+ * relaysFor: the file's, and OUTBOX_RELAY* as relay "env").
  * Then a verdict per relay: OK, WARN (usable, look at the warning) or FAIL (mail will not go out).
  * Nothing is ever sent (no MAIL FROM), and no secret is ever printed.
  *
@@ -285,7 +289,9 @@ export function certFindings(sock: Pick<tls.TLSSocket, 'authorized' | 'authoriza
       text: `certificate expires ${new Date(expires).toISOString().slice(0, 10)}: in ${days} day${days === 1 ? '' : 's'}`,
     });
   }
-  return { findings: out, trusted: !out.some((f) => f.level === 'fail') };
+  // Delivery's own verdict (the same options, config/tls.ts) has the last word.
+  if (!sock.authorized && !out.some((f) => f.level === 'fail')) out.push({ level: 'fail', text: `certificate NOT accepted: ${authErr}` });
+  return { findings: out, trusted: sock.authorized && !out.some((f) => f.level === 'fail') };
 }
 
 const WANTED = ['SIZE', 'PIPELINING', '8BITMIME', 'SMTPUTF8', 'DSN'];
