@@ -201,6 +201,20 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     });
   }
 
+  it('a wrong password and 20 queued messages: one failed login in the run, QUIT after the 535, all kept', async () => {
+    const s = await setup();
+    fs.writeFileSync(s.env.OUTBOX_RELAY_PASSWORD_FILE!, 'wrong\n', { mode: 0o600 });
+    for (let i = 0; i < 20; i++) await queue(s, [`r${i}@example.com`]);
+    const r = await queueRun(s);
+    assert.equal(s.relay.authAttempts, 1, r.stderr);
+    assert.equal((r.stderr.match(/status=deferred/g) ?? []).length, 20);
+    assert.doesNotMatch(r.stderr, /refused connection/);
+    assert.equal(controls(s.t.spool).length, 20);
+    const end = Date.now() + 5000;
+    while (!s.relay.sessions[0]?.commands.includes('QUIT') && Date.now() < end) await sleep(20);
+    assert.deepEqual(s.relay.sessions[0]?.commands.slice(-2).map((c) => c.split(' ')[0]), ['AUTH', 'QUIT']);
+  });
+
   it('an untrusted CA (no OUTBOX_RELAY_CA) is refused', async () => {
     const s = await setup();
     const env = { ...s.env };
