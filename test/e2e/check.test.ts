@@ -228,6 +228,23 @@ describe('outbox check', () => {
     assert.equal(r0.received.length, 1, d.stderr);
   });
 
+  it('a TLS alert from the server: FAIL saying so, with a hint', async () => {
+    const srv = net.createServer((c) => {
+      c.on('error', () => {});
+      c.once('data', () => c.end(Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50])));
+    });
+    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+    try {
+      const port = (srv.address() as net.AddressInfo).port;
+      const r = await check(null, '', pw, `smtps://outbox@127.0.0.1:${port}`);
+      assert.equal(r.code, 69, r.stdout);
+      assert.match(r.stdout, /FAIL the TLS handshake failed: the server sent alert 80 \(internal_error\): the problem is on the relay's side/);
+      assert.doesNotMatch(r.stdout, /SSL routines|use-system-ca/);
+    } finally {
+      await new Promise<void>((res) => srv.close(() => res()));
+    }
+  });
+
   it('an unreadable secret is a configuration problem: exit 78', async () => {
     const open = path.join(t.dir, 'open');
     fs.writeFileSync(open, 'x\n');
