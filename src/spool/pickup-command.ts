@@ -8,6 +8,7 @@
  */
 import type { Io } from '../main.js';
 import { loadConfig } from '../config/config.js';
+import { takeConfigFlag } from '../config/config-flag.js';
 import { EX_OK, EX_USAGE, OutboxError } from '../sysexits.js';
 import { spoolPaths } from './spool.js';
 import { pickupIncoming, type PickupLog } from './pickup.js';
@@ -15,13 +16,10 @@ import { dropToSpoolOwner } from './privileges.js';
 import { openLog } from '../log/log.js';
 
 export async function command(args: string[], io: Io): Promise<number> {
-  let file: string | undefined;
+  const { configFile: file, rest } = takeConfigFlag(args);
   let verbose = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '-C' && i + 1 < args.length) file = args[++i];
-    else if (a.startsWith('-C') && a.length > 2) file = a.slice(2);
-    else if (a === '-v') verbose = true;
+  for (const a of rest) {
+    if (a === '-v') verbose = true;
     else throw new OutboxError(EX_USAGE, `pickup: unexpected argument ${JSON.stringify(a)} (usage: outbox pickup [-C FILE] [-v])`);
   }
   const config = loadConfig({ file });
