@@ -325,6 +325,15 @@ async function tryAuth(p: Probe, relay: RelaySettings, user: string, secret: str
     const challenge = Buffer.from(r.lines[0]!.slice(4).trim(), 'base64').toString('latin1');
     return p.cmd(b64(`${user} ${createHmac('md5', secret).update(challenge).digest('hex')}`), 'AUTH reply');
   }
+  if (mech === 'OAUTHBEARER') {
+    const u = checkRelayUrl(relay.url);
+    const host = 'error' in u ? '' : u.host;
+    const port = 'error' in u ? 0 : u.port;
+    const gs2 = `n,a=${user.replace(/=/g, '=3D').replace(/,/g, '=2C')},`;
+    const r = await p.cmd(`AUTH OAUTHBEARER ${b64(`${gs2}\x01host=${host}\x01port=${port}\x01auth=Bearer ${secret}\x01\x01`)}`, 'AUTH reply');
+    if (r.code === 334) return p.cmd('AQ==', 'AUTH reply');
+    return r;
+  }
   // XOAUTH2
   const r = await p.cmd(`AUTH XOAUTH2 ${b64(`user=${user}\x01auth=Bearer ${secret}\x01\x01`)}`, 'AUTH reply');
   if (r.code === 334) return p.cmd('', 'AUTH reply');
@@ -357,9 +366,16 @@ export async function probe(relay: RelaySettings, opts: ProbeOptions): Promise<{
   let secretProblem = false;
   if (u.user) {
     try {
-      secret = relay.authMechanism === 'XOAUTH2' ? await resolveOauthToken(relay, { configFile: opts.configFile, env: opts.env }) : await resolveSecret(relay, { configFile: opts.configFile, env: opts.env });
+      if (relay.oauth) {
+        const st = (await import('./oauth.js')).tokenState(relay);
+        findings.push({ level: st.ok ? 'ok' : 'config', text: `OAuth tokens: ${st.text}` });
+      }
+      secret =
+        relay.authMechanism === 'XOAUTH2' || relay.authMechanism === 'OAUTHBEARER'
+          ? await resolveOauthToken(relay, { configFile: opts.configFile, env: opts.env })
+          : await resolveSecret(relay, { configFile: opts.configFile, env: opts.env });
     } catch (e) {
-      findings.push({ level: 'config', text: (e as Error).message });
+      findings.push({ level: (e as { code?: string }).code === 'ETOKENTEMP' ? 'fail' : 'config', text: (e as Error).message });
       secretProblem = true;
     }
   }

@@ -84,5 +84,9 @@ export function loadConfig(src: ConfigSources = {}): Config {
     orphanGraceSeconds: settings.orphanGraceSeconds ?? 3600,
     lockStaleMs: settings.lockStaleMs ?? 30_000,
   };
+  // OAuth tokens live with the queue by default: written by the user that delivers the mail.
+  for (const r of Object.values(config.relays ?? {})) {
+    if (r.oauth && !r.oauth.tokenFile) r.oauth.tokenFile = path.join(config.spool, 'oauth', `${r.name}.json`);
+  }
   return config;
 }
