@@ -1,0 +1,23 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { READ_AT_START, READ_LATER, planRuntimeEnv } from '../../src/runtime-env.js';
+
+test('an application environment (NODE_ENV, PATH, ...) is kept and costs no restart', () => {
+  assert.deepEqual(planRuntimeEnv({ NODE_ENV: 'production', PATH: '/bin', HOME: '/', TZ: 'UTC', OUTBOX_SPOOL: '/s' }), { removed: [], restart: false });
+});
+
+test('NODE_OPTIONS and lazily read variables are removed without a restart', () => {
+  assert.deepEqual(planRuntimeEnv({ NODE_OPTIONS: '--require ./t.js', NODE_TLS_REJECT_UNAUTHORIZED: '0', UV_THREADPOOL_SIZE: '64', NODE_ENV: 'x' }), {
+    removed: ['NODE_OPTIONS', 'NODE_TLS_REJECT_UNAUTHORIZED', 'UV_THREADPOOL_SIZE'],
+    restart: false,
+  });
+});
+
+test('a variable the runtime read at start-up asks for a restart without it', () => {
+  for (const k of READ_AT_START) assert.deepEqual(planRuntimeEnv({ [k]: '1', NODE_OPTIONS: '' }), { removed: [k, 'NODE_OPTIONS'], restart: true }, k);
+});
+
+test('the two lists do not overlap and hold no OUTBOX_ variable', () => {
+  assert.equal(new Set([...READ_AT_START, ...READ_LATER]).size, READ_AT_START.length + READ_LATER.length);
+  assert.ok([...READ_AT_START, ...READ_LATER].every((k) => !k.startsWith('OUTBOX_')));
+});
