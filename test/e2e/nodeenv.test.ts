@@ -133,6 +133,20 @@ describe('inside a 1 GiB address-space limit (ulimit -v 1048576)', () => {
   });
 });
 
+describe('below the minimum address space', () => {
+  it('between start-up and what a queue run needs: the submission works, the queue run exits 75 with one line (no abort)', async () => {
+    const s = await relaySetup();
+    const lim = ['--as=' + 680 * 1024 * 1024, '--'];
+    const sub = await run('prlimit', [...lim, SENDMAIL, '-odq', '-t', '-i'], { env: s.env, input: MSG });
+    assert.deepEqual([sub.code, sub.signal], [0, null], sub.stderr);
+    const r = await run('prlimit', [...lim, SENDMAIL, '-q'], { env: s.env, timeoutMs: 60_000 });
+    assert.deepEqual([r.code, r.signal], [75, null], r.stderr);
+    assert.match(r.stderr, /^sendmail: the address-space limit \(ulimit -v 696320\) is below the \d+ MiB a queue run needs: the mail stays queued; raise it to at least ulimit -v \d+\n$/);
+    assert.equal(controls(s.t.spool).length, 1);
+    assert.equal(s.relay.received.length, 0);
+  });
+});
+
 describe('a uid with no passwd entry (docker run --user, OpenShift, DynamicUser)', () => {
   // A uid that no passwd entry names; the test skips nothing: it picks one.
   const passwd = fs.readFileSync('/etc/passwd', 'utf8');

@@ -21,3 +21,17 @@ test('the two lists do not overlap and hold no OUTBOX_ variable', () => {
   assert.equal(new Set([...READ_AT_START, ...READ_LATER]).size, READ_AT_START.length + READ_LATER.length);
   assert.ok([...READ_AT_START, ...READ_LATER].every((k) => !k.startsWith('OUTBOX_')));
 });
+
+test('address space: the soft limit from /proc/self/limits, and the one line for a queue run below the minimum', async () => {
+  const { addressSpaceLimit, queueRunShortfall, QUEUE_RUN_MIB } = await import('../../src/addrspace.js');
+  const row = (soft: string) => `Limit                     Soft Limit           Hard Limit           Units\nMax address space         ${soft}            unlimited            bytes\n`;
+  assert.equal(addressSpaceLimit(row('unlimited')), null);
+  assert.equal(addressSpaceLimit(row('1073741824')), 1073741824);
+  assert.equal(addressSpaceLimit(''), null);
+  assert.equal(queueRunShortfall(null), null);
+  assert.equal(queueRunShortfall(QUEUE_RUN_MIB * 1024 * 1024), null);
+  assert.equal(
+    queueRunShortfall(680 * 1024 * 1024),
+    `the address-space limit (ulimit -v 696320) is below the ${QUEUE_RUN_MIB} MiB a queue run needs: the mail stays queued; raise it to at least ulimit -v ${QUEUE_RUN_MIB * 1024}`,
+  );
+});
