@@ -35,3 +35,13 @@ test('address space: the soft limit from /proc/self/limits, and the one line for
     `the address-space limit (ulimit -v 696320) is below the ${QUEUE_RUN_MIB} MiB a queue run needs: the mail stays queued; raise it to at least ulimit -v ${QUEUE_RUN_MIB * 1024}`,
   );
 });
+
+test('the bundle loads built-in modules with require(), never through the ESM loader (no stream machinery on the submit path)', async () => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const bundle = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../build/outbox.cjs');
+  const code = fs.readFileSync(bundle, 'utf8');
+  assert.doesNotMatch(code, /\bimport\(["']node:/);
+  assert.match(code, /const \{ read \} = require\("node:fs"\)/, 'readFd0 loads fs with require');
+});
