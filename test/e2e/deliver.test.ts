@@ -75,7 +75,7 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     const sess = s.relay.sessions.find((x) => x.id === m.sessionId)!;
     assert.ok(sess.tlsStartIndex !== undefined && !sess.commands.slice(0, sess.tlsStartIndex).some((c) => /^(AUTH|MAIL)/i.test(c)), 'nothing but EHLO/STARTTLS in clear');
     assert.deepEqual(controls(s.t.spool), []);
-    assert.match(r.stderr, new RegExp(`outbox\\[\\d+\\]: ${id}: from=<sender@example.com>, size=\\d+, nrcpt=1`));
+    assert.match(r.stderr, new RegExp(`outbox/qmgr\\[\\d+\\]: ${id}: from=<sender@example.com>, size=\\d+, nrcpt=1`));
     assert.match(r.stderr, new RegExp(`${id}: to=<a@example.com>, relay=localhost\\[127\\.0\\.0\\.1\\]:${s.relay.port}, delay=[\\d.]+, delays=[\\d.]+/[\\d.]+/[\\d.]+/[\\d.]+, dsn=2\\.0\\.0, status=sent \\(250 `));
     assert.match(r.stderr, new RegExp(`${id}: removed`));
   });
