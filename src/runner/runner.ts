@@ -553,6 +553,7 @@ export class Engine {
         const changed = rec.recipients.map((r) => (holdReasons.has(r.address) ? { ...r, reason: holdReasons.get(r.address)!, cause: holdReasons.get(r.address)! } : r));
         rec = { ...rec, recipients: changed };
         await writeControl(paths, rec);
+        if (groups.length === 0) log.line(id, `${held} recipient(s) ${[...new Set(holdReasons.values())].join('; ')}`);
       }
       // Nothing to attempt (every pending recipient held by a route): leave the schedule alone.
       if (groups.length === 0) return { ...result, state: 'held', remaining: pending.length, heldReason: [...new Set(holdReasons.values())].join('; ') };
