@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { startRelay, type RelayOptions, type TestRelay } from '../../helpers/relay.js';
+import { relaysForFile, type TestRelay } from '../../helpers/relay.js';
 import { loadConfig, type Config } from '../../../src/config/config.js';
 import type { RelaySettings } from '../../../src/config/types.js';
 import { Engine, type MessageResult } from '../../../src/runner/runner.js';
@@ -21,21 +21,14 @@ import { submit } from '../../../src/submit/submit.js';
 import { ensureSpool, readControl, writeControl } from '../../../src/spool/spool.js';
 import { QUOTA_WAIT_MS } from '../../../src/runner/schedule.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-
-async function relay(opts: RelayOptions = {}): Promise<TestRelay> {
-  const r = await startRelay(opts);
-  cleanups.push(() => r.close());
-  return r;
-}
+const relay = relaysForFile(after);
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
 /** A spool and a config for relay `r` on host "vm" (no dot), as the first-contact report had it. */
 function setup(r: TestRelay, more: Partial<Config> = {}): Config {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-holds-'));
-  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  dirs.push(dir);
   const pw = path.join(dir, 'pw');
   fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
   const main: RelaySettings = { name: 'env', url: r.url(), passwordFile: pw, caFile: r.caFile };
