@@ -9,9 +9,14 @@
  *   3. Plan the delivery (config/rewrite.ts: route each pending recipient, rewrite the sender
  *      per group); deliver each group over the slot's session to its relay (opened on first
  *      use: one login per connection, not per message), or to the relay's fallbacks.
- *   4. Classify each recipient's result (classify.ts).
+ *   4. Classify each recipient's result (classify.ts). A configuration problem of this host
+ *      (login, TLS, a refused sender, ...) holds the message: one loud notice per cause and fix
+ *      (announce()), never a bounce, the held time kept out of the queue lifetime (configSince,
+ *      configMs: schedule.ts), and the configuration's fingerprint recorded (configTag), so that
+ *      the message is due at once when the configuration changes (isDue()).
  *   5. Commit bounces for permanent failures (bounce.ts) BEFORE the original's state changes, so
- *      a crash in between can duplicate a bounce but never lose one.
+ *      a crash in between can duplicate a bounce but never lose one. A bounce that fails goes to
+ *      the postmaster once (the same record, one more recipient), else it is held.
  *   6. Record the outcome durably before the next message: if nothing is left, remove the
  *      message (the unlink of ctl/ID is the commit); else rewrite ctl/ID with per-recipient
  *      status, attempts, nextAttempt (schedule.ts) and lastError. Accepted recipients are thus
@@ -39,8 +44,7 @@ import { type Outcome, type SmtpFailure, classify, sentOutcome } from './classif
 import { configTag } from './config-tag.js';
 import { withFix } from '../queue/problems.js';
 import { explainRoute } from '../config/routing.js';
-import { fromAddressOf } from '../config/rewrite.js';
-import { planDelivery, rewriteSender, senderEntryFor, type DeliveryGroup } from '../config/rewrite.js';
+import { fromAddressOf, planDelivery, rewriteSender, senderEntryFor, type DeliveryGroup } from '../config/rewrite.js';
 import { groupMessage, headerSectionOf, readStoredHeader, type StoredHeader } from '../config/rewrite-stream.js';
 import { type RetryPolicy, delayWarningDue, lifetimeStart, nextAttempt, retryPolicy } from './schedule.js';
 import { type PreparedRelay, type SendInfo, type SmtpError, Session, configFailure, prepareRelay, type Transcript } from './smtp-client.js';
@@ -541,7 +545,8 @@ export class Engine {
         const rcpts = g.recipients.map((a) => byAddress.get(a)).filter((r): r is RecipientState => r !== undefined);
         if (!g.relay) {
           held += rcpts.length;
-          for (const r of rcpts) holdReasons.set(r.address, routeHoldReason(config, rec.sender, r.address, fromAddressOf(stored.text)));
+          const from = fromAddressOf(stored.text);
+          for (const r of rcpts) holdReasons.set(r.address, routeHoldReason(config, rec.sender, r.address, from));
           continue;
         }
         if (g.rewrites.length > 0) log.line(id, `rewritten for relay ${g.relay}: ${g.rewrites.join('; ')}`);
@@ -549,16 +554,17 @@ export class Engine {
       }
 
       // Recipients held by a route say so (mailq, queue show): written only when that changes.
+      const heldWhy = [...new Set(holdReasons.values())].join('; ');
       if (holdReasons.size > 0 && rec.recipients.some((r) => holdReasons.has(r.address) && r.reason !== holdReasons.get(r.address))) {
         const changed = rec.recipients.map((r) => (holdReasons.has(r.address) ? { ...r, reason: holdReasons.get(r.address)!, cause: holdReasons.get(r.address)! } : r));
         rec = { ...rec, recipients: changed };
         await writeControl(paths, rec);
-        if (groups.length === 0) log.line(id, `${held} recipient(s) ${[...new Set(holdReasons.values())].join('; ')}`);
+        if (groups.length === 0) log.line(id, `${held} recipient(s) ${heldWhy}`);
       }
       // Nothing to attempt (every pending recipient held by a route): leave the schedule alone.
-      if (groups.length === 0) return { ...result, state: 'held', remaining: pending.length, heldReason: [...new Set(holdReasons.values())].join('; ') };
+      if (groups.length === 0) return { ...result, state: 'held', remaining: pending.length, heldReason: heldWhy };
       log.line(id, formatPickup(rec.sender, rec.size, pending.length));
-      if (held > 0) log.line(id, `${held} recipient(s) ${[...new Set(holdReasons.values())].join('; ')}`);
+      if (held > 0) log.line(id, `${held} recipient(s) ${heldWhy}`);
       const outcomes = result.outcomes;
       const relayOf = new Map<string, string>();
       const timing = new Map<string, [number, number]>();
