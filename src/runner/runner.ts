@@ -708,9 +708,11 @@ export class Engine {
         }
       }
 
-      // Optional delay warning (delay_warning), once per message, never for a bounce.
+      // Optional delay warning (delay_warning), once per message, never for a bounce, nor while a
+      // configuration problem holds it: the warning would go through the same broken relay (or
+      // to the very sender it refuses); the administrator has the notice.
       let warnNow = false;
-      if (next > 0 && rec.sender !== '' && delayWarningDue(this.policy, rec.arrival, now, rec.warned === true)) {
+      if (next > 0 && !configProblem && rec.sender !== '' && delayWarningDue(this.policy, rec.arrival, now, rec.warned === true)) {
         const late: ReportRecipient[] = pending
           .filter((r) => outcomes.get(r.address)?.status === 'deferred' && wantsNotice(r, 'delayed'))
           .map((r) => ({ address: r.address, ...(r.orcpt ? { orcpt: r.orcpt } : {}), dsn: outcomes.get(r.address)!.dsn, reason: outcomes.get(r.address)!.reason }));

@@ -117,6 +117,16 @@ describe('a refused sender is held, never bounced', () => {
 });
 
 describe('queue lifetime and configuration holds', () => {
+  it('no delay warning while a configuration problem holds the message (it would go the same way)', async () => {
+    const r = await relay({ faults: { authReply: '535 5.7.8 Authentication failed' } });
+    const config = setup(r, { deliverySettings: { delayWarningMs: 1 } });
+    const id = await queue(config, ['a@example.com'], 'app@example.com');
+    await new Promise((res) => setTimeout(res, 5));
+    const { results } = await run(config, [id]);
+    assert.deepEqual(results.map((x) => x.bounceIds.length), [0]);
+    assert.equal((await readControl(ensureSpool(config.spool), id)).warned, undefined);
+  });
+
   it('time held for a wrong password does not count: the first ordinary failure after the fix does not expire it', async () => {
     const r = await relay({ faults: { authReply: '535 5.7.8 Authentication failed' } });
     const config = setup(r, { deliverySettings: { maxQueueLifetimeMs: 60_000 } });
