@@ -3,7 +3,8 @@
  * place where delivery outcomes are decided (STYLE.md example 5).
  *
  * Decided from nodemailer's structured error fields (`code`, `responseCode`, `command`,
- * `originalCode`), never from message text:
+ * `originalCode`) and the enhanced status code; the reply text only where that code says
+ * nothing precise (x.0.0, 5.5.2, 5.7.1: refused senders and quotas below):
  *   - 2xx: sent.
  *   - A configuration problem: any AUTH failure (535 and friends, missing credentials, 530
  *     authentication required), TLS
@@ -18,9 +19,9 @@
  *     sender: a configuration problem of this host (deferred, loud, never bounced to the
  *     address the relay has just refused).
  *   - 4xx: deferred.
- *   - 5xx in reply to MAIL FROM, RCPT TO or DATA: failed (permanent) for the recipients it
- *     covers; except 552 at RCPT TO, which RFC 5321 section 4.5.3.1.10 says to treat as 452,
- *     and 5.3.4 (message too big) at MAIL FROM, which is about the message.
+ *   - Any other 5xx in reply to RCPT TO or DATA, and 552 / 5.3.4 (message too big) to MAIL
+ *     FROM: failed (permanent) for the recipients it covers; except 552 at RCPT TO, which
+ *     RFC 5321 section 4.5.3.1.10 says to treat as 452.
  *   - 5xx anywhere else (greeting, EHLO): deferred and loud: the relay refuses our session,
  *     which is about the relay and us, not about this message.
  *   - No reply code: connection refused or lost, timeout, DNS, protocol confusion: deferred.
