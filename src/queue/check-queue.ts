@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Io } from '../main.js';
 import { loadConfig } from '../config/config.js';
-import { takeConfigFlag } from '../config/command.js';
+import { takeConfigFlag } from '../config/config-flag.js';
 import { parseDuration } from '../config/file.js';
 import { parseControl, pendingRecipients } from '../spool/format.js';
 import { listIds, spoolPaths } from '../spool/spool.js';
