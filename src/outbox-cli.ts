@@ -7,6 +7,7 @@
  *   outbox pickup [-C FILE] [-v]         move the system spool's incoming/ into the queue (as
  *                                        the spool owner; see src/spool/pickup.ts)
  *   outbox check [RELAY...]              diagnose relays: ports, STARTTLS, certificate, AUTH
+ *   outbox check --queue [--max-age D] [--max-held N]   monitoring check of the queue (exit 0-3)
  *   outbox config check                  validate the configuration file
  *   outbox config migrate FILE           translate msmtprc / dma.conf / nullmailer remotes
  *   outbox queue ...                     queue management (hold, release, delete, show, ...)

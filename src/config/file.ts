@@ -48,6 +48,8 @@ export interface FileSettings {
   masquerade?: string;
   /** Per-correspondent sender addresses ([sender_table]). */
   senderTable?: SenderTableEntry[];
+  /** Where undeliverable bounces go (runner/bounce.ts postmasterAddress()). */
+  postmaster?: string;
 }
 
 type Spec =
@@ -82,6 +84,7 @@ const TOP: Record<string, Row> = {
   aliases: row('aliasesFile', { kind: 'path' }),
   local_domains: row('localDomains', { kind: 'strings', item: 'domain' }),
   masquerade: row('masquerade', { kind: 'domain' }),
+  postmaster: row('postmaster', { kind: 'address' }),
 };
 const TABLES = ['relay', 'route', 'listener', 'sender_table'];
 
