@@ -44,6 +44,7 @@ import { DEFAULT_DROP_MAX_BYTES, DROP_ENVELOPE_RE, DROP_MESSAGE_RE, INCOMING, MA
 import { tryLock } from './lock.js';
 import { NUL_ERROR, StoredMessageCheck } from '../message/content.js';
 import { type UsageTable, type UserLimits, addUsage, overLimit, queueUsage, userLimits } from './usage.js';
+import { type Log, formatReceived } from '../log/log.js';
 
 /** Entries picked up at the same time. */
 export const PICKUP_PARALLEL = 8;
@@ -51,9 +52,7 @@ export const PICKUP_PARALLEL = 8;
 const ID_CANDIDATES = 8;
 
 /** The part of src/log/log.ts's Log that pickup uses. */
-export interface PickupLog {
-  line(id: string | null, text: string, level?: 'info' | 'warning' | 'error'): void;
-}
+export type PickupLog = Pick<Log, 'line'>;
 
 export interface PickupResult {
   /** Queue ids committed by this pickup. */
@@ -380,7 +379,7 @@ async function pickupOne(p: SpoolPaths, dir: string, envName: string, config: Co
     await writeControl(p, rec);
     created = undefined;
     /* From here on the mail is safe in the queue; removing the entry may be repeated. */
-    log.line(out.id, `uid=${uid} (${user}) from=<${rec.sender}>, size=${rec.size}, nrcpt=${rec.recipients.length} (picked up from ${INCOMING}/)`);
+    log.line(out.id, `${formatReceived(uid, rec.sender)} (${user}, size ${rec.size}, ${rec.recipients.length} recipient(s), picked up from ${INCOMING}/)`, 'info', 'pickup');
     // 5. Remove the entry: the envelope first, so a crash leaves at most an orphan message.
     await env.fh.close();
     await msg.fh.close();

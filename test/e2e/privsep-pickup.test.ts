@@ -111,6 +111,10 @@ test('H2: per-user queue limits (messages and bytes): the excess is refused with
   assert.match(log, new RegExp(`refused incoming/\\S+ \\(uid ${alice.uid}\\): uid ${alice.uid} already has 2 messages queued \\(max_queued_messages_per_user = 2\\); removed`));
   assert.equal(queued(sp).filter((r) => r.uid === alice.uid).length, 2);
   assert.equal(queued(sp).filter((r) => r.uid === bob.uid).length, 1, 'bob is not charged for alice');
+  // outbox check --queue names the users at a limit.
+  const check = await run(OUTBOX, ['check', '--queue'], { env: sp.env });
+  assert.match(check.stdout, new RegExp(`^near a per-user limit: uid ${alice.uid} \\(obx-palice\\): 2 messages \\(100% of 2\\), \\d+ bytes \\(\\d+% of 3000\\) queued$`, 'm'));
+  assert.doesNotMatch(check.stdout, new RegExp(`uid ${bob.uid} `));
   // Bytes: bob's second message would take him over 3000 bytes.
   assert.equal((await submit(sp, bob, 'b2@example.com', 'x'.repeat(3000) + '\n')).code, 0);
   log = await pickup(sp);
