@@ -39,7 +39,7 @@ import { Engine } from './runner.js';
 import { relaysFor } from './routing.js';
 import { pickupIncoming } from '../spool/pickup.js';
 import { INCOMING } from '../spool/drop.js';
-import { dropToSpoolOwner } from '../spool/privileges.js';
+import { dropToSpoolOwner, repairOwnership } from '../spool/privileges.js';
 import { startQueryServer, type QueryServer } from '../queue/query.js';
 
 export type QueueRunMode = Extract<Mode, { kind: 'queue-run' }>;
@@ -116,11 +116,14 @@ export interface EngineSetup {
 /** Build an engine for a run (shared with deliver-command.ts). */
 export function setupEngine(config0: Config, io: Io, opts: { verbose: boolean; idleMs: number; relayDownMs: number; env?: NodeJS.ProcessEnv; slots?: number }): EngineSetup {
   const env = opts.env ?? process.env;
-  // Root on the system spool becomes its owner (`outbox`) before touching anything in it.
+  // Root on the system spool becomes its owner (`outbox`) before touching anything in it, after
+  // giving back what root left in the queue (the runner could not read it).
+  const repaired = repairOwnership(config0);
   dropToSpoolOwner(config0);
   const config = relaysFor(config0, env);
   const paths = ensureSpool(config.spool);
   const log = openLog({ env, verbose: opts.verbose, stderr: io.stderr });
+  for (const f of repaired) log.line(null, `${f} belonged to another user (the runner could not read it): given back to the spool owner`, 'warning');
   const engine = new Engine({
     config,
     paths,
@@ -135,7 +138,15 @@ export function setupEngine(config0: Config, io: Io, opts: { verbose: boolean; i
 }
 
 export async function runQueue(mode: QueueRunMode, config: Config, io: Io): Promise<number> {
-  return mode.daemon ? runDaemon(mode, config, io) : runOnce(mode, config, io);
+  if (mode.daemon) return runDaemon(mode, config, io);
+  // A user who cannot read the system spool asks the daemon to run the queue (Postfix lets
+  // anyone flush, too); without a daemon, the one-line answer says who can, and how (exit 69).
+  const { mustAskDaemon } = await import('../queue/mailq.js');
+  if (mustAskDaemon(config, process.getuid?.() ?? 0)) {
+    const { framedViaDaemon } = await import('../queue/query-client.js');
+    return framedViaDaemon(config, 'flush', [], io, 'sendmail -q');
+  }
+  return runOnce(mode, config, io);
 }
 
 async function runOnce(mode: QueueRunMode, config0: Config, io: Io): Promise<number> {
@@ -327,7 +338,16 @@ async function runDaemon(mode: QueueRunMode, config0: Config, io: Io): Promise<n
   // mailq for users who cannot read the queue (src/queue/query.ts).
   let query: QueryServer | null = null;
   try {
-    query = await startQueryServer(paths, config, log);
+    query = await startQueryServer(paths, config, log, {
+      // `sendmail -q` of a user: pick up, then try every queued message now (held ones stay).
+      flush: async () => {
+        await pickupSoon();
+        const ids = await listIds(paths);
+        for (const id of ids) engine.enqueue(id, true);
+        log.line(null, `queue run requested through ${path.join(paths.run, 'query.sock')}: ${ids.length} message(s)`);
+        return ids.length;
+      },
+    });
   } catch (e) {
     log.line(null, `cannot serve queue queries on ${path.join(paths.run, 'query.sock')} (${(e as Error).message}); mailq works for root and the spool owner only`, 'warning');
   }

@@ -46,3 +46,41 @@ export function dropToSpoolOwner(config: Pick<Config, 'system' | 'spool'>): Iden
   }
   return target;
 }
+
+/**
+ * Give back to the spool's owner what root left in the queue: a record written as root (by an
+ * older `outbox queue` run as root, or by hand) is root:root 0600, which the runner cannot read,
+ * so the message would never be delivered. Root only, before dropToSpoolOwner(); lchown never
+ * follows a link. Returns the entries repaired ("ctl/ID"), for the log.
+ */
+export function repairOwnership(config: Pick<Config, 'system' | 'spool'>): string[] {
+  if (!config.system || process.getuid?.() !== 0) return [];
+  let owner: fs.Stats;
+  try {
+    owner = fs.statSync(config.spool);
+  } catch {
+    return [];
+  }
+  if (owner.uid === 0) return [];
+  const repaired: string[] = [];
+  for (const dir of ['ctl', 'msg', 'tmp', 'lock']) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(`${config.spool}/${dir}`);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const file = `${config.spool}/${dir}/${name}`;
+      try {
+        const st = fs.lstatSync(file);
+        if ((!st.isFile() && !st.isDirectory()) || (st.uid === owner.uid && st.gid === owner.gid)) continue;
+        fs.lchownSync(file, owner.uid, owner.gid);
+        repaired.push(`${dir}/${name}`);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  return repaired;
+}
