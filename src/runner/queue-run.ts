@@ -43,6 +43,8 @@ import { dropToSpoolOwner, repairOwnership } from '../spool/privileges.js';
 import { startQueryServer, type QueryServer } from '../queue/query.js';
 
 export type QueueRunMode = Extract<Mode, { kind: 'queue-run' }>;
+/** Users' `sendmail -q` through the daemon forces a whole-queue attempt at most this often. */
+const FLUSH_EVERY_MS = 10_000;
 
 /** Does a message match the -qI/-qR/-qS filters (all given kinds must match)? Pure. */
 export function matchesFilter(rec: ControlRecord, f: QueueRunFilter): boolean {
@@ -338,10 +340,14 @@ async function runDaemon(mode: QueueRunMode, config0: Config, io: Io): Promise<n
   // mailq for users who cannot read the queue (src/queue/query.ts).
   let query: QueryServer | null = null;
   try {
+    let lastFlush = 0;
     query = await startQueryServer(paths, config, log, {
       // `sendmail -q` of a user: pick up, then try every queued message now (held ones stay).
+      // At most once per FLUSH_EVERY_MS: anyone may ask, and forced attempts skip the backoff.
       flush: async () => {
         await pickupSoon();
+        if (Date.now() - lastFlush < FLUSH_EVERY_MS) return 0;
+        lastFlush = Date.now();
         const ids = await listIds(paths);
         for (const id of ids) engine.enqueue(id, true);
         log.line(null, `queue run requested through ${path.join(paths.run, 'query.sock')}: ${ids.length} message(s)`);
