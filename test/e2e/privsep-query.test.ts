@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OUTBOX, SENDMAIL, MAILQ, run, sleep, start } from '../helpers/run.js';
-import { asUser, ensureUser, removeUsers, requireRoot, systemSpool, type TestUser } from '../helpers/users.js';
+import { OUTBOX, SENDMAIL, MAILQ, run, sleep } from '../helpers/run.js';
+import { asUser, ensureUser, removeUsers, requireRoot, startDaemon as startSpoolDaemon, systemSpool, type TestUser } from '../helpers/users.js';
 import type { Plan, Result } from '../helpers/query-raw.js';
 
 const RAW = path.join(path.dirname(fileURLToPath(import.meta.url)), '../helpers/query-raw.js');
@@ -59,25 +59,7 @@ function submitAs(user: TestUser | null, rcpt: string, text: string, args: strin
   return user ? asUser(user, SENDMAIL, argv, { input: text, env: sp.env }) : run(SENDMAIL, argv, { input: text, env: sp.env });
 }
 
-/** `sendmail -bd` as root (it drops to the runner), once its query socket is open. */
-async function startDaemon() {
-  const daemon = start(SENDMAIL, ['-bd'], { env: { ...sp.env, OUTBOX_LOG: 'stderr' } });
-  let log = '';
-  daemon.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<number | null>((r) => daemon.on('close', (code) => r(code)));
-  const sock = path.join(sp.spool, 'run', 'query.sock');
-  for (let i = 0; i < 200 && !fs.existsSync(sock); i++) await sleep(50);
-  assert.ok(fs.existsSync(sock), `the daemon did not open ${sock}: ${log}`);
-  return {
-    pid: daemon.pid!,
-    log: () => log,
-    stop: async () => {
-      daemon.kill('SIGTERM');
-      const code = await Promise.race([exited, sleep(15_000).then(() => 'timeout')]);
-      if (code === 'timeout') daemon.kill('SIGKILL');
-    },
-  };
-}
+const startDaemon = () => startSpoolDaemon(sp.spool, { ...sp.env, OUTBOX_LOG: 'stderr' });
 
 function rssMB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));

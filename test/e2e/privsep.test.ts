@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { OUTBOX, SENDMAIL, MAILQ, run, sleep, start } from '../helpers/run.js';
-import { asUser, ensureUser, lookupUser, removeUsers, requireRoot, systemSpool, type TestUser } from '../helpers/users.js';
+import { OUTBOX, SENDMAIL, MAILQ, run, sleep } from '../helpers/run.js';
+import { asUser, ensureUser, lookupUser, removeUsers, requireRoot, startDaemon as startSpoolDaemon, systemSpool, type TestUser } from '../helpers/users.js';
 
 const SECRET = 'hunter2-relay-password';
 let runner: TestUser;
@@ -414,24 +414,7 @@ test('a queue run started by root becomes the runner, picks up and delivers both
   }
 });
 
-/** `sendmail -bd` as root (it drops to the runner), once its query socket is open; stop() ends it (bounded). */
-async function startDaemon(env: Record<string, string>) {
-  const daemon = start(SENDMAIL, ['-bd'], { env });
-  let log = '';
-  daemon.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<number | null>((r) => daemon.on('close', (code) => r(code)));
-  const sock = path.join(sp.spool, 'run', 'query.sock');
-  for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(50);
-  assert.ok(fs.existsSync(sock), `the daemon did not open ${sock}: ${log}`);
-  return {
-    log: () => log,
-    stop: async () => {
-      daemon.kill('SIGTERM');
-      const code = await Promise.race([exited, sleep(10_000).then(() => 'timeout')]);
-      if (code === 'timeout') daemon.kill('SIGKILL');
-    },
-  };
-}
+const startDaemon = (env: Record<string, string>) => startSpoolDaemon(sp.spool, env);
 
 test('the daemon (started by root) picks up a drop within moments, delivers it, and answers mailq for users', async (t) => {
   const { startRelay } = await import('../helpers/relay.js');
