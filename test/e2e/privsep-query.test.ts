@@ -147,7 +147,7 @@ test('H1: a token made before the connection is refused', async () => {
   assert.deepEqual(dirs, []);
 });
 
-test('M1: a client that never reads a 40 MB show does not make the daemon hold the message', async () => {
+test('M1: a client that never reads a 40 MB show does not make the daemon hold the message', async (t) => {
   // Alice's own message, made big in place (the runner's file, same owner and mode).
   const msg = path.join(sp.spool, 'msg', aliceId);
   const head = fs.readFileSync(msg);
@@ -166,6 +166,7 @@ test('M1: a client that never reads a 40 MB show does not make the daemon hold t
   const r = await rawAs(alice, { request: { op: 'queue', args: ['show', aliceId] }, proof: 'own', read: false, holdMs: 4000 });
   await sampling;
   const grew = peak - before;
+  t.diagnostic(`daemon RSS ${before.toFixed(0)} MB before, ${peak.toFixed(0)} MB at most while the client did not read`);
   assert.ok(grew < 25, `the daemon grew by ${grew.toFixed(0)} MB for a client that does not read (from ${before.toFixed(0)} MB)`);
   assert.equal(r.protocol, 2);
 });
