@@ -17,9 +17,11 @@ export interface Plan {
   /** own: a proof made as the protocol wants it; rename: move this path to the proof's name;
    * precreated: present this token name (made before the connection); none: no proof. */
   proof: 'own' | 'none' | { rename: string } | { precreated: string };
-  /** false: never read the answer, hold the connection open for holdMs. */
+  /** false: read only the verdict line, then stop reading and hold the connection for holdMs;
+   * readyFile is created once the verdict is in (so a test knows the answer is under way). */
   read?: boolean;
   holdMs?: number;
+  readyFile?: string;
   /** Send the request one byte every everyMs (at most forMs in all). */
   trickle?: { everyMs: number; forMs: number };
   /** A second connection sends the same request line at the same moment, with no proof of its own. */
@@ -140,11 +142,19 @@ export async function attack(plan: Plan): Promise<Result> {
     second?.sock.write(line);
   }
   if (plan.read === false) {
+    const verdict = await c.nextLine(30_000);
     c.sock.pause();
+    if (plan.readyFile) fs.writeFileSync(plan.readyFile, verdict ?? '');
     await sleep(plan.holdMs ?? 1000);
     const closedByServer = c.closed;
     c.sock.destroy();
-    return { ...result, head: null, body: '', closedByServer, ms: Date.now() - c.t0 } as Result;
+    let head: Answer['head'] = null;
+    try {
+      head = verdict ? (JSON.parse(verdict) as Answer['head']) : null;
+    } catch {
+      head = null;
+    }
+    return { ...result, head, body: '', closedByServer, ms: Date.now() - c.t0 } as Result;
   }
   const a = await c.answer(30_000);
   c.sock.destroy();
