@@ -23,6 +23,8 @@
  *
  * Who may do what: root, and every user of a per-user spool, manage everything; a non-root user
  * of the system spool manages only the messages submitted with their uid (mailq.ts visibleTo).
+ * Root works on the system spool as its owner (spool/privileges.ts), so that no record becomes
+ * root's; a user who cannot read the queue asks the daemon (query-client.ts).
  * Selections (--all, filters) silently cover only the messages the caller may see.
  *
  * Exit status (the first failure's, after trying every named message; one line per failure on

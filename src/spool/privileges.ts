@@ -1,10 +1,11 @@
 /**
  * spool/privileges.ts — run as the spool's owner. Whoever owns the system spool (the `outbox`
  * user that scripts/install.sh and the Debian package create) is the runner's identity: when
- * root starts a queue run, a pickup or a delivery on the system spool, the process gives up
+ * root starts a queue run, a pickup, a delivery or `outbox queue` on the system spool, the process gives up
  * root (supplementary groups, gid, then uid — in that order, because each step needs the
  * privilege the next one removes) before it touches the queue, so every file it creates is the
  * runner's and no delivery ever runs as root. The systemd units start it as User=outbox directly.
+ * repairOwnership() gives back, as root, what root left in the queue before that rule.
  *
  * Throws OutboxError(EX_TEMPFAIL) when the drop fails (never continues as root by mistake).
  */
