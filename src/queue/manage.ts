@@ -54,7 +54,7 @@ import { type ControlRecord, ControlFormatError, isQueueId, pendingRecipients, w
 import { type SpoolPaths, listIds, messagePath, readControl, removeMessage, spoolPaths, writeControl } from '../spool/spool.js';
 import { lockedIds, tryLock } from '../spool/lock.js';
 import { arrivalTime, visibleTo } from './mailq.js';
-import { escapeControls, isTerminal } from './terminal.js';
+import { escapeControls, escapeJsonControls, isTerminal } from './terminal.js';
 import { StringDecoder } from 'node:string_decoder';
 
 export type Action = 'hold' | 'release' | 'requeue' | 'delete';
@@ -295,13 +295,15 @@ async function show(req: Extract<Request, { kind: 'show' }>, config: Config, uid
   const p = spoolPaths(config.spool);
   const rec = await readFor(p, req.id, uid, config);
   if (isFailure(rec)) throw new OutboxError(rec.code, `queue show ${rec.line}`);
+  // On a terminal, control characters are shown, not obeyed (unless --raw).
+  const escape = !req.raw && isTerminal(io.stdout);
   if (req.json) {
-    io.stdout.write(JSON.stringify(rec) + '\n');
+    // JSON escapes C0 controls itself; DEL and C1 get \u escapes too (still the same JSON).
+    const line = JSON.stringify(rec);
+    io.stdout.write((escape ? escapeJsonControls(line) : line) + '\n');
     return EX_OK;
   }
   const active = (await lockedIds(p)).has(rec.id);
-  // On a terminal, control characters are shown, not obeyed (unless --raw).
-  const escape = !req.raw && isTerminal(io.stdout);
   const text = (t: string) => (escape ? escapeControls(t) : t);
   io.stdout.write(text(formatShow(rec, active, now)));
   if (!req.body) return EX_OK;

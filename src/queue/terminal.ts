@@ -19,6 +19,11 @@ export function escapeControls(text: string): string {
   return text.replace(CONTROLS, visible);
 }
 
+/** A JSON text with DEL and C1 controls as \u escapes (JSON escapes C0 itself): the same value. */
+export function escapeJsonControls(json: string): string {
+  return json.replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Is this output stream a terminal (where escapes would be acted on)? */
 export function isTerminal(stream: NodeJS.WritableStream): boolean {
   return Boolean((stream as { isTTY?: boolean }).isTTY);

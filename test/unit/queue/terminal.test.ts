@@ -1,7 +1,7 @@
 /** Unit tests: control characters made visible for a terminal (queue/terminal.ts). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { escapeControls, isTerminal } from '../../../src/queue/terminal.js';
+import { escapeControls, escapeJsonControls, isTerminal } from '../../../src/queue/terminal.js';
 
 test('ESC, BEL, CR, DEL and C1 controls become visible; tab and line feed stay', () => {
   assert.equal(escapeControls('a\x1b]0;title\x07b'), 'a^[]0;title^Gb');
@@ -15,4 +15,11 @@ test('ESC, BEL, CR, DEL and C1 controls become visible; tab and line feed stay',
 test('a terminal is a stream with isTTY', () => {
   assert.equal(isTerminal({ isTTY: true } as unknown as NodeJS.WritableStream), true);
   assert.equal(isTerminal({} as NodeJS.WritableStream), false);
+});
+
+test('JSON on a terminal: DEL and C1 controls as \\u escapes, the same value', () => {
+  const json = JSON.stringify({ lastError: 'x\u009b2Jy\x7f\x1b' });
+  const out = escapeJsonControls(json);
+  assert.equal(out, '{"lastError":"x\\u009b2Jy\\u007f\\u001b"}');
+  assert.deepEqual(JSON.parse(out), JSON.parse(json));
 });
