@@ -34,7 +34,16 @@ export function lookupUser(name: string): TestUser | null {
 export function ensureUser(name: string): TestUser {
   const existing = lookupUser(name);
   if (existing) return existing;
-  execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--user-group', name]);
+  // Bounded retry: another test file creating its users at the same moment holds /etc/passwd's lock.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--user-group', name], { stdio: 'pipe' });
+      break;
+    } catch {
+      if (lookupUser(name) || attempt >= 20) break;
+      execFileSync('sleep', ['0.25']);
+    }
+  }
   const u = lookupUser(name);
   if (!u) throw new Error(`useradd ${name} did not create the user`);
   return u;
