@@ -30,7 +30,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Config } from '../config/config.js';
 import { describeError, exitCodeOf } from '../sysexits.js';
-import { randomHex128 } from '../spool/drop.js';
+import { INCOMING, randomHex128 } from '../spool/drop.js';
 import type { SpoolPaths } from '../spool/spool.js';
 import type { PickupLog } from '../spool/pickup.js';
 import { PROTOCOL_VERSION, QUERY_SOCKET, type QueryRequest, proofPath } from './query-client.js';
@@ -283,6 +283,13 @@ export interface QueryServer {
  * A socket left by a dead daemon is replaced.
  */
 export async function startQueryServer(p: SpoolPaths, config: Config, log: PickupLog, hooks: QueryHooks = {}): Promise<QueryServer> {
+  // Renaming within one directory needs no permission on the entry moved: only the sticky bit
+  // stops alice from renaming bob's live proof to her own challenge's name. Without it, no answers.
+  // (A per-user spool has no incoming/: then nobody can answer a challenge, and nobody needs to.)
+  const drop = await fsp.lstat(path.join(p.root, INCOMING)).catch(() => null);
+  if (drop && (!drop.isDirectory() || ((drop.mode & 0o1000) === 0 && (drop.mode & 0o022) !== 0))) {
+    throw new Error(`${path.join(p.root, INCOMING)} is writable by others without the sticky bit (mode ${(drop.mode & 0o7777).toString(8)}; scripts/mkspool.sh makes it 1733)`);
+  }
   const file = path.join(p.run, QUERY_SOCKET);
   await fsp.unlink(file).catch(() => {});
   const perUid = new Map<number, number>();

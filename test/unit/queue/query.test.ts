@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseRequest, verifyProof } from '../../../src/queue/query.js';
+import { parseRequest, startQueryServer, verifyProof } from '../../../src/queue/query.js';
+import { spoolPaths } from '../../../src/spool/spool.js';
+import type { Config } from '../../../src/config/config.js';
 import { CHALLENGE_RE, proofPath } from '../../../src/queue/query-client.js';
 
 test('a well-formed list request', () => {
@@ -55,6 +57,22 @@ test('the proof: a directory only its owner may write, made after the challenge'
     assert.deepEqual(await verifyProof(p, t0), { uid: process.getuid!() });
     // Born before the challenge (statx birth time, where the filesystem keeps one).
     if (fs.statSync(p).birthtimeMs > 0) assert.deepEqual(await verifyProof(p, Date.now() + 60_000), { error: 'the proof is older than the challenge' });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('no answers when incoming/ lets others rename entries (no sticky bit)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-proof-'));
+  try {
+    for (const d of ['incoming', 'run']) fs.mkdirSync(path.join(dir, d));
+    fs.chmodSync(path.join(dir, 'incoming'), 0o733);
+    const p = spoolPaths(dir);
+    const log = { line: () => {} };
+    await assert.rejects(startQueryServer(p, {} as Config, log), /incoming is writable by others without the sticky bit \(mode 733/);
+    fs.chmodSync(path.join(dir, 'incoming'), 0o1733);
+    const server = await startQueryServer(p, {} as Config, log);
+    await server.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
