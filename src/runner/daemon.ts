@@ -41,6 +41,9 @@ import { configTag } from './config-tag.js';
 import { relaysFor } from './routing.js';
 import { type QueueRunMode, defaultSlots, matchesFilter, onSignals, readRecord, setupEngine } from './setup.js';
 
+/** Users' `sendmail -q` through the daemon forces a whole-queue attempt at most this often. */
+const FLUSH_EVERY_MS = 10_000;
+
 /** The lingering runner's idle window when [delivery] linger is not set. */
 export const DEFAULT_LINGER_MS = 10_000;
 
@@ -208,7 +211,22 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
   // mailq for users who cannot read the queue (src/queue/query.ts).
   let query: QueryServer | null = null;
   try {
-    if (!lingering) query = await startQueryServer(paths, config, log);
+    let lastFlush = 0;
+    if (!lingering) {
+      query = await startQueryServer(paths, config, log, {
+        // `sendmail -q` of a user: pick up, then try every queued message now (held ones stay).
+        // At most once per FLUSH_EVERY_MS: anyone may ask, and forced attempts skip the backoff.
+        flush: async () => {
+          await pickupSoon();
+          if (Date.now() - lastFlush < FLUSH_EVERY_MS) return 0;
+          lastFlush = Date.now();
+          const ids = await listIds(paths);
+          for (const id of ids) engine.enqueue(id, true);
+          log.line(null, `queue run requested through ${path.join(paths.run, 'query.sock')}: ${ids.length} message(s)`);
+          return ids.length;
+        },
+      });
+    }
   } catch (e) {
     log.line(null, `cannot serve queue queries on ${path.join(paths.run, 'query.sock')} (${(e as Error).message}); mailq works for root and the spool owner only`, 'warning');
   }

@@ -66,7 +66,15 @@ function progressPrinter(io: Io, total: () => number, engine: Engine): { tick():
 }
 
 export async function runQueue(mode: QueueRunMode, config: Config, io: Io): Promise<number> {
-  return mode.daemon ? runDaemon(mode, config, io) : runOnce(mode, config, io);
+  if (mode.daemon) return runDaemon(mode, config, io);
+  // A user who cannot read the system spool asks the daemon to run the queue (Postfix lets
+  // anyone flush, too); without a daemon, the one-line answer says who can, and how (exit 69).
+  const { mustAskDaemon } = await import('../queue/mailq.js');
+  if (mustAskDaemon(config, process.getuid?.() ?? 0)) {
+    const { framedViaDaemon } = await import('../queue/query-client.js');
+    return framedViaDaemon(config, 'flush', [], io, 'sendmail -q');
+  }
+  return runOnce(mode, config, io);
 }
 
 export { defaultSlots, matchesFilter, onSignals, setupEngine } from './setup.js';

@@ -14,7 +14,7 @@ import { type SpoolPaths, ensureSpool } from '../spool/spool.js';
 import { openLog, type Log } from '../log/log.js';
 import { Engine } from './runner.js';
 import { relaysFor } from './routing.js';
-import { dropToSpoolOwner } from '../spool/privileges.js';
+import { dropToSpoolOwner, repairOwnership } from '../spool/privileges.js';
 
 export type QueueRunMode = Extract<Mode, { kind: 'queue-run' }>;
 
@@ -67,11 +67,14 @@ export interface EngineSetup {
 /** Build an engine for a run (shared with deliver-command.ts). */
 export function setupEngine(config0: Config, io: Io, opts: { verbose: boolean; idleMs: number; relayDownMs: number; env?: NodeJS.ProcessEnv; slots?: number }): EngineSetup {
   const env = opts.env ?? process.env;
-  // Root on the system spool becomes its owner (`outbox`) before touching anything in it.
+  // Root on the system spool becomes its owner (`outbox`) before touching anything in it, after
+  // giving back what root left in the queue (the runner could not read it).
+  const repaired = repairOwnership(config0);
   dropToSpoolOwner(config0);
   const config = relaysFor(config0, env);
   const paths = ensureSpool(config.spool);
   const log = openLog({ env, verbose: opts.verbose, stderr: io.stderr });
+  for (const f of repaired) log.line(null, `${f} belonged to another user (the runner could not read it): given back to the spool owner`, 'warning');
   const engine = new Engine({
     config,
     paths,
