@@ -184,6 +184,8 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
         return;
       case 'F':
         fullName = checkValue(flag, value!);
+        // It becomes a From: header that queue show prints: no terminal controls (ESC, ...).
+        if (/[\x00-\x1f\x7f-\x9f]/.test(fullName)) throw usage('-F: value contains a control character');
         return;
       case 'f':
       case 'r':

@@ -143,6 +143,7 @@ const DELIVERY: Record<string, Row> = {
   bounce_size_limit: row('bounceSizeLimit', { kind: 'integer' }),
   max_parallel: row('maxParallel', { kind: 'integer', min: 1 }),
   scan_interval: row('scanIntervalMs', { kind: 'duration' }),
+  linger: row('lingerMs', { kind: 'duration' }),
 };
 
 const LISTENER: Record<string, Row> = {

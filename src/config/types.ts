@@ -77,6 +77,8 @@ export interface DeliverySettings {
   maxParallel?: number;
   /** Periodic queue scan of the daemon (safety net behind the directory watch). */
   scanIntervalMs?: number;
+  /** How long the runner a background kick starts stays for more mail (0 = leave when done). */
+  lingerMs?: number;
 }
 
 /** A route: which relay handles a recipient domain or a sender. */

@@ -18,7 +18,7 @@
  * with postqueue -j's field names, plus `problem` ({kind, cause, fix}) for a stuck message (the
  * summary's grouping key; every line stays one message, as postqueue -j consumers expect). Never reads message bodies; never loads the SMTP client.
  * Root and the spool's owner see every message; on the system spool anyone else sees only their
- * own, and since they cannot read the queue, their mailq asks the daemon (queue/query.ts).
+ * own, and since they cannot read the queue, their mailq asks the daemon (queue/query-client.ts).
  */
 import * as fs from 'node:fs';
 import type { Config } from '../config/config.js';
@@ -89,17 +89,25 @@ export function visibleTo(rec: ControlRecord, uid: number, config: Config, owner
   return !config.system || uid === 0 || uid === owner || rec.uid === uid;
 }
 
+const UNREADABLE = Symbol('unreadable');
+
+/** The entry of a record we may not read (another user's, e.g. root's): it would never be delivered. Pure. */
+export function formatUnreadable(id: string): string {
+  return `${(id + '!').padEnd(13)} ${'?'.padStart(7)} ${'?'.padEnd(20)} ?\n${REASON_INDENT}(control record unreadable by the runner: permission denied; run "sudo sendmail -q" once to give it back to the spool owner)\n\n`;
+}
+
 /**
  * Read a small file into `buf` with one open/read/close (readFileSync also fstat()s and
  * allocates per call; at 100,000 control records that is half the listing's time). Returns null
  * when the file is gone. Records larger than `buf` are read whole the slow way.
  */
-function readRecordText(file: string, buf: Buffer): string | null {
+function readRecordText(file: string, buf: Buffer): string | null | typeof UNREADABLE {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
-  } catch {
-    return null;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'EACCES' || code === 'EPERM' ? UNREADABLE : null;
   }
   try {
     const n = fs.readSync(fd, buf, 0, buf.length, 0);
@@ -142,7 +150,7 @@ function spoolOwnerUid(config: Config): number | null {
 export async function listQueue(config: Config, opts: { json: boolean; uid: number; out: NodeJS.WritableStream; direct?: boolean }): Promise<number> {
   const owner = spoolOwnerUid(config);
   if (!opts.direct && mustAskDaemon(config, opts.uid)) {
-    const { queryDaemon } = await import('./query.js');
+    const { queryDaemon } = await import('./query-client.js');
     await queryDaemon(config, 'list', opts);
     return 0;
   }
@@ -163,6 +171,15 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
   for (const id of ids) {
     const text = readRecordText(path.join(p.ctl, id), readBuf);
     if (text === null) continue; // removed while we listed: delivered meanwhile
+    if (text === UNREADABLE) {
+      // Said to whoever may see every message (whose it is cannot be known without reading it).
+      if (!opts.json && visibleTo({ uid: -1 } as ControlRecord, opts.uid, config, owner)) {
+        if (count === 0) buf += MAILQ_HEADER + '\n';
+        buf += formatUnreadable(id);
+        count++;
+      }
+      continue;
+    }
     let rec: ControlRecord;
     try {
       rec = parseControl(text);

@@ -562,8 +562,19 @@ export class Engine {
         // (open, stat, read, close), which is most of the CPU a flush spends per message.
         rec = parseControl(fs.readFileSync(path.join(paths.ctl, id), 'utf8'));
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ...result, state: 'gone' };
-        log.line(id, `unreadable control record, left alone: ${(e as Error).message}`, 'error');
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return { ...result, state: 'gone' };
+        if (code === 'EACCES' || code === 'EPERM') {
+          // Someone else's record (root's, written by hand or by an old version): only root can
+          // give it back, and until then the message waits. Said on every attempt, and by mailq.
+          let owner = '';
+          try {
+            owner = `, owned by uid ${fs.statSync(path.join(paths.ctl, id)).uid}`;
+          } catch {
+            // gone meanwhile
+          }
+          log.line(id, `control record unreadable by the runner (${code}${owner}); run "sudo sendmail -q" once to give it back to the spool owner`, 'error');
+        } else log.line(id, `unreadable control record, left alone: ${(e as Error).message}`, 'error');
         return { ...result, state: 'error' };
       }
       const pickup = this.now();
