@@ -66,7 +66,8 @@ async function tlsSession(port: number): Promise<{ d: Dialog; close(): void }> {
   await d0.cmd('STARTTLS', 220);
   const t = tls.connect({ socket: sock, ca: testPki().ca, servername: 'localhost' });
   await new Promise<void>((resolve, reject) => t.once('secureConnect', resolve).once('error', reject));
-  const d = Dialog.ofSocket(t);
+  // 30 s per reply: the fifth failure is answered after 3.2 s on purpose (5x headroom under load).
+  const d = Dialog.ofSocket(t, 30_000);
   await d.cmd('EHLO c', 250);
   return { d, close: () => t.destroy() };
 }
