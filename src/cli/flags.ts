@@ -117,9 +117,12 @@ function usage(message: string): OutboxError {
   return new OutboxError(EX_USAGE, message);
 }
 
-/** Values that reach headers or the envelope may not hold line breaks or NUL (no injection). */
-function checkValue(flag: string, value: string): string {
-  if (/[\r\n\0]/.test(value)) throw usage(`-${flag}: value contains a line break or NUL byte`);
+/**
+ * Values that reach headers or the envelope may not hold line breaks or NUL (no injection).
+ * `flag` names the option; `what` overrides how the value is named (an operand is no flag).
+ */
+function checkValue(flag: string, value: string, what = `-${flag}: value`): string {
+  if (/[\r\n\0]/.test(value)) throw usage(`${what} contains a line break or NUL byte`);
   return value;
 }
 
@@ -303,10 +306,10 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
       return { ...common, kind: 'queue-run', filter, intervalMs: intervalMs ?? 15 * 60_000, daemon: true };
     case 'v':
       if (operands.length === 0) throw usage('-bv: no addresses to verify');
-      return { ...common, kind: 'verify', addresses: operands.map((a) => checkValue('bv', a)) };
+      return { ...common, kind: 'verify', addresses: operands.map((a) => checkValue('bv', a, `-bv: address ${JSON.stringify(a)}`)) };
   }
   for (const r of operands) {
-    checkValue('recipient', r);
+    checkValue('', r, `recipient ${JSON.stringify(r)}`);
     if (r.trimStart().startsWith('-')) throw usage(`${r}: a recipient may not start with '-'`);
   }
   return {

@@ -10,7 +10,7 @@
  * qualification, the route and relay, and how the sender would be rewritten. Exit 0 when every
  * address is deliverable (or held by a hold route), else the status of the first refusal (65 bad
  * address, 67 error:nouser, 78 a pipe/file alias, ...). Never prints a secret (relay URLs hold
- * no password, see config/file.ts).
+ * no password, see config/file.ts). Ends with the domain and its source (config/domain.ts).
  */
 import { EX_CONFIG, EX_OK, OutboxError } from '../sysexits.js';
 import type { Io } from '../main.js';
@@ -19,6 +19,8 @@ import { aliasTable, DEFAULT_ALIASES, expandRecipientTraced, parseAliases } from
 import { explainRoute } from './routing.js';
 import { rewriteSender, senderEntryFor } from './rewrite.js';
 import { checkRelayUrl } from './file.js';
+import { domainReport } from './domain.js';
+import { relaysFor } from '../runner/routing.js';
 import * as fs from 'node:fs';
 
 export async function newaliases(config: Config, io: Io): Promise<number> {
@@ -50,8 +52,10 @@ export function relayDisplay(config: Config, name: string, env: NodeJS.ProcessEn
   return `${u.scheme}://${u.host.includes(':') ? `[${u.host}]` : u.host}:${u.port}`;
 }
 
-export async function verifyAddresses(addresses: string[], config: Config, io: Io): Promise<number> {
+export async function verifyAddresses(addresses: string[], fileConfig: Config, io: Io): Promise<number> {
   const { currentUser } = await import('../main.js');
+  // The relays as the runner sees them (OUTBOX_RELAY merged in), so routes and rewrites match.
+  const config = process.env.OUTBOX_RELAY?.trim() ? relaysFor(fileConfig) : fileConfig;
   const sender = `${currentUser().name}@${config.domain}`;
   let status = EX_OK;
   const table = aliasTable(config);
@@ -78,5 +82,7 @@ export async function verifyAddresses(addresses: string[], config: Config, io: I
       if (rw.rewrites.length === 0) io.stdout.write(`    sender ${sender} sent unchanged\n`);
     }
   }
+  // Where the domain of the sender (and of bare names) came from, and a warning if it cannot work.
+  for (const line of domainReport(config, Object.values(config.relays ?? {}))) io.stdout.write(`${line}\n`);
   return status;
 }

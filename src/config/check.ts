@@ -24,8 +24,10 @@ import type { Io } from '../main.js';
 import { loadConfig, type Config } from './config.js';
 import { takeConfigFlag } from './command.js';
 import { checkRelayUrl, normalizeFingerprint, type ParsedRelayUrl } from './file.js';
-import { resolveOauthToken, resolveSecret } from './credentials.js';
+import { resolveOauthToken, resolveSecret, secretReader, type SecretReader } from './credentials.js';
 import type { RelaySettings } from './types.js';
+import { relayFromEnv } from './relay.js';
+import { domainReport, loginAddress } from './domain.js';
 
 export const STANDARD_PORTS = [587, 465, 25];
 /** The SMTP dialogue of one relay takes at most this many --timeout steps. */
@@ -249,6 +251,8 @@ export function certFindings(sock: Pick<tls.TLSSocket, 'authorized' | 'authoriza
   const authErr = sock.authorized ? null : String(sock.authorizationError ?? 'not trusted');
   // Node reports a name mismatch as the authorization error of an otherwise valid chain.
   const chainErr = authErr === 'ERR_TLS_CERT_ALTNAME_INVALID' ? null : authErr;
+  // The setting's name where this relay is configured: the environment's relay has no ca_file.
+  const caKey = relay.name === 'env' ? 'OUTBOX_RELAY_CA' : 'ca_file';
   const nameErr = tls.checkServerIdentity(host, cert);
   if (pins.length > 0 && !pinned) {
     out.push({ level: 'fail', text: `certificate: fingerprint ${cert.fingerprint256} does not match the configured fingerprint pin` });
@@ -259,9 +263,9 @@ export function certFindings(sock: Pick<tls.TLSSocket, 'authorized' | 'authoriza
       chainErr === 'CERT_HAS_EXPIRED'
         ? `expired ${-days} day${-days === 1 ? '' : 's'} ago (${new Date(expires).toISOString().slice(0, 10)})`
         : chainErr === 'DEPTH_ZERO_SELF_SIGNED_CERT' || chainErr === 'SELF_SIGNED_CERT_IN_CHAIN'
-          ? 'self-signed: not issued by a trusted CA (trust its CA with ca_file, or pin it with fingerprint)'
+          ? `self-signed: not issued by a trusted CA (trust its CA with ${caKey}, or pin it with fingerprint)`
           : chainErr === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || chainErr === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
-            ? 'issued by a CA this system does not trust (set ca_file, or pin it with fingerprint)'
+            ? `issued by a CA this system does not trust (set ${caKey}, or pin it with fingerprint)`
             : chainErr;
     if (pinned && chainErr !== 'CERT_HAS_EXPIRED') out.push({ level: 'warn', text: `certificate chain: ${why}; accepted because of the pin` });
     else {
@@ -326,6 +330,8 @@ export interface ProbeOptions {
   env: NodeJS.ProcessEnv;
   now?: number;
   ehloName: string;
+  /** Judge password files as the delivering user (credentials.ts secretReader). */
+  as?: SecretReader;
 }
 
 /** Probe one relay; never throws (everything becomes a finding). */
@@ -342,7 +348,8 @@ export async function probe(relay: RelaySettings, opts: ProbeOptions): Promise<{
   let secretProblem = false;
   if (u.user) {
     try {
-      secret = relay.authMechanism === 'XOAUTH2' ? await resolveOauthToken(relay, { configFile: opts.configFile, env: opts.env }) : await resolveSecret(relay, { configFile: opts.configFile, env: opts.env });
+      const ctx = { configFile: opts.configFile, env: opts.env, ...(opts.as ? { as: opts.as } : {}) };
+      secret = relay.authMechanism === 'XOAUTH2' ? await resolveOauthToken(relay, ctx) : await resolveSecret(relay, ctx);
     } catch (e) {
       findings.push({ level: 'config', text: (e as Error).message });
       secretProblem = true;
@@ -485,19 +492,23 @@ export async function command(args: string[], io: Io): Promise<number> {
   const config: Config = loadConfig(configFile !== undefined ? { file: configFile } : {});
   const env = process.env;
   const relays: RelaySettings[] = Object.values(config.relays ?? {});
-  if (env.OUTBOX_RELAY) {
-    relays.unshift({ name: 'env', url: env.OUTBOX_RELAY, ...(env.OUTBOX_RELAY_PASSWORD_FILE ? { passwordFile: env.OUTBOX_RELAY_PASSWORD_FILE } : {}), ...(env.OUTBOX_RELAY_CA ? { caFile: env.OUTBOX_RELAY_CA } : {}) });
-  }
+  const fromEnv = relayFromEnv(env);
+  if (fromEnv) relays.unshift(fromEnv);
   for (const n of names) if (!relays.some((r) => r.name === n)) throw new OutboxError(EX_USAGE, `check: no relay named "${n}" (relays: ${relays.map((r) => r.name).join(', ') || 'none'})`);
   const chosen = names.length ? relays.filter((r) => names.includes(r.name)) : relays;
   if (chosen.length === 0) {
     throw new OutboxError(EX_CONFIG, `${config.file ?? 'no configuration file'}: no relay to check: add a [relay.NAME] table, or set OUTBOX_RELAY`);
   }
   let status = EX_OK;
+  for (const line of domainReport(config, relays)) io.stdout.write(`${line}\n`);
+  io.stdout.write('\n');
+  const as = secretReader(config);
   // Relays are probed one after the other so that the report reads in order; each is bounded
   // by a few steps of --timeout seconds.
   for (const relay of chosen) {
-    const { header, findings } = await probe(relay, { configFile: config.file, stepMs, ports, env, ehloName: config.hostname });
+    const { header, findings } = await probe(relay, { configFile: config.file, stepMs, ports, env, ehloName: config.hostname, ...(as ? { as } : {}) });
+    const login = relay.forceSender ? undefined : loginAddress(relay);
+    if (login) findings.push({ level: 'info', text: `login-address rule: local senders go out as ${login}, the original kept in Reply-To: (login_sender = false / OUTBOX_RELAY_LOGIN_SENDER=no to turn it off)` });
     io.stdout.write(`${header}\n`);
     for (const f of findings) io.stdout.write(`  ${MARK[f.level]} ${f.text}\n`);
     const v = verdictOf(findings);

@@ -17,7 +17,9 @@ import * as path from 'node:path';
 import { EX_CONFIG, EX_NOINPUT, EX_OK, EX_USAGE, OutboxError } from '../sysexits.js';
 import type { Io } from '../main.js';
 import { loadConfig, type Config } from './config.js';
-import { resolveOauthToken, resolveSecret } from './credentials.js';
+import { resolveOauthToken, resolveSecret, secretReader } from './credentials.js';
+import { relayFromEnv } from './relay.js';
+import { domainReport, loginAddress } from './domain.js';
 import { checkRelayUrl } from './file.js';
 import { DEFAULT_ALIASES, parseAliases } from './aliases.js';
 import { defaultRelayName } from './routing.js';
@@ -57,12 +59,18 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
   say(`configuration: ${config.file ?? '(none: built-in defaults)'}`);
   say(`hostname ${config.hostname}, domain ${config.domain}, spool ${config.spool}`);
   const relays = Object.values(config.relays ?? {});
-  if (env.OUTBOX_RELAY) {
-    const u = checkRelayUrl(env.OUTBOX_RELAY.trim());
-    if ('error' in u) problems.push(`OUTBOX_RELAY: ${u.error}`);
-    else say(`relay env (OUTBOX_RELAY): ${u.scheme}://${u.host}:${u.port}${u.user ? ` as ${u.user}` : ''}`);
+  // The environment's relay is checked like a file relay, its password file included (README
+  // "Configuration from the environment").
+  try {
+    const fromEnv = relayFromEnv(env);
+    if (fromEnv) relays.unshift(fromEnv);
+  } catch (e) {
+    problems.push((e as Error).message);
   }
+  for (const line of domainReport(config, relays)) say(line);
   if (relays.length === 0 && !env.OUTBOX_RELAY) problems.push('no relay: add a [relay.NAME] table with url = "smtp+starttls://user@host:587", or set OUTBOX_RELAY');
+  const as = secretReader(config);
+  if (as && opts.secrets) say(`secrets judged as the user that delivers mail: uid ${as.uid}, group ${as.group} (the spool's owner)`);
   for (const r of relays) {
     const u = checkRelayUrl(r.url);
     const desc = 'error' in u ? r.url : `${u.scheme}://${u.host}:${u.port}${u.user ? ` as ${u.user}` : ''}`;
@@ -72,20 +80,23 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
     else if (r.passwordCommand) secret = 'password_command';
     else if (r.passwordEnv) secret = `password_env ${r.passwordEnv}`;
     if (opts.secrets) {
+      const ctx = { configFile: config.file, env, ...(as ? { as } : {}) };
       try {
-        const pw = await resolveSecret(r, { configFile: config.file, env });
+        const pw = await resolveSecret(r, ctx);
         if (pw !== undefined) secret += ' (read: ok)';
-        if (r.oauthTokenCommand) await resolveOauthToken(r, { configFile: config.file, env });
+        if (r.oauthTokenCommand) await resolveOauthToken(r, ctx);
       } catch (e) {
         problems.push((e as Error).message);
         secret += ' (NOT readable)';
       }
     }
-    say(`relay ${r.name}: ${desc}, ${secret}${r.fallbacks?.length ? `, fallbacks ${r.fallbacks.join(', ')}` : ''}${r.forceSender ? `, force_sender ${r.forceSender}` : ''}`);
+    const login = r.forceSender ? undefined : loginAddress(r);
+    const name = r.name === 'env' ? 'env (OUTBOX_RELAY)' : r.name;
+    say(`relay ${name}: ${desc}, ${secret}${r.fallbacks?.length ? `, fallbacks ${r.fallbacks.join(', ')}` : ''}${r.forceSender ? `, force_sender ${r.forceSender}` : ''}${login ? `, local senders go out as ${login} (login-address rule)` : ''}`);
     for (const [k, p] of [['ca_file', r.caFile], ['client_cert', r.clientCert], ['client_key', r.clientKey]] as const) {
       if (p) {
-        const pr = fileProblem(p, `relay.${r.name}.${k}`);
-        if (pr) problems.push(`${config.file}${r.line ? `:${r.line}` : ''}: ${pr}`);
+        const pr = fileProblem(p, r.name === 'env' && k === 'ca_file' ? 'OUTBOX_RELAY_CA' : `relay.${r.name}.${k}`);
+        if (pr) problems.push(r.name === 'env' ? pr : `${config.file}${r.line ? `:${r.line}` : ''}: ${pr}`);
       }
     }
   }

@@ -8,6 +8,8 @@
  *   4. anyone else: a per-user spool under `$XDG_STATE_HOME/outbox` (default
  *      `~/.local/state/outbox`), and `$XDG_CONFIG_HOME/outbox/outbox.conf` if it exists.
  * `$OUTBOX_SPOOL` overrides the spool directory in every case.
+ * The mail domain: config/domain.ts (OUTBOX_DOMAIN, `domain`, /etc/mailname, the FQDN, the host
+ * name). Other OUTBOX_* variables are read where they are used (config/relay.ts for the relay).
  *
  * The file is TOML. The loader that validates every key lives in config/file.ts; this module only
  * resolves locations and applies defaults, so that the submit path stays small.
@@ -19,6 +21,7 @@ import * as path from 'node:path';
 import { EX_CONFIG, OutboxError } from '../sysexits.js';
 import type { DeliveryMode } from '../cli/flags.js';
 import { readConfigFile, type FileSettings } from './file.js';
+import { chooseDomain } from './domain.js';
 
 export const SYSTEM_CONFIG = '/etc/outbox/outbox.conf';
 export const SYSTEM_SPOOL = '/var/spool/outbox';
@@ -31,6 +34,10 @@ export interface Config extends FileSettings {
   spool: string;
   hostname: string;
   domain: string;
+  /** Where `domain` came from (config/domain.ts), for `config check`, `check` and `-bv`. */
+  domainSource?: string;
+  /** Where undeliverable bounces go: OUTBOX_POSTMASTER, else `postmaster` in the file. */
+  postmaster?: string;
   delivery: DeliveryMode;
   /** Largest message accepted, in bytes; 0 = no limit. */
   maxMessageSize: number;
@@ -72,13 +79,17 @@ export function loadConfig(src: ConfigSources = {}): Config {
   }
   const settings = file ? readConfigFile(file) : ({} as Partial<FileSettings>);
   const hostname = settings.hostname ?? defaultHostname();
+  const domain = chooseDomain({ env, fileDomain: settings.domain, file, hostname });
+  const postmaster = env.OUTBOX_POSTMASTER?.trim() || settings.postmaster;
   const config: Config = {
     ...(settings as FileSettings),
     file,
     system: settings.spool !== undefined ? settings.spool === SYSTEM_SPOOL || system : system,
     spool: env.OUTBOX_SPOOL || settings.spool || spool,
     hostname,
-    domain: settings.domain ?? hostname,
+    domain: domain.domain,
+    domainSource: domain.source,
+    ...(postmaster ? { postmaster } : {}),
     delivery: settings.delivery ?? 'background',
     maxMessageSize: settings.maxMessageSize ?? 0,
     orphanGraceSeconds: settings.orphanGraceSeconds ?? 3600,

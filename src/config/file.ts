@@ -48,6 +48,8 @@ export interface FileSettings {
   masquerade?: string;
   /** Per-correspondent sender addresses ([sender_table]). */
   senderTable?: SenderTableEntry[];
+  /** Where bounces that cannot be delivered go (OUTBOX_POSTMASTER overrides it). */
+  postmaster?: string;
 }
 
 type Spec =
@@ -60,6 +62,7 @@ type Spec =
   | { kind: 'duration' }
   | { kind: 'durations' }
   | { kind: 'enum'; values: readonly string[] }
+  | { kind: 'boolean' }
   | { kind: 'strings'; item: 'string' | 'domain' | 'relay' | 'hostport' | 'fingerprint' | 'domainpattern' | 'senderpattern' };
 
 interface Row {
@@ -82,6 +85,7 @@ const TOP: Record<string, Row> = {
   aliases: row('aliasesFile', { kind: 'path' }),
   local_domains: row('localDomains', { kind: 'strings', item: 'domain' }),
   masquerade: row('masquerade', { kind: 'domain' }),
+  postmaster: row('postmaster', { kind: 'address' }),
 };
 const TABLES = ['relay', 'route', 'listener', 'sender_table'];
 
@@ -108,6 +112,7 @@ const RELAY: Record<string, Row> = {
   max_connections: row('maxConnections', { kind: 'integer', min: 1 }),
   fallbacks: row('fallbacks', { kind: 'strings', item: 'relay' }),
   force_sender: row('forceSender', { kind: 'address' }),
+  login_sender: row('loginSender', { kind: 'boolean' }),
 };
 
 const ROUTE_KEYS = ['domain', 'sender', 'from', 'relay'];
@@ -298,13 +303,21 @@ export function normalizeFingerprint(s: string): string | null {
   return hex.toUpperCase().match(/../g)!.join(':');
 }
 
-/** What is wrong with a secret-holding file's permissions, or null (owner/group rules in README). */
-export function secretFileProblem(st: { mode: number; gid: number }, runnerGids: number[]): string | null {
+/**
+ * What is wrong with a secret-holding file's permissions, or null (owner/group rules in README).
+ * The fix named is one that leaves the file readable by the user that delivers mail (`runner`,
+ * when known): `chmod 600` for a file it owns; for a file someone else owns (root:outbox, as the
+ * README's privilege table recommends), its group must be the runner's and the mode 640.
+ */
+export function secretFileProblem(st: { mode: number; gid: number; uid?: number }, runnerGids: number[], runner?: { uid: number; group: string }): string | null {
   const mode = st.mode & 0o777;
   const octal = mode.toString(8).padStart(4, '0');
-  if (mode & 0o007) return `is readable or writable by others (mode ${octal}); fix with: chmod o-rwx FILE`;
-  if (mode & 0o070 && !runnerGids.includes(st.gid)) {
-    return `is accessible to its group (gid ${st.gid}, mode ${octal}), which is not the group of the user that delivers mail; fix with: chmod g-rwx FILE (or chgrp it to that group)`;
+  const groupOk = runnerGids.includes(st.gid);
+  const ownedByRunner = !runner || st.uid === undefined || st.uid === runner.uid;
+  const fix = ownedByRunner ? 'chmod 600 FILE' : groupOk ? 'chmod 640 FILE' : `chgrp ${runner.group} FILE && chmod 640 FILE`;
+  if (mode & 0o007) return `is readable or writable by others (mode ${octal}); fix with: ${fix}`;
+  if (mode & 0o070 && !groupOk) {
+    return `is accessible to its group (gid ${st.gid}, mode ${octal}), which is not the group of the user that delivers mail; fix with: ${fix}${ownedByRunner ? ' (or chgrp it to that group)' : ''}`;
   }
   return null;
 }
@@ -382,6 +395,9 @@ class Reader {
           return d;
         });
       }
+      case 'boolean':
+        if (typeof v !== 'boolean') this.fail(path, `must be true or false, not ${JSON.stringify(v)}`);
+        return v;
       case 'enum':
         if (typeof v !== 'string' || !spec.values.includes(v)) {
           const s = typeof v === 'string' ? suggest(v, spec.values) : undefined;

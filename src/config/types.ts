@@ -39,6 +39,11 @@ export interface RelaySettings {
   fallbacks?: string[];
   /** Rewrite envelope sender and From: to this address (Gmail/SES style accounts). */
   forceSender?: string;
+  /**
+   * The login-address rule (config/rewrite.ts): when the login (URL user) is an email address,
+   * local senders go out as that address. Default true; false sends every sender unchanged.
+   */
+  loginSender?: boolean;
   /** Line of the [relay.NAME] header in the file, for diagnostics (absent for OUTBOX_RELAY). */
   line?: number;
 }

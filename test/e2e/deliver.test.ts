@@ -172,9 +172,9 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     fs.chmodSync(s.env.OUTBOX_RELAY_PASSWORD_FILE!, 0o644);
     await queue(s, ['a@example.com']);
     const r = await queueRun(s);
-    assert.match(r.stderr, /readable or writable by others \(mode 0644\); fix with: chmod o-rwx/);
+    assert.match(r.stderr, /readable or writable by others \(mode 0644\); fix with: chmod 600/);
     assert.equal(s.relay.connections, 0);
-    assert.match((await run(MAILQ, [], { env: s.env })).stdout, /chmod o-rwx/);
+    assert.match((await run(MAILQ, [], { env: s.env })).stdout, /chmod 600/);
   });
 
   it('connection dropped mid-DATA: deferred, then delivered once', async () => {

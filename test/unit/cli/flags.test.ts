@@ -144,7 +144,7 @@ test('unknown flags and missing values exit 64 with one line', () => {
 test('no injection through flag values or recipients', () => {
   usageError(['-f', 'a@x.org\nBcc: victim@y.org', 'r@x.org'], /line break/);
   usageError(['-F', 'Name\r\nX-Evil: 1', 'r@x.org'], /line break/);
-  usageError(['r@x.org\nRCPT TO:<v@y>'], /line break/);
+  usageError(['r@x.org\nRCPT TO:<v@y>'], /^recipient "r@x\.org\\nRCPT TO:<v@y>" contains a line break/);
   usageError(['--', '-oQ/tmp'], /may not start with '-'/);
 });
 
