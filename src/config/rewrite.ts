@@ -16,8 +16,9 @@
  *     Without force_sender, the login-address rule: when the relay's login is an email address
  *     (Gmail, Microsoft 365, Fastmail...), local senders (bare names, user@<this host>,
  *     user@<domain>) are sent as the login the same way; other senders are left alone.
- * Before all of these, a local address at a name that cannot work (user@vm, user@localhost) is
- * qualified with the runner's domain when that one can work (config/domain.ts).
+ * Before all of these, a local address at a name that cannot work (user@vm, user@localhost) and
+ * a bare name in From:/Sender: are qualified with the runner's domain when that one can work
+ * (config/domain.ts).
  * The null sender (bounces) is never rewritten. Header fields are edited as raw text: only the
  * address inside the field changes, every other byte stays (src/message/headers.ts).
  *
@@ -175,13 +176,16 @@ export function isLocalSender(config: ConfigForPlan, addr: string): boolean {
 }
 
 /**
- * A local address at a name that cannot work (user@vm, user@localhost) qualified with the
- * runner's domain when that one can: a submitter that did not know the domain (OUTBOX_DOMAIN set
- * for the daemon only) still sends a sender the relay accepts. Else undefined.
+ * A local address at a name that cannot work (user@vm, user@localhost), or a bare name in a
+ * header (cron's `From: root (Cron Daemon)`), qualified with the runner's domain when that one
+ * can work: a submitter that did not know the domain (OUTBOX_DOMAIN set for the daemon only)
+ * still sends a sender the relay accepts. Else undefined.
  */
 function qualifyAddress(config: ConfigForPlan, addr: string): string | undefined {
   const { local, domain } = splitAddress(addr);
-  if (domain === null || unusableName(domain) === null || unusableName(config.domain) !== null) return undefined;
+  if (unusableName(config.domain) !== null) return undefined;
+  if (domain === null) return /^[^\s"()<>,;:\\[\]]+$/.test(local) ? `${local}@${config.domain}` : undefined;
+  if (unusableName(domain) === null) return undefined;
   return localName(config, addr) !== null ? `${local}@${config.domain}` : undefined;
 }
 

@@ -103,6 +103,8 @@ describe('the login-address rule and qualification at delivery', () => {
     const r = rewriteSender(c, 'p', 'root@vm', 'From: Root <root@vm>\nSender: daemon@localhost\nTo: x@vm\n', undefined);
     assert.equal(r.sender, 'root@example.org');
     assert.equal(r.header, 'From: Root <root@example.org>\nSender: daemon@example.org\nTo: x@vm\n');
+    // Debian cron's bare From: is qualified too; the comment stays.
+    assert.equal(rewriteSender(c, 'p', 'root@example.org', 'From: root (Cron Daemon)\n', undefined).header, 'From: root@example.org (Cron Daemon)\n');
     // Not with an unusable domain, and never an address of another host.
     assert.deepEqual(rewriteSender({ ...c, domain: 'vm' }, 'p', 'root@vm', 'From: root@vm\n', undefined).rewrites, []);
     assert.deepEqual(rewriteSender(c, 'p', 'a@othervm', 'From: a@othervm\n', undefined).rewrites, []);
