@@ -234,3 +234,45 @@ describe('a relay whose login is an email address accepts only that sender', () 
     }
   });
 });
+
+describe('root checks secrets as the user that delivers mail (the spool owner)', () => {
+  it('root:OWNERGROUP 0640 is fit; root:root 0600 and 0640 are refused with a fix that keeps the owner able to read', async () => {
+    const relay = await startRelay();
+    const t = tempSpool('outbox-asowner-');
+    try {
+      // A system spool owned by an unprivileged user (a uid with no passwd entry: nothing to create).
+      const owner = 4242;
+      fs.mkdirSync(t.spool, { mode: 0o700 });
+      fs.chownSync(t.spool, owner, owner);
+      const pw = path.join(t.dir, 'relay.password');
+      fs.writeFileSync(pw, 'secret\n');
+      const env = { ...t.env, HOME: t.dir, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: relay.caFile };
+      const set = (gid: number, mode: number) => {
+        fs.chownSync(pw, 0, gid);
+        fs.chmodSync(pw, mode);
+      };
+      set(owner, 0o640);
+      const ok = await run(OUTBOX, ['config', 'check'], { env });
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      assert.match(ok.stdout, /secrets judged as the user that delivers mail: uid 4242, group 4242 \(the spool's owner\)/);
+      const chk = await run(OUTBOX, ['check', '--ports', String(relay.port)], { env, timeoutMs: 60_000 });
+      assert.equal(chk.code, 0, chk.stdout + chk.stderr);
+      assert.match(chk.stdout, /ok {3}AUTH PLAIN: accepted/);
+      set(0, 0o600);
+      const priv = await run(OUTBOX, ['config', 'check'], { env });
+      assert.equal(priv.code, 78);
+      assert.match(priv.stderr, new RegExp(`${pw} cannot be read by the user that delivers mail \\(uid 4242, the spool's owner\\); fix with: chgrp 4242 ${pw} && chmod 640 ${pw}`));
+      set(0, 0o640);
+      const grp = await run(OUTBOX, ['config', 'check'], { env });
+      assert.equal(grp.code, 78);
+      assert.match(grp.stderr, /cannot be read by the user that delivers mail/);
+      set(owner, 0o644);
+      const others = await run(OUTBOX, ['config', 'check'], { env });
+      assert.equal(others.code, 78);
+      assert.match(others.stderr, new RegExp(`refusing ${pw}: it is readable or writable by others \\(mode 0644\\); fix with: chmod 640 ${pw}`));
+    } finally {
+      await relay.close();
+      t.cleanup();
+    }
+  });
+});
