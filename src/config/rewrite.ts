@@ -15,7 +15,8 @@
  *     new Reply-To: unless the message already has one. The display name is kept.
  *     Without force_sender, the login-address rule: when the relay's login is an email address
  *     (Gmail, Microsoft 365, Fastmail...), local senders (bare names, user@<this host>,
- *     user@<domain>) are sent as the login the same way; other senders are left alone.
+ *     user@<domain>) are sent as the login the same way; other senders are left alone, and so
+ *     is every sender when sender_table or masquerade chose it.
  * Before all of these, a local address at a name that cannot work (user@vm, user@localhost) and
  * a bare name in From:/Sender: are qualified with the runner's domain when that one can work
  * (config/domain.ts).
@@ -243,8 +244,8 @@ export function rewriteSender(
   }
   const relay = relayName ? config.relays?.[relayName] : undefined;
   if (relay?.forceSender) s = sendAs(h, s, relay.forceSender, `force_sender (relay ${relayName})`, () => true, rewrites);
-  else if (!entry) {
-    // A sender_table entry chose the sender on purpose: the login rule leaves it alone.
+  else if (!entry && !config.masquerade) {
+    // A sender_table entry or masquerading chose the sender on purpose: the login rule leaves it alone.
     const login = loginAddress(relay);
     if (login) s = sendAs(h, s, login, `login address (relay ${relayName})`, (a) => isLocalSender(config, a), rewrites);
   }

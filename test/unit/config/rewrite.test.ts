@@ -97,6 +97,8 @@ describe('the login-address rule and qualification at delivery', () => {
     assert.deepEqual([off.sender, off.rewrites], ['root@vm', []]);
     const t = rewriteSender(cfg(''), 'g', 'root@vm', 'From: root@vm\n', { recipient: 'x@y.example', from: 'me+y@gmail.example' });
     assert.equal(t.sender, 'me+y@gmail.example');
+    const masq = rewriteSender({ ...cfg(''), masquerade: 'example.org' }, 'g', 'root@vm', 'From: root@vm\n', undefined);
+    assert.equal(masq.sender, 'root@example.org');
   });
   it('a local sender at a name that cannot work is qualified with a usable domain (known only to the runner)', () => {
     const c = { ...parseConfigText('t.conf', '[relay.p]\nurl = "smtp+starttls://outboxtest@smtp.example.net:587"\n'), hostname: 'vm', domain: 'example.org' } as Config;
