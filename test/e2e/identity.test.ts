@@ -103,6 +103,9 @@ const returnPath = (text: string) => /^Return-Path: <(.*)>$/m.exec(text)?.[1];
       const v = await inHost(t.dir, NO_DOMAIN, SENDMAIL, ['-bv', 'root'], { env: relayEnv });
       assert.match(v.stdout, /^root@vm2\.\.\. deliverable/m);
       assert.match(v.stdout, /WARN domain "vm2"/);
+      const chk = await inHost(t.dir, NO_DOMAIN, OUTBOX, ['check', '--ports', String(sh.port)], { env: relayEnv, timeoutMs: 60_000 });
+      assert.equal(chk.code, 0, chk.stdout + chk.stderr);
+      assert.match(chk.stdout, /^domain vm2 \(from the bare host name\)\n {2}WARN domain "vm2" .*fix: set OUTBOX_DOMAIN=/m);
       const ok = await inHost(t.dir, NO_DOMAIN, OUTBOX, ['config', 'check'], { env });
       assert.equal(ok.code, 0, ok.stderr);
       assert.match(ok.stdout, /^domain harness\.test \(from OUTBOX_DOMAIN\)$/m);
@@ -258,6 +261,7 @@ describe('root checks secrets as the user that delivers mail (the spool owner)',
       const chk = await run(OUTBOX, ['check', '--ports', String(relay.port)], { env, timeoutMs: 60_000 });
       assert.equal(chk.code, 0, chk.stdout + chk.stderr);
       assert.match(chk.stdout, /ok {3}AUTH PLAIN: accepted/);
+      assert.match(chk.stdout, /^domain \S+ \(from [^)]+\)$/m, 'outbox check says which domain senders get');
       set(0, 0o600);
       const priv = await run(OUTBOX, ['config', 'check'], { env });
       assert.equal(priv.code, 78);
