@@ -190,6 +190,20 @@ function qualifyAddress(config: ConfigForPlan, addr: string): string | undefined
   return localName(config, addr) !== null ? `${local}@${config.domain}` : undefined;
 }
 
+/** Apply fn to the envelope sender (not the null sender) and the From:/Sender: addresses. */
+function mapSenders(h: HeaderEdit, sender: string, label: string, fn: (a: string) => string | undefined, rewrites: string[]): string {
+  const n = sender !== '' ? fn(sender) : undefined;
+  if (n && n !== sender) rewrites.push(`${label}: envelope sender ${sender} -> ${n}`);
+  for (const key of ['from', 'sender']) {
+    h.mapAddresses(key, (a) => {
+      const m = fn(a);
+      if (m && m !== a) rewrites.push(`${label}: ${key === 'from' ? 'From' : 'Sender'}: ${a} -> ${m}`);
+      return m;
+    });
+  }
+  return n ?? sender;
+}
+
 /** Rewrite one group's envelope sender and header (sender_table entry, masquerade, force_sender). */
 export function rewriteSender(
   config: ConfigForPlan,
@@ -201,18 +215,7 @@ export function rewriteSender(
   const rewrites: string[] = [];
   const h = new HeaderEdit(header);
   let s = sender;
-  const q = s !== '' ? qualifyAddress(config, s) : undefined;
-  if (q) {
-    rewrites.push(`domain: envelope sender ${s} -> ${q}`);
-    s = q;
-  }
-  for (const key of ['from', 'sender']) {
-    h.mapAddresses(key, (a) => {
-      const n = qualifyAddress(config, a);
-      if (n) rewrites.push(`domain: ${key === 'from' ? 'From' : 'Sender'}: ${a} -> ${n}`);
-      return n;
-    });
-  }
+  s = mapSenders(h, s, 'domain', (a) => qualifyAddress(config, a), rewrites);
   if (entry) {
     const addr = bareAddress(entry.from);
     if (s !== '') {
@@ -228,20 +231,7 @@ export function rewriteSender(
       rewrites.push(`sender_table ${entry.recipient}: Reply-To: -> ${entry.replyTo}`);
     }
   }
-  if (config.masquerade) {
-    const m = s !== '' ? masqueradeAddress(config, s) : undefined;
-    if (m) {
-      rewrites.push(`masquerade: envelope sender ${s} -> ${m}`);
-      s = m;
-    }
-    for (const key of ['from', 'sender']) {
-      h.mapAddresses(key, (a) => {
-        const n = masqueradeAddress(config, a);
-        if (n && n !== a) rewrites.push(`masquerade: ${key === 'from' ? 'From' : 'Sender'}: ${a} -> ${n}`);
-        return n;
-      });
-    }
-  }
+  if (config.masquerade) s = mapSenders(h, s, 'masquerade', (a) => masqueradeAddress(config, a), rewrites);
   const relay = relayName ? config.relays?.[relayName] : undefined;
   if (relay?.forceSender) s = sendAs(h, s, relay.forceSender, `force_sender (relay ${relayName})`, () => true, rewrites);
   else if (!entry && !config.masquerade) {

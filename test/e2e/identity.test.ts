@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { usePostfixSmarthost } from '../helpers/postfix.js';
+import { smarthostEnv, usePostfixSmarthost } from '../helpers/postfix.js';
 import { startRelay } from '../helpers/relay.js';
 import { MAILQ, OUTBOX, SENDMAIL, controls, run, sleep, tempSpool, type RunOptions, type RunResult } from '../helpers/run.js';
 
@@ -83,16 +83,7 @@ const returnPath = (text: string) => /^Return-Path: <(.*)>$/m.exec(text)?.[1];
   describe('a host named without a dot, configured from the environment only, through a real Postfix smarthost', () => {
     const t = tempSpool('outbox-identity-');
     after(() => t.cleanup());
-    const pw = path.join(t.dir, 'password');
-    fs.writeFileSync(pw, `${sh.password}\n`, { mode: 0o600 });
-    const relayEnv = {
-      ...t.env,
-      HOME: t.dir,
-      OUTBOX_RELAY: `smtp+starttls://${encodeURIComponent(sh.user)}@localhost:${sh.port}`,
-      OUTBOX_RELAY_PASSWORD_FILE: pw,
-      OUTBOX_RELAY_CA: sh.ca,
-      OUTBOX_LOG: 'stderr',
-    };
+    const relayEnv = { ...t.env, HOME: t.dir, ...smarthostEnv(sh, t.dir) };
     const env = { ...relayEnv, OUTBOX_DOMAIN: 'harness.test' };
 
     it('without a domain, config check and -bv name the bare host name and WARN with the fix', async () => {
