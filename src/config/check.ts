@@ -10,6 +10,9 @@
  *     never sent to a server we could not authenticate);
  *   - what the relay offers: SIZE, PIPELINING, 8BITMIME, SMTPUTF8, DSN, AUTH mechanisms.
  * Then a verdict per relay: OK, WARN (usable, look at the warning) or FAIL (mail will not go out).
+ * Before the relays: the domain senders get and where it came from, with a WARN line and the fix
+ * for a name that cannot work (config/domain.ts domainReport). Secrets are judged as the user
+ * that delivers mail (config/credentials.ts secretReader).
  * Nothing is ever sent (no MAIL FROM), and no secret is ever printed.
  *
  * Exit status: 0 every relay OK or WARN; 69 (EX_UNAVAILABLE) at least one relay FAIL; 78

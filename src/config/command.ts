@@ -7,8 +7,10 @@
  *   password_command with its timeout, password_env), read the aliases file, and check that the
  *   files it names exist. Prints a summary on stdout and each problem as one line on stderr.
  *   Sends nothing, connects nowhere (that is `outbox check`). Exit 0 = valid, 78 = a problem,
- *   64 = bad usage. Run it as the user that delivers mail (root on a system install): secrets
- *   are read with that user's rights.
+ *   64 = bad usage. The OUTBOX_RELAY relay is checked like the file's (its password file too).
+ *   Secrets are judged as the user that delivers mail would read them: root checking a system
+ *   spool owned by `outbox` judges as `outbox` (credentials.ts secretReader). Also says which
+ *   domain senders get and where it came from, with a WARN for a name that cannot work.
  * migrate: print the translated configuration on stdout (config/migrate.ts). Exit 0, or 66 when
  *   the file cannot be read.
  */
