@@ -6,7 +6,8 @@
  * Rules (README.md "Credentials"):
  *  - password_file: a regular file, not accessible to others, and accessible to its group only
  *    when that group is one of the reading process's groups (the runner's group). The first line
- *    is the password (a trailing line break is dropped).
+ *    is the password (a trailing line break is dropped). Root checking for the spool owner
+ *    (`config check`, `check`) judges as that user (secretReader), so the verdict is delivery's.
  *  - password_command: run with /bin/sh -c (so msmtp's passwordeval lines work unchanged; the
  *    command comes from the administrator's file, never from a message), stdin closed, killed
  *    with its process group after password_command_timeout (default 10 s). Exit 0 and a
@@ -23,10 +24,6 @@ import { currentGids, secretFileProblem } from './file.js';
 import { Locator } from './locate.js';
 import { targetIdentity } from '../spool/privileges.js';
 import { groupName } from '../passwd.js';
-
-function currentReader(): { uid: number; group: string } {
-  return { uid: process.getuid ? process.getuid() : -1, group: groupName(process.getgid ? process.getgid() : -1) };
-}
 
 export const DEFAULT_SECRET_COMMAND_TIMEOUT_MS = 10_000;
 
@@ -68,6 +65,11 @@ function canRead(st: { uid: number; gid: number; mode: number }, r: SecretReader
   if (st.uid === r.uid) return (st.mode & 0o400) !== 0;
   if (r.gids.includes(st.gid)) return (st.mode & 0o040) !== 0;
   return (st.mode & 0o004) !== 0;
+}
+
+/** This process as the reader of its own secrets (for the fix a refusal names). */
+function currentReader(): { uid: number; group: string } {
+  return { uid: process.getuid ? process.getuid() : -1, group: groupName(process.getgid ? process.getgid() : -1) };
 }
 
 function where(ctx: SecretContext, relay: RelaySettings, key: string): string {
