@@ -25,19 +25,30 @@ const HOST = 'vm2';
 
 /**
  * Run cmd with host name vm2 and an /etc overlay: `etc` files replace /etc's (null: the file is
- * absent, an overlay whiteout). Everything the command starts (background deliveries) shares them.
+ * absent, an overlay whiteout). The overlay's upper layer lives on a tmpfs mounted inside the
+ * namespace (an upper layer may not itself be on overlayfs, as /tmp is in many containers).
+ * Everything the command starts (background deliveries) shares the host name and /etc.
  */
 function inHost(dir: string, etc: Record<string, string | null>, cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const base = fs.mkdtempSync(path.join(dir, 'etc-'));
-  const upper = path.join(base, 'upper');
-  const work = path.join(base, 'work');
-  fs.mkdirSync(upper);
-  fs.mkdirSync(work);
+  const files = path.join(base, 'files');
+  const mnt = path.join(base, 'mnt');
+  fs.mkdirSync(files);
+  fs.mkdirSync(mnt);
+  const whiteouts: string[] = [];
   for (const [name, text] of Object.entries(etc)) {
-    if (text === null) execFileSync('mknod', [path.join(upper, name), 'c', '0', '0']);
-    else fs.writeFileSync(path.join(upper, name), text);
+    if (text === null) whiteouts.push(name);
+    else fs.writeFileSync(path.join(files, name), text);
   }
-  const script = `hostname ${HOST} && mount -t overlay overlay -o lowerdir=/etc,upperdir=${upper},workdir=${work} /etc && exec "$@"`;
+  const script = [
+    `hostname ${HOST}`,
+    `mount -t tmpfs tmpfs ${mnt}`,
+    `mkdir ${mnt}/upper ${mnt}/work`,
+    `cp -a ${files}/. ${mnt}/upper/`,
+    ...whiteouts.map((n) => `mknod ${mnt}/upper/${n} c 0 0`),
+    `mount -t overlay overlay -o lowerdir=/etc,upperdir=${mnt}/upper,workdir=${mnt}/work /etc`,
+    'exec "$@"',
+  ].join(' && ');
   return run('unshare', ['--uts', '--mount', '--', '/bin/sh', '-c', script, 'sh', cmd, ...args], opts);
 }
 
