@@ -59,7 +59,7 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
   const problems: string[] = [];
   const say = (s: string) => io.stdout.write(s + '\n');
   say(`configuration: ${config.file ?? '(none: built-in defaults)'}`);
-  say(`hostname ${config.hostname}, domain ${config.domain}, spool ${config.spool}`);
+  say(`hostname ${config.hostname}, spool ${config.spool}`);
   const relays = Object.values(config.relays ?? {});
   // The environment's relay is checked like a file relay, its password file included (README
   // "Configuration from the environment").
