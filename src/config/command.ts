@@ -26,24 +26,9 @@ import { checkRelayUrl } from './file.js';
 import { DEFAULT_ALIASES, parseAliases } from './aliases.js';
 import { defaultRelayName } from './routing.js';
 import { detectFormat, migrate, type MigrateFormat } from './migrate.js';
+import { takeConfigFlag } from './config-flag.js';
 
 const USAGE = 'usage: outbox config check [-C FILE] [--no-secrets] | outbox config migrate [--format msmtp|dma|nullmailer] [--auth AUTHFILE] FILE';
-
-/** Take `-C FILE` / `-CFILE` / `--config FILE` out of args. */
-export function takeConfigFlag(args: string[]): { configFile?: string; rest: string[] } {
-  const rest: string[] = [];
-  let configFile: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '-C' || a === '--config') {
-      if (i + 1 >= args.length) throw new OutboxError(EX_USAGE, `${a} needs a file name`);
-      configFile = args[++i];
-    } else if (a.startsWith('-C') && a.length > 2) configFile = a.slice(2);
-    else if (a.startsWith('--config=')) configFile = a.slice(9);
-    else rest.push(a);
-  }
-  return { ...(configFile !== undefined ? { configFile } : {}), rest };
-}
 
 function fileProblem(p: string, what: string): string | null {
   try {
