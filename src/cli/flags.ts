@@ -187,6 +187,8 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
         return;
       case 'F':
         fullName = checkValue(flag, value!);
+        // It becomes a From: header that queue show prints: no terminal controls (ESC, ...).
+        if (/[\x00-\x1f\x7f-\x9f]/.test(fullName)) throw usage('-F: value contains a control character');
         return;
       case 'f':
       case 'r':
@@ -303,7 +305,8 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
     case 'i':
       return { ...common, kind: 'newaliases' };
     case 'd':
-      return { ...common, kind: 'queue-run', filter, intervalMs: intervalMs ?? 15 * 60_000, daemon: true };
+      // Without -q<interval>, the daemon scans every [delivery] scan_interval (queue-run.ts).
+      return { ...common, kind: 'queue-run', filter, intervalMs, daemon: true };
     case 'v':
       if (operands.length === 0) throw usage('-bv: no addresses to verify');
       return { ...common, kind: 'verify', addresses: operands.map((a) => checkValue('bv', a, `-bv: address ${JSON.stringify(a)}`)) };

@@ -16,8 +16,8 @@
  *   4. the bare host name.
  * Cost: this runs on every `sendmail` call, so it reads at most two small local files and never
  * asks DNS. A name found later (OUTBOX_DOMAIN set for the daemon but not for a submitter) still
- * fixes the sender at delivery: config/rewrite.ts qualifies addresses at a name that cannot work
- * (see unusableName) with the runner's domain.
+ * fixes the sender at delivery: config/rewrite.ts requalifies local senders at a name without a
+ * dot with the runner's domain.
  *
  * Pure apart from reading those two files (paths injectable for tests). An unreadable or invalid
  * file is skipped; an invalid OUTBOX_DOMAIN throws OutboxError(EX_CONFIG), like a bad OUTBOX_RELAY.

@@ -10,6 +10,9 @@
  *     envelope sender, and its Reply-To: when given. Such recipients get their own group.
  *  2. masquerade = "example.com": a local sender (user@<hostname>, user@localhost,
  *     user@<local_domains>) becomes user@example.com in MAIL FROM, From: and Sender:.
+ *     Without masquerade, a local sender whose domain has no dot (user@vm: a name no relay
+ *     accepts) is requalified with `domain` when that has one: mail queued before `domain` was
+ *     set (and held because the relay refused the sender) goes out right after the fix.
  *  3. relay.NAME.force_sender: the relay only accepts its account's address (Gmail, SES): MAIL
  *     FROM and the From:/Sender: addresses become that address; the original From: is kept in a
  *     new Reply-To: unless the message already has one. The display name is kept.
@@ -17,9 +20,6 @@
  *     (Gmail, Microsoft 365, Fastmail...), local senders (bare names, user@<this host>,
  *     user@<domain>) are sent as the login the same way; other senders are left alone, and so
  *     is every sender when sender_table or masquerade chose it.
- * Before all of these, a local address at a name that cannot work (user@vm, user@localhost) and
- * a bare name in From:/Sender: are qualified with the runner's domain when that one can work
- * (config/domain.ts).
  * The null sender (bounces) is never rewritten. Header fields are edited as raw text: only the
  * address inside the field changes, every other byte stays (src/message/headers.ts).
  *
@@ -30,7 +30,7 @@ import { fieldValue, parseHeaderSection, type HeaderField } from '../message/hea
 import type { Config } from './config.js';
 import { bareAddress } from './file.js';
 import { localDomainsOf, localName } from './aliases.js';
-import { loginAddress, unusableName } from './domain.js';
+import { loginAddress } from './domain.js';
 import { explainRoute, type Route } from './routing.js';
 import type { SenderTableEntry } from './types.js';
 
@@ -54,7 +54,7 @@ export interface PlanInput {
   header: string;
 }
 
-type ConfigForPlan = Pick<Config, 'routes' | 'defaultRelay' | 'relays' | 'senderTable' | 'masquerade' | 'hostname' | 'localDomains' | 'domain'>;
+type ConfigForPlan = Pick<Config, 'routes' | 'defaultRelay' | 'relays' | 'senderTable' | 'masquerade' | 'hostname' | 'localDomains'> & Partial<Pick<Config, 'domain'>>;
 
 function splitFields(header: string): HeaderField[] {
   const p = parseHeaderSection(header);
@@ -131,12 +131,19 @@ class HeaderEdit {
   }
 }
 
+/** The domain that requalifies unqualified local senders when masquerade is not set (see the header). */
+function requalifyDomain(config: ConfigForPlan): string | undefined {
+  return !config.masquerade && config.domain?.includes('.') ? config.domain : undefined;
+}
+
 function masqueradeAddress(config: ConfigForPlan, addr: string): string | undefined {
-  if (!config.masquerade) return undefined;
+  const target = config.masquerade ?? requalifyDomain(config);
+  if (!target) return undefined;
   const { local, domain } = splitAddress(addr);
-  if (domain === null) return `${local}@${config.masquerade}`;
+  if (domain === null) return `${local}@${target}`;
   if (!localDomainsOf(config).includes(domain.toLowerCase())) return undefined;
-  return `${local}@${config.masquerade}`;
+  if (!config.masquerade && domain.includes('.')) return undefined;
+  return `${local}@${target}`;
 }
 
 /**
@@ -173,35 +180,7 @@ function sendAs(h: HeaderEdit, sender: string, addr: string, label: string, appl
 /** A sender of this host: a local name (bare, @hostname, @localhost, @local_domains) or @domain. */
 export function isLocalSender(config: ConfigForPlan, addr: string): boolean {
   if (localName(config, addr) !== null) return true;
-  return (splitAddress(addr).domain ?? '').toLowerCase().replace(/\.$/, '') === config.domain.toLowerCase();
-}
-
-/**
- * A local address at a name that cannot work (user@vm, user@localhost), or a bare name in a
- * header (cron's `From: root (Cron Daemon)`), qualified with the runner's domain when that one
- * can work: a submitter that did not know the domain (OUTBOX_DOMAIN set for the daemon only)
- * still sends a sender the relay accepts. Else undefined.
- */
-function qualifyAddress(config: ConfigForPlan, addr: string): string | undefined {
-  const { local, domain } = splitAddress(addr);
-  if (unusableName(config.domain) !== null) return undefined;
-  if (domain === null) return /^[^\s"()<>,;:\\[\]]+$/.test(local) ? `${local}@${config.domain}` : undefined;
-  if (unusableName(domain) === null) return undefined;
-  return localName(config, addr) !== null ? `${local}@${config.domain}` : undefined;
-}
-
-/** Apply fn to the envelope sender (not the null sender) and the From:/Sender: addresses. */
-function mapSenders(h: HeaderEdit, sender: string, label: string, fn: (a: string) => string | undefined, rewrites: string[]): string {
-  const n = sender !== '' ? fn(sender) : undefined;
-  if (n && n !== sender) rewrites.push(`${label}: envelope sender ${sender} -> ${n}`);
-  for (const key of ['from', 'sender']) {
-    h.mapAddresses(key, (a) => {
-      const m = fn(a);
-      if (m && m !== a) rewrites.push(`${label}: ${key === 'from' ? 'From' : 'Sender'}: ${a} -> ${m}`);
-      return m;
-    });
-  }
-  return n ?? sender;
+  return config.domain !== undefined && (splitAddress(addr).domain ?? '').toLowerCase().replace(/\.$/, '') === config.domain.toLowerCase();
 }
 
 /** Rewrite one group's envelope sender and header (sender_table entry, masquerade, force_sender). */
@@ -215,7 +194,6 @@ export function rewriteSender(
   const rewrites: string[] = [];
   const h = new HeaderEdit(header);
   let s = sender;
-  s = mapSenders(h, s, 'domain', (a) => qualifyAddress(config, a), rewrites);
   if (entry) {
     const addr = bareAddress(entry.from);
     if (s !== '') {
@@ -231,7 +209,21 @@ export function rewriteSender(
       rewrites.push(`sender_table ${entry.recipient}: Reply-To: -> ${entry.replyTo}`);
     }
   }
-  if (config.masquerade) s = mapSenders(h, s, 'masquerade', (a) => masqueradeAddress(config, a), rewrites);
+  if (config.masquerade || requalifyDomain(config)) {
+    const label = config.masquerade ? 'masquerade' : `unqualified local sender, domain ${config.domain}`;
+    const m = s !== '' ? masqueradeAddress(config, s) : undefined;
+    if (m) {
+      rewrites.push(`${label}: envelope sender ${s} -> ${m}`);
+      s = m;
+    }
+    for (const key of ['from', 'sender']) {
+      h.mapAddresses(key, (a) => {
+        const n = masqueradeAddress(config, a);
+        if (n && n !== a) rewrites.push(`${label}: ${key === 'from' ? 'From' : 'Sender'}: ${a} -> ${n}`);
+        return n;
+      });
+    }
+  }
   const relay = relayName ? config.relays?.[relayName] : undefined;
   if (relay?.forceSender) s = sendAs(h, s, relay.forceSender, `force_sender (relay ${relayName})`, () => true, rewrites);
   else if (!entry && !config.masquerade) {

@@ -144,6 +144,10 @@ test('unknown flags and missing values exit 64 with one line', () => {
 test('no injection through flag values or recipients', () => {
   usageError(['-f', 'a@x.org\nBcc: victim@y.org', 'r@x.org'], /line break/);
   usageError(['-F', 'Name\r\nX-Evil: 1', 'r@x.org'], /line break/);
+  // Terminal controls in the full name would reach `outbox queue show` on root's terminal.
+  usageError(['-F', 'Evil\x1b]0;title\x07', 'r@x.org'], /-F: value contains a control character/);
+  usageError(['-FName\x9b2J', 'r@x.org'], /-F: value contains a control character/);
+  assert.equal(parseArgs(['-F', 'Zoë Tab-less', 'r@x.org'], 'sendmail').kind, 'send');
   usageError(['r@x.org\nRCPT TO:<v@y>'], /^recipient "r@x\.org\\nRCPT TO:<v@y>" contains a line break/);
   usageError(['--', '-oQ/tmp'], /may not start with '-'/);
 });
