@@ -281,7 +281,9 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
         if (i + 1 >= args.length) throw usage(`-${flag}: option requires a value`);
         value = args[++i]!;
       }
-      apply(flag, value === '' ? undefined : value);
+      // `-f ''` is a value, the null sender (bounce generators and list managers pass it);
+      // any other empty value counts as absent, as before.
+      apply(flag, value === '' && flag !== 'f' && flag !== 'r' ? undefined : value);
       break;
     }
   }
