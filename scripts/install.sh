@@ -32,7 +32,8 @@ for a in "$@"; do
     --force) force=1 ;;
     --timer) service=timer ;;
     --no-service) service=none ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    # The header comment is the usage: print it without the comment marks, up to the code.
+    -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p;}' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $a (see --help)" >&2; exit 64 ;;
   esac
 done

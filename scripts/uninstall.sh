@@ -17,7 +17,8 @@ purge=0
 for a in "$@"; do
   case "$a" in
     --purge) purge=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    # The header comment is the usage: print it without the comment marks, up to the code.
+    -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p;}' "$0"; exit 0 ;;
     *) echo "uninstall.sh: unknown option $a (see --help)" >&2; exit 64 ;;
   esac
 done

@@ -34,9 +34,14 @@ export function currentUser(): { uid: number; name: string } {
   }
 }
 
-async function runMode(mode: Mode, io: Io): Promise<number> {
+async function runMode(mode: Mode, io: Io, prog: string): Promise<number> {
   const { loadConfig } = await import('./config/config.js');
   switch (mode.kind) {
+    case 'help': {
+      const { programUsage } = await import('./cli/usage.js');
+      io.stdout.write(programUsage(prog) + '\n');
+      return EX_OK;
+    }
     case 'version': {
       io.stdout.write(`outbox ${OUTBOX_VERSION}\n`);
       return EX_OK;
@@ -75,13 +80,13 @@ export const OUTBOX_VERSION = '0.1.0';
 export async function main(name: string, args: string[], io: Io): Promise<number> {
   const prog = name === 'mailq' || name === 'newaliases' || name === 'outbox' ? name : 'sendmail';
   try {
-    if (prog === 'outbox' && args.length > 0 && !args[0]!.startsWith('-')) {
+    if (prog === 'outbox' && args.length > 0 && (!args[0]!.startsWith('-') || args[0] === '--help' || args[0] === '-h')) {
       const { outboxCommand } = await import('./outbox-cli.js');
       return await outboxCommand(args, io);
     }
     const { parseArgs } = await import('./cli/flags.js');
     const mode = parseArgs(args, prog);
-    return await runMode(mode, io);
+    return await runMode(mode, io, prog);
   } catch (err) {
     const code = exitCodeOf(err);
     const msg = describeError(err);

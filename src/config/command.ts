@@ -22,8 +22,9 @@ import { checkRelayUrl } from './file.js';
 import { DEFAULT_ALIASES, parseAliases } from './aliases.js';
 import { defaultRelayName } from './routing.js';
 import { detectFormat, migrate, type MigrateFormat } from './migrate.js';
+import { commandUsage } from '../cli/usage.js';
 
-const USAGE = 'usage: outbox config check [-C FILE] [--no-secrets] | outbox config migrate [--format msmtp|dma|nullmailer] [--auth AUTHFILE] FILE';
+const USAGE = commandUsage('config');
 
 /** Take `-C FILE` / `-CFILE` / `--config FILE` out of args. */
 export function takeConfigFlag(args: string[]): { configFile?: string; rest: string[] } {

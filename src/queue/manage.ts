@@ -49,6 +49,7 @@ import { type ControlRecord, ControlFormatError, isQueueId, pendingRecipients, w
 import { type SpoolPaths, listIds, messagePath, readControl, removeMessage, spoolPaths, writeControl } from '../spool/spool.js';
 import { lockedIds, tryLock } from '../spool/lock.js';
 import { arrivalTime, visibleTo } from './mailq.js';
+import { commandUsage } from '../cli/usage.js';
 
 export type Action = 'hold' | 'release' | 'requeue' | 'delete';
 const ACTIONS: readonly string[] = ['hold', 'release', 'requeue', 'delete'];
@@ -67,9 +68,7 @@ export type Request =
   | { kind: 'change'; action: Action; configFile?: string; ids: string[]; all: boolean; filter: Filter }
   | { kind: 'show'; configFile?: string; id: string; body: boolean; json: boolean };
 
-export const USAGE = `usage: outbox queue hold|release|requeue|delete [-C FILE] (ID... | --all | FILTER...)
-       outbox queue show [-C FILE] [--no-body | --json] ID
-FILTER: --sender=TEXT --recipient=TEXT --held --deferred --older-than=AGE (30s, 15m, 12h, 7d)`;
+export const USAGE = commandUsage('queue');
 
 function usage(message: string): OutboxError {
   return new OutboxError(EX_USAGE, `queue: ${message}\n${USAGE}`);

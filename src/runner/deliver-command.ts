@@ -29,6 +29,7 @@ import { listIds, readControl } from '../spool/spool.js';
 import type { MessageResult } from './runner.js';
 import { defaultSlots, onSignals, setupEngine } from './queue-run.js';
 import type { Outcome } from './classify.js';
+import { usageLine } from '../cli/usage.js';
 
 /** The exit status for one message's delivery result. Pure. */
 export function exitForResult(r: Pick<MessageResult, 'state' | 'outcomes' | 'remaining'>): number {
@@ -56,9 +57,9 @@ function parseArgs(args: string[]): { configFile?: string; verbose: boolean; bac
     else if (a === '-v') verbose = true;
     else if (a === '--background') background = true;
     else if (!a.startsWith('-') && id === undefined) id = a;
-    else throw new OutboxError(EX_USAGE, `deliver: unexpected argument "${a}" (usage: outbox deliver [-C FILE] [-v] ID)`);
+    else throw new OutboxError(EX_USAGE, `deliver: unexpected argument "${a}" (${usageLine('deliver')})`);
   }
-  if (!id || !isQueueId(id)) throw new OutboxError(EX_USAGE, `deliver: expected a queue id (usage: outbox deliver [-C FILE] [-v] ID)`);
+  if (!id || !isQueueId(id)) throw new OutboxError(EX_USAGE, `deliver: expected a queue id (${usageLine('deliver')})`);
   if (args.includes('-C') && !configFile) throw new OutboxError(EX_USAGE, 'deliver: -C needs a file');
   return { ...(configFile ? { configFile } : {}), verbose, background, id };
 }

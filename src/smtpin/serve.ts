@@ -49,6 +49,7 @@ import { InputQueue } from './input.js';
 import { isLoopback } from './protocol.js';
 import { SmtpSession, type Authenticator, type Transport } from './session.js';
 import { feed, writer } from './transport.js';
+import { commandUsage } from '../cli/usage.js';
 
 export const DEFAULT_MAX_CLIENTS = 100;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
@@ -164,7 +165,7 @@ function parseOptions(args: string[], io: Io): Options | { hashUser: string | nu
   }
   const o = v.values;
   if (o.help) {
-    io.stdout.write('usage: outbox serve [-C FILE] [--listen HOST:PORT]... [--auth-users FILE] [--tls-cert FILE --tls-key FILE] [--max-clients N] [--idle-timeout SECONDS]\n       outbox serve --hash-password [USER]   (password on stdin)\n');
+    io.stdout.write(commandUsage('serve') + '\n');
     return { hashUser: '\0help' };
   }
   if (o['hash-password']) {

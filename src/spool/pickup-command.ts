@@ -12,6 +12,7 @@ import { EX_OK, EX_USAGE, OutboxError } from '../sysexits.js';
 import { spoolPaths } from './spool.js';
 import { pickupIncoming, type PickupLog } from './pickup.js';
 import { dropToSpoolOwner } from './privileges.js';
+import { usageLine } from '../cli/usage.js';
 
 export async function command(args: string[], io: Io): Promise<number> {
   let file: string | undefined;
@@ -21,7 +22,7 @@ export async function command(args: string[], io: Io): Promise<number> {
     if (a === '-C' && i + 1 < args.length) file = args[++i];
     else if (a.startsWith('-C') && a.length > 2) file = a.slice(2);
     else if (a === '-v') verbose = true;
-    else throw new OutboxError(EX_USAGE, `pickup: unexpected argument ${JSON.stringify(a)} (usage: outbox pickup [-C FILE] [-v])`);
+    else throw new OutboxError(EX_USAGE, `pickup: unexpected argument ${JSON.stringify(a)} (${usageLine('pickup')})`);
   }
   const config = loadConfig({ file });
   dropToSpoolOwner(config);
