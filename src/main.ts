@@ -14,6 +14,7 @@
 import * as os from 'node:os';
 import { EX_OK, describeError, exitCodeOf } from './sysexits.js';
 import type { Mode } from './cli/flags.js';
+import type { Config } from './config/config.js';
 
 export interface Io {
   stdin: NodeJS.ReadableStream & AsyncIterable<Buffer | string>;
@@ -34,6 +35,13 @@ export function currentUser(): { uid: number; name: string } {
   }
 }
 
+/** A private spool left behind by a system installation: say so once (spool/stranded.ts). */
+async function noteStrandedSpool(config: Config, io: Io, prog: string): Promise<void> {
+  const { strandedSpoolNotice } = await import('./spool/stranded.js');
+  const note = strandedSpoolNotice(config, process.getuid ? process.getuid() : 0);
+  if (note) io.stderr.write(`${prog}: note: ${note}\n`);
+}
+
 async function runMode(mode: Mode, io: Io, prog: string): Promise<number> {
   const { loadConfig } = await import('./config/config.js');
   switch (mode.kind) {
@@ -48,11 +56,15 @@ async function runMode(mode: Mode, io: Io, prog: string): Promise<number> {
     }
     case 'send': {
       const { sendFromCommandLine } = await import('./submit/command.js');
-      return sendFromCommandLine(mode, loadConfig({ file: mode.configFile }), io);
+      const config = loadConfig({ file: mode.configFile });
+      await noteStrandedSpool(config, io, prog);
+      return sendFromCommandLine(mode, config, io);
     }
     case 'list': {
       const { listQueue } = await import('./queue/mailq.js');
-      await listQueue(loadConfig({ file: mode.configFile }), { json: mode.json, uid: currentUser().uid, out: io.stdout });
+      const config = loadConfig({ file: mode.configFile });
+      await noteStrandedSpool(config, io, prog);
+      await listQueue(config, { json: mode.json, uid: currentUser().uid, out: io.stdout });
       return EX_OK;
     }
     case 'smtp': {

@@ -10,6 +10,7 @@
  *   outbox config check                  validate the configuration file
  *   outbox config migrate FILE           translate msmtprc / dma.conf / nullmailer remotes
  *   outbox queue ...                     queue management (hold, release, delete, show, ...)
+ *   outbox migrate-spool                 move a private spool's messages into the system queue
  *   outbox serve                         the optional loopback SMTP listener
  *   outbox help [COMMAND], outbox COMMAND --help   usage (the texts: src/cli/usage.ts)
  */
@@ -24,6 +25,7 @@ export const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   check: () => import('./config/check.js'),
   config: () => import('./config/command.js'),
   queue: () => import('./queue/manage.js'),
+  'migrate-spool': () => import('./queue/migrate-spool.js'),
   serve: () => import('./smtpin/serve.js'),
 };
 

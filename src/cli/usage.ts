@@ -33,6 +33,10 @@ export const COMMAND_USAGE: Readonly<Record<string, CommandUsage>> = {
     summary: 'deliver one queued message now (what -odi and the background kick run)',
     usage: 'usage: outbox deliver [-C FILE] [-v] ID',
   },
+  'migrate-spool': {
+    summary: 'move the messages of your private spool (~/.local/state/outbox) into the system queue',
+    usage: 'usage: outbox migrate-spool [-C FILE] [--from DIR]',
+  },
   pickup: {
     summary: "move what submitters dropped into the system spool's incoming/ into the queue",
     usage: 'usage: outbox pickup [-C FILE] [-v]',

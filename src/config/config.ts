@@ -47,6 +47,11 @@ export interface ConfigSources {
   home?: string;
 }
 
+/** A user's private spool: `$XDG_STATE_HOME/outbox`, default `~/.local/state/outbox`. */
+export function userSpoolDir(env: NodeJS.ProcessEnv, home?: string): string {
+  return path.join(env.XDG_STATE_HOME || path.join(home ?? env.HOME ?? os.homedir(), '.local', 'state'), 'outbox');
+}
+
 function defaultHostname(): string {
   const h = os.hostname();
   return h || 'localhost';
@@ -65,8 +70,7 @@ export function loadConfig(src: ConfigSources = {}): Config {
   } else if (uid !== 0) {
     system = false;
     const home = src.home ?? env.HOME ?? os.homedir();
-    const state = env.XDG_STATE_HOME || path.join(home, '.local', 'state');
-    spool = path.join(state, 'outbox');
+    spool = userSpoolDir(env, home);
     const userConf = path.join(env.XDG_CONFIG_HOME || path.join(home, '.config'), 'outbox', 'outbox.conf');
     if (fs.existsSync(userConf)) file = userConf;
   }
