@@ -14,6 +14,7 @@
 #   build/outbox (built first if missing)    -> /usr/local/sbin/outbox
 #   /usr/sbin/sendmail, /usr/bin/mailq, /usr/bin/newaliases -> symlinks to it; an existing file
 #       that is not ours is kept as FILE.pre-outbox (dpkg-divert for package-owned files)
+#   /usr/local/bin/outbox -> the same: `outbox queue`, `mailq` on an ordinary user's PATH
 #   system user and group `outbox` (no login shell, home = the spool)
 #   /var/spool/outbox with its owners and modes (scripts/mkspool.sh)
 #   /etc/outbox/outbox.conf (0644, outbox.conf.example with its settings commented out) if
@@ -84,7 +85,7 @@ else
   changed "installed $BIN"
 fi
 
-# 3. sendmail, mailq, newaliases.
+# 3. sendmail, mailq, newaliases, and outbox on the users' PATH.
 for f in $LINKS; do
   is_ours "$f" && continue
   if [ -e "$f" ] || [ -L "$f" ]; then

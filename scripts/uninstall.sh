@@ -3,11 +3,11 @@
 #
 #   scripts/uninstall.sh [--purge]
 #
-# Stops and removes the systemd units, removes /usr/local/sbin/outbox and the sendmail, mailq
-# and newaliases links, and puts back what was there before (FILE.pre-outbox, or the
-# dpkg-diversion of a package's file). Keeps the queue (/var/spool/outbox), the configuration
-# (/etc/outbox) and the `outbox` user, unless --purge: then those go too (the user and group
-# only if install.sh created them). Idempotent.
+# Stops and removes the systemd units, removes /usr/local/sbin/outbox and the sendmail, mailq,
+# newaliases and /usr/local/bin/outbox links, and puts back what was there before
+# (FILE.pre-outbox, or the dpkg-diversion of a package's file). Keeps the queue
+# (/var/spool/outbox), the configuration (/etc/outbox) and the `outbox` user, unless --purge:
+# then those go too (the user and group only if install.sh created them). Idempotent.
 set -eu
 
 # shellcheck source=install-paths.sh
