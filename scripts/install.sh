@@ -191,7 +191,7 @@ if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     systemctl try-restart "$unit"
   fi
 else
-  say "systemd is not running here: start the daemon yourself ($BIN -bd as user outbox), or run '$BIN -q' from cron"
+  say "systemd is not running here: start the daemon yourself (setpriv --reuid=outbox --regid=outbox --init-groups -- $BIN -bd), or run the queue from cron (/etc/cron.d/outbox: */5 * * * * outbox $BIN -q); see README \"Without systemd\""
 fi
 
 if [ "$changes" -eq 0 ]; then say "nothing to change (0 changes)"; else say "$changes changes"; fi
