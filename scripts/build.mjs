@@ -9,6 +9,7 @@
 //     stripped copy of that same node binary: build/outbox. (`pkg` cannot build offline; see
 //     README.md.)
 //  4. build/sendmail, build/mailq, build/newaliases: symlinks to build/outbox.
+//  5. build/man/: the manual pages, roff from docs/man/*.md (scripts/build-man.mjs).
 //
 // Skips step 3 when the bundle and the node binary are unchanged since the last build.
 import { execFileSync } from 'node:child_process';
@@ -96,5 +97,8 @@ for (const name of ['sendmail', 'mailq', 'newaliases']) {
   try { fs.unlinkSync(link); } catch {}
   fs.symlinkSync('outbox', link);
 }
+const { buildManPages } = await import('./build-man.mjs');
+step(`manual pages: ${(await buildManPages(root, path.join(out, 'man'))).map((f) => path.basename(f)).join(', ')}`);
+
 const version = execFileSync(exe, ['--version'], { encoding: 'utf8', argv0: 'sendmail' }).trim();
 step(`${exe}: ${version}`);

@@ -19,28 +19,14 @@ import type { Io } from '../main.js';
 import { loadConfig, type Config } from './config.js';
 import { resolveOauthToken, resolveSecret } from './credentials.js';
 import { checkRelayUrl } from './file.js';
+import { relayFromEnv } from './relay.js';
 import { DEFAULT_ALIASES, parseAliases } from './aliases.js';
 import { defaultRelayName } from './routing.js';
 import { detectFormat, migrate, type MigrateFormat } from './migrate.js';
+import { takeConfigFlag } from './config-flag.js';
 import { commandUsage } from '../cli/usage.js';
 
 const USAGE = commandUsage('config');
-
-/** Take `-C FILE` / `-CFILE` / `--config FILE` out of args. */
-export function takeConfigFlag(args: string[]): { configFile?: string; rest: string[] } {
-  const rest: string[] = [];
-  let configFile: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '-C' || a === '--config') {
-      if (i + 1 >= args.length) throw new OutboxError(EX_USAGE, `${a} needs a file name`);
-      configFile = args[++i];
-    } else if (a.startsWith('-C') && a.length > 2) configFile = a.slice(2);
-    else if (a.startsWith('--config=')) configFile = a.slice(9);
-    else rest.push(a);
-  }
-  return { ...(configFile !== undefined ? { configFile } : {}), rest };
-}
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
@@ -61,9 +47,13 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
   say(`hostname ${config.hostname}, domain ${config.domain}, spool ${config.spool}`);
   const relays = Object.values(config.relays ?? {});
   if (env.OUTBOX_RELAY) {
-    const u = checkRelayUrl(env.OUTBOX_RELAY.trim());
-    if ('error' in u) problems.push(`OUTBOX_RELAY: ${u.error}`);
-    else say(`relay env (OUTBOX_RELAY): ${u.scheme}://${u.host}:${u.port}${u.user ? ` as ${u.user}` : ''}`);
+    // The environment's relay as delivery builds it (config/relay.ts relayFromEnv).
+    try {
+      const u = checkRelayUrl(relayFromEnv(env)?.url ?? '');
+      if (!('error' in u)) say(`relay env (OUTBOX_RELAY): ${u.scheme}://${u.host}:${u.port}${u.user ? ` as ${u.user}` : ''}`);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
   }
   if (relays.length === 0 && !env.OUTBOX_RELAY) problems.push('no relay: add a [relay.NAME] table with url = "smtp+starttls://user@host:587", or set OUTBOX_RELAY');
   for (const r of relays) {

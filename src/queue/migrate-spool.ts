@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import type { Io } from '../main.js';
 import { currentUser } from '../main.js';
 import { loadConfig, userSpoolDir } from '../config/config.js';
-import { takeConfigFlag } from '../config/command.js';
+import { takeConfigFlag } from '../config/config-flag.js';
 import { usageLine } from '../cli/usage.js';
 import { EX_OK, EX_TEMPFAIL, EX_USAGE, OutboxError } from '../sysexits.js';
 import { FORMAT_VERSION, type ControlRecord, pendingRecipients } from '../spool/format.js';

@@ -50,6 +50,8 @@ export interface RelayOptions {
   authMethods?: string[];
   /** advertise DSN (default false) */
   dsn?: boolean;
+  /** advertise SMTPUTF8 (default true); false: hidden, like OpenSMTPD */
+  smtputf8?: boolean;
   /** advertise SIZE and reject (552) messages over it */
   size?: number;
   /** advertise PIPELINING (default true) */
@@ -265,6 +267,7 @@ class Relay implements TestRelay {
       ...(opts.starttls === false ? { disabledCommands: ['STARTTLS'] } : {}),
       hidePIPELINING: opts.pipelining === false,
       hideDSN: !opts.dsn,
+      hideSMTPUTF8: opts.smtputf8 === false,
       hideENHANCEDSTATUSCODES: true,
       ...(opts.size ? { size: opts.size, rejectOversized: true } : {}),
       disableReverseLookup: true,
