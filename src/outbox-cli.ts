@@ -7,11 +7,13 @@
  *   outbox pickup [-C FILE] [-v]         move the system spool's incoming/ into the queue (as
  *                                        the spool owner; see src/spool/pickup.ts)
  *   outbox check [RELAY...]              diagnose relays: ports, STARTTLS, certificate, AUTH
+ *   outbox check --queue [--max-age D] [--max-held N]   monitoring check of the queue (exit 0-3)
  *   outbox config check                  validate the configuration file
  *   outbox config migrate FILE           translate msmtprc / dma.conf / nullmailer remotes
  *   outbox queue ...                     queue management (hold, release, delete, show, ...)
  *   outbox migrate-spool                 move a private spool's messages into the system queue
  *   outbox serve                         the optional loopback SMTP listener
+ *   outbox oauth login RELAY             sign a relay's account in (built-in OAuth 2.0)
  *   outbox help [COMMAND], outbox COMMAND --help   usage (the texts: src/cli/usage.ts)
  */
 import { EX_OK, EX_USAGE, OutboxError } from './sysexits.js';
@@ -27,6 +29,7 @@ export const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   queue: () => import('./queue/manage.js'),
   'migrate-spool': () => import('./queue/migrate-spool.js'),
   serve: () => import('./smtpin/serve.js'),
+  oauth: () => import('./config/oauth-command.js'),
 };
 
 /** `--help` or `-h` before any `--`: every command answers it the same way (cli/usage.ts). */

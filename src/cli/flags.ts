@@ -305,7 +305,8 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
     case 'i':
       return { ...common, kind: 'newaliases' };
     case 'd':
-      return { ...common, kind: 'queue-run', filter, intervalMs: intervalMs ?? 15 * 60_000, daemon: true };
+      // Without -q<interval>, the daemon scans every [delivery] scan_interval (queue-run.ts).
+      return { ...common, kind: 'queue-run', filter, intervalMs, daemon: true };
     case 'v':
       if (operands.length === 0) throw usage('-bv: no addresses to verify');
       return { ...common, kind: 'verify', addresses: operands.map((a) => checkValue('bv', a)) };

@@ -21,8 +21,9 @@ export interface CommandUsage {
 /** `outbox COMMAND`: keep in step with COMMANDS in src/outbox-cli.ts (a unit test checks it). */
 export const COMMAND_USAGE: Readonly<Record<string, CommandUsage>> = {
   check: {
-    summary: 'diagnose relays: ports, STARTTLS, certificate, AUTH (sends no mail)',
-    usage: 'usage: outbox check [-C FILE] [--timeout SECONDS] [--ports 587,465,25] [RELAY...]',
+    summary: 'diagnose relays: ports, STARTTLS, certificate, AUTH (sends no mail); --queue: monitoring check',
+    usage: `usage: outbox check [-C FILE] [--timeout SECONDS] [--ports 587,465,25] [RELAY...]
+       outbox check --queue [-C FILE] [--max-age DURATION] [--max-held N]`,
   },
   config: {
     summary: 'validate the configuration file, or translate msmtprc / dma.conf / nullmailer remotes',
@@ -36,6 +37,11 @@ export const COMMAND_USAGE: Readonly<Record<string, CommandUsage>> = {
   'migrate-spool': {
     summary: 'move the messages of your private spool (~/.local/state/outbox) into the system queue',
     usage: 'usage: outbox migrate-spool [-C FILE] [--from DIR]',
+  },
+  oauth: {
+    summary: "sign a relay's account in with OAuth 2.0, or show its tokens' state",
+    usage: `usage: outbox oauth login [-C FILE] [--import FILE] RELAY
+       outbox oauth status [-C FILE] [RELAY...]`,
   },
   pickup: {
     summary: "move what submitters dropped into the system spool's incoming/ into the queue",
@@ -61,9 +67,22 @@ export function commandUsage(name: string): string {
   return u.usage;
 }
 
-/** The first line of a command's usage, for one-line error messages. */
+/** The forms of a command's usage on one line ("usage: A | B"), for one-line error messages. */
 export function usageLine(name: string): string {
-  return commandUsage(name).split('\n')[0]!;
+  const forms = commandUsage(name)
+    .split('\n')
+    .filter((l) => /^(usage:)?\s+outbox /.test(l) || l.startsWith('usage: '))
+    .map((l) => l.replace(/^usage:\s*|^\s+/, ''));
+  return `usage: ${forms.join(' | ')}`;
+}
+
+/** The one form of a command's usage that contains `marker`, as "usage: outbox ...". */
+export function usageForm(name: string, marker: string): string {
+  const line = commandUsage(name)
+    .split('\n')
+    .find((l) => l.includes(marker));
+  if (!line) throw new Error(`no usage form of outbox ${name} with ${marker}`);
+  return `usage: ${line.replace(/^usage:\s*|^\s+/, '')}`;
 }
 
 function sendmailUsage(): string {

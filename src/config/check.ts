@@ -1,5 +1,6 @@
 /**
- * config/check.ts — `outbox check [-C FILE] [--timeout SECONDS] [--ports LIST] [RELAY...]`:
+ * config/check.ts — `outbox check [-C FILE] [--timeout SECONDS] [--ports LIST] [RELAY...]`
+ * (`outbox check --queue ...` is the queue's monitoring check: queue/check-queue.ts):
  * why is mail not going out? For each configured relay (or the ones named), within bounded time:
  *   - TCP reachability of ports 587, 465 and 25 (and the relay's own port), in parallel; a port
  *     that does not answer is reported plainly as blocked ("port 25 blocked" is the everyday case);
@@ -326,6 +327,15 @@ async function tryAuth(p: Probe, relay: RelaySettings, user: string, secret: str
     const challenge = Buffer.from(r.lines[0]!.slice(4).trim(), 'base64').toString('latin1');
     return p.cmd(b64(`${user} ${createHmac('md5', secret).update(challenge).digest('hex')}`), 'AUTH reply');
   }
+  if (mech === 'OAUTHBEARER') {
+    const u = checkRelayUrl(relay.url);
+    const host = 'error' in u ? '' : u.host;
+    const port = 'error' in u ? 0 : u.port;
+    const gs2 = `n,a=${user.replace(/=/g, '=3D').replace(/,/g, '=2C')},`;
+    const r = await p.cmd(`AUTH OAUTHBEARER ${b64(`${gs2}\x01host=${host}\x01port=${port}\x01auth=Bearer ${secret}\x01\x01`)}`, 'AUTH reply');
+    if (r.code === 334) return p.cmd('AQ==', 'AUTH reply');
+    return r;
+  }
   // XOAUTH2
   const r = await p.cmd(`AUTH XOAUTH2 ${b64(`user=${user}\x01auth=Bearer ${secret}\x01\x01`)}`, 'AUTH reply');
   if (r.code === 334) return p.cmd('', 'AUTH reply');
@@ -358,9 +368,16 @@ export async function probe(relay: RelaySettings, opts: ProbeOptions): Promise<{
   let secretProblem = false;
   if (u.user) {
     try {
-      secret = relay.authMechanism === 'XOAUTH2' ? await resolveOauthToken(relay, { configFile: opts.configFile, env: opts.env }) : await resolveSecret(relay, { configFile: opts.configFile, env: opts.env });
+      if (relay.oauth) {
+        const st = (await import('./oauth.js')).tokenState(relay);
+        findings.push({ level: st.ok ? 'ok' : 'config', text: `OAuth tokens: ${st.text}` });
+      }
+      secret =
+        relay.authMechanism === 'XOAUTH2' || relay.authMechanism === 'OAUTHBEARER'
+          ? await resolveOauthToken(relay, { configFile: opts.configFile, env: opts.env })
+          : await resolveSecret(relay, { configFile: opts.configFile, env: opts.env });
     } catch (e) {
-      findings.push({ level: 'config', text: (e as Error).message });
+      findings.push({ level: (e as { code?: string }).code === 'ETOKENTEMP' ? 'fail' : 'config', text: (e as Error).message });
       secretProblem = true;
     }
   }
@@ -490,6 +507,8 @@ async function session(
 const MARK: Record<Level, string> = { ok: 'ok  ', info: '    ', warn: 'WARN', fail: 'FAIL', config: 'FAIL' };
 
 export async function command(args: string[], io: Io): Promise<number> {
+  // The queue monitoring check (monitoring-plugins exit codes): queue/check-queue.ts.
+  if (args.includes('--queue')) return (await import('../queue/check-queue.js')).command(args, io);
   const { configFile, rest } = takeConfigFlag(args);
   let stepMs: number | undefined;
   let ports = STANDARD_PORTS;

@@ -69,6 +69,12 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
         const pw = await resolveSecret(r, { configFile: config.file, env });
         if (pw !== undefined) secret += ' (read: ok)';
         if (r.oauthTokenCommand) await resolveOauthToken(r, { configFile: config.file, env });
+        if (r.oauth) {
+          // Only the stored state: config check sends nothing, not even a token refresh.
+          const st = (await import('./oauth.js')).tokenState(r);
+          secret += `, OAuth: ${st.text}`;
+          if (!st.ok) problems.push(`relay ${r.name}: ${st.text}`);
+        }
       } catch (e) {
         problems.push((e as Error).message);
         secret += ' (NOT readable)';

@@ -6,11 +6,17 @@
  *                 (connect to smtp.example.com[192.0.2.25]:587: Connection refused)
  *                                              admin@example.com
  *
+ *   Problems:
+ *     1 deferred: connect to smtp.example.com[192.0.2.25]:587: Connection refused
+ *
  *   -- 0 Kbytes in 1 Request.
  *
+ * The "Problems:" block groups stuck mail by cause (queue/problems.ts); it comes before the
+ * total line, so that `mailq | tail -n 1` still gives the total as with Postfix.
  * `*` after the id: being delivered (locked); `!`: on hold. Only undelivered recipients are
  * listed, each group under its last error. `--json` prints one JSON object per message per line,
- * with postqueue -j's field names. Never reads message bodies; never loads the SMTP client.
+ * with postqueue -j's field names, plus `problem` ({kind, cause, fix}) for a stuck message (the
+ * summary's grouping key; every line stays one message, as postqueue -j consumers expect). Never reads message bodies; never loads the SMTP client.
  * Root and the spool's owner see every message; on the system spool anyone else sees only their
  * own, and since they cannot read the queue, their mailq asks the daemon (queue/query.ts).
  * Messages still in incoming/ (no daemon has picked them up yet) are listed after the queue,
@@ -22,6 +28,7 @@ import { type ControlRecord, pendingRecipients, parseControl } from '../spool/fo
 import { listIds, lockedIds, spoolOwner, spoolPaths } from '../spool/spool.js';
 import { pendingDrops } from './drops.js';
 import * as path from 'node:path';
+import { ProblemSummary, formatSummary, problemOf, withFix } from './problems.js';
 
 export const MAILQ_HEADER = '-Queue ID-   --Size-- ----Arrival Time---- -Sender/Recipient-------';
 const RCPT_INDENT = ' '.repeat(43);
@@ -52,7 +59,7 @@ export function formatEntry({ rec, active, dropped }: ListedMessage, now = Date.
   if (dropped) out += `${REASON_INDENT}(${DROPPED_REASON})\n`;
   let lastReason: string | undefined;
   for (const r of pendingRecipients(rec)) {
-    let reason = r.reason ?? (r.status === 'deferred' ? rec.lastError : undefined);
+    let reason = r.reason !== undefined ? withFix(r.reason, r.fix) : r.status === 'deferred' ? rec.lastError : undefined;
     if (reason !== undefined && rec.nextAttempt > now) reason += `; next attempt ${arrivalTime(rec.nextAttempt).slice(4)}`;
     if (reason !== undefined && reason !== lastReason) out += `${REASON_INDENT}(${reason})\n`;
     lastReason = reason;
@@ -67,6 +74,7 @@ export function formatTotal(totalBytes: number, count: number): string {
 
 /** postqueue -j's object for one message. */
 export function jsonEntry({ rec, active, dropped }: ListedMessage): string {
+  const problem = problemOf(rec);
   return JSON.stringify({
     queue_name: dropped ? 'maildrop' : rec.hold ? 'hold' : active ? 'active' : rec.attempts > 0 ? 'deferred' : 'incoming',
     queue_id: rec.id,
@@ -76,10 +84,11 @@ export function jsonEntry({ rec, active, dropped }: ListedMessage): string {
     sender: rec.sender,
     recipients: pendingRecipients(rec).map((r) => ({
       address: r.address,
-      ...(r.reason ? { delay_reason: r.reason } : {}),
+      ...(r.reason ? { delay_reason: withFix(r.reason, r.fix) } : {}),
     })),
     attempts: rec.attempts,
     next_attempt: rec.nextAttempt ? Math.floor(rec.nextAttempt / 1000) : null,
+    ...(problem ? { problem } : {}),
   });
 }
 
@@ -153,6 +162,7 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
   let count = 0;
   let total = 0;
   let buf = '';
+  const problems = new ProblemSummary();
   const flush = async () => {
     // Respect back-pressure when stdout is asynchronous (e.g. a socket), so memory stays bounded.
     if (buf && !opts.out.write(buf)) await new Promise((r) => opts.out.once('drain', r));
@@ -179,11 +189,12 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
     }
     if (!visibleTo(rec, opts.uid, config, owner)) continue;
     if (pendingRecipients(rec).length === 0) continue;
+    problems.add(rec);
     await emit({ rec, active: locked.has(id) });
   }
   // Mail committed into incoming/ but not picked up yet (no daemon): listed too, after the queue.
   if (config.system) for (const rec of pendingDrops(config.spool)) if (visibleTo(rec, opts.uid, config, owner)) await emit({ rec, active: false, dropped: true });
-  if (!opts.json) buf += count === 0 ? 'Mail queue is empty\n' : formatTotal(total, count);
+  if (!opts.json) buf += count === 0 ? 'Mail queue is empty\n' : formatSummary(problems.groups()) + formatTotal(total, count);
   await flush();
   return count;
 }

@@ -32,6 +32,7 @@
  *   77 EX_NOPERM   another user's message, or the spool is not writable for this user
  * Next: mailq.ts (the listing), runner/ (what hold and nextAttempt mean to a queue run).
  */
+import { problemOf, withFix } from './problems.js';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { Io } from '../main.js';
@@ -184,8 +185,10 @@ function iso(ms: number): string {
 /** `outbox queue show` without the content: envelope, state and history. Pure. */
 export function formatShow(rec: ControlRecord, active: boolean, now: number): string {
   const pending = pendingRecipients(rec).length;
-  let state = rec.hold ? 'on hold' : active ? 'being delivered' : rec.attempts > 0 ? 'deferred' : 'queued';
-  if (!rec.hold && !active && pending > 0) {
+  const problem = problemOf(rec);
+  const byRoute = problem?.kind === 'held' && problem.cause.startsWith('held by route ');
+  let state = rec.hold ? 'on hold' : active ? 'being delivered' : byRoute ? problem.cause : problem?.kind === 'held' ? `held: ${withFix(problem.cause, problem.fix)}` : rec.attempts > 0 ? 'deferred' : 'queued';
+  if (!rec.hold && !active && !byRoute && pending > 0) {
     state += rec.nextAttempt > now ? `, next attempt ${iso(rec.nextAttempt)}` : ', due now';
   }
   const lines = [
@@ -199,7 +202,7 @@ export function formatShow(rec: ControlRecord, active: boolean, now: number): st
   if (rec.lastError) lines.push(`Last error:  ${rec.lastError}`);
   lines.push('Recipients:');
   for (const r of rec.recipients) {
-    const extra = [r.dsn, r.reason, r.relay ? `relay ${r.relay}` : undefined].filter(Boolean).join(' ');
+    const extra = [r.dsn, r.reason !== undefined ? withFix(r.reason, r.fix) : undefined, r.relay ? `relay ${r.relay}` : undefined].filter(Boolean).join(' ');
     lines.push(`  <${r.address}> ${r.status}${extra ? `: ${extra}` : ''}`);
   }
   lines.push('History:');

@@ -94,7 +94,9 @@ export async function command(args: string[], io: Io): Promise<number> {
   if (!config.system) {
     throw new OutboxError(EX_USAGE, `migrate-spool: there is no system queue to move into (no /etc/outbox/outbox.conf): ${config.spool} is the queue`);
   }
-  const dir = path.resolve(from ?? userSpoolDir(process.env));
+  const own = from ?? userSpoolDir(process.env);
+  if (!own) throw new OutboxError(EX_USAGE, 'migrate-spool: no private spool here (no home directory); name it with --from DIR');
+  const dir = path.resolve(own);
   if (dir === path.resolve(config.spool)) throw new OutboxError(EX_USAGE, `migrate-spool: ${dir} is the system queue itself`);
   const p = spoolPaths(dir);
   let ids: string[];

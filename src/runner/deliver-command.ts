@@ -20,6 +20,7 @@
  * is still picked up. A burst of 2,000 submissions thus runs at most 4 deliveries at a time,
  * never 2,000 processes (the failure mode of dma).
  */
+import { withFix } from '../queue/problems.js';
 import { EX_DATAERR, EX_NOHOST, EX_NOUSER, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE, OutboxError } from '../sysexits.js';
 import type { Io } from '../main.js';
 import { loadConfig } from '../config/config.js';
@@ -107,8 +108,10 @@ export async function command(args: string[], io: Io): Promise<number> {
     const code = exitForResult(r);
     if (code !== EX_OK && r.state === 'done') {
       for (const [rcpt, o] of r.outcomes) {
-        if (o.status !== 'sent') io.stderr.write(`outbox: ${a.id}: <${rcpt}>: ${o.status === 'failed' ? 'bounced' : 'deferred'}: ${o.reason}${o.fix ? `; fix: ${o.fix}` : ''}\n`);
+        if (o.status !== 'sent') io.stderr.write(`outbox: ${a.id}: <${rcpt}>: ${o.status === 'failed' ? 'bounced' : 'deferred'}: ${withFix(o.reason, o.fix)}\n`);
       }
+    } else if (r.state === 'held') {
+      io.stderr.write(`outbox: ${a.id}: ${r.heldReason ?? `on hold: release it with outbox queue release ${a.id}`}\n`);
     }
     return code;
   } finally {

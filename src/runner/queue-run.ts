@@ -11,7 +11,11 @@
  *                 retry is due, and rescans the whole queue every <interval> (default 1 min for
  *                 -bd) as the safety net behind the watch. Idle sessions are kept for a few
  *                 seconds so that a burst of messages reuses one login.
- *   SIGHUP: rescan the queue now (the daemon keeps running).
+ *   SIGHUP: reread the configuration, then rescan the queue now (the daemon keeps running). A
+ *                 changed configuration (the file, the files it names, /etc/mailname: see
+ *                 config-tag.ts) is also noticed at every periodic scan and reloaded; a bad new
+ *                 file is reported and the old settings stay. Messages held for a configuration
+ *                 problem are then due at once (runner.ts isDue()).
  *   SIGTERM/SIGINT: take no new messages, give those in flight a few seconds, then abandon them
  *                 (recorded as deferred: nothing is lost; a kill during DATA may duplicate).
  *   -v            the SMTP transcript on stderr (credentials redacted); on a terminal also a
@@ -41,6 +45,8 @@ import { pickupIncoming } from '../spool/pickup.js';
 import { INCOMING } from '../spool/drop.js';
 import { dropToSpoolOwner } from '../spool/privileges.js';
 import { startQueryServer, type QueryServer } from '../queue/query.js';
+import { loadConfig } from '../config/config.js';
+import { configTag } from './config-tag.js';
 
 export type QueueRunMode = Extract<Mode, { kind: 'queue-run' }>;
 
@@ -218,10 +224,17 @@ function releasePidFile(paths: SpoolPaths): void {
   }
 }
 
+/** The daemon's scan interval: -q<interval>, else [delivery] scan_interval, else 1 minute. */
+export function scanInterval(mode: Pick<QueueRunMode, 'intervalMs'>, config: Pick<Config, 'deliverySettings'>): number {
+  return mode.intervalMs ?? config.deliverySettings?.scanIntervalMs ?? 60_000;
+}
+
 async function runDaemon(mode: QueueRunMode, config0: Config, io: Io): Promise<number> {
   const idleMs = 10_000;
-  const { engine, log, paths, config } = setupEngine(config0, io, { verbose: mode.verbose, idleMs, relayDownMs: 30_000 });
-  const scanMs = mode.intervalMs ?? config.deliverySettings?.scanIntervalMs ?? 60_000;
+  const env = process.env;
+  const { engine, log, paths } = setupEngine(config0, io, { verbose: mode.verbose, idleMs, relayDownMs: 30_000 });
+  let config = engine.opts.config;
+  let scanMs = scanInterval(mode, config);
   claimPidFile(config, paths);
   log.line(null, `daemon started: spool ${config.spool}, queue scan every ${Math.round(scanMs / 1000)} s, ${defaultSlots(config)} parallel connections`);
   let stopping = false;
@@ -245,8 +258,36 @@ async function runDaemon(mode: QueueRunMode, config0: Config, io: Io): Promise<n
     if (stopping || engine.isBusyWith(id)) return;
     const rec = readRecord(paths, id);
     if (!rec || rec.hold || pendingRecipients(rec).length === 0 || !matchesFilter(rec, mode.filter)) return;
-    if (rec.nextAttempt <= Date.now()) engine.enqueue(id, false);
+    if (engine.isDue(rec, Date.now())) engine.enqueue(id, false);
     else schedule(rec.nextAttempt);
+  };
+
+  /**
+   * Reread the configuration when it (or a file it names) changed, or when asked (SIGHUP). The
+   * file is read as the same path the daemon started with (-C, OUTBOX_CONFIG or the default).
+   */
+  let loadedTag = configTag(config, env);
+  const reload = (why: string, always: boolean) => {
+    const now = configTag(config, env);
+    if (!always && now === loadedTag) return;
+    try {
+      const next = relaysFor(loadConfig({ ...(config0.file ? { file: config0.file } : {}), env }), env);
+      if (next.spool !== config.spool) log.line(null, `reload: the spool cannot change in a running daemon (${config.spool} kept; restart it to use ${next.spool})`, 'warning');
+      config = { ...next, spool: config.spool, system: config.system };
+      engine.reconfigure(config);
+      loadedTag = configTag(config, env);
+      log.line(null, `${why}: configuration reloaded${config.file ? ` from ${config.file}` : ''}`);
+      const ms = scanInterval(mode, config);
+      if (ms !== scanMs) {
+        scanMs = ms;
+        clearInterval(scanTimer);
+        scanTimer = setInterval(() => void scan(), scanMs);
+        log.line(null, `queue scan every ${Math.round(scanMs / 1000)} s`);
+      }
+    } catch (e) {
+      loadedTag = now;
+      log.line(null, `${why}: configuration not reloaded, the previous settings stay: ${(e as Error).message}`, 'error');
+    }
   };
 
   const scan = async () => {
@@ -257,6 +298,7 @@ async function runDaemon(mode: QueueRunMode, config0: Config, io: Io): Promise<n
     }
     scanning = true;
     try {
+      reload('configuration changed', false);
       do {
         rescan = false;
         await sweepOrphans(paths, config.orphanGraceSeconds * 1000);
@@ -331,12 +373,13 @@ async function runDaemon(mode: QueueRunMode, config0: Config, io: Io): Promise<n
   } catch (e) {
     log.line(null, `cannot serve queue queries on ${path.join(paths.run, 'query.sock')} (${(e as Error).message}); mailq works for root and the spool owner only`, 'warning');
   }
-  const scanTimer = setInterval(() => void scan(), scanMs);
+  let scanTimer = setInterval(() => void scan(), scanMs);
   await scan();
 
-  // SIGHUP (systemd's reload): rescan the queue now; SIGTERM/SIGINT: stop.
+  // SIGHUP (systemd's reload): reread the configuration, rescan the queue now; SIGTERM/SIGINT: stop.
   const onHup = () => {
-    log.line(null, 'SIGHUP: rescanning the queue');
+    log.line(null, 'SIGHUP: rereading the configuration and rescanning the queue');
+    reload('SIGHUP', true);
     void scan();
   };
   await new Promise<void>((resolve) => {

@@ -36,7 +36,7 @@ export interface PreparedRelay {
   secureContext?: tls.SecureContext;
   pins: string[];
   /** XOAUTH2: fetch an access token (runs oauth_token_command). */
-  oauthToken?: () => Promise<string>;
+  oauthToken?: (force?: boolean) => Promise<string>;
   /** host:port for messages before we know the address. */
   label: string;
 }
@@ -46,6 +46,11 @@ export function configFailure(message: string): Error & { code: string } {
   const e = new Error(message) as Error & { code: string };
   e.code = 'ECONFIG';
   return e;
+}
+
+/** The relay authenticates with an OAuth access token (built-in, or oauth_token_command). */
+function usesOauth(s: RelaySettings): boolean {
+  return Boolean(s.oauthTokenCommand || s.oauth);
 }
 
 /**
@@ -59,12 +64,12 @@ export async function prepareRelay(settings: RelaySettings, env: NodeJS.ProcessE
   const ctx = { configFile, env };
   try {
     endpoint = parseRelayUrl(settings.url, `relay ${settings.name}`);
-    if (endpoint.user !== undefined && !settings.oauthTokenCommand) password = await resolveSecret(settings, ctx);
+    if (endpoint.user !== undefined && !usesOauth(settings)) password = await resolveSecret(settings, ctx);
   } catch (e) {
     throw configFailure((e as Error).message);
   }
   const label = `${endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}`;
-  if (endpoint.user !== undefined && password === undefined && !settings.oauthTokenCommand) {
+  if (endpoint.user !== undefined && password === undefined && !usesOauth(settings)) {
     throw configFailure(`relay ${settings.name}: user "${endpoint.user}" but no password: set OUTBOX_RELAY_PASSWORD_FILE (or password_file / password_command)`);
   }
   let secureContext: tls.SecureContext | undefined;
@@ -75,7 +80,7 @@ export async function prepareRelay(settings: RelaySettings, env: NodeJS.ProcessE
       throw configFailure(`relay ${settings.name}: ${(e as Error).message}`);
     }
   }
-  const oauthToken = settings.oauthTokenCommand ? async () => (await resolveOauthToken(settings, ctx)) ?? '' : undefined;
+  const oauthToken = usesOauth(settings) ? async (force?: boolean) => (await resolveOauthToken(settings, ctx, { force: force ?? false })) ?? '' : undefined;
   return {
     settings,
     endpoint,
@@ -183,23 +188,37 @@ export class Session {
       logger: sessionLogger(tag, (a) => (resolvedAddress = a), opts.transcript) as never,
       ...(opts.transcript ? { transactionLog: true } : {}),
       ...(relay.secureContext ? { tls: relayTlsOptions(relay.secureContext, relay.pins) } : {}),
-      ...(s.oauthTokenCommand
+      ...(usesOauth(s)
         ? {
             // Registered under its own name: nodemailer replaces a plain 'XOAUTH2' method without
             // its own token generator by the first other mechanism the server offers.
             customAuth: {
-              'OUTBOX-XOAUTH2': async (ctx: { sendCommand(cmd: string): Promise<{ status: number }>; resolve(): void; reject(e: Error | string): void }) => {
-                let token: string;
-                try {
-                  token = await relay.oauthToken!();
-                } catch (err) {
-                  return ctx.reject(Object.assign(new Error((err as Error).message), { code: 'ECONFIG' }) as Error);
-                }
-                const blob = Buffer.from(`user=${e.user ?? ''}\x01auth=Bearer ${token}\x01\x01`).toString('base64');
-                let r = await ctx.sendCommand(`AUTH XOAUTH2 ${blob}`);
-                if (r.status === 334) r = await ctx.sendCommand('');
-                if (r.status === 235) ctx.resolve();
-                else ctx.reject(Object.assign(new Error('XOAUTH2 authentication failed'), { responseCode: r.status }));
+              'OUTBOX-OAUTH': async (ctx: { sendCommand(cmd: string): Promise<{ status: number }>; resolve(): void; reject(e: Error | string): void }) => {
+                // XOAUTH2 (Google, Microsoft) or OAUTHBEARER (RFC 7628). A token the relay refuses
+                // is replaced once by a freshly refreshed one (built-in OAuth only).
+                const bearer = s.authMechanism === 'OAUTHBEARER';
+                const attempt = async (force: boolean): Promise<number | Error> => {
+                  let token: string;
+                  try {
+                    token = await relay.oauthToken!(force);
+                  } catch (err) {
+                    const code = (err as { code?: string }).code === 'ETOKENTEMP' ? 'ETOKENTEMP' : 'ECONFIG';
+                    return Object.assign(new Error((err as Error).message), { code });
+                  }
+                  const blob = bearer
+                    ? Buffer.from(`n,a=${(e.user ?? '').replace(/=/g, '=3D').replace(/,/g, '=2C')},\x01host=${e.host}\x01port=${e.port}\x01auth=Bearer ${token}\x01\x01`).toString('base64')
+                    : Buffer.from(`user=${e.user ?? ''}\x01auth=Bearer ${token}\x01\x01`).toString('base64');
+                  let r = await ctx.sendCommand(`AUTH ${bearer ? 'OAUTHBEARER' : 'XOAUTH2'} ${blob}`);
+                  // 334 carries the server's error details; the client answers with an empty
+                  // response (XOAUTH2) or ^A (OAUTHBEARER) and gets the final 5xx.
+                  if (r.status === 334) r = await ctx.sendCommand(bearer ? 'AQ==' : '');
+                  return r.status;
+                };
+                let r = await attempt(false);
+                if (typeof r === 'number' && r !== 235 && s.oauth) r = await attempt(true);
+                if (r instanceof Error) return ctx.reject(r);
+                if (r === 235) return ctx.resolve();
+                ctx.reject(Object.assign(new Error(`${bearer ? 'OAUTHBEARER' : 'XOAUTH2'} authentication failed`), { responseCode: r }));
               },
             },
           }
@@ -261,8 +280,8 @@ export class Session {
             conn.removeListener('error', fail);
             return resolve(session);
           }
-          const auth = s.oauthTokenCommand
-            ? { user: e.user, pass: 'x', method: 'OUTBOX-XOAUTH2' }
+          const auth = usesOauth(s)
+            ? { user: e.user, pass: 'x', method: 'OUTBOX-OAUTH' }
             : { user: e.user, pass: relay.password ?? '', ...(s.authMechanism ? { method: s.authMechanism } : {}) };
           conn.login(auth, (lerr) => {
             if (lerr) {

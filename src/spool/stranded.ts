@@ -24,7 +24,7 @@ export function strandedSpoolNotice(config: Config, uid: number, env: NodeJS.Pro
   if (!config.system || uid === 0) return null;
   try {
     const dir = userSpoolDir(env);
-    if (path.resolve(dir) === path.resolve(config.spool)) return null;
+    if (!dir || path.resolve(dir) === path.resolve(config.spool)) return null;
     const n = fs.readdirSync(path.join(dir, 'ctl')).length;
     if (n === 0) return null;
     fs.closeSync(fs.openSync(path.join(dir, NOTICE_MARKER), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600));

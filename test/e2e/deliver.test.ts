@@ -75,7 +75,7 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     const sess = s.relay.sessions.find((x) => x.id === m.sessionId)!;
     assert.ok(sess.tlsStartIndex !== undefined && !sess.commands.slice(0, sess.tlsStartIndex).some((c) => /^(AUTH|MAIL)/i.test(c)), 'nothing but EHLO/STARTTLS in clear');
     assert.deepEqual(controls(s.t.spool), []);
-    assert.match(r.stderr, new RegExp(`outbox\\[\\d+\\]: ${id}: from=<sender@example.com>, size=\\d+, nrcpt=1`));
+    assert.match(r.stderr, new RegExp(`outbox/qmgr\\[\\d+\\]: ${id}: from=<sender@example.com>, size=\\d+, nrcpt=1`));
     assert.match(r.stderr, new RegExp(`${id}: to=<a@example.com>, relay=localhost\\[127\\.0\\.0\\.1\\]:${s.relay.port}, delay=[\\d.]+, delays=[\\d.]+/[\\d.]+/[\\d.]+/[\\d.]+, dsn=2\\.0\\.0, status=sent \\(250 `));
     assert.match(r.stderr, new RegExp(`${id}: removed`));
   });
@@ -172,9 +172,12 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     fs.chmodSync(s.env.OUTBOX_RELAY_PASSWORD_FILE!, 0o644);
     await queue(s, ['a@example.com']);
     const r = await queueRun(s);
-    assert.match(r.stderr, /readable or writable by others \(mode 0644\); fix with: chmod o-rwx/);
+    assert.match(r.stderr, /readable or writable by others \(mode 0644\): chmod o-rwx/);
     assert.equal(s.relay.connections, 0);
-    assert.match((await run(MAILQ, [], { env: s.env })).stdout, /chmod o-rwx/);
+    // One reason, one fix (issue 10 §5: the reason line used to repeat the whole text).
+    const q = (await run(MAILQ, [], { env: s.env })).stdout;
+    assert.match(q, /\(relay env: password_file: refusing \S+: it is readable or writable by others \(mode 0644\); fix: chmod o-rwx \S+; next attempt [^)]*\)\n/);
+    assert.equal(q.match(/chmod/g)!.length, 2, `the fix once in the entry, once in the summary:\n${q}`);
   });
 
   it('connection dropped mid-DATA: deferred, then delivered once', async () => {

@@ -48,6 +48,8 @@ export interface RelayOptions {
   users?: Record<string, string>;
   /** default ['PLAIN','LOGIN','CRAM-MD5','XOAUTH2']; XOAUTH2 accepts the token 'token-<user>' */
   authMethods?: string[];
+  /** XOAUTH2/OAUTHBEARER: ask this (e.g. a real authorization server) instead of 'token-<user>' */
+  oauthValidate?: (user: string, token: string) => Promise<boolean>;
   /** advertise DSN (default false) */
   dsn?: boolean;
   /** advertise SMTPUTF8 (default true); false: hidden, like OpenSMTPD */
@@ -140,6 +142,8 @@ export interface TestRelay {
   connections: number;
   /** AUTH attempts (onAuth calls) */
   authAttempts: number;
+  /** OAuth access tokens presented (with oauthValidate), and whether they were valid */
+  oauthTokens: { token: string; valid: boolean }[];
   /** connections closed on purpose by Faults.dropMidData */
   dropped: number;
   /** SMTP sessions, in connection order (a failed implicit-TLS handshake creates none) */
@@ -204,6 +208,7 @@ class Relay implements TestRelay {
   rejected: ReceivedMessage[] = [];
   connections = 0;
   authAttempts = 0;
+  oauthTokens: { token: string; valid: boolean }[] = [];
   dropped = 0;
   sessions: RelaySession[] = [];
   errors: Error[] = [];
@@ -364,7 +369,7 @@ class Relay implements TestRelay {
     const known = Object.prototype.hasOwnProperty.call(this.users, user);
     const pass = known ? this.users[user] : undefined;
     let ok = false;
-    switch (auth.method) {
+    switch (auth.method as string) {
       case 'PLAIN':
       case 'LOGIN':
         ok = known && auth.password === pass;
@@ -373,6 +378,17 @@ class Relay implements TestRelay {
         ok = known && pass !== undefined && auth.validatePassword(pass);
         break;
       case 'XOAUTH2':
+      case 'OAUTHBEARER':
+        if (this.opts.oauthValidate) {
+          const token = auth.accessToken ?? '';
+          void this.opts.oauthValidate(user, token).then((valid) => {
+            this.oauthTokens.push({ token, valid });
+            if (!valid) return cb(null, { data: { status: 'invalid_token', schemes: 'bearer', scope: 'https://mail.example/' } });
+            this.record(session.id).authUser = user;
+            cb(null, { user });
+          }, (err: Error) => cb(err));
+          return;
+        }
         ok = known && auth.accessToken === `token-${user}`;
         if (!ok) {
           return cb(null, { data: { status: '401', schemes: 'bearer', scope: 'https://mail.example/' } });
@@ -583,4 +599,20 @@ export async function startRelay(opts: RelayOptions = {}): Promise<TestRelay> {
   const relay = new Relay(opts);
   await relay.listen();
   return relay;
+}
+
+/**
+ * `relay()` for a test file, like run.ts spoolsForFile(): each call starts a relay, and all of
+ * them are closed after the file's tests. Call at module level: `const relay = relaysForFile(after);`.
+ */
+export function relaysForFile(after: (fn: () => Promise<void>) => void): (opts?: RelayOptions) => Promise<TestRelay> {
+  const started: TestRelay[] = [];
+  after(async () => {
+    for (const r of started.splice(0)) await r.close();
+  });
+  return async (opts = {}) => {
+    const r = await startRelay(opts);
+    started.push(r);
+    return r;
+  };
 }
