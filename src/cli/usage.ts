@@ -21,7 +21,7 @@ export interface CommandUsage {
 /** `outbox COMMAND`: keep in step with COMMANDS in src/outbox-cli.ts (a unit test checks it). */
 export const COMMAND_USAGE: Readonly<Record<string, CommandUsage>> = {
   check: {
-    summary: 'diagnose relays: ports, STARTTLS, certificate, AUTH (sends no mail); --queue: monitoring check',
+    summary: 'diagnose relays (ports, STARTTLS, certificate, AUTH); --queue: a monitoring check',
     usage: `usage: outbox check [-C FILE] [--timeout SECONDS] [--ports 587,465,25] [RELAY...]
        outbox check --queue [-C FILE] [--max-age DURATION] [--max-held N]`,
   },
