@@ -63,7 +63,8 @@ export type Mode =
   | (CommonOptions & { kind: 'newaliases' })
   | (CommonOptions & { kind: 'verify'; addresses: string[] })
   | (CommonOptions & { kind: 'queue-run'; filter: QueueRunFilter; intervalMs?: number; daemon: boolean })
-  | (CommonOptions & { kind: 'version' });
+  | (CommonOptions & { kind: 'version' })
+  | (CommonOptions & { kind: 'help' });
 
 type Takes = 'none' | 'value' | 'optional-attached';
 
@@ -266,6 +267,7 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
     if (arg.startsWith('--')) {
       if (arg === '--json' && mode === 'p') json = true;
       else if (arg === '--version') mode = 'version';
+      else if (arg === '--help') mode = 'help';
       else throw usage(`${arg}: unknown option`);
       continue;
     }
@@ -286,13 +288,16 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
         if (i + 1 >= args.length) throw usage(`-${flag}: option requires a value`);
         value = args[++i]!;
       }
-      apply(flag, value === '' ? undefined : value);
+      // `-f ''` is a value, the null sender (bounce generators and list managers pass it);
+      // any other empty value counts as absent, as before.
+      apply(flag, value === '' && flag !== 'f' && flag !== 'r' ? undefined : value);
       break;
     }
   }
   operands.push(...args.slice(i));
 
   if (mode === 'version') return { ...common, kind: 'version' };
+  if (mode === 'help') return { ...common, kind: 'help' };
   if (queueRun) {
     if (mode === 'p') return { ...common, kind: 'list', json };
     return { ...common, kind: 'queue-run', filter, intervalMs, daemon: intervalMs !== undefined || mode === 'd' };

@@ -37,6 +37,7 @@ import { relaysFor } from '../runner/routing.js';
 import { resolveOauthToken, resolveSecret, secretReader, type SecretReader } from './credentials.js';
 import type { RelaySettings } from './types.js';
 import { domainReport, loginAddress } from './domain.js';
+import { usageLine } from '../cli/usage.js';
 
 export const STANDARD_PORTS = [587, 465, 25];
 /** The SMTP dialogue of one relay takes at most this many --timeout steps. */
@@ -528,7 +529,7 @@ export async function command(args: string[], io: Io): Promise<number> {
       const v = (rest[++i] ?? '').split(',').map(Number);
       if (v.length === 0 || v.some((n) => !(Number.isInteger(n) && n > 0 && n < 65536))) throw new OutboxError(EX_USAGE, '--ports: a list like 587,465,25');
       ports = v;
-    } else if (a.startsWith('-')) throw new OutboxError(EX_USAGE, `check: unknown option ${a} (usage: outbox check [-C FILE] [--timeout SECONDS] [--ports 587,465,25] [RELAY...] | outbox check --queue [-C FILE] [--max-age DURATION] [--max-held N])`);
+    } else if (a.startsWith('-')) throw new OutboxError(EX_USAGE, `check: unknown option ${a} (${usageLine('check')})`);
     else names.push(a);
   }
   const config: Config = loadConfig(configFile !== undefined ? { file: configFile } : {});

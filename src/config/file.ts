@@ -437,7 +437,7 @@ class Reader {
               return x.includes('@') && !x.startsWith('@') ? x : x.toLowerCase();
             }
             case 'hostport':
-              if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(x)) this.fail(path, `"${x}" is not host:port (e.g. "127.0.0.1:2525", "[::1]:2525")`);
+              if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(x)) this.fail(path, `"${x}" is not host:port (e.g. "127.0.0.1:10587", "[::1]:10587")`);
               return x;
             case 'fingerprint': {
               const f = normalizeFingerprint(x);
@@ -623,7 +623,7 @@ export function parseConfigText(file: string, text: string): FileSettings {
         break;
       case 'listener': {
         const l = r.section<Partial<ListenerSettings>>(['listener'], value, LISTENER);
-        if (!l.listen) r.fail(['listener', 'listen'], 'listen is required (e.g. listen = ["127.0.0.1:2525"])');
+        if (!l.listen) r.fail(['listener', 'listen'], 'listen is required (e.g. listen = ["127.0.0.1:10587"])');
         if ((l.tlsCert === undefined) !== (l.tlsKey === undefined)) r.fail(['listener', l.tlsCert ? 'tls_key' : 'tls_cert'], 'tls_cert and tls_key go together');
         out.listener = l as ListenerSettings;
         break;

@@ -111,7 +111,7 @@ export interface SenderTableEntry {
 }
 
 export interface ListenerSettings {
-  /** host:port pairs, e.g. "127.0.0.1:2525", "[::1]:587". */
+  /** host:port pairs, e.g. "127.0.0.1:10587", "[::1]:587". */
   listen: string[];
   /** File of user:hash lines; enables AUTH (only after STARTTLS). */
   authUsersFile?: string;

@@ -27,6 +27,13 @@ test('PHP mail(): -t -i, with -f appended attached or separate', () => {
   assert.equal(m.sender, 'bounce@example.com');
 });
 
+test("-f '' and -r '' are the null sender, not the default sender", () => {
+  assert.equal(send(['-f', '', 'a@x.org']).sender, '');
+  assert.equal(send(['-r', '', 'a@x.org']).sender, '');
+  assert.equal(send(['-f', '<>', 'a@x.org']).sender, '<>');
+  assert.equal(send(['a@x.org']).sender, undefined);
+});
+
 test('Symfony -t mode: -t -f<sender> -- rcpts', () => {
   const m = send(['-t', '-fapp@example.com', '--', 'a@example.com', 'b@example.com']);
   assert.equal(m.sender, 'app@example.com');
