@@ -294,7 +294,9 @@ EOF
     "smtpd_sasl_authenticated_header = yes"
     # --- only authenticated clients may send ---
     "smtpd_relay_restrictions = permit_sasl_authenticated, reject"
-    "smtpd_recipient_restrictions = permit_sasl_authenticated, reject"
+    # --- like most real smarthosts, refuse senders and recipients that are not fully qualified
+    #     (504 5.5.2 <root@vm>: Sender address rejected: need fully-qualified address) ---
+    "smtpd_recipient_restrictions = reject_non_fqdn_sender, reject_non_fqdn_recipient, permit_sasl_authenticated, reject"
     "smtpd_client_restrictions ="
     "smtpd_helo_restrictions ="
     # --- like most real smarthosts: an unqualified sender (user@vm) is refused, at RCPT time

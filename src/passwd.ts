@@ -1,7 +1,8 @@
 /**
- * passwd.ts — one reader of /etc/passwd: a uid's login name and GECOS field.
- * Used for the From: header's full name (only when the message has no From:) and for the
- * submitter's name that pickup records from a drop file's owner. Pure apart from one file read.
+ * passwd.ts — one reader of /etc/passwd (a uid's login name and GECOS field) and /etc/group (a
+ * gid's name). Used for the From: header's full name (only when the message has no From:), for
+ * the submitter's name that pickup records from a drop file's owner, and for the group named in
+ * a secret file's fix. Pure apart from one file read.
  */
 import * as fs from 'node:fs';
 
@@ -21,4 +22,17 @@ export function passwdEntry(uid: number): PasswdEntry | null {
     // No passwd file.
   }
   return null;
+}
+
+/** The name of group `gid` from /etc/group, or the number as text when it has no entry. */
+export function groupName(gid: number): string {
+  try {
+    for (const line of fs.readFileSync('/etc/group', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 3 && f[2] !== '' && Number(f[2]) === gid) return f[0]!;
+    }
+  } catch {
+    // No group file.
+  }
+  return String(gid);
 }

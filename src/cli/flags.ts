@@ -63,7 +63,8 @@ export type Mode =
   | (CommonOptions & { kind: 'newaliases' })
   | (CommonOptions & { kind: 'verify'; addresses: string[] })
   | (CommonOptions & { kind: 'queue-run'; filter: QueueRunFilter; intervalMs?: number; daemon: boolean })
-  | (CommonOptions & { kind: 'version' });
+  | (CommonOptions & { kind: 'version' })
+  | (CommonOptions & { kind: 'help' });
 
 type Takes = 'none' | 'value' | 'optional-attached';
 
@@ -117,9 +118,12 @@ function usage(message: string): OutboxError {
   return new OutboxError(EX_USAGE, message);
 }
 
-/** Values that reach headers or the envelope may not hold line breaks or NUL (no injection). */
-function checkValue(flag: string, value: string): string {
-  if (/[\r\n\0]/.test(value)) throw usage(`-${flag}: value contains a line break or NUL byte`);
+/**
+ * Values that reach headers or the envelope may not hold line breaks or NUL (no injection).
+ * `flag` names the option; `what` overrides how the value is named (an operand is no flag).
+ */
+function checkValue(flag: string, value: string, what = `-${flag}: value`): string {
+  if (/[\r\n\0]/.test(value)) throw usage(`${what} contains a line break or NUL byte`);
   return value;
 }
 
@@ -263,6 +267,7 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
     if (arg.startsWith('--')) {
       if (arg === '--json' && mode === 'p') json = true;
       else if (arg === '--version') mode = 'version';
+      else if (arg === '--help') mode = 'help';
       else throw usage(`${arg}: unknown option`);
       continue;
     }
@@ -283,13 +288,16 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
         if (i + 1 >= args.length) throw usage(`-${flag}: option requires a value`);
         value = args[++i]!;
       }
-      apply(flag, value === '' ? undefined : value);
+      // `-f ''` is a value, the null sender (bounce generators and list managers pass it);
+      // any other empty value counts as absent, as before.
+      apply(flag, value === '' && flag !== 'f' && flag !== 'r' ? undefined : value);
       break;
     }
   }
   operands.push(...args.slice(i));
 
   if (mode === 'version') return { ...common, kind: 'version' };
+  if (mode === 'help') return { ...common, kind: 'help' };
   if (queueRun) {
     if (mode === 'p') return { ...common, kind: 'list', json };
     return { ...common, kind: 'queue-run', filter, intervalMs, daemon: intervalMs !== undefined || mode === 'd' };
@@ -306,10 +314,10 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
       return { ...common, kind: 'queue-run', filter, intervalMs, daemon: true };
     case 'v':
       if (operands.length === 0) throw usage('-bv: no addresses to verify');
-      return { ...common, kind: 'verify', addresses: operands.map((a) => checkValue('bv', a)) };
+      return { ...common, kind: 'verify', addresses: operands.map((a) => checkValue('bv', a, `-bv: address ${JSON.stringify(a)}`)) };
   }
   for (const r of operands) {
-    checkValue('recipient', r);
+    checkValue('', r, `recipient ${JSON.stringify(r)}`);
     if (r.trimStart().startsWith('-')) throw usage(`${r}: a recipient may not start with '-'`);
   }
   return {

@@ -11,7 +11,7 @@
  * address is deliverable (or held by a hold route), else the status of the first refusal (65 bad
  * address, 67 error:nouser, 78 a pipe/file alias or no relay configured, ...): mail to a relay
  * that is not configured cannot be delivered, whatever else is right. Never prints a secret (relay URLs hold
- * no password, see config/file.ts).
+ * no password, see config/file.ts). Ends with the domain and its source (config/domain.ts).
  */
 import { EX_CONFIG, EX_OK, OutboxError } from '../sysexits.js';
 import type { Io } from '../main.js';
@@ -20,6 +20,8 @@ import { aliasTable, DEFAULT_ALIASES, expandRecipientTraced, parseAliases } from
 import { explainRoute } from './routing.js';
 import { rewriteSender, senderEntryFor } from './rewrite.js';
 import { checkRelayUrl } from './file.js';
+import { domainReport } from './domain.js';
+import { relaysFor } from '../runner/routing.js';
 import * as fs from 'node:fs';
 
 export async function newaliases(config: Config, io: Io): Promise<number> {
@@ -51,8 +53,10 @@ export function relayDisplay(config: Config, name: string, env: NodeJS.ProcessEn
   return `${u.scheme}://${u.host.includes(':') ? `[${u.host}]` : u.host}:${u.port}`;
 }
 
-export async function verifyAddresses(addresses: string[], config: Config, io: Io): Promise<number> {
+export async function verifyAddresses(addresses: string[], fileConfig: Config, io: Io): Promise<number> {
   const { currentUser } = await import('../main.js');
+  // The relays as the runner sees them (OUTBOX_RELAY merged in), so routes and rewrites match.
+  const config = process.env.OUTBOX_RELAY?.trim() ? relaysFor(fileConfig) : fileConfig;
   const sender = `${currentUser().name}@${config.domain}`;
   let status = EX_OK;
   const table = aliasTable(config);
@@ -86,5 +90,7 @@ export async function verifyAddresses(addresses: string[], config: Config, io: I
       if (rw.rewrites.length === 0) io.stdout.write(`    sender ${sender} sent unchanged\n`);
     }
   }
+  // Where the domain of the sender (and of bare names) came from, and a warning if it cannot work.
+  for (const line of domainReport(config, Object.values(config.relays ?? {}))) io.stdout.write(`${line}\n`);
   return status;
 }

@@ -15,6 +15,9 @@
  * unless --timeout bounds every step. The relays are those delivery uses (runner/routing.ts
  * relaysFor: the file's, and OUTBOX_RELAY* as relay "env").
  * Then a verdict per relay: OK, WARN (usable, look at the warning) or FAIL (mail will not go out).
+ * Before the relays: the domain senders get and where it came from, with a WARN line and the fix
+ * for a name that cannot work (config/domain.ts domainReport). Secrets are judged as the user
+ * that delivers mail (config/credentials.ts secretReader).
  * Nothing is ever sent (no MAIL FROM), and no secret is ever printed.
  *
  * Exit status: 0 every relay OK or WARN; 69 (EX_UNAVAILABLE) at least one relay FAIL; 78
@@ -31,8 +34,10 @@ import { checkRelayUrl, normalizeFingerprint, type ParsedRelayUrl } from './file
 import { certNames, relayPins, relaySecureContext, relayTimeouts, relayTlsOptions } from './tls.js';
 import { tlsFailureText } from '../runner/tls-errors.js';
 import { relaysFor } from '../runner/routing.js';
-import { resolveOauthToken, resolveSecret } from './credentials.js';
+import { resolveOauthToken, resolveSecret, secretReader, type SecretReader } from './credentials.js';
 import type { RelaySettings } from './types.js';
+import { domainReport, loginAddress } from './domain.js';
+import { usageLine } from '../cli/usage.js';
 
 export const STANDARD_PORTS = [587, 465, 25];
 /** The SMTP dialogue of one relay takes at most this many --timeout steps. */
@@ -268,6 +273,8 @@ export function certFindings(sock: Pick<tls.TLSSocket, 'authorized' | 'authoriza
   const authErr = sock.authorized ? null : String(sock.authorizationError ?? 'not trusted');
   // The identity check (config/tls.ts) runs after a valid chain: its errors are not chain errors.
   const chainErr = authErr === 'ERR_TLS_CERT_ALTNAME_INVALID' || authErr === 'ERR_OUTBOX_PIN_MISMATCH' ? null : authErr;
+  // The setting's name where this relay is configured: the environment's relay has no ca_file.
+  const caKey = relay.name === 'env' ? 'OUTBOX_RELAY_CA' : 'ca_file';
   const nameErr = tls.checkServerIdentity(host, cert);
   if (pins.length > 0 && !pinned) out.push({ level: 'fail', text: `certificate: fingerprint ${cert.fingerprint256} does not match the configured fingerprint pin` });
   else if (pinned) out.push({ level: 'ok', text: 'certificate: matches the configured fingerprint pin' });
@@ -276,9 +283,9 @@ export function certFindings(sock: Pick<tls.TLSSocket, 'authorized' | 'authoriza
       chainErr === 'CERT_HAS_EXPIRED'
         ? `${expiredAgo(expires, now)} (${new Date(expires).toISOString().slice(0, 10)})`
         : chainErr === 'DEPTH_ZERO_SELF_SIGNED_CERT' || chainErr === 'SELF_SIGNED_CERT_IN_CHAIN'
-          ? 'self-signed: not issued by a trusted CA (trust its CA with ca_file)'
+          ? `self-signed: not issued by a trusted CA (trust its CA with ${caKey})`
           : chainErr === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || chainErr === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
-            ? 'issued by a CA this system does not trust (set ca_file)'
+            ? `issued by a CA this system does not trust (set ${caKey})`
             : chainErr;
     out.push({ level: 'fail', text: `certificate NOT valid: ${why}${pinned ? '; the pin does not replace verification: delivery refuses this certificate too' : ''}` });
   } else out.push({ level: 'ok', text: `certificate chain: valid (${subject}, issued by ${issuer})` });
@@ -349,6 +356,8 @@ export interface ProbeOptions {
   env: NodeJS.ProcessEnv;
   now?: number;
   ehloName: string;
+  /** Judge password files as the delivering user (credentials.ts secretReader). */
+  as?: SecretReader;
 }
 
 /** Probe one relay; never throws (everything becomes a finding). */
@@ -371,10 +380,8 @@ export async function probe(relay: RelaySettings, opts: ProbeOptions): Promise<{
         const st = (await import('./oauth.js')).tokenState(relay);
         findings.push({ level: st.ok ? 'ok' : 'config', text: `OAuth tokens: ${st.text}` });
       }
-      secret =
-        relay.authMechanism === 'XOAUTH2' || relay.authMechanism === 'OAUTHBEARER'
-          ? await resolveOauthToken(relay, { configFile: opts.configFile, env: opts.env })
-          : await resolveSecret(relay, { configFile: opts.configFile, env: opts.env });
+      const ctx = { configFile: opts.configFile, env: opts.env, ...(opts.as ? { as: opts.as } : {}) };
+      secret = relay.authMechanism === 'XOAUTH2' || relay.authMechanism === 'OAUTHBEARER' ? await resolveOauthToken(relay, ctx) : await resolveSecret(relay, ctx);
     } catch (e) {
       findings.push({ level: (e as { code?: string }).code === 'ETOKENTEMP' ? 'fail' : 'config', text: (e as Error).message });
       secretProblem = true;
@@ -522,7 +529,7 @@ export async function command(args: string[], io: Io): Promise<number> {
       const v = (rest[++i] ?? '').split(',').map(Number);
       if (v.length === 0 || v.some((n) => !(Number.isInteger(n) && n > 0 && n < 65536))) throw new OutboxError(EX_USAGE, '--ports: a list like 587,465,25');
       ports = v;
-    } else if (a.startsWith('-')) throw new OutboxError(EX_USAGE, `check: unknown option ${a} (usage: outbox check [-C FILE] [--timeout SECONDS] [--ports 587,465,25] [RELAY...] | outbox check --queue [-C FILE] [--max-age DURATION] [--max-held N])`);
+    } else if (a.startsWith('-')) throw new OutboxError(EX_USAGE, `check: unknown option ${a} (${usageLine('check')})`);
     else names.push(a);
   }
   const config: Config = loadConfig(configFile !== undefined ? { file: configFile } : {});
@@ -536,10 +543,15 @@ export async function command(args: string[], io: Io): Promise<number> {
     throw new OutboxError(EX_CONFIG, `${config.file ?? 'no configuration file'}: no relay to check: add a [relay.NAME] table, or set OUTBOX_RELAY`);
   }
   let status = EX_OK;
+  for (const line of domainReport(config, relays)) io.stdout.write(`${line}\n`);
+  io.stdout.write('\n');
+  const as = secretReader(config);
   // Relays are probed one after the other so that the report reads in order; each is bounded
   // by a few steps of --timeout seconds.
   for (const relay of chosen) {
-    const { header, findings } = await probe(relay, { configFile: config.file, ...(stepMs ? { stepMs } : {}), ports, env, ehloName: config.hostname });
+    const { header, findings } = await probe(relay, { configFile: config.file, ...(stepMs ? { stepMs } : {}), ports, env, ehloName: config.hostname, ...(as ? { as } : {}) });
+    const login = relay.forceSender ? undefined : loginAddress(relay);
+    if (login) findings.push({ level: 'info', text: `login-address rule: local senders go out as ${login}, the original kept in Reply-To: (login_sender = false / OUTBOX_RELAY_LOGIN_SENDER=no to turn it off)` });
     io.stdout.write(`${header}\n`);
     for (const f of findings) io.stdout.write(`  ${MARK[f.level]} ${f.text}\n`);
     const v = verdictOf(findings);

@@ -7,8 +7,10 @@
  *   password_command with its timeout, password_env), read the aliases file, and check that the
  *   files it names exist. Prints a summary on stdout and each problem as one line on stderr.
  *   Sends nothing, connects nowhere (that is `outbox check`). Exit 0 = valid, 78 = a problem,
- *   64 = bad usage. Run it as the user that delivers mail (root on a system install): secrets
- *   are read with that user's rights.
+ *   64 = bad usage. The OUTBOX_RELAY relay is checked like the file's (its password file too).
+ *   Secrets are judged as the user that delivers mail would read them: root checking a system
+ *   spool owned by `outbox` judges as `outbox` (credentials.ts secretReader). Also says which
+ *   domain senders get and where it came from, with a WARN for a name that cannot work.
  * migrate: print the translated configuration on stdout (config/migrate.ts). Exit 0, or 66 when
  *   the file cannot be read.
  */
@@ -17,16 +19,20 @@ import * as path from 'node:path';
 import { EX_CONFIG, EX_NOINPUT, EX_OK, EX_USAGE, OutboxError } from '../sysexits.js';
 import type { Io } from '../main.js';
 import { loadConfig, type Config } from './config.js';
-import { resolveOauthToken, resolveSecret } from './credentials.js';
-import { checkRelayUrl } from './file.js';
+import { resolveOauthToken, resolveSecret, secretReader } from './credentials.js';
 import { relayFromEnv } from './relay.js';
+import { domainReport, loginAddress } from './domain.js';
+import { checkRelayUrl } from './file.js';
 import { DEFAULT_ALIASES, parseAliases } from './aliases.js';
 import { defaultRelayName } from './routing.js';
 import { fallbackWarnings } from './fallback.js';
 import { detectFormat, migrate, type MigrateFormat } from './migrate.js';
 import { takeConfigFlag } from './config-flag.js';
+import { commandUsage } from '../cli/usage.js';
 
-const USAGE = 'usage: outbox config check [-C FILE] [--no-secrets] | outbox config migrate [--format msmtp|dma|nullmailer] [--auth AUTHFILE] FILE';
+const USAGE = commandUsage('config');
+
+const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 function fileProblem(p: string, what: string): string | null {
   try {
@@ -42,18 +48,20 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
   const problems: string[] = [];
   const say = (s: string) => io.stdout.write(s + '\n');
   say(`configuration: ${config.file ?? '(none: built-in defaults)'}`);
-  say(`hostname ${config.hostname}, domain ${config.domain}, spool ${config.spool}`);
+  say(`hostname ${config.hostname}, spool ${config.spool}`);
   const relays = Object.values(config.relays ?? {});
-  if (env.OUTBOX_RELAY) {
-    // The environment's relay as delivery builds it (config/relay.ts relayFromEnv).
-    try {
-      const u = checkRelayUrl(relayFromEnv(env)?.url ?? '');
-      if (!('error' in u)) say(`relay env (OUTBOX_RELAY): ${u.scheme}://${u.host}:${u.port}${u.user ? ` as ${u.user}` : ''}`);
-    } catch (e) {
-      problems.push((e as Error).message);
-    }
+  // The environment's relay is checked like a file relay, its password file included (README
+  // "Configuration from the environment").
+  try {
+    const fromEnv = relayFromEnv(env);
+    if (fromEnv) relays.unshift(fromEnv);
+  } catch (e) {
+    problems.push((e as Error).message);
   }
+  for (const line of domainReport(config, relays)) say(line);
   if (relays.length === 0 && !env.OUTBOX_RELAY) problems.push('no relay: add a [relay.NAME] table with url = "smtp+starttls://user@host:587", or set OUTBOX_RELAY');
+  const as = secretReader(config);
+  if (as && opts.secrets) say(`secrets judged as the user that delivers mail: uid ${as.uid}, group ${as.group} (the spool's owner)`);
   for (const r of relays) {
     const u = checkRelayUrl(r.url);
     const desc = 'error' in u ? r.url : `${u.scheme}://${u.host}:${u.port}${u.user ? ` as ${u.user}` : ''}`;
@@ -63,10 +71,11 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
     else if (r.passwordCommand) secret = 'password_command';
     else if (r.passwordEnv) secret = `password_env ${r.passwordEnv}`;
     if (opts.secrets) {
+      const ctx = { configFile: config.file, env, ...(as ? { as } : {}) };
       try {
-        const pw = await resolveSecret(r, { configFile: config.file, env });
+        const pw = await resolveSecret(r, ctx);
         if (pw !== undefined) secret += ' (read: ok)';
-        if (r.oauthTokenCommand) await resolveOauthToken(r, { configFile: config.file, env });
+        if (r.oauthTokenCommand) await resolveOauthToken(r, ctx);
         if (r.oauth) {
           // Only the stored state: config check sends nothing, not even a token refresh.
           const st = (await import('./oauth.js')).tokenState(r);
@@ -78,21 +87,26 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
         secret += ' (NOT readable)';
       }
     }
-    say(`relay ${r.name}: ${desc}, ${secret}${r.fallbacks?.length ? `, fallbacks ${r.fallbacks.join(', ')}` : ''}${r.forceSender ? `, force_sender ${r.forceSender}` : ''}`);
+    const login = r.forceSender ? undefined : loginAddress(r);
+    const name = r.name === 'env' ? 'env (OUTBOX_RELAY)' : r.name;
+    say(`relay ${name}: ${desc}, ${secret}${r.fallbacks?.length ? `, fallbacks ${r.fallbacks.join(', ')}` : ''}${r.forceSender ? `, force_sender ${r.forceSender}` : ''}${login ? `, local senders go out as ${login} (login-address rule)` : ''}`);
     for (const [k, p] of [['ca_file', r.caFile], ['client_cert', r.clientCert], ['client_key', r.clientKey]] as const) {
       if (p) {
-        const pr = fileProblem(p, `relay.${r.name}.${k}`);
-        if (pr) problems.push(`${config.file}${r.line ? `:${r.line}` : ''}: ${pr}`);
+        const pr = fileProblem(p, r.name === 'env' && k === 'ca_file' ? 'OUTBOX_RELAY_CA' : `relay.${r.name}.${k}`);
+        if (pr) problems.push(r.name === 'env' ? pr : `${config.file}${r.line ? `:${r.line}` : ''}: ${pr}`);
       }
     }
   }
   for (const w of fallbackWarnings(config.relays)) io.stderr.write(`outbox: warning: ${config.file}: ${w}\n`);
   if (relays.length > 0 || env.OUTBOX_RELAY) say(`default relay: ${env.OUTBOX_RELAY ? 'env' : defaultRelayName(config)}`);
-  say(`routes: ${(config.routes ?? []).length}`);
+  // A [[route]] with lists expands into several rules (one per combination): count the tables.
+  const routes = config.routes ?? [];
+  const tables = new Set(routes.map((r, i) => r.line ?? `#${i}`)).size;
+  say(`routes: ${plural(tables, '[[route]] table')}${routes.length !== tables ? ` (${routes.length} rules)` : ''}`);
   const aliasesFile = config.aliasesFile ?? DEFAULT_ALIASES;
   try {
     const t = parseAliases(fs.readFileSync(aliasesFile, 'utf8'), aliasesFile);
-    say(`aliases: ${aliasesFile}, ${t.entries.size} entries`);
+    say(`aliases: ${aliasesFile}, ${plural(t.entries.size, 'entry', 'entries')}`);
     for (const p of t.problems) problems.push(`${aliasesFile}:${p.line}: ${p.message}`);
   } catch (e) {
     if (config.aliasesFile !== undefined || (e as NodeJS.ErrnoException).code !== 'ENOENT') {
@@ -100,7 +114,7 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
     } else say(`aliases: none (${aliasesFile} does not exist)`);
   }
   if (config.masquerade) say(`masquerade: local senders become user@${config.masquerade}`);
-  if (config.senderTable?.length) say(`sender_table: ${config.senderTable.length} entries`);
+  if (config.senderTable?.length) say(`sender_table: ${plural(config.senderTable.length, 'entry', 'entries')}`);
   if (config.listener) {
     say(`listener: ${config.listener.listen.join(', ')}`);
     for (const [k, p] of [['auth_users_file', config.listener.authUsersFile], ['tls_cert', config.listener.tlsCert], ['tls_key', config.listener.tlsKey]] as const) {

@@ -8,6 +8,8 @@
  *   4. anyone else: a per-user spool under `$XDG_STATE_HOME/outbox` (default
  *      `~/.local/state/outbox`), and `$XDG_CONFIG_HOME/outbox/outbox.conf` if it exists.
  * `$OUTBOX_SPOOL` overrides the spool directory in every case.
+ * The mail domain: config/domain.ts (OUTBOX_DOMAIN, `domain`, /etc/mailname, the FQDN, the host
+ * name). Other OUTBOX_* variables are read where they are used (config/relay.ts for the relay).
  * A uid with no usable home (no passwd entry and no $HOME, as `docker run --user 12345`, or a
  * $HOME it cannot write, such as `/` under OpenShift) has no per-user spool: EX_CONFIG with one
  * line that names OUTBOX_SPOOL (userSpoolProblem). An installed system (/etc/outbox) is unaffected.
@@ -22,6 +24,7 @@ import * as path from 'node:path';
 import { EX_CONFIG, OutboxError } from '../sysexits.js';
 import type { DeliveryMode } from '../cli/flags.js';
 import { readConfigFile, type FileSettings } from './file.js';
+import { chooseDomain } from './domain.js';
 
 export const SYSTEM_CONFIG = '/etc/outbox/outbox.conf';
 export const SYSTEM_SPOOL = '/var/spool/outbox';
@@ -34,6 +37,10 @@ export interface Config extends FileSettings {
   spool: string;
   hostname: string;
   domain: string;
+  /** Where `domain` came from (config/domain.ts), for `config check`, `check` and `-bv`. */
+  domainSource?: string;
+  /** Where undeliverable bounces go: OUTBOX_POSTMASTER, else `postmaster` in the file. */
+  postmaster?: string;
   delivery: DeliveryMode;
   /** Largest message accepted, in bytes; 0 = no limit. */
   maxMessageSize: number;
@@ -48,6 +55,12 @@ export interface ConfigSources {
   env?: NodeJS.ProcessEnv;
   uid?: number;
   home?: string;
+}
+
+/** A user's private spool: `$XDG_STATE_HOME/outbox`, default `~/.local/state/outbox`; '' without a home. */
+export function userSpoolDir(env: NodeJS.ProcessEnv, home: string = env.HOME || homeOf()): string {
+  const state = env.XDG_STATE_HOME || (home && path.join(home, '.local', 'state'));
+  return state ? path.join(state, 'outbox') : '';
 }
 
 function defaultHostname(): string {
@@ -103,8 +116,7 @@ export function loadConfig(src: ConfigSources = {}): Config {
   } else if (uid !== 0) {
     system = false;
     const home = src.home ?? (env.HOME || homeOf());
-    const state = env.XDG_STATE_HOME || (home && path.join(home, '.local', 'state'));
-    spool = state ? path.join(state, 'outbox') : '';
+    spool = userSpoolDir(env, home);
     const configHome = env.XDG_CONFIG_HOME || (home && path.join(home, '.config'));
     const userConf = configHome ? path.join(configHome, 'outbox', 'outbox.conf') : '';
     if (userConf && fs.existsSync(userConf)) file = userConf;
@@ -114,13 +126,17 @@ export function loadConfig(src: ConfigSources = {}): Config {
   // A user config that names its own spool settles it.
   if (spoolProblem && !settings.spool) throw new OutboxError(EX_CONFIG, spoolProblem);
   const hostname = settings.hostname ?? defaultHostname();
+  const domain = chooseDomain({ env, fileDomain: settings.domain, file, hostname });
+  const postmaster = env.OUTBOX_POSTMASTER?.trim() || settings.postmaster;
   const config: Config = {
     ...(settings as FileSettings),
     file,
     system: settings.spool !== undefined ? settings.spool === SYSTEM_SPOOL || system : system,
     spool: env.OUTBOX_SPOOL || settings.spool || spool,
     hostname,
-    domain: settings.domain ?? hostname,
+    domain: domain.domain,
+    domainSource: domain.source,
+    ...(postmaster ? { postmaster } : {}),
     delivery: settings.delivery ?? 'background',
     maxMessageSize: settings.maxMessageSize ?? 0,
     orphanGraceSeconds: settings.orphanGraceSeconds ?? 3600,

@@ -6,7 +6,8 @@
  * Rules (README.md "Credentials"):
  *  - password_file: a regular file, not accessible to others, and accessible to its group only
  *    when that group is one of the reading process's groups (the runner's group). The first line
- *    is the password (a trailing line break is dropped).
+ *    is the password (a trailing line break is dropped). Root checking for the spool owner
+ *    (`config check`, `check`) judges as that user (secretReader), so the verdict is delivery's.
  *  - password_command: run with /bin/sh -c (so msmtp's passwordeval lines work unchanged; the
  *    command comes from the administrator's file, never from a message), stdin closed, killed
  *    with its process group after password_command_timeout (default 10 s). Exit 0 and a
@@ -21,6 +22,8 @@ import { EX_CONFIG, OutboxError } from '../sysexits.js';
 import type { RelaySettings } from './types.js';
 import { currentGids, secretFileProblem } from './file.js';
 import { Locator } from './locate.js';
+import { targetIdentity } from '../spool/privileges.js';
+import { groupName } from '../passwd.js';
 
 export const DEFAULT_SECRET_COMMAND_TIMEOUT_MS = 10_000;
 
@@ -29,6 +32,44 @@ export interface SecretContext {
   configFile: string | null;
   env?: NodeJS.ProcessEnv;
   gids?: number[];
+  /** Judge password files as this user would (root checking for the spool owner), see secretReader(). */
+  as?: SecretReader;
+}
+
+/** The user whose rights decide whether a password file is fit: the one that delivers mail. */
+export interface SecretReader {
+  uid: number;
+  gids: number[];
+  group: string;
+}
+
+/**
+ * When root runs `config check` or `check` on a system spool owned by another user (`outbox`),
+ * that user delivers the mail (spool/privileges.ts drops to it, with its primary group only):
+ * judge the secret as it would, so that a root:outbox 0640 file is fit and a root:root 0600 one
+ * is not. Else undefined: the process judges as itself.
+ */
+export function secretReader(config: { system: boolean; spool: string }): SecretReader | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(config.spool);
+  } catch {
+    return undefined;
+  }
+  const t = targetIdentity(process.getuid ? process.getuid() : -1, config.system, { uid: st.uid, gid: st.gid });
+  return t ? { uid: t.uid, gids: [t.gid], group: groupName(t.gid) } : undefined;
+}
+
+/** Can `r` read a file with this owner, group and mode (the classic owner/group/other order)? */
+function canRead(st: { uid: number; gid: number; mode: number }, r: SecretReader): boolean {
+  if (st.uid === r.uid) return (st.mode & 0o400) !== 0;
+  if (r.gids.includes(st.gid)) return (st.mode & 0o040) !== 0;
+  return (st.mode & 0o004) !== 0;
+}
+
+/** This process as the reader of its own secrets (for the fix a refusal names). */
+function currentReader(): { uid: number; group: string } {
+  return { uid: process.getuid ? process.getuid() : -1, group: groupName(process.getgid ? process.getgid() : -1) };
 }
 
 function where(ctx: SecretContext, relay: RelaySettings, key: string): string {
@@ -63,7 +104,13 @@ export function readPasswordFile(relay: RelaySettings, file: string, ctx: Secret
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) fail(ctx, relay, 'password_file', `${file} is not a regular file`);
-    const problem = secretFileProblem(st, ctx.gids ?? currentGids());
+    const r = ctx.as;
+    if (r && !canRead(st, r)) {
+      fail(ctx, relay, 'password_file', `${file} cannot be read by the user that delivers mail (uid ${r.uid}, the spool's owner); fix with: chgrp ${r.group} ${file} && chmod 640 ${file}`);
+    }
+    const gids = r?.gids ?? ctx.gids ?? currentGids();
+    // The fix is named for the delivering user (looked up only when there is a problem).
+    const problem = secretFileProblem(st, gids) && secretFileProblem(st, gids, r ?? currentReader());
     if (problem) fail(ctx, relay, 'password_file', `refusing ${file}: it ${problem.replace(/FILE/g, file)}`);
     const pw = firstLine(fs.readFileSync(fd, 'utf8'));
     if (pw === '') fail(ctx, relay, 'password_file', `${file} is empty`);

@@ -52,7 +52,7 @@ export interface FileSettings {
   masquerade?: string;
   /** Per-correspondent sender addresses ([sender_table]). */
   senderTable?: SenderTableEntry[];
-  /** Where undeliverable bounces go (runner/bounce.ts postmasterAddress()). */
+  /** Where undeliverable bounces go (runner/bounce.ts postmasterAddress(); OUTBOX_POSTMASTER overrides it). */
   postmaster?: string;
 }
 
@@ -66,6 +66,7 @@ type Spec =
   | { kind: 'duration' }
   | { kind: 'durations' }
   | { kind: 'enum'; values: readonly string[] }
+  | { kind: 'boolean' }
   | { kind: 'strings'; item: 'string' | 'domain' | 'relay' | 'hostport' | 'fingerprint' | 'domainpattern' | 'senderpattern' };
 
 interface Row {
@@ -130,6 +131,7 @@ const RELAY: Record<string, Row> = {
   max_connections: row('maxConnections', { kind: 'integer', min: 1 }),
   fallbacks: row('fallbacks', { kind: 'strings', item: 'relay' }),
   force_sender: row('forceSender', { kind: 'address' }),
+  login_sender: row('loginSender', { kind: 'boolean' }),
 };
 
 const ROUTE_KEYS = ['domain', 'sender', 'from', 'relay'];
@@ -323,13 +325,21 @@ export function normalizeFingerprint(s: string): string | null {
   return hex.toUpperCase().match(/../g)!.join(':');
 }
 
-/** What is wrong with a secret-holding file's permissions, or null (owner/group rules in README). */
-export function secretFileProblem(st: { mode: number; gid: number }, runnerGids: number[]): string | null {
+/**
+ * What is wrong with a secret-holding file's permissions, or null (owner/group rules in README).
+ * The fix named is one that leaves the file readable by the user that delivers mail (`runner`,
+ * when known): `chmod 600` for a file it owns; for a file someone else owns (root:outbox, as the
+ * README's privilege table recommends), its group must be the runner's and the mode 640.
+ */
+export function secretFileProblem(st: { mode: number; gid: number; uid?: number }, runnerGids: number[], runner?: { uid: number; group: string }): string | null {
   const mode = st.mode & 0o777;
   const octal = mode.toString(8).padStart(4, '0');
-  if (mode & 0o007) return `is readable or writable by others (mode ${octal}); fix with: chmod o-rwx FILE`;
-  if (mode & 0o070 && !runnerGids.includes(st.gid)) {
-    return `is accessible to its group (gid ${st.gid}, mode ${octal}), which is not the group of the user that delivers mail; fix with: chmod g-rwx FILE (or chgrp it to that group)`;
+  const groupOk = runnerGids.includes(st.gid);
+  const ownedByRunner = !runner || st.uid === undefined || st.uid === runner.uid;
+  const fix = ownedByRunner ? 'chmod 600 FILE' : groupOk ? 'chmod 640 FILE' : `chgrp ${runner.group} FILE && chmod 640 FILE`;
+  if (mode & 0o007) return `is readable or writable by others (mode ${octal}); fix with: ${fix}`;
+  if (mode & 0o070 && !groupOk) {
+    return `is accessible to its group (gid ${st.gid}, mode ${octal}), which is not the group of the user that delivers mail; fix with: ${fix}${ownedByRunner ? ' (or chgrp it to that group)' : ''}`;
   }
   return null;
 }
@@ -407,6 +417,9 @@ class Reader {
           return d;
         });
       }
+      case 'boolean':
+        if (typeof v !== 'boolean') this.fail(path, `must be true or false, not ${JSON.stringify(v)}`);
+        return v;
       case 'enum':
         if (typeof v !== 'string' || !spec.values.includes(v)) {
           const s = typeof v === 'string' ? suggest(v, spec.values) : undefined;
@@ -432,7 +445,7 @@ class Reader {
               return x.includes('@') && !x.startsWith('@') ? x : x.toLowerCase();
             }
             case 'hostport':
-              if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(x)) this.fail(path, `"${x}" is not host:port (e.g. "127.0.0.1:2525", "[::1]:2525")`);
+              if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(x)) this.fail(path, `"${x}" is not host:port (e.g. "127.0.0.1:10587", "[::1]:10587")`);
               return x;
             case 'fingerprint': {
               const f = normalizeFingerprint(x);
@@ -618,7 +631,7 @@ export function parseConfigText(file: string, text: string): FileSettings {
         break;
       case 'listener': {
         const l = r.section<Partial<ListenerSettings>>(['listener'], value, LISTENER);
-        if (!l.listen) r.fail(['listener', 'listen'], 'listen is required (e.g. listen = ["127.0.0.1:2525"])');
+        if (!l.listen) r.fail(['listener', 'listen'], 'listen is required (e.g. listen = ["127.0.0.1:10587"])');
         if ((l.tlsCert === undefined) !== (l.tlsKey === undefined)) r.fail(['listener', l.tlsCert ? 'tls_key' : 'tls_cert'], 'tls_cert and tls_key go together');
         out.listener = l as ListenerSettings;
         break;

@@ -14,6 +14,11 @@
  *   OUTBOX_RELAY_PASSWORD_FILE   a file holding the password (not accessible to others; see
  *                                config/credentials.ts)
  *   OUTBOX_RELAY_CA              a CA file trusted in addition to the system's
+ *   OUTBOX_RELAY_FORCE_SENDER    force_sender: every sender goes out as this address
+ *   OUTBOX_RELAY_LOGIN_SENDER    login_sender: yes (default) / no, the login-address rule
+ *                                (config/rewrite.ts)
+ * The password has only the file form: a variable's value would show in `ps e`, as a password
+ * in the URL would.
  *
  * Pure. Secrets (OUTBOX_RELAY_PASSWORD_FILE included) are read by config/credentials.ts, under
  * the same rules as the file's password_file. Throws OutboxError(EX_CONFIG) with one line saying
@@ -23,7 +28,7 @@
 import * as fs from 'node:fs';
 import { EX_CONFIG, OutboxError } from '../sysexits.js';
 import type { RelaySettings } from './types.js';
-import { checkRelayUrl } from './file.js';
+import { checkRelayUrl, isMailbox } from './file.js';
 
 export type RelayScheme = 'starttls' | 'smtps' | 'smtp';
 
@@ -57,15 +62,29 @@ export function describeEndpoint(e: RelayEndpoint): string {
   return `${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}`;
 }
 
-/** The relay given by OUTBOX_RELAY*, or null. Validates the URL at once. */
+/** A yes/no variable: undefined when unset; throws EX_CONFIG for anything else. */
+function envSwitch(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
+  const v = env[name]?.trim().toLowerCase();
+  if (!v) return undefined;
+  if (['yes', 'true', 'on', '1'].includes(v)) return true;
+  if (['no', 'false', 'off', '0'].includes(v)) return false;
+  throw new OutboxError(EX_CONFIG, `${name}: expected yes or no, not ${JSON.stringify(env[name])}`);
+}
+
+/** The relay given by OUTBOX_RELAY*, or null. Validates the URL and the other variables at once. */
 export function relayFromEnv(env: NodeJS.ProcessEnv): RelaySettings | null {
   const url = env.OUTBOX_RELAY?.trim();
   if (!url) return null;
   parseRelayUrl(url, 'OUTBOX_RELAY');
+  const force = env.OUTBOX_RELAY_FORCE_SENDER?.trim();
+  if (force && !isMailbox(force)) throw new OutboxError(EX_CONFIG, `OUTBOX_RELAY_FORCE_SENDER: must be an address user@domain, not ${JSON.stringify(force)}`);
+  const loginSender = envSwitch(env, 'OUTBOX_RELAY_LOGIN_SENDER');
   return {
     name: 'env',
     url,
     ...(env.OUTBOX_RELAY_PASSWORD_FILE ? { passwordFile: env.OUTBOX_RELAY_PASSWORD_FILE } : {}),
     ...(env.OUTBOX_RELAY_CA ? { caFile: env.OUTBOX_RELAY_CA } : {}),
+    ...(force ? { forceSender: force } : {}),
+    ...(loginSender !== undefined ? { loginSender } : {}),
   };
 }

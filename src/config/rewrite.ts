@@ -16,6 +16,10 @@
  *  3. relay.NAME.force_sender: the relay only accepts its account's address (Gmail, SES): MAIL
  *     FROM and the From:/Sender: addresses become that address; the original From: is kept in a
  *     new Reply-To: unless the message already has one. The display name is kept.
+ *     Without force_sender, the login-address rule: when the relay's login is an email address
+ *     (Gmail, Microsoft 365, Fastmail...), local senders (bare names, user@<this host>,
+ *     user@<domain>) are sent as the login the same way; other senders are left alone, and so
+ *     is every sender when sender_table or masquerade chose it.
  * The null sender (bounces) is never rewritten. Header fields are edited as raw text: only the
  * address inside the field changes, every other byte stays (src/message/headers.ts).
  *
@@ -25,7 +29,8 @@ import { formatDisplayName, splitAddress, splitAddressList } from '../message/ad
 import { fieldValue, parseHeaderSection, type HeaderField } from '../message/headers.js';
 import type { Config } from './config.js';
 import { bareAddress } from './file.js';
-import { localDomainsOf } from './aliases.js';
+import { localDomainsOf, localName } from './aliases.js';
+import { loginAddress } from './domain.js';
 import { explainRoute, type Route } from './routing.js';
 import type { SenderTableEntry } from './types.js';
 
@@ -141,6 +146,43 @@ function masqueradeAddress(config: ConfigForPlan, addr: string): string | undefi
   return `${local}@${target}`;
 }
 
+/**
+ * Send as `addr` (force_sender, or the login-address rule): the envelope sender and the From: /
+ * Sender: addresses for which `applies` holds become `addr`; the display name stays, and the
+ * original From: value is kept as Reply-To: unless the message has one. The null sender stays.
+ */
+function sendAs(h: HeaderEdit, sender: string, addr: string, label: string, applies: (a: string) => boolean, rewrites: string[]): string {
+  let s = sender;
+  const same = (a: string | undefined) => a?.toLowerCase() === addr.toLowerCase();
+  if (s !== '' && !same(s) && applies(s)) {
+    rewrites.push(`${label}: envelope sender ${s} -> ${addr}`);
+    s = addr;
+  }
+  const from = h.get('from');
+  const fromAddr = from ? splitAddressList(fieldValue(from))[0] : undefined;
+  if (!from) {
+    h.set('From', addr);
+    rewrites.push(`${label}: From: added as ${addr}`);
+  } else if (!same(fromAddr) && (fromAddr === undefined || applies(fromAddr))) {
+    if (!h.has('reply-to')) {
+      // Keep the original author reachable: its From: value, byte for byte, as Reply-To:.
+      const original = from.raw.slice(from.raw.indexOf(':') + 1).replace(/^[ \t]*/, '');
+      h.fields.push({ name: 'Reply-To', key: 'reply-to', raw: `Reply-To: ${original}` });
+      rewrites.push(`${label}: Reply-To: added with the original From:`);
+    }
+    h.mapAddresses('from', (a) => (applies(a) ? addr : undefined));
+    rewrites.push(`${label}: From: ${fromAddr ?? '(none)'} -> ${addr}`);
+  }
+  h.mapAddresses('sender', (a) => (same(a) || !applies(a) ? undefined : addr));
+  return s;
+}
+
+/** A sender of this host: a local name (bare, @hostname, @localhost, @local_domains) or @domain. */
+export function isLocalSender(config: ConfigForPlan, addr: string): boolean {
+  if (localName(config, addr) !== null) return true;
+  return config.domain !== undefined && (splitAddress(addr).domain ?? '').toLowerCase().replace(/\.$/, '') === config.domain.toLowerCase();
+}
+
 /** Rewrite one group's envelope sender and header (sender_table entry, masquerade, force_sender). */
 export function rewriteSender(
   config: ConfigForPlan,
@@ -182,28 +224,12 @@ export function rewriteSender(
       });
     }
   }
-  const force = relayName ? config.relays?.[relayName]?.forceSender : undefined;
-  if (force) {
-    if (s !== '' && s.toLowerCase() !== force.toLowerCase()) {
-      rewrites.push(`force_sender (relay ${relayName}): envelope sender ${s} -> ${force}`);
-      s = force;
-    }
-    const from = h.get('from');
-    const fromAddr = from ? splitAddressList(fieldValue(from))[0] : undefined;
-    if (!from) {
-      h.set('From', force);
-      rewrites.push(`force_sender (relay ${relayName}): From: added as ${force}`);
-    } else if (fromAddr?.toLowerCase() !== force.toLowerCase()) {
-      if (!h.has('reply-to')) {
-        // Keep the original author reachable: its From: value, byte for byte, as Reply-To:.
-        const original = from.raw.slice(from.raw.indexOf(':') + 1).replace(/^[ \t]*/, '');
-        h.fields.push({ name: 'Reply-To', key: 'reply-to', raw: `Reply-To: ${original}` });
-        rewrites.push(`force_sender (relay ${relayName}): Reply-To: added with the original From:`);
-      }
-      h.mapAddresses('from', () => force);
-      rewrites.push(`force_sender (relay ${relayName}): From: ${fromAddr ?? '(none)'} -> ${force}`);
-    }
-    h.mapAddresses('sender', (a) => (a.toLowerCase() === force.toLowerCase() ? undefined : force));
+  const relay = relayName ? config.relays?.[relayName] : undefined;
+  if (relay?.forceSender) s = sendAs(h, s, relay.forceSender, `force_sender (relay ${relayName})`, () => true, rewrites);
+  else if (!entry && !config.masquerade) {
+    // A sender_table entry or masquerading chose the sender on purpose: the login rule leaves it alone.
+    const login = loginAddress(relay);
+    if (login) s = sendAs(h, s, login, `login address (relay ${relayName})`, (a) => isLocalSender(config, a), rewrites);
   }
   return { sender: s, header: rewrites.length > 0 ? h.text() : header, rewrites };
 }

@@ -58,6 +58,11 @@ export interface RelaySettings {
   fallbacks?: string[];
   /** Rewrite envelope sender and From: to this address (Gmail/SES style accounts). */
   forceSender?: string;
+  /**
+   * The login-address rule (config/rewrite.ts): when the login (URL user) is an email address,
+   * local senders go out as that address. Default true; false sends every sender unchanged.
+   */
+  loginSender?: boolean;
   /** Line of the [relay.NAME] header in the file, for diagnostics (absent for OUTBOX_RELAY). */
   line?: number;
 }
@@ -106,7 +111,7 @@ export interface SenderTableEntry {
 }
 
 export interface ListenerSettings {
-  /** host:port pairs, e.g. "127.0.0.1:2525", "[::1]:587". */
+  /** host:port pairs, e.g. "127.0.0.1:10587", "[::1]:587". */
   listen: string[];
   /** File of user:hash lines; enables AUTH (only after STARTTLS). */
   authUsersFile?: string;

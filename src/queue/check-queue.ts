@@ -24,6 +24,7 @@ import { listIds, spoolPaths } from '../spool/spool.js';
 import { ProblemSummary, formatGroup, type ProblemGroup } from './problems.js';
 import { type UsageTable, addUsage, usageReport, userLimits } from '../spool/usage.js';
 import { passwdEntry } from '../passwd.js';
+import { usageForm } from '../cli/usage.js';
 
 export const OK = 0;
 export const WARNING = 1;
@@ -31,7 +32,7 @@ export const CRITICAL = 2;
 export const UNKNOWN = 3;
 const NAMES = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'];
 
-export const USAGE = 'usage: outbox check --queue [-C FILE] [--max-age DURATION] [--max-held N]';
+export const USAGE = usageForm('check', '--queue');
 
 export interface QueueFacts {
   messages: number;

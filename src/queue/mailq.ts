@@ -19,11 +19,14 @@
  * summary's grouping key; every line stays one message, as postqueue -j consumers expect). Never reads message bodies; never loads the SMTP client.
  * Root and the spool's owner see every message; on the system spool anyone else sees only their
  * own, and since they cannot read the queue, their mailq asks the daemon (queue/query-client.ts).
+ * Messages still in incoming/ (no daemon has picked them up yet) are listed after the queue,
+ * with the reason "waiting in incoming/" (queue/drops.ts; JSON queue_name "maildrop").
  */
 import * as fs from 'node:fs';
 import type { Config } from '../config/config.js';
 import { type ControlRecord, pendingRecipients, parseControl } from '../spool/format.js';
 import { listIds, lockedIds, spoolOwner, spoolPaths } from '../spool/spool.js';
+import { pendingDrops } from './drops.js';
 import * as path from 'node:path';
 import { ProblemSummary, formatSummary, problemOf, withFix } from './problems.js';
 
@@ -43,12 +46,17 @@ export function arrivalTime(ms: number): string {
 export interface ListedMessage {
   rec: ControlRecord;
   active: boolean;
+  /** Still in incoming/, not yet picked up into the queue (queue/drops.ts). */
+  dropped?: boolean;
 }
 
+const DROPPED_REASON = 'waiting in incoming/ to be picked up: by the queue daemon, or the next queue run (sendmail -q)';
+
 /** One message's lines in the text listing (ending with an empty line). */
-export function formatEntry({ rec, active }: ListedMessage, now = Date.now()): string {
+export function formatEntry({ rec, active, dropped }: ListedMessage, now = Date.now()): string {
   const mark = active ? '*' : rec.hold ? '!' : ' ';
   let out = `${(rec.id + mark).padEnd(13)} ${String(rec.size).padStart(7)} ${arrivalTime(rec.arrival).padEnd(20)} ${rec.sender || 'MAILER-DAEMON'}\n`;
+  if (dropped) out += `${REASON_INDENT}(${DROPPED_REASON})\n`;
   let lastReason: string | undefined;
   for (const r of pendingRecipients(rec)) {
     let reason = r.reason !== undefined ? withFix(r.reason, r.fix) : r.status === 'deferred' ? rec.lastError : undefined;
@@ -65,10 +73,10 @@ export function formatTotal(totalBytes: number, count: number): string {
 }
 
 /** postqueue -j's object for one message. */
-export function jsonEntry({ rec, active }: ListedMessage): string {
+export function jsonEntry({ rec, active, dropped }: ListedMessage): string {
   const problem = problemOf(rec);
   return JSON.stringify({
-    queue_name: rec.hold ? 'hold' : active ? 'active' : rec.attempts > 0 ? 'deferred' : 'incoming',
+    queue_name: dropped ? 'maildrop' : rec.hold ? 'hold' : active ? 'active' : rec.attempts > 0 ? 'deferred' : 'incoming',
     queue_id: rec.id,
     arrival_time: Math.floor(rec.arrival / 1000),
     message_size: rec.size,
@@ -168,6 +176,16 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
     if (buf && !opts.out.write(buf)) await new Promise((r) => opts.out.once('drain', r));
     buf = '';
   };
+  const emit = async (entry: ListedMessage) => {
+    if (opts.json) buf += jsonEntry(entry) + '\n';
+    else {
+      if (count === 0) buf += MAILQ_HEADER + '\n';
+      buf += formatEntry(entry, now);
+    }
+    count++;
+    total += entry.rec.size;
+    if (buf.length > 8192) await flush();
+  };
   for (const id of ids) {
     const text = readRecordText(path.join(p.ctl, id), readBuf);
     if (text === null) continue; // removed while we listed: delivered meanwhile
@@ -188,17 +206,11 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
     }
     if (!visibleTo(rec, opts.uid, config, owner)) continue;
     if (pendingRecipients(rec).length === 0) continue;
-    const entry = { rec, active: locked.has(id) };
-    if (opts.json) buf += jsonEntry(entry) + '\n';
-    else {
-      if (count === 0) buf += MAILQ_HEADER + '\n';
-      buf += formatEntry(entry, now);
-    }
-    count++;
-    total += rec.size;
     problems.add(rec);
-    if (buf.length > 8192) await flush();
+    await emit({ rec, active: locked.has(id) });
   }
+  // Mail committed into incoming/ but not picked up yet (no daemon): listed too, after the queue.
+  if (config.system) for (const rec of pendingDrops(config.spool)) if (visibleTo(rec, opts.uid, config, owner)) await emit({ rec, active: false, dropped: true });
   if (!opts.json) buf += count === 0 ? 'Mail queue is empty\n' : formatSummary(problems.groups()) + formatTotal(total, count);
   await flush();
   return count;

@@ -57,6 +57,7 @@ import { lockedIds, tryLock } from '../spool/lock.js';
 import { arrivalTime, visibleTo } from './mailq.js';
 import { escapeControls, escapeJsonControls, isTerminal } from './terminal.js';
 import { StringDecoder } from 'node:string_decoder';
+import { commandUsage } from '../cli/usage.js';
 
 export type Action = 'hold' | 'release' | 'requeue' | 'delete';
 const ACTIONS: readonly string[] = ['hold', 'release', 'requeue', 'delete'];
@@ -75,9 +76,7 @@ export type Request =
   | { kind: 'change'; action: Action; configFile?: string; ids: string[]; all: boolean; filter: Filter }
   | { kind: 'show'; configFile?: string; id: string; body: boolean; json: boolean; raw: boolean };
 
-export const USAGE = `usage: outbox queue hold|release|requeue|delete [-C FILE] (ID... | --all | FILTER...)
-       outbox queue show [-C FILE] [--no-body | --json] [--raw] ID
-FILTER: --sender=TEXT --recipient=TEXT --held --deferred --older-than=AGE (30s, 15m, 12h, 7d)`;
+export const USAGE = commandUsage('queue');
 
 function usage(message: string): OutboxError {
   return new OutboxError(EX_USAGE, `queue: ${message}\n${USAGE}`);

@@ -30,6 +30,7 @@ import type { MessageResult } from './runner.js';
 import { onSignals, setupEngine } from './setup.js';
 import { DEFAULT_LINGER_MS, runDaemon } from './daemon.js';
 import type { Outcome } from './classify.js';
+import { usageLine } from '../cli/usage.js';
 
 /** The exit status for one message's delivery result. Pure. */
 export function exitForResult(r: Pick<MessageResult, 'state' | 'outcomes' | 'remaining'>): number {
@@ -54,9 +55,9 @@ function parseArgs(args: string[]): { configFile?: string; verbose: boolean; bac
     if (a === '-v') verbose = true;
     else if (a === '--background') background = true;
     else if (!a.startsWith('-') && id === undefined) id = a;
-    else throw new OutboxError(EX_USAGE, `deliver: unexpected argument "${a}" (usage: outbox deliver [-C FILE] [-v] ID)`);
+    else throw new OutboxError(EX_USAGE, `deliver: unexpected argument "${a}" (${usageLine('deliver')})`);
   }
-  if (!id || !isQueueId(id)) throw new OutboxError(EX_USAGE, `deliver: expected a queue id (usage: outbox deliver [-C FILE] [-v] ID)`);
+  if (!id || !isQueueId(id)) throw new OutboxError(EX_USAGE, `deliver: expected a queue id (${usageLine('deliver')})`);
   return { ...(configFile ? { configFile } : {}), verbose, background, id };
 }
 

@@ -47,7 +47,7 @@ describe('bad configuration files exit 78 naming file:line:key', () => {
   });
   it('inline password in a world-readable file, for every command', async () => {
     const f = conf('[relay.main]\nurl = "smtps://u@h.example"\npassword = "s3cret-inline"\n', 0o644);
-    const e = await expect78(['-C', f, 'a@b.example'], new RegExp(`${f}:3: relay\\.main\\.password: an inline password is only allowed in a private file.*chmod o-rwx`));
+    const e = await expect78(['-C', f, 'a@b.example'], new RegExp(`${f}:3: relay\\.main\\.password: an inline password is only allowed in a private file.*chmod 600`));
     assert.doesNotMatch(e, /s3cret-inline/);
     await expect78(['-C', f, '-bp'], /inline password/);
   });
@@ -75,7 +75,7 @@ describe('outbox config check', () => {
     const f = conf(`[relay.main]\nurl = "smtps://me@h.example.com"\npassword_file = "${pw}"\n`);
     const r = await run(OUTBOX, ['config', 'check', '-C', f], { env });
     assert.equal(r.code, 78);
-    assert.match(r.stderr, new RegExp(`${f}:3: relay\\.main\\.password_file: refusing ${pw}: it is readable or writable by others \\(mode 0644\\); fix with: chmod o-rwx ${pw}`));
+    assert.match(r.stderr, new RegExp(`${f}:3: relay\\.main\\.password_file: refusing ${pw}: it is readable or writable by others \\(mode 0644\\); fix with: chmod 600 ${pw}`));
     assert.doesNotMatch(r.stdout + r.stderr, /open-secret/);
   });
   it('unreadable password file (checked as an unprivileged user)', async (tc) => {
@@ -116,6 +116,17 @@ describe('outbox config check', () => {
     assert.ok(r.code === 0 || r.code === 78, r.stderr);
     assert.doesNotMatch(r.stderr, /syntax error|unknown key/);
     assert.match(r.stdout, /relay provider: smtp\+starttls:\/\/smtp\.provider\.example:587 as me@example\.com/);
+  });
+  it('counts [[route]] tables as written (not the rules their lists expand to), and says "1 entry"', async () => {
+    const aliases = path.join(t.dir, 'aliases-one');
+    fs.writeFileSync(aliases, 'root: admin@example.com\n');
+    const example = fs.readFileSync(path.join(REPO, 'outbox.conf.example'), 'utf8');
+    assert.equal(example.match(/^\[\[route\]\]$/gm)!.length, 3);
+    const f = conf(example.replace(/^aliases = .*$/m, `aliases = "${aliases}"`));
+    const r = await run(OUTBOX, ['config', 'check', '--no-secrets', '-C', f], { env: { ...env } });
+    assert.match(r.stdout, /^routes: 3 \[\[route\]\] tables \(4 rules\)$/m, r.stdout);
+    assert.match(r.stdout, /^aliases: .*, 1 entry$/m);
+    assert.match(r.stdout, /^sender_table: 2 entries$/m);
   });
 });
 

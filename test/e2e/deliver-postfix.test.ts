@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { usePostfixSmarthost, waitForMaildir } from '../helpers/postfix.js';
+import { smarthostEnv, usePostfixSmarthost, waitForMaildir } from '../helpers/postfix.js';
 import { SENDMAIL, controls, run, sleep, tempSpool } from '../helpers/run.js';
 
 
@@ -48,15 +48,7 @@ function fromOurReceived(text: string): string {
   describe('delivery to a real Postfix smarthost (STARTTLS + AUTH)', () => {
     const t = tempSpool('outbox-postfix-');
     after(() => t.cleanup());
-    const pw = path.join(t.dir, 'password');
-    fs.writeFileSync(pw, `${sh.password}\n`, { mode: 0o600 });
-    const env = {
-      ...t.env,
-      OUTBOX_RELAY: `smtp+starttls://${encodeURIComponent(sh.user)}@localhost:${sh.port}`,
-      OUTBOX_RELAY_PASSWORD_FILE: pw,
-      OUTBOX_RELAY_CA: sh.ca,
-      OUTBOX_LOG: 'stderr',
-    };
+    const env = { ...t.env, ...smarthostEnv(sh, t.dir) };
 
     it('PHP mail() -> spool -> sendmail -q -> Postfix -> Maildir, bytes intact', async () => {
       const token = `pf-${randomBytes(6).toString('hex')}`;

@@ -172,11 +172,11 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     fs.chmodSync(s.env.OUTBOX_RELAY_PASSWORD_FILE!, 0o644);
     await queue(s, ['a@example.com']);
     const r = await queueRun(s);
-    assert.match(r.stderr, /readable or writable by others \(mode 0644\): chmod o-rwx/);
+    assert.match(r.stderr, /readable or writable by others \(mode 0644\): chmod 600/);
     assert.equal(s.relay.connections, 0);
     // One reason, one fix (issue 10 §5: the reason line used to repeat the whole text).
     const q = (await run(MAILQ, [], { env: s.env })).stdout;
-    assert.match(q, /\(relay env: password_file: refusing \S+: it is readable or writable by others \(mode 0644\); fix: chmod o-rwx \S+; next attempt [^)]*\)\n/);
+    assert.match(q, /\(relay env: password_file: refusing \S+: it is readable or writable by others \(mode 0644\); fix: chmod 600 \S+; next attempt [^)]*\)\n/);
     assert.equal(q.match(/chmod/g)!.length, 2, `the fix once in the entry, once in the summary:\n${q}`);
   });
 

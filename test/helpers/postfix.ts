@@ -13,7 +13,7 @@
  * the message is as sent). DSN success/failure reports that Postfix
  * generates are delivered into the same Maildir (they have "Return-Path: <>").
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -112,6 +112,21 @@ export function postfixSmarthost(): Smarthost | null {
     maildir: get('SMARTHOST_MAILDIR'),
     user: get('SMARTHOST_USER'),
     password: get('SMARTHOST_PASSWORD'),
+  };
+}
+
+/**
+ * The environment that sends through the smarthost (OUTBOX_RELAY, its password in DIR/password
+ * with mode 0600, OUTBOX_RELAY_CA), with log lines on stderr.
+ */
+export function smarthostEnv(sh: Smarthost, dir: string): Record<string, string> {
+  const pw = join(dir, 'password');
+  writeFileSync(pw, `${sh.password}\n`, { mode: 0o600 });
+  return {
+    OUTBOX_RELAY: `smtp+starttls://${encodeURIComponent(sh.user)}@localhost:${sh.port}`,
+    OUTBOX_RELAY_PASSWORD_FILE: pw,
+    OUTBOX_RELAY_CA: sh.ca,
+    OUTBOX_LOG: 'stderr',
   };
 }
 

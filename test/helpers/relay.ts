@@ -72,6 +72,12 @@ export interface Faults {
   rcpt?: Record<string, string>;
   /** reply to MAIL FROM */
   mailFrom?: string;
+  /**
+   * Only this sender is accepted (a provider whose login is an address, like Gmail or
+   * Microsoft 365); MAIL FROM with any other address gets `reply` (default
+   * '553 5.7.1 Sender address rejected: not owned by user').
+   */
+  onlySender?: { address: string; reply?: string };
   /** reply after the DATA content, e.g. '554 5.7.1 Rejected' */
   data?: string;
   /** destroy the socket once part of the DATA content has arrived (no reply is ever sent) */
@@ -282,8 +288,12 @@ class Relay implements TestRelay {
       onConnect: (session, cb) => this.onConnect(session, cb),
       onSecure: (socket, session, cb) => this.onSecure(socket, session, cb),
       onAuth: (auth, session, cb) => this.onAuth(auth, session, cb),
-      onMailFrom: (_address, _session, cb) => {
+      onMailFrom: (address, _session, cb) => {
         const f = this.faults.mailFrom;
+        const only = this.faults.onlySender;
+        if (!f && only && address.address.toLowerCase() !== only.address.toLowerCase()) {
+          return cb(replyError(only.reply ?? '553 5.7.1 Sender address rejected: not owned by user'));
+        }
         cb(f ? replyError(f) : null);
       },
       onRcptTo: (address, _session, cb) => {

@@ -38,6 +38,12 @@ describe('outbox check helpers', () => {
     const self = certFindings(sock(false, 'DEPTH_ZERO_SELF_SIGNED_CERT'), 'localhost', { name: 'r', url: 'x' }, now);
     assert.equal(self.trusted, false);
     assert.ok(self.findings.some((f) => f.level === 'fail' && /self-signed/.test(f.text)));
+    // The hint names the setting where this relay is configured: OUTBOX_RELAY_CA for the environment's.
+    assert.ok(self.findings.some((f) => /trust its CA with ca_file/.test(f.text)));
+    const envSelf = certFindings(sock(false, 'DEPTH_ZERO_SELF_SIGNED_CERT'), 'localhost', { name: 'env', url: 'x' }, now);
+    assert.ok(envSelf.findings.some((f) => /trust its CA with OUTBOX_RELAY_CA/.test(f.text) && !/ca_file/.test(f.text)));
+    const envUntrusted = certFindings(sock(false, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'), 'localhost', { name: 'env', url: 'x' }, now);
+    assert.ok(envUntrusted.findings.some((f) => /set OUTBOX_RELAY_CA/.test(f.text)));
     // A pin is checked in addition to verification, never instead: delivery refuses this, so check does.
     const pinned = certFindings(sock(false, 'DEPTH_ZERO_SELF_SIGNED_CERT'), 'localhost', { name: 'r', url: 'x', fingerprints: [cert.fingerprint256] }, now);
     assert.equal(pinned.trusted, false);

@@ -30,11 +30,27 @@ describe('credentials', () => {
     fs.chmodSync(f, 0o600);
     assert.equal(await resolveSecret({ name: 'r', url: 'x', passwordFile: f }, ctx), 'pa55');
     fs.chmodSync(f, 0o644);
-    const m = await rejects(resolveSecret({ name: 'r', url: 'x', passwordFile: f }, ctx), /relay\.r\.password_file: refusing .*pw: it is readable or writable by others \(mode 0644\); fix with: chmod o-rwx/);
+    const m = await rejects(resolveSecret({ name: 'r', url: 'x', passwordFile: f }, ctx), /relay\.r\.password_file: refusing .*pw: it is readable or writable by others \(mode 0644\); fix with: chmod 600/);
     assert.doesNotMatch(m, /pa55/);
     fs.chmodSync(f, 0o640);
     await rejects(resolveSecret({ name: 'r', url: 'x', passwordFile: f }, { ...ctx, gids: [12345] }), /accessible to its group/);
     await rejects(resolveSecret({ name: 'r', url: 'x', passwordFile: path.join(dir, 'none') }, ctx), /none does not exist/);
+  });
+
+  it('password_file judged as the user that delivers mail (root checking for the spool owner)', async () => {
+    const f = path.join(dir, 'pw-as');
+    fs.writeFileSync(f, 'pa55\n');
+    const st = fs.statSync(f);
+    const outbox = { uid: st.uid + 12345, gids: [st.gid], group: 'outbox' };
+    // Group-readable for the runner's group: fit, whatever the checking process's groups.
+    fs.chmodSync(f, 0o640);
+    assert.equal(await resolveSecret({ name: 'r', url: 'x', passwordFile: f }, { ...ctx, gids: [424242], as: outbox }), 'pa55');
+    // Private to its owner: the runner could not read it, and says how to fix it.
+    fs.chmodSync(f, 0o600);
+    await rejects(resolveSecret({ name: 'r', url: 'x', passwordFile: f }, { ...ctx, as: outbox }), new RegExp(`pw-as cannot be read by the user that delivers mail \\(uid ${outbox.uid}, the spool's owner\\); fix with: chgrp outbox .*pw-as && chmod 640`));
+    // Group-readable by another group: refused with a fix that keeps the runner able to read it.
+    fs.chmodSync(f, 0o640);
+    await rejects(resolveSecret({ name: 'r', url: 'x', passwordFile: f }, { ...ctx, as: { ...outbox, gids: [st.gid + 1] } }), /cannot be read by the user that delivers mail/);
   });
 
   it('password_command: output, failure, silence, hang (killed after the timeout)', async () => {

@@ -27,6 +27,13 @@ describe('relay URLs', () => {
     assert.equal(relayFromEnv({}), null);
     assert.deepEqual(relayFromEnv({ OUTBOX_RELAY: 'smtps://u@h', OUTBOX_RELAY_PASSWORD_FILE: '/p', OUTBOX_RELAY_CA: '/ca' }), { name: 'env', url: 'smtps://u@h', passwordFile: '/p', caFile: '/ca' });
   });
+  it('reads OUTBOX_RELAY_FORCE_SENDER and OUTBOX_RELAY_LOGIN_SENDER, refusing bad values', () => {
+    assert.deepEqual(relayFromEnv({ OUTBOX_RELAY: 'smtps://u@h', OUTBOX_RELAY_FORCE_SENDER: 'me@x.example', OUTBOX_RELAY_LOGIN_SENDER: 'no' }), { name: 'env', url: 'smtps://u@h', forceSender: 'me@x.example', loginSender: false });
+    assert.equal(relayFromEnv({ OUTBOX_RELAY: 'smtps://u@h', OUTBOX_RELAY_LOGIN_SENDER: 'Yes' })!.loginSender, true);
+    const bad = (env: NodeJS.ProcessEnv, re: RegExp) => assert.throws(() => relayFromEnv(env), (e: unknown) => e instanceof OutboxError && e.exitCode === 78 && re.test(e.message));
+    bad({ OUTBOX_RELAY: 'smtps://u@h', OUTBOX_RELAY_LOGIN_SENDER: 'maybe' }, /OUTBOX_RELAY_LOGIN_SENDER: expected yes or no/);
+    bad({ OUTBOX_RELAY: 'smtps://u@h', OUTBOX_RELAY_FORCE_SENDER: 'root' }, /OUTBOX_RELAY_FORCE_SENDER: must be an address/);
+  });
   it('the OUTBOX_RELAY relay reads its password file under the same rules as every relay', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-pw-'));
     try {
@@ -35,7 +42,7 @@ describe('relay URLs', () => {
       const relay = relayFromEnv({ OUTBOX_RELAY: 'smtps://u@h', OUTBOX_RELAY_PASSWORD_FILE: f })!;
       assert.equal(await resolveSecret(relay, { configFile: null }), 'se cret');
       fs.chmodSync(f, 0o644);
-      await assert.rejects(resolveSecret(relay, { configFile: null }), /relay env: password_file: refusing .*chmod o-rwx/);
+      await assert.rejects(resolveSecret(relay, { configFile: null }), /relay env: password_file: refusing .*chmod 600/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -77,3 +77,38 @@ describe('rewriting', () => {
     assert.equal(groups[1]!.header, 'From: me@gmail.example\nSubject: s\nReply-To: root@example.com\n');
   });
 });
+
+describe('the login-address rule and qualification at delivery', () => {
+  const cfg = (over: string, domain = 'vm') =>
+    ({ ...parseConfigText('t.conf', `[relay.g]\nurl = "smtp+starttls://me%40gmail.example@smtp.gmail.example:587"\n${over}`), hostname: 'vm', domain }) as Config;
+  it('local senders (bare host, @localhost, @domain) go out as the login, the original kept in Reply-To:', () => {
+    const r = rewriteSender(cfg(''), 'g', 'root@vm', 'From: Cron Daemon <root@vm>\nSubject: x\n', undefined);
+    assert.equal(r.sender, 'me@gmail.example');
+    assert.equal(r.header, 'From: Cron Daemon <me@gmail.example>\nSubject: x\nReply-To: Cron Daemon <root@vm>\n');
+    const d = rewriteSender(cfg('', 'example.org'), 'g', 'www-data@example.org', 'From: www-data@example.org\nReply-To: help@example.org\n', undefined);
+    assert.equal(d.sender, 'me@gmail.example');
+    assert.equal(d.header, 'From: me@gmail.example\nReply-To: help@example.org\n');
+  });
+  it('other senders, the null sender and a sender_table choice are left alone; login_sender = false switches it off', () => {
+    const remote = rewriteSender(cfg(''), 'g', 'bounce@shop.example', 'From: app@shop.example\n', undefined);
+    assert.deepEqual([remote.sender, remote.rewrites], ['bounce@shop.example', []]);
+    assert.equal(rewriteSender(cfg(''), 'g', '', 'From: a@b.example\n', undefined).sender, '');
+    const off = rewriteSender(cfg('login_sender = false'), 'g', 'root@vm', 'From: root@vm\n', undefined);
+    assert.deepEqual([off.sender, off.rewrites], ['root@vm', []]);
+    const t = rewriteSender(cfg(''), 'g', 'root@vm', 'From: root@vm\n', { recipient: 'x@y.example', from: 'me+y@gmail.example' });
+    assert.equal(t.sender, 'me+y@gmail.example');
+    const masq = rewriteSender({ ...cfg(''), masquerade: 'example.org' }, 'g', 'root@vm', 'From: root@vm\n', undefined);
+    assert.equal(masq.sender, 'root@example.org');
+  });
+  it('a local sender at a name that cannot work is qualified with a usable domain (known only to the runner)', () => {
+    const c = { ...parseConfigText('t.conf', '[relay.p]\nurl = "smtp+starttls://outboxtest@smtp.example.net:587"\n'), hostname: 'vm', domain: 'example.org' } as Config;
+    const r = rewriteSender(c, 'p', 'root@vm', 'From: Root <root@vm>\nSender: daemon@localhost\nTo: x@vm\n', undefined);
+    assert.equal(r.sender, 'root@example.org');
+    assert.equal(r.header, 'From: Root <root@example.org>\nSender: daemon@example.org\nTo: x@vm\n');
+    // Debian cron's bare From: is qualified too; the comment stays.
+    assert.equal(rewriteSender(c, 'p', 'root@example.org', 'From: root (Cron Daemon)\n', undefined).header, 'From: root@example.org (Cron Daemon)\n');
+    // Not with an unusable domain, and never an address of another host.
+    assert.deepEqual(rewriteSender({ ...c, domain: 'vm' }, 'p', 'root@vm', 'From: root@vm\n', undefined).rewrites, []);
+    assert.deepEqual(rewriteSender(c, 'p', 'a@othervm', 'From: a@othervm\n', undefined).rewrites, []);
+  });
+});
