@@ -23,15 +23,16 @@ let systemCaCache: string[] | undefined;
 export const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'];
 
 /**
- * The trusted roots: $SSL_CERT_FILE when set, else the system's CA bundle file when there is one (the operator's trust,
+ * The trusted roots: $OUTBOX_CA_BUNDLE when set, else the system's CA bundle file when there is one (the operator's trust,
  * including local additions and removals, as msmtp and Postfix use it; parsing it costs ~9 ms),
  * else the system store as Node reads it, else Node's bundled Mozilla roots (a container
  * without ca-certificates).
  */
 export function systemCas(): string[] {
   if (systemCaCache) return systemCaCache;
-  // SSL_CERT_FILE: OpenSSL's own variable for another bundle (as curl, git and msmtp honour it).
-  const override = process.env.SSL_CERT_FILE?.trim();
+  // OUTBOX_CA_BUNDLE: another bundle in place of the system's (a container's own CA file).
+  // OpenSSL's SSL_CERT_FILE is a caller's variable like any other: ignored (src/runtime-env.ts).
+  const override = process.env.OUTBOX_CA_BUNDLE?.trim();
   for (const f of override ? [override] : SYSTEM_CA_BUNDLES) {
     try {
       systemCaCache = [fs.readFileSync(f, 'utf8')];

@@ -333,8 +333,10 @@ export class Session {
         if (err) {
           const e = err as SmtpError;
           // The rejected recipients of a transaction that then failed at DATA: nodemailer keeps
-          // them on the envelope only.
-          if (!e.rejectedErrors) {
+          // them on the envelope only. Not after a refused MAIL FROM: with PIPELINING the RCPT
+          // replies are then only "503 need MAIL command", and the sender's refusal is the answer
+          // for every recipient (it may be a refused sender: held, never bounced).
+          if (!e.rejectedErrors && e.command !== 'MAIL FROM') {
             const pending = (this.conn as unknown as { _envelope?: { rejectedErrors?: SmtpError[] } })._envelope?.rejectedErrors;
             if (pending && pending.length > 0) e.rejectedErrors = pending;
           }

@@ -212,12 +212,12 @@ describe('outbox check', () => {
     assert.match(r.stdout, /verdict env: OK/);
   });
 
-  it('one CA set: with the relay\'s CA in SSL_CERT_FILE and no ca_file, check says OK and delivery delivers', async () => {
+  it('one CA set: with the relay\'s CA in OUTBOX_CA_BUNDLE and no ca_file, check says OK and delivery delivers', async () => {
     const r0 = await startRelay({});
     relays.push(r0);
     const f = path.join(t.dir, 'system-ca.conf');
     fs.writeFileSync(f, `[relay.sys]\nurl = "${r0.url()}"\npassword_file = "${pw}"\n`, { mode: 0o600 });
-    const env = { ...t.env, SSL_CERT_FILE: r0.caFile };
+    const env = { ...t.env, OUTBOX_CA_BUNDLE: r0.caFile };
     const closed = await closedPort();
     const r = await run(OUTBOX, ['check', '-C', f, '--timeout', '3', '--ports', String(closed)], { env, timeoutMs: 30_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);

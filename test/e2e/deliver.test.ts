@@ -338,6 +338,17 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     assert.deepEqual(controls(s.t.spool), []);
   });
 
+  it('a sender refused at MAIL FROM under PIPELINING is held with the relay\'s own reply, never bounced as "503 need MAIL command"', async () => {
+    const s = await setup({ faults: { mailFrom: '553 5.7.1 <sender@example.com>: Sender address rejected: not owned by user outbox' } });
+    const id = await queue(s, ['a@example.com', 'b@example.com']);
+    const r = await queueRun(s);
+    assert.doesNotMatch(r.stderr, /need MAIL command|status=bounced|non-delivery/, r.stderr);
+    assert.match(r.stderr, /Sender address rejected/);
+    const recs = controls(s.t.spool);
+    assert.deepEqual(recs.map((c) => c.id), [id], 'the message stays, and no bounce was queued');
+    assert.deepEqual(rcptState(s, id), { 'a@example.com': 'deferred', 'b@example.com': 'deferred' });
+  });
+
   it('a runner killed with -9 mid-DATA loses nothing; the rerun delivers (at most one duplicate)', async () => {
     const s = await setup({ acceptDelayMs: 1500 });
     const conf = path.join(s.t.dir, 'outbox.conf');
