@@ -10,7 +10,9 @@
  *    a lone "." with more input after it is kept as content: logwatch and mdadm call `-t`
  *    without -i, and a log line "." must not silently cut their reports short.
  *  - Records whether a NUL byte or any 8-bit byte was seen.
- * Pure apart from its own state: push() chunks in, get chunks out; end() flushes.
+ * Pure apart from its own state: push() a chunk in (it takes the chunk over and may rewrite its
+ * bytes), get at most two chunks out, so the caller writes once per chunk, never once per line;
+ * end() flushes.
  */
 import { isAscii } from 'node:buffer';
 
@@ -19,6 +21,7 @@ const CR = 13;
 const DOT = 46;
 const DOT_BUF = Buffer.from('.');
 const DOT_LINE = Buffer.from('.\n');
+const LF_DOT = Buffer.from('\n.');
 const CR_BUF = Buffer.from('\r');
 
 function crlfToLf(b: Buffer): Buffer {
@@ -33,6 +36,32 @@ function crlfToLf(b: Buffer): Buffer {
   }
   parts.push(b.subarray(start));
   return Buffer.concat(parts);
+}
+
+/**
+ * The dot loop, in place over b from i (the start of a line that begins with "."): every line
+ * starting with ".." loses one dot. Stops early at a "." or ".\n" that ends b (the next chunk
+ * decides what it is). Returns the output length and what is held back. One plain byte loop
+ * (about 1 ns a byte here; skipping ahead with indexOf/copyWithin was slower even for sparse dots).
+ */
+function unstuff(b: Uint8Array, i: number): { n: number; held: '' | '.' | '.\n' } {
+  const len = b.length;
+  let n = i;
+  while (i < len) {
+    // Here i is at the start of a line.
+    if (b[i] === DOT) {
+      if (i + 1 === len) return { n, held: '.' };
+      const next = b[i + 1];
+      if (next === DOT) i++; // ".." loses one dot
+      else if (next === LF && i + 2 === len) return { n, held: '.\n' }; // a final lone "."
+    }
+    let c: number;
+    do {
+      c = b[i++]!;
+      b[n++] = c;
+    } while (c !== LF && i < len);
+  }
+  return { n, held: '' };
 }
 
 export class Normalizer {
@@ -66,57 +95,56 @@ export class Normalizer {
     const out: Buffer[] = [];
     if (this.pendingCr) {
       this.pendingCr = false;
-      out.push(...(this.ignoreDots ? [CR_BUF] : this.dots(CR_BUF)));
+      out.push(...(this.ignoreDots ? [CR_BUF] : this.dots(Buffer.from(CR_BUF))));
     }
     // A held "." or ".\n" at the very end is the terminator: dropped.
     this.held = '';
     return out;
   }
 
-  private dots(input: Buffer): Buffer[] {
+  /**
+   * Dot handling for one chunk, rewritten IN PLACE (push() owns the chunk): the result is at most
+   * two buffers (a held "." or ".\n" from the previous chunk, then this chunk), so the caller
+   * makes one write per input chunk however many dot lines it holds, and nothing is allocated.
+   * (One write per unstuffed line cost a system call and a thread-pool round trip per line:
+   * 45 s and 163 MB for 2 MB of dot lines.) A chunk with no line starting with "." is returned
+   * as it is (one indexOf); from the first such line on, unstuff() does the rest.
+   */
+  private dots(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
-    let b = input;
+    let bol = this.bol;
     if (this.held === '.\n') {
       // More input after a lone "." line: it was content, not the end.
       out.push(DOT_LINE);
       this.held = '';
-      this.bol = true;
+      bol = true;
     } else if (this.held === '.') {
-      b = Buffer.concat([DOT_BUF, b]);
+      // This chunk continues a line that began with a held ".".
       this.held = '';
-      this.bol = true;
-    }
-    let start = 0;
-    let i: number;
-    if (this.bol) i = 0;
-    else {
-      const nl = b.indexOf(LF);
-      i = nl < 0 ? -1 : nl + 1;
-    }
-    while (i >= 0 && i < b.length) {
-      if (b[i] === DOT) {
-        if (i + 1 >= b.length) {
-          out.push(b.subarray(start, i));
-          this.held = '.';
-          start = b.length;
-          break;
-        }
-        const next = b[i + 1];
-        if (next === DOT) {
-          out.push(b.subarray(start, i));
-          start = i + 1;
-        } else if (next === LF && i + 2 >= b.length) {
-          out.push(b.subarray(start, i));
-          this.held = '.\n';
-          start = b.length;
-          break;
-        }
+      if (chunk[0] === LF && chunk.length === 1) {
+        this.held = '.\n';
+        return out;
       }
-      const nl = b.indexOf(LF, i);
-      i = nl < 0 ? -1 : nl + 1;
+      if (chunk[0] !== DOT) out.push(DOT_BUF); // else "..": the held dot was the stuffing one
+      bol = false;
     }
-    if (start < b.length) out.push(b.subarray(start));
-    if (this.held === '') this.bol = b[b.length - 1] === LF;
-    return out.filter((x) => x.length > 0);
+    const len = chunk.length;
+    const endsWithLf = chunk[len - 1] === LF;
+    // The first line that starts with a dot; the bytes before it stay where they are.
+    let i = 0;
+    if (!bol || chunk[0] !== DOT) {
+      const k = chunk.indexOf(LF_DOT);
+      if (k < 0) {
+        this.bol = endsWithLf;
+        out.push(chunk);
+        return out;
+      }
+      i = k + 1;
+    }
+    const { n, held } = unstuff(new Uint8Array(chunk.buffer, chunk.byteOffset, len), i);
+    this.held = held;
+    if (this.held === '') this.bol = endsWithLf;
+    if (n > 0) out.push(chunk.subarray(0, n));
+    return out;
   }
 }

@@ -72,3 +72,46 @@ test('property: with -i, output is the input with CRLF replaced by LF', () => {
     { numRuns: 300 },
   );
 });
+
+/** The README's rule, line by line: a final lone "." line is dropped, then ".." loses one dot. */
+function dotOracle(text: string): string {
+  const lines = text.replace(/\r\n/g, '\n').match(/[^\n]*\n|[^\n]+$/g) ?? [];
+  const last = lines[lines.length - 1];
+  if (last === '.' || last === '.\n') lines.pop();
+  return lines.map((l) => (l.startsWith('..') ? l.slice(1) : l)).join('');
+}
+
+test('property: without -i, the output is the README rule whatever the chunking', () => {
+  const alphabet = fc.constantFrom('a', '.', '\r', '\n', 'x', '\r\n', '.\n', '..', '\n.', '\n..');
+  fc.assert(
+    fc.property(fc.array(alphabet, { maxLength: 80 }), fc.array(fc.nat(80), { maxLength: 8 }), (parts, cuts) => {
+      const text = parts.join('');
+      const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
+      const chunks: string[] = [];
+      let last = 0;
+      for (const p of points) {
+        chunks.push(text.slice(last, p));
+        last = p;
+      }
+      chunks.push(text.slice(last));
+      assert.equal(norm(chunks, false).out, dotOracle(text));
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('without -i: a chunk full of dot lines comes out as at most two buffers (one write, not one per line)', () => {
+  // 45 s for 2 MB of dot lines came from one output piece (one write) per unstuffed line.
+  const n = new Normalizer(false);
+  const chunk = '..\n.\n...x\n'.repeat(6_000);
+  let pieces = 0;
+  let out = '';
+  for (const cut of [chunk.slice(0, 40_001), chunk.slice(40_001), 'tail\n']) {
+    const got = n.push(Buffer.from(cut, 'latin1'));
+    assert.ok(got.length <= 2, `push gave ${got.length} buffers`);
+    pieces += got.length;
+    out += Buffer.concat(got).toString('latin1');
+  }
+  assert.ok(pieces <= 6);
+  assert.equal(out, '.\n.\n..x\n'.repeat(6_000) + 'tail\n');
+});
