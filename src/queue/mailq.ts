@@ -6,7 +6,7 @@
  *                 (connect to smtp.example.com[192.0.2.25]:587: Connection refused)
  *                                              admin@example.com
  *
- *   -- 0 Kbytes in 1 Request.
+ *   -- 1 Kbytes in 1 Request.
  *
  * `*` after the id: being delivered (locked); `!`: on hold. Only undelivered recipients are
  * listed, each group under its last error. `--json` prints one JSON object per message per line,
@@ -53,8 +53,9 @@ export function formatEntry({ rec, active }: ListedMessage, now = Date.now()): s
   return out + '\n';
 }
 
+/** The total line; the size rounds up as Postfix's postqueue does (one 218-byte message: 1 Kbytes). */
 export function formatTotal(totalBytes: number, count: number): string {
-  return `-- ${Math.floor(totalBytes / 1024)} Kbytes in ${count} Request${count === 1 ? '' : 's'}.\n`;
+  return `-- ${Math.ceil(totalBytes / 1024)} Kbytes in ${count} Request${count === 1 ? '' : 's'}.\n`;
 }
 
 /** postqueue -j's object for one message. */
