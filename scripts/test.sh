@@ -8,7 +8,8 @@
 #   3. the pinned npm packages (`npm ci`) when node_modules is missing or does not match;
 #   4. a private Postfix smarthost on a free 127.0.0.1 port (OUTBOX_TEST_POSTFIX_DIR), stopped
 #      and removed again when the suite ends (unless OUTBOX_TEST_POSTFIX_DIR already names one);
-#   5. scripts/test.mjs "$@": build, then every test (arguments filter test files by name).
+#   5. scripts/test.mjs "$@": build, then every test (arguments filter test files by name); at
+#      the end, any step that used more than a fifth of its time limit is listed.
 # Developers can run single files without any of this: node scripts/test.mjs FILTER...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,21 +57,37 @@ if [[ ! -d node_modules ]] || ! npm ls --all >/dev/null 2>&1; then
   npm ci
 fi
 
+# What this run creates is removed when it ends, however it ends.
+postfix_dir=''
+headroom_log=$(mktemp /tmp/outbox-test-headroom.XXXXXX)
+cleanup() {
+  if [[ -n $postfix_dir ]]; then
+    scripts/postfix-smarthost.sh stop "$postfix_dir" >/dev/null 2>&1 || true
+    rm -rf "$postfix_dir"
+  fi
+  rm -f "$headroom_log"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 # 4. The smarthost, on a free port, for this run.
 if [[ -n ${OUTBOX_TEST_POSTFIX_DIR:-} ]] && scripts/postfix-smarthost.sh status "$OUTBOX_TEST_POSTFIX_DIR" >/dev/null; then
   say "using the Postfix smarthost in $OUTBOX_TEST_POSTFIX_DIR"
 else
   postfix_dir=$(mktemp -d /tmp/outbox-test-postfix.XXXXXX)
-  stop_postfix() { scripts/postfix-smarthost.sh stop "$postfix_dir" >/dev/null 2>&1 || true; rm -rf "$postfix_dir"; }
-  trap stop_postfix EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
   port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
   SMARTHOST_PORT=$port scripts/postfix-smarthost.sh start "$postfix_dir" >/dev/null
   export OUTBOX_TEST_POSTFIX_DIR=$postfix_dir
 fi
 
-# 5. The suite (not exec: the trap stops the smarthost afterwards).
+# 5. The suite (not exec: the trap cleans up afterwards). Steps that used more than a fifth of
+#    their time limit are listed at the end (test/helpers/run.ts noteHeadroom).
+export OUTBOX_TEST_HEADROOM_LOG=$headroom_log
 status=0
 node scripts/test.mjs "$@" || status=$?
+if [[ -s $headroom_log ]]; then
+  say "time limits with less than 5x headroom in this run (raise them):"
+  sed 's/^/  /' "$headroom_log" >&2
+fi
 exit "$status"
