@@ -11,6 +11,19 @@ function norm(chunks: (string | Buffer)[], ignoreDots: boolean): { out: string; 
   return { out: Buffer.concat(parts).toString('latin1'), nul: n.sawNul, eight: n.sawEightBit };
 }
 
+/** text cut into chunks at the given offsets (modulo its length + 1). */
+function cutAt(text: string, cuts: number[]): string[] {
+  const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
+  const chunks: string[] = [];
+  let last = 0;
+  for (const p of points) {
+    chunks.push(text.slice(last, p));
+    last = p;
+  }
+  chunks.push(text.slice(last));
+  return chunks;
+}
+
 test('CRLF becomes LF, a lone CR is kept, also across chunk boundaries', () => {
   assert.equal(norm(['a\r\nb\r\n'], true).out, 'a\nb\n');
   assert.equal(norm(['a\r', '\nb\rc\n'], true).out, 'a\nb\rc\n');
@@ -49,15 +62,7 @@ test('property: the output does not depend on how the input is cut into chunks',
     fc.property(fc.array(alphabet, { maxLength: 60 }), fc.array(fc.nat(60), { maxLength: 6 }), fc.boolean(), (parts, cuts, ignoreDots) => {
       const text = parts.join('');
       const whole = norm([text], ignoreDots).out;
-      const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
-      const chunks: string[] = [];
-      let last = 0;
-      for (const p of points) {
-        chunks.push(text.slice(last, p));
-        last = p;
-      }
-      chunks.push(text.slice(last));
-      assert.equal(norm(chunks, ignoreDots).out, whole);
+      assert.equal(norm(cutAt(text, cuts), ignoreDots).out, whole);
     }),
     { numRuns: 500 },
   );
@@ -86,15 +91,7 @@ test('property: without -i, the output is the README rule whatever the chunking'
   fc.assert(
     fc.property(fc.array(alphabet, { maxLength: 80 }), fc.array(fc.nat(80), { maxLength: 8 }), (parts, cuts) => {
       const text = parts.join('');
-      const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
-      const chunks: string[] = [];
-      let last = 0;
-      for (const p of points) {
-        chunks.push(text.slice(last, p));
-        last = p;
-      }
-      chunks.push(text.slice(last));
-      assert.equal(norm(chunks, false).out, dotOracle(text));
+      assert.equal(norm(cutAt(text, cuts), false).out, dotOracle(text));
     }),
     { numRuns: 1000 },
   );
