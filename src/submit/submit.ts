@@ -66,6 +66,7 @@ export interface SubmitRequest {
   client?: string;
   /** The Received: value for this message. */
   received: (id: string, date: Date) => string;
+  /** The message. Chunks are handed over: the normaliser may rewrite their bytes (dots, in place). */
   input: AsyncIterable<Buffer | string>;
   now?: () => number;
   /**
