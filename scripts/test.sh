@@ -18,10 +18,13 @@ die() { echo "npm test: $*" >&2; exit 1; }
 say() { echo "npm test: $*" >&2; }
 
 # Packages the tests run (the smarthost's own are in scripts/postfix-smarthost.sh): PHP's mail()
-# and Symfony Mailer (callers), openssl (test PKI), swaks (SMTP client), iproute2 (network
-# namespaces), strace (fsync order, mailq never opens a body), procps (pgrep), systemd
-# (systemd-analyze verifies the packaged units), util-linux (setpriv, unshare, prlimit).
-PACKAGES=(php-cli php-symfony-mailer openssl ca-certificates swaks iproute2 strace procps systemd util-linux)
+# and Symfony Mailer (callers), openssl (test PKI), swaks with the TLS module it only recommends
+# (libnet-ssleay-perl: --tls) and IPv6 (libio-socket-inet6-perl), iproute2 (network namespaces),
+# man-db (renders the manual pages), pflogsumm (reads our log as a Postfix report), strace (fsync
+# order, mailq never opens a body), procps (pgrep), systemd (systemd-analyze verifies the
+# packaged units), util-linux (setpriv, unshare, prlimit).
+PACKAGES=(php-cli php-symfony-mailer openssl ca-certificates swaks libnet-ssleay-perl libio-socket-inet6-perl
+  iproute2 man-db pflogsumm strace procps systemd util-linux)
 
 if [[ $(id -u) -ne 0 ]]; then
   die "the whole suite needs root. It installs Debian packages (${PACKAGES[*]}, postfix, sasl2-bin,

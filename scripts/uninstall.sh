@@ -66,6 +66,14 @@ if [ -e "$BIN" ]; then
   say "removed $BIN"
 fi
 
+# 3b. Manual pages.
+for page in $MANPAGES; do
+  if [ -f "$MANDIR/$page" ] && grep -q 'Outbox Manual' "$MANDIR/$page"; then
+    rm -f "$MANDIR/$page"
+    say "removed $MANDIR/$page"
+  fi
+done
+
 # 4. Queue, configuration, user: only with --purge.
 if [ "$purge" -eq 1 ]; then
   if [ -d "$SPOOL" ]; then rm -rf "$SPOOL"; say "removed $SPOOL (queue purged)"; fi

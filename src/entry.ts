@@ -1,7 +1,9 @@
 /**
  * entry.ts — the single executable's entry point (bundled by scripts/build.mjs).
  * The name we were called by (sendmail, mailq, newaliases, outbox) selects the personality.
+ * First of all, runtime-restart.ts keeps the caller's Node/OpenSSL/libuv variables out.
  */
+import './runtime-restart.js';
 import * as path from 'node:path';
 import { run } from './main.js';
 

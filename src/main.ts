@@ -12,7 +12,7 @@
  * with one line on stderr, never 0 and never a stack trace on stdout.
  */
 import * as os from 'node:os';
-import { EX_OK, describeError, exitCodeOf } from './sysexits.js';
+import { EX_OK, EX_TEMPFAIL, OutboxError, describeError, exitCodeOf } from './sysexits.js';
 import type { Mode } from './cli/flags.js';
 
 export interface Io {
@@ -55,6 +55,7 @@ async function runMode(mode: Mode, io: Io): Promise<number> {
       return runSmtpStdio(mode, loadConfig({ file: mode.configFile }), io);
     }
     case 'queue-run': {
+      await checkAddressSpace();
       const { runQueue } = await import('./runner/queue-run.js');
       return runQueue(mode, loadConfig({ file: mode.configFile }), io);
     }
@@ -69,6 +70,13 @@ async function runMode(mode: Mode, io: Io): Promise<number> {
   }
 }
 
+/** A queue run under too low an address-space limit: one line and 75, not an abort (addrspace.ts). */
+async function checkAddressSpace(): Promise<void> {
+  const { addressSpaceLimit, queueRunShortfall } = await import('./addrspace.js');
+  const problem = queueRunShortfall(addressSpaceLimit());
+  if (problem) throw new OutboxError(EX_TEMPFAIL, problem);
+}
+
 export const OUTBOX_VERSION = '0.1.0';
 
 /** Run as `name` with `args`; resolves to the exit status. Never rejects. */
@@ -76,6 +84,7 @@ export async function main(name: string, args: string[], io: Io): Promise<number
   const prog = name === 'mailq' || name === 'newaliases' || name === 'outbox' ? name : 'sendmail';
   try {
     if (prog === 'outbox' && args.length > 0 && !args[0]!.startsWith('-')) {
+      if (args[0] === 'deliver') await checkAddressSpace();
       const { outboxCommand } = await import('./outbox-cli.js');
       return await outboxCommand(args, io);
     }

@@ -11,6 +11,7 @@
  *   outbox config migrate FILE           translate msmtprc / dma.conf / nullmailer remotes
  *   outbox queue ...                     queue management (hold, release, delete, show, ...)
  *   outbox serve                         the optional loopback SMTP listener
+ *   outbox oauth login RELAY             sign a relay's account in (built-in OAuth 2.0)
  */
 import { EX_USAGE, OutboxError } from './sysexits.js';
 import type { Io } from './main.js';
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   config: () => import('./config/command.js'),
   queue: () => import('./queue/manage.js'),
   serve: () => import('./smtpin/serve.js'),
+  oauth: () => import('./config/oauth-command.js'),
 };
 
 export async function outboxCommand(args: string[], io: Io): Promise<number> {

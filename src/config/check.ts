@@ -5,10 +5,14 @@
  *     that does not answer is reported plainly as blocked ("port 25 blocked" is the everyday case);
  *   - the SMTP greeting and EHLO on the relay's URL; STARTTLS offered (smtp+starttls://);
  *   - the certificate: chain valid (system CAs + ca_file), host name, fingerprint pin, days
- *     until expiry;
+ *     until expiry, judged with delivery's own TLS options (config/tls.ts): what delivery
+ *     refuses is a FAIL here, a pin never excusing an unverified chain;
  *   - AUTH with the configured credentials (only over a verified TLS connection: a password is
  *     never sent to a server we could not authenticate);
  *   - what the relay offers: SIZE, PIPELINING, 8BITMIME, SMTPUTF8, DSN, AUTH mechanisms.
+ * Each step waits as long as delivery would (the relay's connect/greeting/command timeouts),
+ * unless --timeout bounds every step. The relays are those delivery uses (runner/routing.ts
+ * relaysFor: the file's, and OUTBOX_RELAY* as relay "env").
  * Then a verdict per relay: OK, WARN (usable, look at the warning) or FAIL (mail will not go out).
  * Nothing is ever sent (no MAIL FROM), and no secret is ever printed.
  *
@@ -18,18 +22,22 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import * as fs from 'node:fs';
 import { EX_CONFIG, EX_OK, EX_UNAVAILABLE, EX_USAGE, OutboxError } from '../sysexits.js';
 import type { Io } from '../main.js';
 import { loadConfig, type Config } from './config.js';
-import { takeConfigFlag } from './command.js';
+import { takeConfigFlag } from './config-flag.js';
 import { checkRelayUrl, normalizeFingerprint, type ParsedRelayUrl } from './file.js';
+import { certNames, relayPins, relaySecureContext, relayTimeouts, relayTlsOptions } from './tls.js';
+import { tlsFailureText } from '../runner/tls-errors.js';
+import { relaysFor } from '../runner/routing.js';
 import { resolveOauthToken, resolveSecret } from './credentials.js';
 import type { RelaySettings } from './types.js';
 
 export const STANDARD_PORTS = [587, 465, 25];
 /** The SMTP dialogue of one relay takes at most this many --timeout steps. */
 const MAX_STEPS = 8;
+/** Ports other than the relay's own are only probed for the report: this long each. */
+const OTHER_PORT_MS = 10_000;
 const DAY = 86_400_000;
 /** Warn when the certificate expires within this many days. */
 export const EXPIRY_WARN_DAYS = 14;
@@ -136,8 +144,8 @@ class Probe {
     this.sock.removeAllListeners('error');
     this.sock.on('error', () => {});
   }
-  async reply(what: string): Promise<Reply> {
-    const deadline = Date.now() + this.stepMs;
+  async reply(what: string, ms = this.stepMs): Promise<Reply> {
+    const deadline = Date.now() + ms;
     const lines: string[] = [];
     for (;;) {
       const nl = this.buf.indexOf('\n');
@@ -150,7 +158,7 @@ class Probe {
       }
       if (this.closed) throw new Error(`the connection was closed while waiting for the ${what}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no ${what} within ${Math.round(this.stepMs / 1000)} s`);
+      if (left <= 0) throw new Error(`no ${what} within ${Math.round(ms / 1000)} s`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
         this.waiting = () => {
@@ -202,21 +210,19 @@ function connectPlain(host: string, port: number, ms: number): Promise<net.Socke
   });
 }
 
-function caList(relay: RelaySettings): (string | Buffer)[] | undefined {
-  if (!relay.caFile) return undefined;
-  return [...tls.rootCertificates, fs.readFileSync(relay.caFile)];
-}
-
-/** TLS without rejecting, so that the certificate can be examined and explained. */
-function startTls(opts: { socket?: net.Socket; host: string; port: number; relay: RelaySettings; ms: number }): Promise<tls.TLSSocket> {
+/**
+ * TLS with the options delivery uses (config/tls.ts relayTlsOptions: same CAs, same host name
+ * and pin check), except that a certificate delivery would refuse is kept for examination:
+ * sock.authorized is then exactly delivery's judgement.
+ */
+function startTls(opts: { socket?: net.Socket; host: string; port: number; tls: tls.ConnectionOptions; ms: number }): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     const isIp = net.isIP(opts.host) !== 0;
     const s = tls.connect({
       ...(opts.socket ? { socket: opts.socket } : { host: opts.host, port: opts.port }),
       ...(isIp ? {} : { servername: opts.host }),
+      ...opts.tls,
       rejectUnauthorized: false,
-      ...(caList(opts.relay) ? { ca: caList(opts.relay)! } : {}),
-      ...(opts.relay.clientCert && opts.relay.clientKey ? { cert: fs.readFileSync(opts.relay.clientCert), key: fs.readFileSync(opts.relay.clientKey) } : {}),
     });
     const t = setTimeout(() => {
       s.destroy();
@@ -229,12 +235,25 @@ function startTls(opts: { socket?: net.Socket; host: string; port: number; relay
     });
     s.once('error', (e) => {
       clearTimeout(t);
-      reject(new Error(`TLS handshake failed: ${e.message}`));
+      reject(new Error(tlsFailureText(e)));
     });
   });
 }
 
-/** Examine the server certificate: chain, host name, pin, expiry. Returns whether AUTH may be tried. */
+/** "expired 25 hours ago" / "expired 3 days ago": rounded down, never towards a later expiry. */
+export function expiredAgo(expires: number, now: number): string {
+  const hours = Math.floor((now - expires) / 3_600_000);
+  if (hours < 1) return 'expired less than an hour ago';
+  if (hours < 48) return `expired ${hours} hour${hours === 1 ? '' : 's'} ago`;
+  const days = Math.floor((now - expires) / DAY);
+  return `expired ${days} days ago`;
+}
+
+/**
+ * Examine the server certificate: chain, host name, pin, expiry. `trusted` is delivery's verdict
+ * (the socket was opened with delivery's options): a chain that does not verify fails even with
+ * a matching pin, since a pin is checked in addition to verification, never instead.
+ */
 export function certFindings(sock: Pick<tls.TLSSocket, 'authorized' | 'authorizationError' | 'getPeerCertificate'>, host: string, relay: RelaySettings, now: number): { findings: Finding[]; trusted: boolean } {
   const out: Finding[] = [];
   const cert = sock.getPeerCertificate();
@@ -243,43 +262,36 @@ export function certFindings(sock: Pick<tls.TLSSocket, 'authorized' | 'authoriza
   const issuer = cert.issuer?.CN ? `CN=${cert.issuer.CN}` : cert.issuer?.O ? `O=${cert.issuer.O}` : '?';
   const expires = Date.parse(cert.valid_to);
   const days = Math.floor((expires - now) / DAY);
-  const pins = (relay.fingerprints ?? []).map((f) => normalizeFingerprint(f) ?? f);
-  const pinned = pins.length > 0 && pins.includes(cert.fingerprint256.toUpperCase());
-  let trusted = true;
+  const pins = relayPins(relay);
+  const pinned = pins.length > 0 && pins.includes(normalizeFingerprint(cert.fingerprint256) ?? '');
   const authErr = sock.authorized ? null : String(sock.authorizationError ?? 'not trusted');
-  // Node reports a name mismatch as the authorization error of an otherwise valid chain.
-  const chainErr = authErr === 'ERR_TLS_CERT_ALTNAME_INVALID' ? null : authErr;
+  // The identity check (config/tls.ts) runs after a valid chain: its errors are not chain errors.
+  const chainErr = authErr === 'ERR_TLS_CERT_ALTNAME_INVALID' || authErr === 'ERR_OUTBOX_PIN_MISMATCH' ? null : authErr;
   const nameErr = tls.checkServerIdentity(host, cert);
-  if (pins.length > 0 && !pinned) {
-    out.push({ level: 'fail', text: `certificate: fingerprint ${cert.fingerprint256} does not match the configured fingerprint pin` });
-    trusted = false;
-  } else if (pinned) out.push({ level: 'ok', text: 'certificate: matches the configured fingerprint pin' });
+  if (pins.length > 0 && !pinned) out.push({ level: 'fail', text: `certificate: fingerprint ${cert.fingerprint256} does not match the configured fingerprint pin` });
+  else if (pinned) out.push({ level: 'ok', text: 'certificate: matches the configured fingerprint pin' });
   if (chainErr) {
     const why =
       chainErr === 'CERT_HAS_EXPIRED'
-        ? `expired ${-days} day${-days === 1 ? '' : 's'} ago (${new Date(expires).toISOString().slice(0, 10)})`
+        ? `${expiredAgo(expires, now)} (${new Date(expires).toISOString().slice(0, 10)})`
         : chainErr === 'DEPTH_ZERO_SELF_SIGNED_CERT' || chainErr === 'SELF_SIGNED_CERT_IN_CHAIN'
-          ? 'self-signed: not issued by a trusted CA (trust its CA with ca_file, or pin it with fingerprint)'
+          ? 'self-signed: not issued by a trusted CA (trust its CA with ca_file)'
           : chainErr === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || chainErr === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
-            ? 'issued by a CA this system does not trust (set ca_file, or pin it with fingerprint)'
+            ? 'issued by a CA this system does not trust (set ca_file)'
             : chainErr;
-    if (pinned && chainErr !== 'CERT_HAS_EXPIRED') out.push({ level: 'warn', text: `certificate chain: ${why}; accepted because of the pin` });
-    else {
-      out.push({ level: 'fail', text: `certificate NOT valid: ${why}` });
-      trusted = false;
-    }
+    out.push({ level: 'fail', text: `certificate NOT valid: ${why}${pinned ? '; the pin does not replace verification: delivery refuses this certificate too' : ''}` });
   } else out.push({ level: 'ok', text: `certificate chain: valid (${subject}, issued by ${issuer})` });
-  if (nameErr && !pinned) {
-    out.push({ level: 'fail', text: `certificate is for another host: it names ${cert.subjectaltname || `CN=${cert.subject?.CN ?? '?'}`}, the URL says ${host}` });
-    trusted = false;
-  } else if (!nameErr) out.push({ level: 'ok', text: `certificate name: matches ${host}` });
+  if (nameErr) out.push({ level: 'fail', text: `certificate is for another host: it names ${certNames(cert)}, the URL says ${host}` });
+  else out.push({ level: 'ok', text: `certificate name: matches ${host}` });
   if (days >= 0) {
     out.push({
       level: days < EXPIRY_WARN_DAYS ? 'warn' : 'ok',
       text: `certificate expires ${new Date(expires).toISOString().slice(0, 10)}: in ${days} day${days === 1 ? '' : 's'}`,
     });
   }
-  return { findings: out, trusted };
+  // Delivery's own verdict (the same options, config/tls.ts) has the last word.
+  if (!sock.authorized && !out.some((f) => f.level === 'fail')) out.push({ level: 'fail', text: `certificate NOT accepted: ${authErr}` });
+  return { findings: out, trusted: sock.authorized && !out.some((f) => f.level === 'fail') };
 }
 
 const WANTED = ['SIZE', 'PIPELINING', '8BITMIME', 'SMTPUTF8', 'DSN'];
@@ -313,6 +325,15 @@ async function tryAuth(p: Probe, relay: RelaySettings, user: string, secret: str
     const challenge = Buffer.from(r.lines[0]!.slice(4).trim(), 'base64').toString('latin1');
     return p.cmd(b64(`${user} ${createHmac('md5', secret).update(challenge).digest('hex')}`), 'AUTH reply');
   }
+  if (mech === 'OAUTHBEARER') {
+    const u = checkRelayUrl(relay.url);
+    const host = 'error' in u ? '' : u.host;
+    const port = 'error' in u ? 0 : u.port;
+    const gs2 = `n,a=${user.replace(/=/g, '=3D').replace(/,/g, '=2C')},`;
+    const r = await p.cmd(`AUTH OAUTHBEARER ${b64(`${gs2}\x01host=${host}\x01port=${port}\x01auth=Bearer ${secret}\x01\x01`)}`, 'AUTH reply');
+    if (r.code === 334) return p.cmd('AQ==', 'AUTH reply');
+    return r;
+  }
   // XOAUTH2
   const r = await p.cmd(`AUTH XOAUTH2 ${b64(`user=${user}\x01auth=Bearer ${secret}\x01\x01`)}`, 'AUTH reply');
   if (r.code === 334) return p.cmd('', 'AUTH reply');
@@ -321,7 +342,8 @@ async function tryAuth(p: Probe, relay: RelaySettings, user: string, secret: str
 
 export interface ProbeOptions {
   configFile: string | null;
-  stepMs: number;
+  /** --timeout: every step bounded by this instead of the relay's own timeouts (config/tls.ts). */
+  stepMs?: number;
   ports: number[];
   env: NodeJS.ProcessEnv;
   now?: number;
@@ -334,27 +356,45 @@ export async function probe(relay: RelaySettings, opts: ProbeOptions): Promise<{
   const u = checkRelayUrl(relay.url);
   if ('error' in u) return { header: `relay ${relay.name}: ${relay.url}`, findings: [{ level: 'config', text: `bad URL: ${u.error}` }] };
   const header = `relay ${relay.name}: ${u.scheme}://${u.host.includes(':') ? `[${u.host}]` : u.host}:${u.port}${u.user ? ` as ${u.user}` : ''}`;
+  // The relay's own timeouts, as delivery waits (unless --timeout says otherwise).
+  const t = opts.stepMs ? { connectMs: opts.stepMs, greetingMs: opts.stepMs, commandMs: opts.stepMs } : relayTimeouts(relay);
   const ports = [...new Set([...opts.ports, u.port])];
-  const results = await Promise.all(ports.map((p) => probePort(u.host, p, opts.stepMs)));
+  const results = await Promise.all(ports.map((p) => probePort(u.host, p, p === u.port ? t.connectMs : (opts.stepMs ?? OTHER_PORT_MS))));
   ports.forEach((p, i) => findings.push(portFinding(p, results[i]!, u.port)));
   if (results[ports.indexOf(u.port)]!.state !== 'open') return { header, findings };
   let secret: string | undefined;
   let secretProblem = false;
   if (u.user) {
     try {
-      secret = relay.authMechanism === 'XOAUTH2' ? await resolveOauthToken(relay, { configFile: opts.configFile, env: opts.env }) : await resolveSecret(relay, { configFile: opts.configFile, env: opts.env });
+      if (relay.oauth) {
+        const st = (await import('./oauth.js')).tokenState(relay);
+        findings.push({ level: st.ok ? 'ok' : 'config', text: `OAuth tokens: ${st.text}` });
+      }
+      secret =
+        relay.authMechanism === 'XOAUTH2' || relay.authMechanism === 'OAUTHBEARER'
+          ? await resolveOauthToken(relay, { configFile: opts.configFile, env: opts.env })
+          : await resolveSecret(relay, { configFile: opts.configFile, env: opts.env });
     } catch (e) {
-      findings.push({ level: 'config', text: (e as Error).message });
+      findings.push({ level: (e as { code?: string }).code === 'ETOKENTEMP' ? 'fail' : 'config', text: (e as Error).message });
       secretProblem = true;
     }
   }
+  let tlsOptions: tls.ConnectionOptions | undefined;
+  if (u.tls !== 'none') {
+    try {
+      tlsOptions = relayTlsOptions(relaySecureContext(relay), relayPins(relay));
+    } catch (e) {
+      findings.push({ level: 'config', text: (e as Error).message });
+      return { header, findings };
+    }
+  }
   let p: Probe | null = null;
-  // Every step is bounded by stepMs; the whole session by MAX_STEPS of them, whatever happens.
+  // Every step is bounded by its timeout; the whole session by MAX_STEPS commands, whatever happens.
   let cap: NodeJS.Timeout | undefined;
-  const capMs = opts.stepMs * MAX_STEPS;
+  const capMs = t.connectMs + t.greetingMs + t.commandMs * MAX_STEPS;
   try {
     await Promise.race([
-      session(relay, u, opts, findings, secret, secretProblem, (x) => (p = x)),
+      session(relay, u, { ...opts, ...t, tls: tlsOptions ?? {} }, findings, secret, secretProblem, (x) => (p = x)),
       new Promise<never>((_, reject) => {
         cap = setTimeout(() => reject(new Error(`the SMTP dialogue did not finish within ${Math.round(capMs / 1000)} s`)), capMs);
       }),
@@ -371,7 +411,7 @@ export async function probe(relay: RelaySettings, opts: ProbeOptions): Promise<{
 async function session(
   relay: RelaySettings,
   u: ParsedRelayUrl,
-  opts: ProbeOptions,
+  opts: ProbeOptions & { connectMs: number; greetingMs: number; commandMs: number; tls: tls.ConnectionOptions },
   findings: Finding[],
   secret: string | undefined,
   secretProblem: boolean,
@@ -381,18 +421,18 @@ async function session(
   let trusted = false;
   let p: Probe;
   if (u.tls === 'implicit') {
-    const s = await startTls({ host: u.host, port: u.port, relay, ms: opts.stepMs });
-    p = new Probe(s, opts.stepMs);
+    const s = await startTls({ host: u.host, port: u.port, tls: opts.tls, ms: opts.connectMs });
+    p = new Probe(s, opts.commandMs);
     setProbe(p);
     findings.push({ level: 'ok', text: `TLS (implicit): ${s.getProtocol()} ${s.getCipher().name}` });
     const c = certFindings(s, u.host, relay, opts.now ?? Date.now());
     findings.push(...c.findings);
     trusted = c.trusted;
   } else {
-    p = new Probe(await connectPlain(u.host, u.port, opts.stepMs), opts.stepMs);
+    p = new Probe(await connectPlain(u.host, u.port, opts.connectMs), opts.commandMs);
     setProbe(p);
   }
-  const g = await p.reply('greeting');
+  const g = await p.reply('greeting', opts.greetingMs);
   if (g.code !== 220) {
     findings.push({ level: 'fail', text: `greeting refused: ${g.lines.join(' / ')}` });
     return;
@@ -415,7 +455,7 @@ async function session(
       return;
     }
     p.detach();
-    const s = await startTls({ socket: p.sock as net.Socket, host: u.host, port: u.port, relay, ms: opts.stepMs });
+    const s = await startTls({ socket: p.sock as net.Socket, host: u.host, port: u.port, tls: opts.tls, ms: opts.commandMs });
     p.attach(s);
     findings.push({ level: 'ok', text: `STARTTLS: offered, ${s.getProtocol()} ${s.getCipher().name}` });
     const c = certFindings(s, u.host, relay, opts.now ?? Date.now());
@@ -466,7 +506,7 @@ const MARK: Record<Level, string> = { ok: 'ok  ', info: '    ', warn: 'WARN', fa
 
 export async function command(args: string[], io: Io): Promise<number> {
   const { configFile, rest } = takeConfigFlag(args);
-  let stepMs = 10_000;
+  let stepMs: number | undefined;
   let ports = STANDARD_PORTS;
   const names: string[] = [];
   for (let i = 0; i < rest.length; i++) {
@@ -484,10 +524,9 @@ export async function command(args: string[], io: Io): Promise<number> {
   }
   const config: Config = loadConfig(configFile !== undefined ? { file: configFile } : {});
   const env = process.env;
-  const relays: RelaySettings[] = Object.values(config.relays ?? {});
-  if (env.OUTBOX_RELAY) {
-    relays.unshift({ name: 'env', url: env.OUTBOX_RELAY, ...(env.OUTBOX_RELAY_PASSWORD_FILE ? { passwordFile: env.OUTBOX_RELAY_PASSWORD_FILE } : {}), ...(env.OUTBOX_RELAY_CA ? { caFile: env.OUTBOX_RELAY_CA } : {}) });
-  }
+  // The relays delivery uses: the file's, with the environment's merged in (runner/routing.ts).
+  const merged = relaysFor(config, env).relays ?? {};
+  const relays: RelaySettings[] = Object.values(merged).sort((a, b) => Number(b.name === 'env') - Number(a.name === 'env'));
   for (const n of names) if (!relays.some((r) => r.name === n)) throw new OutboxError(EX_USAGE, `check: no relay named "${n}" (relays: ${relays.map((r) => r.name).join(', ') || 'none'})`);
   const chosen = names.length ? relays.filter((r) => names.includes(r.name)) : relays;
   if (chosen.length === 0) {
@@ -497,7 +536,7 @@ export async function command(args: string[], io: Io): Promise<number> {
   // Relays are probed one after the other so that the report reads in order; each is bounded
   // by a few steps of --timeout seconds.
   for (const relay of chosen) {
-    const { header, findings } = await probe(relay, { configFile: config.file, stepMs, ports, env, ehloName: config.hostname });
+    const { header, findings } = await probe(relay, { configFile: config.file, ...(stepMs ? { stepMs } : {}), ports, env, ehloName: config.hostname });
     io.stdout.write(`${header}\n`);
     for (const f of findings) io.stdout.write(`  ${MARK[f.level]} ${f.text}\n`);
     const v = verdictOf(findings);

@@ -19,27 +19,13 @@ import type { Io } from '../main.js';
 import { loadConfig, type Config } from './config.js';
 import { resolveOauthToken, resolveSecret } from './credentials.js';
 import { checkRelayUrl } from './file.js';
+import { relayFromEnv } from './relay.js';
 import { DEFAULT_ALIASES, parseAliases } from './aliases.js';
 import { defaultRelayName } from './routing.js';
 import { detectFormat, migrate, type MigrateFormat } from './migrate.js';
+import { takeConfigFlag } from './config-flag.js';
 
 const USAGE = 'usage: outbox config check [-C FILE] [--no-secrets] | outbox config migrate [--format msmtp|dma|nullmailer] [--auth AUTHFILE] FILE';
-
-/** Take `-C FILE` / `-CFILE` / `--config FILE` out of args. */
-export function takeConfigFlag(args: string[]): { configFile?: string; rest: string[] } {
-  const rest: string[] = [];
-  let configFile: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '-C' || a === '--config') {
-      if (i + 1 >= args.length) throw new OutboxError(EX_USAGE, `${a} needs a file name`);
-      configFile = args[++i];
-    } else if (a.startsWith('-C') && a.length > 2) configFile = a.slice(2);
-    else if (a.startsWith('--config=')) configFile = a.slice(9);
-    else rest.push(a);
-  }
-  return { ...(configFile !== undefined ? { configFile } : {}), rest };
-}
 
 function fileProblem(p: string, what: string): string | null {
   try {
@@ -58,9 +44,13 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
   say(`hostname ${config.hostname}, domain ${config.domain}, spool ${config.spool}`);
   const relays = Object.values(config.relays ?? {});
   if (env.OUTBOX_RELAY) {
-    const u = checkRelayUrl(env.OUTBOX_RELAY.trim());
-    if ('error' in u) problems.push(`OUTBOX_RELAY: ${u.error}`);
-    else say(`relay env (OUTBOX_RELAY): ${u.scheme}://${u.host}:${u.port}${u.user ? ` as ${u.user}` : ''}`);
+    // The environment's relay as delivery builds it (config/relay.ts relayFromEnv).
+    try {
+      const u = checkRelayUrl(relayFromEnv(env)?.url ?? '');
+      if (!('error' in u)) say(`relay env (OUTBOX_RELAY): ${u.scheme}://${u.host}:${u.port}${u.user ? ` as ${u.user}` : ''}`);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
   }
   if (relays.length === 0 && !env.OUTBOX_RELAY) problems.push('no relay: add a [relay.NAME] table with url = "smtp+starttls://user@host:587", or set OUTBOX_RELAY');
   for (const r of relays) {
@@ -76,6 +66,12 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
         const pw = await resolveSecret(r, { configFile: config.file, env });
         if (pw !== undefined) secret += ' (read: ok)';
         if (r.oauthTokenCommand) await resolveOauthToken(r, { configFile: config.file, env });
+        if (r.oauth) {
+          // Only the stored state: config check sends nothing, not even a token refresh.
+          const st = (await import('./oauth.js')).tokenState(r);
+          secret += `, OAuth: ${st.text}`;
+          if (!st.ok) problems.push(`relay ${r.name}: ${st.text}`);
+        }
       } catch (e) {
         problems.push((e as Error).message);
         secret += ' (NOT readable)';

@@ -8,6 +8,9 @@
  *   4. anyone else: a per-user spool under `$XDG_STATE_HOME/outbox` (default
  *      `~/.local/state/outbox`), and `$XDG_CONFIG_HOME/outbox/outbox.conf` if it exists.
  * `$OUTBOX_SPOOL` overrides the spool directory in every case.
+ * A uid with no usable home (no passwd entry and no $HOME, as `docker run --user 12345`, or a
+ * $HOME it cannot write, such as `/` under OpenShift) has no per-user spool: EX_CONFIG with one
+ * line that names OUTBOX_SPOOL (userSpoolProblem). An installed system (/etc/outbox) is unaffected.
  *
  * The file is TOML. The loader that validates every key lives in config/file.ts; this module only
  * resolves locations and applies defaults, so that the submit path stays small.
@@ -52,25 +55,64 @@ function defaultHostname(): string {
   return h || 'localhost';
 }
 
+/** The home directory from the passwd entry; '' when the uid has none. */
+function homeOf(): string {
+  try {
+    return os.homedir();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Why a per-user spool cannot be made here, in one line naming OUTBOX_SPOOL; null when it exists
+ * or its nearest existing parent is writable (one stat on the usual path).
+ */
+export function userSpoolProblem(spool: string, uid: number, home: string): string | null {
+  const fix = `set OUTBOX_SPOOL to a directory uid ${uid} can write (on a volume, so that queued mail survives a restart)`;
+  if (!spool) return `no spool for uid ${uid}: it has no home directory (HOME is unset and there is no passwd entry); ${fix}`;
+  for (let dir = spool; ; dir = path.dirname(dir)) {
+    try {
+      fs.statSync(dir);
+    } catch {
+      if (path.dirname(dir) === dir) break;
+      continue;
+    }
+    if (dir === spool) return null;
+    try {
+      fs.accessSync(dir, fs.constants.W_OK);
+      return null;
+    } catch {
+      return `no spool for uid ${uid}: ${spool} cannot be created (${dir} is not writable; HOME=${home || '(unset)'}); ${fix}`;
+    }
+  }
+  return null;
+}
+
 export function loadConfig(src: ConfigSources = {}): Config {
   const env = src.env ?? process.env;
   const uid = src.uid ?? (process.getuid ? process.getuid() : 0);
   let file: string | null = src.file ?? env.OUTBOX_CONFIG ?? null;
   let system = true;
   let spool = SYSTEM_SPOOL;
+  let spoolProblem: string | null = null;
   if (file) {
     if (!fs.existsSync(file)) throw new OutboxError(EX_CONFIG, `${file}: configuration file not found`);
   } else if (fs.existsSync(SYSTEM_CONFIG)) {
     file = SYSTEM_CONFIG;
   } else if (uid !== 0) {
     system = false;
-    const home = src.home ?? env.HOME ?? os.homedir();
-    const state = env.XDG_STATE_HOME || path.join(home, '.local', 'state');
-    spool = path.join(state, 'outbox');
-    const userConf = path.join(env.XDG_CONFIG_HOME || path.join(home, '.config'), 'outbox', 'outbox.conf');
-    if (fs.existsSync(userConf)) file = userConf;
+    const home = src.home ?? (env.HOME || homeOf());
+    const state = env.XDG_STATE_HOME || (home && path.join(home, '.local', 'state'));
+    spool = state ? path.join(state, 'outbox') : '';
+    const configHome = env.XDG_CONFIG_HOME || (home && path.join(home, '.config'));
+    const userConf = configHome ? path.join(configHome, 'outbox', 'outbox.conf') : '';
+    if (userConf && fs.existsSync(userConf)) file = userConf;
+    if (!env.OUTBOX_SPOOL) spoolProblem = userSpoolProblem(spool, uid, home);
   }
   const settings = file ? readConfigFile(file) : ({} as Partial<FileSettings>);
+  // A user config that names its own spool settles it.
+  if (spoolProblem && !settings.spool) throw new OutboxError(EX_CONFIG, spoolProblem);
   const hostname = settings.hostname ?? defaultHostname();
   const config: Config = {
     ...(settings as FileSettings),
@@ -84,5 +126,9 @@ export function loadConfig(src: ConfigSources = {}): Config {
     orphanGraceSeconds: settings.orphanGraceSeconds ?? 3600,
     lockStaleMs: settings.lockStaleMs ?? 30_000,
   };
+  // OAuth tokens live with the queue by default: written by the user that delivers the mail.
+  for (const r of Object.values(config.relays ?? {})) {
+    if (r.oauth && !r.oauth.tokenFile) r.oauth.tokenFile = path.join(config.spool, 'oauth', `${r.name}.json`);
+  }
   return config;
 }

@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import { parse, TomlError } from 'smol-toml';
 import { EX_CONFIG, OutboxError } from '../sysexits.js';
 import type { DeliveryMode } from '../cli/flags.js';
-import type { AuthMechanism, DeliverySettings, ListenerSettings, RelaySettings, RouteRule, SenderTableEntry } from './types.js';
+import type { AuthMechanism, DeliverySettings, ListenerSettings, OAuthSettings, RelaySettings, RouteRule, SenderTableEntry } from './types.js';
 import { Locator, showPath, type KeyPath } from './locate.js';
 
 /** Settings as they appear in the file (camelCase here, snake_case in TOML). */
@@ -85,7 +85,19 @@ const TOP: Record<string, Row> = {
 };
 const TABLES = ['relay', 'route', 'listener', 'sender_table'];
 
-export const AUTH_MECHANISMS: readonly AuthMechanism[] = ['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'];
+export const AUTH_MECHANISMS: readonly AuthMechanism[] = ['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2', 'OAUTHBEARER'];
+
+const OAUTH: Record<string, Row> = {
+  provider: row('provider', { kind: 'enum', values: ['google', 'microsoft', 'custom'] }),
+  client_id: row('clientId', { kind: 'string' }),
+  client_secret_file: row('clientSecretFile', { kind: 'path' }),
+  tenant: row('tenant', { kind: 'string' }),
+  token_url: row('tokenUrl', { kind: 'string' }),
+  device_url: row('deviceUrl', { kind: 'string' }),
+  scope: row('scope', { kind: 'string' }),
+  token_file: row('tokenFile', { kind: 'path' }),
+  grant: row('grant', { kind: 'enum', values: ['device', 'client_credentials'] }),
+};
 
 const RELAY: Record<string, Row> = {
   url: row('url', { kind: 'string' }),
@@ -141,6 +153,7 @@ export const KNOWN_KEYS = {
   route: ROUTE_KEYS,
   delivery: Object.keys(DELIVERY),
   listener: Object.keys(LISTENER),
+  oauth: ['oauth', ...Object.keys(OAUTH)],
   sender: SENDER_KEYS,
 };
 
@@ -439,7 +452,9 @@ function readRelay(r: Reader, name: string, v: unknown): RelaySettings {
   const path = ['relay', name];
   if (!/^[A-Za-z0-9_-]+$/.test(name)) r.fail(path, 'a relay name is letters, digits, "-" and "_"');
   if (name === 'hold' || name === 'env') r.fail(path, `"${name}" is reserved (hold = keep in the queue; env = OUTBOX_RELAY)`);
-  const s = r.section<Omit<RelaySettings, 'name'>>(path, v, RELAY);
+  const { oauth: oauthTable, ...rest } = r.table(path, v);
+  const s = r.section<Omit<RelaySettings, 'name'>>(path, rest, RELAY);
+  if (oauthTable !== undefined) s.oauth = readOauth(r, [...path, 'oauth'], oauthTable);
   if (s.url === undefined) r.fail(path, 'url is required (e.g. url = "smtp+starttls://user@smtp.example.com:587")');
   const u = checkRelayUrl(s.url);
   if ('error' in u) r.fail([...path, 'url'], u.error);
@@ -448,11 +463,42 @@ function readRelay(r: Reader, name: string, v: unknown): RelaySettings {
   if ((sources.length > 0 || s.oauthTokenCommand) && u.user === undefined) {
     r.fail([...path, 'url'], 'a password is configured but the URL names no user (smtp+starttls://USER@host)');
   }
-  if (s.authMechanism === 'XOAUTH2' && !s.oauthTokenCommand) r.fail([...path, 'auth'], 'XOAUTH2 needs oauth_token_command');
+  if (s.oauth && s.oauthTokenCommand) r.fail([...path, 'oauth'], 'give either oauth_token_command or an [relay.NAME.oauth] table, not both');
+  if (s.oauth && u.user === undefined) r.fail([...path, 'url'], 'OAuth needs the account in the URL (smtp+starttls://me%40example.com@host)');
+  if (s.oauth && s.authMechanism !== 'XOAUTH2' && s.authMechanism !== 'OAUTHBEARER') r.fail([...path, 'auth'], 'an [relay.NAME.oauth] table needs auth = "XOAUTH2" or "OAUTHBEARER"');
+  if ((s.authMechanism === 'XOAUTH2' || s.authMechanism === 'OAUTHBEARER') && !s.oauthTokenCommand && !s.oauth) {
+    r.fail([...path, 'auth'], `${s.authMechanism} needs an [relay.NAME.oauth] table (or oauth_token_command)`);
+  }
   if ((s.clientCert === undefined) !== (s.clientKey === undefined)) r.fail([...path, s.clientCert ? 'client_key' : 'client_cert'], 'client_cert and client_key go together');
   if (s.passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(s.passwordEnv)) r.fail([...path, 'password_env'], 'must be an environment variable name');
   const line = r.loc.line(path);
   return { name, ...s, ...(line ? { line } : {}) };
+}
+
+/** https everywhere, except a token service on this machine (a local proxy, tests). */
+export function endpointProblem(url: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `"${url}" is not a URL`;
+  }
+  if (u.protocol === 'https:') return null;
+  if (u.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname)) return null;
+  return `"${url}" must be https:// (plain http only for a service on this machine)`;
+}
+
+function readOauth(r: Reader, path: KeyPath, v: unknown): OAuthSettings {
+  const o = r.section<Partial<OAuthSettings>>(path, v, OAUTH);
+  if (o.provider === undefined) r.fail(path, 'provider is required: "google", "microsoft" or "custom"');
+  if (o.clientId === undefined || o.clientId === '') r.fail(path, 'client_id is required');
+  if (o.provider === 'custom' && o.tokenUrl === undefined) r.fail(path, 'a custom provider needs token_url');
+  if (o.grant === 'client_credentials' && o.provider === 'microsoft' && o.tenant === undefined) r.fail([...path, 'tenant'], 'the client credentials grant needs the tenant (e.g. "contoso.onmicrosoft.com")');
+  for (const k of ['tokenUrl', 'deviceUrl'] as const) {
+    const problem = o[k] === undefined ? null : endpointProblem(o[k]!);
+    if (problem) r.fail([...path, k === 'tokenUrl' ? 'token_url' : 'device_url'], problem);
+  }
+  return o as OAuthSettings;
 }
 
 function readRoutes(r: Reader, v: unknown): RouteRule[] {

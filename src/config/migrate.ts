@@ -15,6 +15,13 @@
  * Never throws.
  */
 
+/** What replaces "do not verify the certificate": Outbox always verifies (config/tls.ts). */
+const NO_UNVERIFIED_TLS =
+  'certificates are always verified; for a self-signed or private-CA relay set ca_file to its certificate (or its CA). A fingerprint pin does not replace this: it is checked in addition to verification, so a pin alone does not make an unverifiable certificate acceptable';
+/** A pin migrated from a tool where it replaced verification. */
+const PIN_IS_NOT_TRUST =
+  "the fingerprint pin is kept, but in Outbox it is checked in addition to verification, not instead of it: if the relay's certificate is self-signed or from a private CA, also set ca_file to it (`outbox check` tells)";
+
 export type MigrateFormat = 'msmtp' | 'dma' | 'nullmailer';
 
 export interface MigrateInput {
@@ -177,12 +184,14 @@ export function migrateMsmtp(file: string, text: string): string {
     if (trust && trust !== 'system') lines.push(`ca_file = ${q(trust)}`);
     const fp = s.get('tls_fingerprint');
     if (fp) {
-      if (/^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/.test(fp)) lines.push(`fingerprint = ${q(fp)}`);
-      else out.note(`account "${a.name}": tls_fingerprint is not SHA-256 (Outbox pins SHA-256 only); left out`);
+      if (/^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/.test(fp)) {
+        lines.push(`fingerprint = ${q(fp)}`);
+        if (!trust || trust === 'system') out.note(`account "${a.name}": ${PIN_IS_NOT_TRUST}`);
+      } else out.note(`account "${a.name}": tls_fingerprint is not SHA-256 (Outbox pins SHA-256 only); left out`);
     }
     if (s.get('tls_cert_file')) lines.push(`client_cert = ${q(s.get('tls_cert_file')!)}`);
     if (s.get('tls_key_file')) lines.push(`client_key = ${q(s.get('tls_key_file')!)}`);
-    if (s.get('tls_certcheck') === 'off') out.note(`account "${a.name}": tls_certcheck off is not supported (certificates are always verified); pin the certificate with fingerprint = "..." or trust its CA with ca_file`);
+    if (s.get('tls_certcheck') === 'off') out.note(`account "${a.name}": tls_certcheck off is not supported: ${NO_UNVERIFIED_TLS}`);
     if (s.get('domain')) lines.push(`ehlo_name = ${q(s.get('domain')!)}`);
     if (s.get('timeout') && s.get('timeout') !== 'off') lines.push(`command_timeout = ${q(`${s.get('timeout')}s`)}`);
     if (s.get('set_from_header') === 'on' && s.get('from')) lines.push(`force_sender = ${q(s.get('from')!)}`);
@@ -258,8 +267,10 @@ export function migrateDma(file: string, text: string, authText?: string): strin
   if (set.has('FINGERPRINT')) {
     const fp = set.get('FINGERPRINT')!;
     const hex = fp.replace(/:/g, '');
-    if (/^[0-9A-Fa-f]{64}$/.test(hex)) lines.push(`fingerprint = ${q(fp)}`);
-    else out.note('FINGERPRINT is not a SHA-256 fingerprint; left out');
+    if (/^[0-9A-Fa-f]{64}$/.test(hex)) {
+      lines.push(`fingerprint = ${q(fp)}`);
+      out.note(`FINGERPRINT: ${PIN_IS_NOT_TRUST}`);
+    } else out.note('FINGERPRINT is not a SHA-256 fingerprint; left out');
   }
   out.relays.push(...lines, '');
   if (set.has('MAILNAME')) {
@@ -326,7 +337,7 @@ export function migrateNullmailer(file: string, text: string, extra: { defaultdo
     if (opts.has('x509cafile')) lines.push(`ca_file = ${q(opts.get('x509cafile')!)}`);
     if (opts.has('x509certfile')) lines.push(`client_cert = ${q(opts.get('x509certfile')!)}`, `client_key = ${q(opts.get('x509keyfile') ?? opts.get('x509certfile')!)}`);
     if (opts.has('auth-login')) lines.push('auth = "LOGIN"');
-    if (opts.has('insecure')) out.note(`${host}: --insecure is not supported (certificates are always verified); use fingerprint or ca_file`);
+    if (opts.has('insecure')) out.note(`${host}: --insecure is not supported: ${NO_UNVERIFIED_TLS}`);
     if (opts.has('x509fmtdef') || opts.has('x509crlfile')) out.note(`${host}: x509 format/CRL options have no equivalent`);
     blocks.push(lines);
   });

@@ -6,7 +6,24 @@
  * Durations are milliseconds, sizes bytes.
  */
 
-export type AuthMechanism = 'PLAIN' | 'LOGIN' | 'CRAM-MD5' | 'XOAUTH2';
+export type AuthMechanism = 'PLAIN' | 'LOGIN' | 'CRAM-MD5' | 'XOAUTH2' | 'OAUTHBEARER';
+
+/** Built-in OAuth 2.0 ([relay.NAME.oauth]; see config/oauth.ts). */
+export interface OAuthSettings {
+  provider: 'google' | 'microsoft' | 'custom';
+  clientId: string;
+  /** Confidential clients: the client secret (same permission rules as password_file). */
+  clientSecretFile?: string;
+  /** Microsoft: the tenant (default "organizations"; required for client_credentials). */
+  tenant?: string;
+  tokenUrl?: string;
+  deviceUrl?: string;
+  scope?: string;
+  /** Where the tokens live (default SPOOL/oauth/NAME.json, filled in by loadConfig). */
+  tokenFile?: string;
+  /** "device" (default: refresh tokens from `outbox oauth login`) or "client_credentials". */
+  grant?: 'device' | 'client_credentials';
+}
 
 export interface RelaySettings {
   /** Name of the relay ([relay.NAME] in the file; "env" for OUTBOX_RELAY). */
@@ -22,6 +39,8 @@ export interface RelaySettings {
   passwordCommandTimeoutMs?: number;
   /** XOAUTH2: command that prints an access token. */
   oauthTokenCommand?: string;
+  /** XOAUTH2 / OAUTHBEARER with tokens Outbox obtains and refreshes itself. */
+  oauth?: OAuthSettings;
   authMechanism?: AuthMechanism;
   /** Extra CA file trusted in addition to the system's. */
   caFile?: string;

@@ -1,10 +1,15 @@
 /**
  * log/log.ts — one line per delivery event, in Postfix's shape so that pflogsumm, grep habits
- * and fail2ban-style tools keep working:
+ * and fail2ban-style tools keep working. Each line is tagged with its service, as Postfix's
+ * programs tag theirs (pflogsumm --syslog-name=outbox reads `outbox/SERVICE[PID]:`):
  *
- *   outbox[PID]: QUEUEID: from=<sender>, size=N, nrcpt=N (queue active)
- *   outbox[PID]: QUEUEID: to=<rcpt>, relay=host[ip]:port, delay=S, delays=a/b/c/d, dsn=X.Y.Z, status=sent (250 ...)
- *   outbox[PID]: QUEUEID: removed
+ *   outbox/pickup[PID]: QUEUEID: uid=N from=<sender>
+ *   outbox/qmgr[PID]: QUEUEID: from=<sender>, size=N, nrcpt=N (queue active)
+ *   outbox/smtp[PID]: QUEUEID: to=<rcpt>, relay=host[ip]:port, delay=S, delays=a/b/c/d, dsn=X.Y.Z, status=sent (250 ...)
+ *   outbox/bounce[PID]: QUEUEID: sender non-delivery notification: QUEUEID
+ *   outbox/qmgr[PID]: QUEUEID: removed
+ *
+ * A caller may name the service; otherwise serviceOf() infers it from the line's shape.
  *
  * delays: a = time in the queue before this attempt, b = waiting for a free connection,
  * c = connection setup (TCP, TLS, AUTH; 0 on a reused connection), d = the transaction.
@@ -15,8 +20,8 @@
  *     terminal. `OUTBOX_LOG=stderr` forces it (tests use that).
  *   - otherwise syslog, facility mail. Node cannot send to /dev/log's datagram socket without a
  *     native module, so one `logger(1)` child (util-linux, present on every Debian system) is
- *     started per run and fed all lines through a pipe, with a <PRI> prefix per line
- *     (--prio-prefix): one process per run, not per line. If /dev/log does not exist (a
+ *     started per service per run (logger takes one tag) and fed its lines through a pipe, with a <PRI> prefix per line
+ *     (--prio-prefix): a few processes per run, not one per line. If /dev/log does not exist (a
  *     container without syslog) or `logger` cannot be started, lines go to stderr instead.
  *     `OUTBOX_LOG=syslog` forces syslog; `OUTBOX_LOG=none` discards lines.
  * The spool's control records keep the history of every message in any case (mailq, `outbox
@@ -27,9 +32,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 
 export type Level = 'info' | 'warning' | 'error';
 
+/** Postfix's service names, as pflogsumm and log habits know them. */
+export type Service = 'pickup' | 'qmgr' | 'smtp' | 'bounce' | 'smtpd' | 'query';
+
 export interface Log {
   /** One line about queue id `id` (or the program itself when id is null). */
-  line(id: string | null, text: string, level?: Level): void;
+  line(id: string | null, text: string, level?: Level, service?: Service): void;
   close(): Promise<void>;
   readonly target: 'stderr' | 'syslog' | 'none';
 }
@@ -61,6 +69,19 @@ export function formatDelivery(d: DeliveryLine): string {
 
 export function formatPickup(sender: string, size: number, nrcpt: number): string {
   return `from=<${sender}>, size=${size}, nrcpt=${nrcpt} (queue active)`;
+}
+
+/** The line Postfix's pickup writes once per submitted message (pflogsumm counts it as received). */
+export function formatReceived(uid: number, sender: string): string {
+  return `uid=${uid} from=<${sender}>`;
+}
+
+/** The service a line belongs to, from its Postfix shape; everything else is the queue manager's. */
+export function serviceOf(text: string): Service {
+  if (/^to=<[^>]*>, (?:orig_to=<[^>]*>, )?relay=/.test(text) && !/, status=expired\b/.test(text)) return 'smtp';
+  if (/^(?:uid|sender)=/.test(text)) return 'pickup';
+  if (/^sender (?:non-delivery|delay|delivery status) notification: /.test(text)) return 'bounce';
+  return 'qmgr';
 }
 
 function isDevNull(fd: number): boolean {
@@ -104,46 +125,56 @@ export function openLog(opts: { env?: NodeJS.ProcessEnv; verbose: boolean; stder
   const tag = opts.tag ?? 'outbox';
   const isTty = Boolean((opts.stderr as { isTTY?: boolean }).isTTY);
   let target = chooseTarget(env, opts.verbose, isTty);
-  let child: ChildProcess | null = null;
-  if (target === 'syslog') {
-    if (!fs.existsSync('/dev/log')) target = 'stderr';
-    else {
-      try {
-        child = spawn('logger', ['-t', tag, `--id=${process.pid}`, '--prio-prefix'], { stdio: ['pipe', 'ignore', 'ignore'] });
-        child.on('error', () => {
-          child = null;
-        });
-        child.stdin!.on('error', () => {});
-        child.unref();
-      } catch {
-        target = 'stderr';
-      }
+  if (target === 'syslog' && !fs.existsSync('/dev/log')) target = 'stderr';
+  // logger(1) takes one tag per process: one child per service that logs, started on first use.
+  const children = new Map<string, ChildProcess | null>();
+  const loggerFor = (fullTag: string): ChildProcess | null => {
+    if (children.has(fullTag)) return children.get(fullTag)!;
+    let child: ChildProcess | null = null;
+    try {
+      child = spawn('logger', ['-t', fullTag, `--id=${process.pid}`, '--prio-prefix'], { stdio: ['pipe', 'ignore', 'ignore'] });
+      child.on('error', () => children.set(fullTag, null));
+      child.stdin!.on('error', () => {});
+      child.unref();
+    } catch {
+      child = null;
     }
-  }
-  const prefix = `${tag}[${process.pid}]: `;
+    children.set(fullTag, child);
+    return child;
+  };
+  // A tag that names its service already ('outbox/smtpd') keeps it for every line.
+  const fixed = tag.includes('/');
   return {
     target,
-    line(id, text, level = 'info') {
-      const body = id ? `${id}: ${text}` : text;
+    line(id, text, level = 'info', service) {
       if (target === 'none') return;
-      if (target === 'syslog' && child?.stdin?.writable) {
-        child.stdin.write(`<${PRI[level]}>${body.replace(/\n/g, ' ')}\n`);
-        return;
+      const body = id ? `${id}: ${text}` : text;
+      const fullTag = fixed ? tag : `${tag}/${service ?? serviceOf(text)}`;
+      if (target === 'syslog') {
+        const child = loggerFor(fullTag);
+        if (child?.stdin?.writable) {
+          child.stdin.write(`<${PRI[level]}>${body.replace(/\n/g, ' ')}\n`);
+          return;
+        }
       }
-      opts.stderr.write(`${prefix}${body}\n`);
+      opts.stderr.write(`${fullTag}[${process.pid}]: ${body}\n`);
     },
     close() {
-      const c = child;
-      if (!c || !c.stdin) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 1000);
-        t.unref();
-        c.once('close', () => {
-          clearTimeout(t);
-          resolve();
-        });
-        c.stdin!.end();
-      });
+      const open = [...children.values()].filter((c): c is ChildProcess => c !== null && c.stdin !== null);
+      return Promise.all(
+        open.map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              const t = setTimeout(resolve, 1000);
+              t.unref();
+              c.once('close', () => {
+                clearTimeout(t);
+                resolve();
+              });
+              c.stdin!.end();
+            }),
+        ),
+      ).then(() => {});
     },
   };
 }

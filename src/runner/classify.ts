@@ -20,6 +20,7 @@
  *     (5.3.4) and an address the client cannot send (5.1.3): failed.
  * The enhanced status code comes from the reply when it has one of the right class.
  */
+import { tlsAlert, withoutNodeHints } from './tls-errors.js';
 
 export type DeliveryStatus = 'sent' | 'deferred' | 'failed';
 
@@ -106,13 +107,14 @@ export function classify(f: SmtpFailure, peer: string): Outcome {
       fix: AUTH_HINT,
     };
   }
-  if (code === 'ETLS' || f.command === 'STARTTLS' || CERT_CODES.has(f.originalCode ?? '') || CERT_CODES.has(code)) {
+  const alert = tlsAlert(f.message);
+  if (code === 'ETLS' || f.command === 'STARTTLS' || CERT_CODES.has(f.originalCode ?? '') || CERT_CODES.has(code) || alert) {
     const starttls = f.command === 'STARTTLS' && rc !== undefined;
     return {
       status: 'deferred',
       dsn: '4.7.5',
-      reason: said || `TLS with ${peer} failed: ${oneLine(f.message ?? 'handshake failed')}`,
-      fix: starttls ? STARTTLS_HINT : TLS_HINT,
+      reason: said || (alert ? `TLS handshake with ${peer} failed: ${alert.text}` : `TLS with ${peer} failed: ${oneLine(withoutNodeHints(f.message ?? 'handshake failed'))}`),
+      fix: starttls ? STARTTLS_HINT : alert ? alert.hint : TLS_HINT,
     };
   }
   // 530 (RFC 4954: authentication required) is about our configuration, never about the

@@ -23,6 +23,7 @@
 import { EX_DATAERR, EX_NOHOST, EX_NOUSER, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE, OutboxError } from '../sysexits.js';
 import type { Io } from '../main.js';
 import { loadConfig } from '../config/config.js';
+import { takeConfigFlag } from '../config/config-flag.js';
 import { isQueueId, makeQueueId } from '../spool/format.js';
 import { tryLock, type Release } from '../spool/lock.js';
 import { listIds, readControl } from '../spool/spool.js';
@@ -45,21 +46,17 @@ export function exitForResult(r: Pick<MessageResult, 'state' | 'outcomes' | 'rem
 }
 
 function parseArgs(args: string[]): { configFile?: string; verbose: boolean; background: boolean; id: string } {
-  let configFile: string | undefined;
+  const { configFile, rest } = takeConfigFlag(args);
   let verbose = false;
   let background = false;
   let id: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '-C') configFile = args[++i];
-    else if (a.startsWith('-C') && a.length > 2) configFile = a.slice(2);
-    else if (a === '-v') verbose = true;
+  for (const a of rest) {
+    if (a === '-v') verbose = true;
     else if (a === '--background') background = true;
     else if (!a.startsWith('-') && id === undefined) id = a;
     else throw new OutboxError(EX_USAGE, `deliver: unexpected argument "${a}" (usage: outbox deliver [-C FILE] [-v] ID)`);
   }
   if (!id || !isQueueId(id)) throw new OutboxError(EX_USAGE, `deliver: expected a queue id (usage: outbox deliver [-C FILE] [-v] ID)`);
-  if (args.includes('-C') && !configFile) throw new OutboxError(EX_USAGE, 'deliver: -C needs a file');
   return { ...(configFile ? { configFile } : {}), verbose, background, id };
 }
 

@@ -20,7 +20,9 @@
  *   7. Release the lock.
  * A relay whose session could not be opened (down, TLS, AUTH) is marked down for the rest of
  * the run (for `relayDownMs` in the daemon): its other messages are deferred with the same
- * reason without hammering it.
+ * reason without hammering it. Until a first session to a relay has opened, only one
+ * connection to it is attempted at a time, so a wrong password costs one failed login per
+ * run, and a relay that never greets costs one timeout, whatever the queue size.
  *
  * Never throws for a message: every failure ends as a recipient outcome or a log line. Next:
  * queue-run.ts (modes) and deliver-command.ts.
@@ -34,13 +36,14 @@ import { type ControlRecord, type RecipientState, parseControl, pendingRecipient
 import { type SpoolPaths, messagePath, removeMessage, writeControl } from '../spool/spool.js';
 import { tryLock } from '../spool/lock.js';
 import type { Log } from '../log/log.js';
-import { formatDelivery, formatPickup } from '../log/log.js';
+import { formatDelivery, formatPickup, formatReceived } from '../log/log.js';
 import { type Outcome, type SmtpFailure, classify, sentOutcome } from './classify.js';
 import { planDelivery, rewriteSender, senderEntryFor, type DeliveryGroup } from '../config/rewrite.js';
 import { groupMessage, headerSectionOf, readStoredHeader, type StoredHeader } from '../config/rewrite-stream.js';
 import { type RetryPolicy, delayWarningDue, nextAttempt, retryPolicy } from './schedule.js';
 import { type PreparedRelay, type SendInfo, type SmtpError, Session, configFailure, prepareRelay, type Transcript } from './smtp-client.js';
 import { commitReport, wantsNotice, type ReportRecipient } from './bounce.js';
+import { asciiEnvelope, needsSmtpUtf8 } from './smtputf8.js';
 
 /** Messages up to this size are read into memory for sending; larger ones are streamed. */
 const SMALL_MESSAGE = 256 * 1024;
@@ -119,6 +122,8 @@ export class Engine {
   private concurrency = new Map<string, number>();
   private sessionWaiters: (() => void)[] = [];
   private learnedCap = new Map<string, number>();
+  /** Relays a session has opened to (since they were last down): more than one may open at once. */
+  private proven = new Set<string>();
   /** Called after each processed message (progress, -odi bookkeeping, bounce pickup). */
   onResult: ((r: MessageResult) => void) | undefined;
   stats = { done: 0, sent: 0, deferred: 0, failed: 0 };
@@ -265,6 +270,13 @@ export class Engine {
     return p;
   }
 
+  /** Open (live) sessions to relay `name`, over all slots. */
+  private openSessions(name: string): number {
+    let n = 0;
+    for (const slot of this.slots) if (slot.sessions.get(name)?.alive) n++;
+    return n;
+  }
+
   /** Live and opening sessions to relay `name`, over all slots. */
   private relayCount(name: string): number {
     let n = this.connecting.get(name) ?? 0;
@@ -307,12 +319,16 @@ export class Engine {
       existing.close();
       slot.sessions.delete(name);
     }
-    const down = this.down.get(name);
-    if (down && down.until > this.now()) return { failure: down.failure, peer: down.peer };
     const relay = await this.relay(name);
     if ('failure' in relay) return { failure: relay.failure as SmtpError, peer: name };
-    // At the relay's connection limit: take over an idle session of a free slot, or wait.
-    while (this.relayCount(name) >= this.cap(name)) {
+    // At the relay's connection limit: take over an idle session of a free slot, or wait. Until
+    // a session to the relay has opened in this engine, one connection at a time: a wrong
+    // password costs one failed login per run, not one per slot. The down check is made after
+    // every wait, so that slots that waited do not hammer a relay that just failed.
+    for (;;) {
+      const down = this.down.get(name);
+      if (down && down.until > this.now()) return { failure: down.failure, peer: down.peer };
+      if (this.relayCount(name) < (this.proven.has(name) ? this.cap(name) : 1)) break;
       for (const other of this.free) {
         const idle = other.sessions.get(name);
         if (idle?.alive) {
@@ -345,11 +361,14 @@ export class Engine {
       const s = await Session.open(relay, { ehloName: this.opts.config.hostname, abortables: this.opening, ...(this.opts.transcript ? { transcript: this.opts.transcript } : {}) });
       slot.sessions.set(name, s);
       this.down.delete(name);
+      this.proven.add(name);
       return { session: s, setupMs: this.now() - t0 };
     } catch (e) {
       const err = e as SmtpError & { peer?: string };
       const peer = err.peer ?? relay.label;
-      const live = this.relayCount(name) - 1;
+      // Only sessions that are open prove that the relay is up: others still opening may be
+      // failing for the same reason as this one.
+      const live = this.openSessions(name);
       if (live > 0 && !retried && !this.stopping) {
         // The relay is up (other sessions work) but refuses one more: use fewer from now on.
         this.learnedCap.set(name, live);
@@ -357,10 +376,15 @@ export class Engine {
         uncount();
         return this.session(slot, name, true);
       }
-      if (!this.stopping) this.down.set(name, { until: this.now() + this.opts.relayDownMs, failure: err, peer });
+      if (!this.stopping) {
+        this.down.set(name, { until: this.now() + this.opts.relayDownMs, failure: err, peer });
+        this.proven.delete(name);
+      }
       return { failure: err, peer };
     } finally {
       uncount();
+      // Slots waiting for this relay: it is up (more may open) or down (they defer at once).
+      this.wakeSessionWaiters();
     }
   }
 
@@ -410,8 +434,21 @@ export class Engine {
             ...(first.orcpt ? { orcpt: first.orcpt } : {}),
           }
         : undefined;
+      // A relay without SMTPUTF8 gets A-label domains; a UTF-8 local part is refused here (5.6.7).
+      let from = msg.sender;
+      let to = batch.map((r) => r.address);
+      const queuedAs = new Map<string, string>();
+      if (!session.supportsSmtpUtf8 && (rec.smtputf8 || needsSmtpUtf8(from, to))) {
+        const a = asciiEnvelope(from, to, session.peer);
+        for (const [addr, o] of a.refused) out.set(addr, o);
+        if (a.sender === undefined || a.to.length === 0) continue;
+        from = a.sender;
+        to = a.to.map(([wire]) => wire);
+        for (const [wire, queued] of a.to) queuedAs.set(wire, queued);
+      }
+      const queued = (addr: string) => queuedAs.get(addr) ?? addr;
       const { stream, size } = msg.open();
-      const envelope = { from: msg.sender, to: batch.map((r) => r.address), size, use8BitMime: rec.body === '8BITMIME', ...(dsn ? { dsn } : {}) };
+      const envelope = { from, to, size, use8BitMime: rec.body === '8BITMIME', ...(dsn ? { dsn } : {}) };
       let info: SendInfo | undefined;
       let error: SmtpError | undefined;
       try {
@@ -422,14 +459,14 @@ export class Engine {
         stream.destroy();
       }
       if (info) {
-        for (const re of info.rejectedErrors) if (re.recipient) out.set(re.recipient, classify(re as SmtpFailure, session.peer));
+        for (const re of info.rejectedErrors) if (re.recipient) out.set(queued(re.recipient), classify(re as SmtpFailure, session.peer));
         const ok = sentOutcome(session.peer, info.response);
-        for (const a of info.accepted) out.set(a, ok);
+        for (const a of info.accepted) out.set(queued(a), ok);
       } else if (error) {
         // A reused session the relay closed while idle: nothing of the message was sent, so it
         // may go again at once over a new session.
         if (!error.responseCode && session.messages > 1 && !stream.readableDidRead && batches.size === 1) retry = true;
-        for (const re of error.rejectedErrors ?? []) if (re.recipient) out.set(re.recipient, classify(re as SmtpFailure, session.peer));
+        for (const re of error.rejectedErrors ?? []) if (re.recipient) out.set(queued(re.recipient), classify(re as SmtpFailure, session.peer));
         const o = classify(error as SmtpFailure, session.peer);
         for (const r of batch) if (!out.has(r.address)) out.set(r.address, o);
         if ((error.code === 'EENVELOPE' || error.code === 'EMESSAGE') && error.responseCode !== 421 && session.alive) {
@@ -492,6 +529,9 @@ export class Engine {
 
       // Nothing to attempt (every pending recipient held by a route): leave the record alone.
       if (groups.length === 0) return { ...result, state: 'held', remaining: pending.length };
+      // First sight of a message submitted on this host (drops are logged by pickup, listener
+      // mail by smtpd, bounces are our own): Postfix's pickup line, which log reports count.
+      if (rec.attempts === 0 && !rec.drop && rec.origin !== 'bounce' && rec.origin !== 'smtp') log.line(id, formatReceived(rec.uid, rec.sender), 'info', 'pickup');
       log.line(id, formatPickup(rec.sender, rec.size, pending.length));
       if (held > 0) log.line(id, `${held} recipient(s) held by a route (relay "hold")`);
       const outcomes = result.outcomes;

@@ -6,18 +6,19 @@
  *   - smtp+starttls: requireTLS: STARTTLS is sent even if not advertised and any failure ends the
  *     attempt; nothing (no AUTH, no MAIL) is ever sent in clear on such a relay.
  *   - smtps: TLS from the first byte. smtp://: plain, and never AUTH (refused in config/relay.ts).
- *   - Certificates are verified (rejectUnauthorized) against the system's CA bundle (else Node's
- *     bundled roots) and the relay's extra CA file; the host name is checked; SHA-256 pins, when given,
- *     are checked in addition (a pin never replaces verification: for a self-signed relay, give
- *     its certificate as the CA file). TLS 1.2 at least.
+ *   - Certificates are verified as config/tls.ts says (the one TLS policy, shared with `outbox
+ *     check`): system CAs + the relay's CA file, host name, SHA-256 pins in addition (a pin never
+ *     replaces verification). TLS 1.2 at least.
  *   - The -v transcript never shows credentials: AUTH lines and SASL continuations are redacted.
+ *     Each line is tagged with its connection ("[env#2] >>> EHLO ..."): several interleave.
+ *   - A session that fails after the relay answered (a 535 to AUTH, say) ends with QUIT
+ *     (RFC 5321 4.1.1.10), as a successful one does.
  * TCP_NODELAY is set by nodemailer (it corks pipelined batches itself).
  *
  * Errors are nodemailer's (code, responseCode, command, response) or ECONFIG ones of our own; the
  * caller passes them to classify(). Next: src/runner/deliver.ts uses sessions per message.
  */
-import * as fs from 'node:fs';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
 import { createHash } from 'node:crypto';
 import { format } from 'node:util';
 import type { Readable } from 'node:stream';
@@ -25,6 +26,7 @@ import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { RelaySettings } from '../config/types.js';
 import { parseRelayUrl, type RelayEndpoint } from '../config/relay.js';
 import { resolveOauthToken, resolveSecret } from '../config/credentials.js';
+import { relayPins, relaySecureContext, relayTimeouts, relayTlsOptions } from '../config/tls.js';
 
 /** A relay ready to connect to: URL parsed, secret read, TLS context built (once per run). */
 export interface PreparedRelay {
@@ -34,7 +36,7 @@ export interface PreparedRelay {
   secureContext?: tls.SecureContext;
   pins: string[];
   /** XOAUTH2: fetch an access token (runs oauth_token_command). */
-  oauthToken?: () => Promise<string>;
+  oauthToken?: (force?: boolean) => Promise<string>;
   /** host:port for messages before we know the address. */
   label: string;
 }
@@ -46,41 +48,9 @@ export function configFailure(message: string): Error & { code: string } {
   return e;
 }
 
-let systemCaCache: string[] | undefined;
-
-/** Distribution CA bundles (Debian/Ubuntu/Alpine, then RHEL/Fedora), maintained by update-ca-certificates. */
-export const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'];
-
-/**
- * The trusted roots: the system's CA bundle file when there is one (the operator's trust,
- * including local additions and removals, as msmtp and Postfix use it; parsing it costs ~9 ms),
- * else the system store as Node reads it, else Node's bundled Mozilla roots (a container
- * without ca-certificates).
- */
-export function systemCas(): string[] {
-  if (systemCaCache) return systemCaCache;
-  for (const f of SYSTEM_CA_BUNDLES) {
-    try {
-      systemCaCache = [fs.readFileSync(f, 'utf8')];
-      return systemCaCache;
-    } catch {
-      // next candidate
-    }
-  }
-  const get = (tls as unknown as { getCACertificates?: (t: string) => string[] }).getCACertificates;
-  let system: string[] = [];
-  try {
-    if (get) system = [...new Set(get('system'))];
-  } catch {
-    system = [];
-  }
-  systemCaCache = system.length > 0 ? system : get ? get('bundled') : [...tls.rootCertificates];
-  return systemCaCache;
-}
-
-/** "AA:BB:.." or "aabb.." -> "AABB.." */
-export function normalizeFingerprint(fp: string): string {
-  return fp.replace(/[^0-9a-f]/gi, '').toUpperCase();
+/** The relay authenticates with an OAuth access token (built-in, or oauth_token_command). */
+function usesOauth(s: RelaySettings): boolean {
+  return Boolean(s.oauthTokenCommand || s.oauth);
 }
 
 /**
@@ -94,63 +64,59 @@ export async function prepareRelay(settings: RelaySettings, env: NodeJS.ProcessE
   const ctx = { configFile, env };
   try {
     endpoint = parseRelayUrl(settings.url, `relay ${settings.name}`);
-    if (endpoint.user !== undefined && !settings.oauthTokenCommand) password = await resolveSecret(settings, ctx);
+    if (endpoint.user !== undefined && !usesOauth(settings)) password = await resolveSecret(settings, ctx);
   } catch (e) {
     throw configFailure((e as Error).message);
   }
   const label = `${endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}`;
-  if (endpoint.user !== undefined && password === undefined && !settings.oauthTokenCommand) {
+  if (endpoint.user !== undefined && password === undefined && !usesOauth(settings)) {
     throw configFailure(`relay ${settings.name}: user "${endpoint.user}" but no password: set OUTBOX_RELAY_PASSWORD_FILE (or password_file / password_command)`);
   }
   let secureContext: tls.SecureContext | undefined;
   if (endpoint.scheme !== 'smtp') {
-    const ca = [...systemCas()];
-    if (settings.caFile) {
-      try {
-        ca.push(fs.readFileSync(settings.caFile, 'utf8'));
-      } catch (e) {
-        throw configFailure(`relay ${settings.name}: CA file ${settings.caFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
-    }
     try {
-      secureContext = tls.createSecureContext({
-        ca,
-        minVersion: 'TLSv1.2',
-        ...(settings.clientCert ? { cert: fs.readFileSync(settings.clientCert) } : {}),
-        ...(settings.clientKey ? { key: fs.readFileSync(settings.clientKey) } : {}),
-      });
+      secureContext = relaySecureContext(settings);
     } catch (e) {
-      throw configFailure(`relay ${settings.name}: TLS settings: ${(e as Error).message}`);
+      throw configFailure(`relay ${settings.name}: ${(e as Error).message}`);
     }
   }
-  const oauthToken = settings.oauthTokenCommand ? async () => (await resolveOauthToken(settings, ctx)) ?? '' : undefined;
+  const oauthToken = usesOauth(settings) ? async (force?: boolean) => (await resolveOauthToken(settings, ctx, { force: force ?? false })) ?? '' : undefined;
   return {
     settings,
     endpoint,
     ...(password !== undefined ? { password } : {}),
     ...(secureContext ? { secureContext } : {}),
     ...(oauthToken ? { oauthToken } : {}),
-    pins: (settings.fingerprints ?? []).map(normalizeFingerprint),
+    pins: relayPins(settings),
     label,
   };
 }
 
 export type Transcript = (line: string) => void;
 
-/** A bunyan-shaped logger for nodemailer that prints the dialogue with credentials redacted. */
-function transcriptLogger(out: Transcript) {
+/** Connections opened by this process, for the -v tags ("[env#2]"). */
+let connections = 0;
+
+/**
+ * A bunyan-shaped logger for nodemailer: notes the address the relay's name resolved to (for
+ * host[ip]:port when the session fails before a socket could say), and with -v prints the
+ * dialogue tagged with the connection, credentials redacted.
+ */
+function sessionLogger(tag: string, resolved: (address: string) => void, out: Transcript | undefined) {
   let inSasl = false;
-  const line = (entry: { tnx?: string } | undefined, fmt: unknown, ...args: unknown[]) => {
+  const line = (entry: { tnx?: string; resolved?: string } | undefined, fmt: unknown, ...args: unknown[]) => {
+    if (entry?.tnx === 'dns' && entry.resolved) resolved(entry.resolved);
+    if (!out) return;
     const text = format(String(fmt ?? ''), ...args);
     if (entry?.tnx === 'client') {
       if (/^AUTH\s/i.test(text)) {
         inSasl = true;
-        out(`>>> ${text.split(/\s+/).slice(0, 2).join(' ')}${text.split(/\s+/).length > 2 ? ' <credentials redacted>' : ''}`);
-      } else if (inSasl) out('>>> <credentials redacted>');
-      else out(`>>> ${text}`);
+        out(`${tag} >>> ${text.split(/\s+/).slice(0, 2).join(' ')}${text.split(/\s+/).length > 2 ? ' <credentials redacted>' : ''}`);
+      } else if (inSasl) out(`${tag} >>> <credentials redacted>`);
+      else out(`${tag} >>> ${text}`);
     } else if (entry?.tnx === 'server') {
       if (!/^334[ -]/.test(text)) inSasl = false;
-      for (const l of text.split(/\r?\n/)) out(`<<< ${l}`);
+      for (const l of text.split(/\r?\n/)) out(`${tag} <<< ${l}`);
     }
   };
   const nop = () => {};
@@ -196,11 +162,18 @@ export class Session {
     return ((this.conn as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? []).includes('DSN');
   }
 
+  /** RFC 6531: without it, no UTF-8 may go in MAIL FROM or RCPT TO (runner/smtputf8.ts). */
+  get supportsSmtpUtf8(): boolean {
+    return ((this.conn as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? []).includes('SMTPUTF8');
+  }
+
   /** Connect, TLS, EHLO, AUTH. Rejects with an SmtpError (with peer set in .peer). */
   static open(relay: PreparedRelay, opts: SessionOptions): Promise<Session> {
     const s = relay.settings;
     const e = relay.endpoint;
-    const pins = relay.pins;
+    const t = relayTimeouts(s);
+    const tag = `[${s.name}#${++connections}]`;
+    let resolvedAddress: string | undefined;
     const conn = new SMTPConnection({
       host: e.host,
       port: e.port,
@@ -208,47 +181,44 @@ export class Session {
       requireTLS: e.scheme === 'starttls',
       ignoreTLS: e.scheme === 'smtp',
       name: s.ehloName ?? opts.ehloName,
-      connectionTimeout: s.connectTimeoutMs ?? 30_000,
-      greetingTimeout: s.greetingTimeoutMs ?? 30_000,
-      socketTimeout: Math.max(s.commandTimeoutMs ?? 120_000, s.dataTimeoutMs ?? 0),
+      connectionTimeout: t.connectMs,
+      greetingTimeout: t.greetingMs,
+      socketTimeout: t.commandMs,
       socketCloseTimeout: 1000,
-      ...(opts.transcript ? { logger: transcriptLogger(opts.transcript) as never, transactionLog: true } : { logger: false }),
-      ...(relay.secureContext
-        ? {
-            tls: {
-              secureContext: relay.secureContext,
-              rejectUnauthorized: true,
-              minVersion: 'TLSv1.2' as const,
-              checkServerIdentity: (host: string, cert: tls.PeerCertificate) => {
-                const err = tls.checkServerIdentity(host, cert);
-                if (err) return err;
-                if (pins.length > 0 && !pins.includes(normalizeFingerprint(cert.fingerprint256 ?? ''))) {
-                  const pe = new Error(`certificate fingerprint ${cert.fingerprint256} is not pinned`) as Error & { code: string };
-                  pe.code = 'ERR_OUTBOX_PIN_MISMATCH';
-                  return pe;
-                }
-                return undefined;
-              },
-            },
-          }
-        : {}),
-      ...(s.oauthTokenCommand
+      logger: sessionLogger(tag, (a) => (resolvedAddress = a), opts.transcript) as never,
+      ...(opts.transcript ? { transactionLog: true } : {}),
+      ...(relay.secureContext ? { tls: relayTlsOptions(relay.secureContext, relay.pins) } : {}),
+      ...(usesOauth(s)
         ? {
             // Registered under its own name: nodemailer replaces a plain 'XOAUTH2' method without
             // its own token generator by the first other mechanism the server offers.
             customAuth: {
-              'OUTBOX-XOAUTH2': async (ctx: { sendCommand(cmd: string): Promise<{ status: number }>; resolve(): void; reject(e: Error | string): void }) => {
-                let token: string;
-                try {
-                  token = await relay.oauthToken!();
-                } catch (err) {
-                  return ctx.reject(Object.assign(new Error((err as Error).message), { code: 'ECONFIG' }) as Error);
-                }
-                const blob = Buffer.from(`user=${e.user ?? ''}\x01auth=Bearer ${token}\x01\x01`).toString('base64');
-                let r = await ctx.sendCommand(`AUTH XOAUTH2 ${blob}`);
-                if (r.status === 334) r = await ctx.sendCommand('');
-                if (r.status === 235) ctx.resolve();
-                else ctx.reject(Object.assign(new Error('XOAUTH2 authentication failed'), { responseCode: r.status }));
+              'OUTBOX-OAUTH': async (ctx: { sendCommand(cmd: string): Promise<{ status: number }>; resolve(): void; reject(e: Error | string): void }) => {
+                // XOAUTH2 (Google, Microsoft) or OAUTHBEARER (RFC 7628). A token the relay refuses
+                // is replaced once by a freshly refreshed one (built-in OAuth only).
+                const bearer = s.authMechanism === 'OAUTHBEARER';
+                const attempt = async (force: boolean): Promise<number | Error> => {
+                  let token: string;
+                  try {
+                    token = await relay.oauthToken!(force);
+                  } catch (err) {
+                    const code = (err as { code?: string }).code === 'ETOKENTEMP' ? 'ETOKENTEMP' : 'ECONFIG';
+                    return Object.assign(new Error((err as Error).message), { code });
+                  }
+                  const blob = bearer
+                    ? Buffer.from(`n,a=${(e.user ?? '').replace(/=/g, '=3D').replace(/,/g, '=2C')},\x01host=${e.host}\x01port=${e.port}\x01auth=Bearer ${token}\x01\x01`).toString('base64')
+                    : Buffer.from(`user=${e.user ?? ''}\x01auth=Bearer ${token}\x01\x01`).toString('base64');
+                  let r = await ctx.sendCommand(`AUTH ${bearer ? 'OAUTHBEARER' : 'XOAUTH2'} ${blob}`);
+                  // 334 carries the server's error details; the client answers with an empty
+                  // response (XOAUTH2) or ^A (OAUTHBEARER) and gets the final 5xx.
+                  if (r.status === 334) r = await ctx.sendCommand(bearer ? 'AQ==' : '');
+                  return r.status;
+                };
+                let r = await attempt(false);
+                if (typeof r === 'number' && r !== 235 && s.oauth) r = await attempt(true);
+                if (r instanceof Error) return ctx.reject(r);
+                if (r === 235) return ctx.resolve();
+                ctx.reject(Object.assign(new Error(`${bearer ? 'OAUTHBEARER' : 'XOAUTH2'} authentication failed`), { responseCode: r }));
               },
             },
           }
@@ -276,10 +246,19 @@ export class Session {
         settled = true;
         session.dead = true;
         unregister?.();
-        // Name the address we talked to (or tried), Postfix-style: host[ip]:port.
+        // Name the address we talked to (or tried), Postfix-style: host[ip]:port, also when a
+        // TLS failure destroyed the socket before it could tell.
         const sock = conn._socket as { remoteAddress?: string } | false | null;
-        const addr = (sock && sock.remoteAddress) || (err as { address?: string }).address;
+        const addr = (sock && sock.remoteAddress) || (err as { address?: string }).address || resolvedAddress;
         if (addr) session.peer = `${e.host}[${addr}]:${e.port}`;
+        // The relay answered (535 to AUTH, 5xx to EHLO): say goodbye properly (RFC 5321 4.1.1.10).
+        if ((err as SmtpError).responseCode && !(conn as unknown as { _destroyed?: boolean })._destroyed) {
+          try {
+            conn.quit();
+          } catch {
+            // closing anyway
+          }
+        }
         try {
           conn.close();
         } catch {
@@ -301,8 +280,8 @@ export class Session {
             conn.removeListener('error', fail);
             return resolve(session);
           }
-          const auth = s.oauthTokenCommand
-            ? { user: e.user, pass: 'x', method: 'OUTBOX-XOAUTH2' }
+          const auth = usesOauth(s)
+            ? { user: e.user, pass: 'x', method: 'OUTBOX-OAUTH' }
             : { user: e.user, pass: relay.password ?? '', ...(s.authMechanism ? { method: s.authMechanism } : {}) };
           conn.login(auth, (lerr) => {
             if (lerr) {

@@ -3,33 +3,28 @@
  * the system spool's incoming/ into the queue, once (spool/pickup.ts), as the spool's owner
  * (root drops to it first: spool/privileges.ts). Queue runs and the daemon do the same at the
  * start of every run; this command is for the timer, for scripts and for tests.
- * Log lines go to stderr (`outbox[PID]: ID: ...`). Exit 0 when the pass completed (refused
+ * Log lines go to stderr (`outbox/pickup[PID]: ID: ...`). Exit 0 when the pass completed (refused
  * entries are logged, not errors); 64 on a usage error; 75 when the pass itself failed.
  */
 import type { Io } from '../main.js';
 import { loadConfig } from '../config/config.js';
+import { takeConfigFlag } from '../config/config-flag.js';
 import { EX_OK, EX_USAGE, OutboxError } from '../sysexits.js';
 import { spoolPaths } from './spool.js';
 import { pickupIncoming, type PickupLog } from './pickup.js';
 import { dropToSpoolOwner } from './privileges.js';
+import { openLog } from '../log/log.js';
 
 export async function command(args: string[], io: Io): Promise<number> {
-  let file: string | undefined;
+  const { configFile: file, rest } = takeConfigFlag(args);
   let verbose = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '-C' && i + 1 < args.length) file = args[++i];
-    else if (a.startsWith('-C') && a.length > 2) file = a.slice(2);
-    else if (a === '-v') verbose = true;
+  for (const a of rest) {
+    if (a === '-v') verbose = true;
     else throw new OutboxError(EX_USAGE, `pickup: unexpected argument ${JSON.stringify(a)} (usage: outbox pickup [-C FILE] [-v])`);
   }
   const config = loadConfig({ file });
   dropToSpoolOwner(config);
-  const log: PickupLog = {
-    line(id, text) {
-      io.stderr.write(`outbox[${process.pid}]: ${id ? `${id}: ` : ''}${text}\n`);
-    },
-  };
+  const log: PickupLog = openLog({ env: { OUTBOX_LOG: 'stderr' }, verbose, stderr: io.stderr, tag: 'outbox/pickup' });
   const r = await pickupIncoming(spoolPaths(config.spool), config, log);
   if (verbose) io.stderr.write(`pickup: ${r.queued.length} queued, ${r.refused} refused, ${r.swept} removed\n`);
   return EX_OK;

@@ -37,6 +37,7 @@ import { type ControlRecord, FORMAT_VERSION, type RecipientState, makeQueueId, p
 import { type SpoolPaths, fsyncDir, writeControl } from './spool.js';
 import { DEFAULT_DROP_MAX_BYTES, DROP_ENVELOPE_RE, DROP_MESSAGE_RE, INCOMING, MAX_ENVELOPE_BYTES, MAX_RECIPIENTS } from './drop.js';
 import { tryLock } from './lock.js';
+import { type Log, formatReceived } from '../log/log.js';
 
 /** Entries picked up at the same time. */
 export const PICKUP_PARALLEL = 8;
@@ -44,9 +45,7 @@ export const PICKUP_PARALLEL = 8;
 const ID_CANDIDATES = 8;
 
 /** The part of src/log/log.ts's Log that pickup uses. */
-export interface PickupLog {
-  line(id: string | null, text: string, level?: 'info' | 'warning' | 'error'): void;
-}
+export type PickupLog = Pick<Log, 'line'>;
 
 export interface PickupResult {
   /** Queue ids committed by this pickup. */
@@ -322,7 +321,7 @@ async function pickupOne(p: SpoolPaths, dir: string, envName: string, config: Co
     await writeControl(p, rec);
     created = undefined;
     /* From here on the mail is safe in the queue; removing the entry may be repeated. */
-    log.line(out.id, `uid=${uid} (${user}) from=<${rec.sender}>, size=${rec.size}, nrcpt=${rec.recipients.length} (picked up from ${INCOMING}/)`);
+    log.line(out.id, `${formatReceived(uid, rec.sender)} (${user}, size ${rec.size}, ${rec.recipients.length} recipient(s), picked up from ${INCOMING}/)`, 'info', 'pickup');
     // 5. Remove the entry: the envelope first, so a crash leaves at most an orphan message.
     await env.fh.close();
     await msg.fh.close();

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { OUTBOX, run, tempSpool } from '../helpers/run.js';
+import { OUTBOX, SENDMAIL, run, tempSpool } from '../helpers/run.js';
 import { startRelay, type RelayOptions, type TestRelay } from '../helpers/relay.js';
 
 const t = tempSpool('outbox-check-e2e-');
@@ -73,7 +73,7 @@ describe('outbox check', () => {
     const before = relays.length;
     const r = await check({ cert: 'expired' });
     assert.equal(r.code, 69);
-    assert.match(r.stdout, /FAIL certificate NOT valid: expired \d+ days? ago/);
+    assert.match(r.stdout, /FAIL certificate NOT valid: expired \d+ (days|hours?) ago/);
     assert.match(r.stdout, /AUTH: not tried: the password is never sent/);
     assert.match(r.stdout, new RegExp(`verdict ${r.name}: FAIL: certificate NOT valid: expired`));
     assert.equal(relays[before]!.authAttempts, 0);
@@ -88,7 +88,7 @@ describe('outbox check', () => {
   it('a self-signed certificate: FAIL with the fix', async () => {
     const r = await check({ cert: 'selfsigned' });
     assert.equal(r.code, 69);
-    assert.match(r.stdout, /self-signed: not issued by a trusted CA \(trust its CA with ca_file, or pin it with fingerprint\)/);
+    assert.match(r.stdout, /self-signed: not issued by a trusted CA \(trust its CA with ca_file\)/);
   });
 
   it('a wrong password: FAIL "wrong user name or password"', async () => {
@@ -145,6 +145,104 @@ describe('outbox check', () => {
     } finally {
       for (const c of sockets) c.destroy();
       await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
+
+  it('a fingerprint pin without a CA file: FAIL, as delivery refuses it (a pin never replaces verification); exit 69', async () => {
+    const { testPki } = await import('../helpers/pki.js');
+    const r0 = await startRelay({ secure: true });
+    relays.push(r0);
+    const f = path.join(t.dir, 'pin-only.conf');
+    fs.writeFileSync(f, `[relay.pinned]\nurl = "${r0.url()}"\npassword_file = "${pw}"\nfingerprint = "${testPki().good.sha256}"\n`, { mode: 0o600 });
+    const closed = await closedPort();
+    const r = await run(OUTBOX, ['check', '-C', f, '--timeout', '3', '--ports', String(closed)], { env: t.env, timeoutMs: 30_000 });
+    assert.equal(r.code, 69, r.stdout + r.stderr);
+    assert.match(r.stdout, /ok {3}certificate: matches the configured fingerprint pin/);
+    assert.match(r.stdout, /FAIL certificate NOT valid: issued by a CA this system does not trust \(set ca_file\); the pin does not replace verification/);
+    assert.match(r.stdout, /verdict pinned: FAIL/);
+    assert.doesNotMatch(r.stdout, /accepted because of the pin/);
+    assert.equal(r0.authAttempts, 0);
+  });
+
+  it("the relay's own timeouts, as delivery uses them: greeting_timeout, then command_timeout", async () => {
+    // Greets after 6 s (6x the short greeting_timeout, for a loaded machine); then never answers.
+    const sockets = new Set<net.Socket>();
+    const timers = new Set<NodeJS.Timeout>();
+    const srv = net.createServer((c) => {
+      sockets.add(c);
+      c.on('error', () => {});
+      timers.add(setTimeout(() => c.write('220 slow.test ESMTP\r\n'), 6000));
+    });
+    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+    try {
+      const port = (srv.address() as net.AddressInfo).port;
+      const closed = await closedPort();
+      const probe = async (timeouts: string) => {
+        const f = path.join(t.dir, `timeouts-${++n}.conf`);
+        fs.writeFileSync(f, `[relay.slow]\nurl = "smtp+starttls://outbox@localhost:${port}"\npassword_file = "${pw}"\n${timeouts}`, { mode: 0o600 });
+        return run(OUTBOX, ['check', '-C', f, '--ports', String(closed)], { env: t.env, timeoutMs: 60_000 });
+      };
+      const short = await probe('greeting_timeout = "1s"\n');
+      assert.equal(short.code, 69, short.stdout);
+      assert.match(short.stdout, /FAIL no greeting within 1 s/);
+      // No greeting_timeout: delivery's default (30 s), not a shorter step of check's own.
+      const long = await probe('command_timeout = "2s"\n');
+      assert.equal(long.code, 69, long.stdout);
+      assert.match(long.stdout, /ok {3}greeting: 220 slow\.test ESMTP/);
+      assert.match(long.stdout, /FAIL no EHLO reply within 2 s/);
+    } finally {
+      for (const c of sockets) c.destroy();
+      for (const x of timers) clearTimeout(x);
+      await new Promise<void>((res) => srv.close(() => res()));
+    }
+  });
+
+  it('OUTBOX_RELAY is read as delivery reads it (one builder): trimmed, listed once', async () => {
+    const r0 = await startRelay({});
+    relays.push(r0);
+    const f = path.join(t.dir, 'env-trim.conf');
+    fs.writeFileSync(f, '');
+    const closed = await closedPort();
+    const r = await run(OUTBOX, ['check', '-C', f, '--timeout', '3', '--ports', String(closed)], {
+      env: { ...t.env, OUTBOX_RELAY: ` ${r0.url()}\n`, OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: r0.caFile },
+      timeoutMs: 30_000,
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(r.stdout.match(/^relay env: /gm)?.length, 1, r.stdout);
+    assert.match(r.stdout, /verdict env: OK/);
+  });
+
+  it('one CA set: with the relay\'s CA in SSL_CERT_FILE and no ca_file, check says OK and delivery delivers', async () => {
+    const r0 = await startRelay({});
+    relays.push(r0);
+    const f = path.join(t.dir, 'system-ca.conf');
+    fs.writeFileSync(f, `[relay.sys]\nurl = "${r0.url()}"\npassword_file = "${pw}"\n`, { mode: 0o600 });
+    const env = { ...t.env, SSL_CERT_FILE: r0.caFile };
+    const closed = await closedPort();
+    const r = await run(OUTBOX, ['check', '-C', f, '--timeout', '3', '--ports', String(closed)], { env, timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /certificate chain: valid/);
+    const q = await run(SENDMAIL, ['-C', f, '-odq', 'a@example.com'], { env, input: 'Subject: ca\n\nx\n' });
+    assert.equal(q.code, 0, q.stderr);
+    const d = await run(SENDMAIL, ['-C', f, '-q'], { env: { ...env, OUTBOX_LOG: 'stderr' }, timeoutMs: 30_000 });
+    assert.equal(d.code, 0, d.stderr);
+    assert.equal(r0.received.length, 1, d.stderr);
+  });
+
+  it('a TLS alert from the server: FAIL saying so, with a hint', async () => {
+    const srv = net.createServer((c) => {
+      c.on('error', () => {});
+      c.once('data', () => c.end(Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50])));
+    });
+    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+    try {
+      const port = (srv.address() as net.AddressInfo).port;
+      const r = await check(null, '', pw, `smtps://outbox@127.0.0.1:${port}`);
+      assert.equal(r.code, 69, r.stdout);
+      assert.match(r.stdout, /FAIL the TLS handshake failed: the server sent alert 80 \(internal_error\): the problem is on the relay's side/);
+      assert.doesNotMatch(r.stdout, /SSL routines|use-system-ca/);
+    } finally {
+      await new Promise<void>((res) => srv.close(() => res()));
     }
   });
 

@@ -201,6 +201,20 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     });
   }
 
+  it('a wrong password and 20 queued messages: one failed login in the run, QUIT after the 535, all kept', async () => {
+    const s = await setup();
+    fs.writeFileSync(s.env.OUTBOX_RELAY_PASSWORD_FILE!, 'wrong\n', { mode: 0o600 });
+    for (let i = 0; i < 20; i++) await queue(s, [`r${i}@example.com`]);
+    const r = await queueRun(s);
+    assert.equal(s.relay.authAttempts, 1, r.stderr);
+    assert.equal((r.stderr.match(/status=deferred/g) ?? []).length, 20);
+    assert.doesNotMatch(r.stderr, /refused connection/);
+    assert.equal(controls(s.t.spool).length, 20);
+    const end = Date.now() + 5000;
+    while (!s.relay.sessions[0]?.commands.includes('QUIT') && Date.now() < end) await sleep(20);
+    assert.deepEqual(s.relay.sessions[0]?.commands.slice(-2).map((c) => c.split(' ')[0]), ['AUTH', 'QUIT']);
+  });
+
   it('an untrusted CA (no OUTBOX_RELAY_CA) is refused', async () => {
     const s = await setup();
     const env = { ...s.env };
@@ -275,8 +289,8 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     const s = await setup();
     await queue(s, ['a@example.com']);
     const r = await queueRun(s, ['-v']);
-    assert.match(r.stderr, /^>>> AUTH PLAIN <credentials redacted>$/m);
-    assert.match(r.stderr, /^<<< 235 /m);
+    assert.match(r.stderr, /^\[env#1\] >>> AUTH PLAIN <credentials redacted>$/m);
+    assert.match(r.stderr, /^\[env#1\] <<< 235 /m);
     assert.ok(!r.stderr.includes('secret'));
     assert.ok(!r.stderr.includes(Buffer.from('\0outbox\0secret').toString('base64')));
   });
@@ -340,6 +354,28 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     assert.deepEqual(controls(s.t.spool), []);
     await sleep(1600);
     assert.ok(s.relay.received.length >= 1 && s.relay.received.length <= 2, `received ${s.relay.received.length}`);
+  });
+
+  it('a runner killed with -9 mid-flush: a runner started at once delivers its messages (dead holder, no staleness wait)', async () => {
+    const s = await setup({ acceptDelayMs: 1500 });
+    const conf = path.join(s.t.dir, 'outbox.conf');
+    fs.writeFileSync(conf, 'lock_stale_ms = 600000\n'); // ten minutes: only the dead-holder rule can free the locks
+    s.env.OUTBOX_CONFIG = conf;
+    for (let i = 0; i < 6; i++) await queue(s, [`k${i}@example.com`]);
+    const child = start(SENDMAIL, ['-q'], { env: s.env });
+    const t0 = Date.now();
+    while (!s.relay.sessions.some((x) => x.commands.includes('DATA')) && Date.now() - t0 < 10_000) await sleep(10);
+    await sleep(100);
+    const inData = s.relay.sessions.filter((x) => x.commands.includes('DATA')).length;
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
+    assert.ok(fs.readdirSync(path.join(s.t.spool, 'lock')).some((n) => n.endsWith('.lock')), 'the dead runner left locks behind');
+    const r = await queueRun(s);
+    assert.deepEqual(controls(s.t.spool), [], r.stderr);
+    await sleep(1600); // replies the relay was still holding for the dead runner
+    const got = s.relay.received.map((m) => m.rcptTo[0]!);
+    assert.deepEqual([...new Set(got)].sort(), ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'].map((k) => `${k}@example.com`));
+    assert.ok(got.length <= 6 + inData, `${got.length} received: duplicates only of what the dead runner had sent`);
   });
 });
 
@@ -494,6 +530,24 @@ describe('configuration and usage errors', () => {
     const r = await run(OUTBOX, ['deliver'], { env: {} });
     assert.equal(r.code, 64);
     assert.match(r.stderr, /usage: outbox deliver/);
+  });
+  it('outbox deliver and outbox pickup take -C/--config FILE like every other subcommand', async () => {
+    const s = await setup();
+    const cfg = path.join(s.t.dir, 'outbox.toml');
+    fs.writeFileSync(cfg, `[relay.main]\nurl = "${s.relay.url()}"\npassword_file = "${s.env.OUTBOX_RELAY_PASSWORD_FILE}"\nca_file = "${s.relay.caFile}"\n`);
+    const env = { ...s.t.env, OUTBOX_LOG: 'stderr' };
+    const id1 = await queue(s, ['a@example.com']);
+    const r1 = await run(OUTBOX, ['deliver', '--config', cfg, id1], { env, timeoutMs: 30_000 });
+    assert.equal(r1.code, 0, r1.stderr);
+    const id2 = await queue(s, ['b@example.com']);
+    const r2 = await run(OUTBOX, ['deliver', `--config=${cfg}`, id2], { env, timeoutMs: 30_000 });
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.deepEqual(s.relay.received.map((m) => m.rcptTo[0]), ['a@example.com', 'b@example.com']);
+    assert.equal((await run(OUTBOX, ['pickup', '--config', cfg], { env })).code, 0);
+    const missing = await run(OUTBOX, ['pickup', '--config', path.join(s.t.dir, 'nonexistent.toml')], { env });
+    assert.equal(missing.code, 78, missing.stderr);
+    assert.match(missing.stderr, /nonexistent\.toml: configuration file not found/);
+    assert.equal((await run(OUTBOX, ['deliver', id2, '-C'], { env })).code, 64);
   });
   it('a relay URL with a password is refused (78) without echoing the password', async () => {
     const s = await setup();

@@ -24,7 +24,8 @@ const INSTALL = path.join(REPO, 'scripts/install.sh');
 const UNINSTALL = path.join(REPO, 'scripts/uninstall.sh');
 const BUILD_DEB = path.join(REPO, 'scripts/build-deb');
 const LINKS = ['/usr/sbin/sendmail', '/usr/bin/mailq', '/usr/bin/newaliases'];
-const OURS = ['/usr/local/sbin/outbox', '/etc/outbox', '/var/spool/outbox', '/var/lib/outbox', '/etc/systemd/system/outbox.service', '/etc/systemd/system/outbox-queue.service', '/etc/systemd/system/outbox-queue.timer'];
+const MAN_PAGES = ['man1/mailq.1', 'man5/outbox.conf.5', 'man8/outbox.8', 'man8/sendmail.8', 'man8/newaliases.8'].map((p) => `/usr/local/share/man/${p}`);
+const OURS = ['/usr/local/sbin/outbox', '/etc/outbox', '/var/spool/outbox', '/var/lib/outbox', '/etc/systemd/system/outbox.service', '/etc/systemd/system/outbox-queue.service', '/etc/systemd/system/outbox-queue.timer', ...MAN_PAGES];
 
 function describe(p: string): string {
   let st: fs.Stats;
@@ -123,6 +124,13 @@ test('install.sh --force installs the binary, links, user, spool, config and uni
   }
   assert.match(fs.readFileSync(units[1]!, 'utf8'), /ExecStart=\/usr\/local\/sbin\/outbox -q\n/);
   assert.match(fs.readFileSync(units[2]!, 'utf8'), /OnUnitActiveSec=5min/);
+  for (const page of MAN_PAGES) {
+    assert.equal(fs.statSync(page).mode & 0o777, 0o644, page);
+    const m = sh('man', ['-l', page]);
+    assert.equal(m.status, 0, `man -l ${page}: ${m.stderr}`);
+  }
+  // Found by name on the default manual path (only Outbox has outbox.conf(5)).
+  assert.equal(fs.realpathSync(sh('man', ['-w', '5', 'outbox.conf']).stdout.trim()), '/usr/local/share/man/man5/outbox.conf.5');
   const v = sh('systemd-analyze', ['verify', ...units]);
   assert.equal(v.status, 0, `systemd-analyze verify: ${v.stdout}${v.stderr}`);
   assert.equal(v.stderr.trim(), '', 'systemd-analyze verify warnings');
@@ -179,6 +187,9 @@ test('build-deb: outbox_<version>_amd64.deb that provides, conflicts with and re
   assert.match(contents, /\.\/usr\/bin\/newaliases -> \.\.\/sbin\/outbox/);
   assert.match(contents, /\.\/usr\/lib\/systemd\/system\/outbox\.service/);
   assert.match(contents, /\.\/usr\/lib\/systemd\/system\/outbox-queue\.timer/);
+  for (const page of ['man1/mailq.1', 'man5/outbox.conf.5', 'man8/outbox.8', 'man8/sendmail.8', 'man8/newaliases.8']) {
+    assert.match(contents, new RegExp(`-rw-r--r-- root/root .* \\./usr/share/man/${page.replace(/\./g, '\\.')}\\.gz\n`));
+  }
   assert.match(contents, /-rw-r--r-- root\/root .* \.\/etc\/outbox\/outbox\.conf/);
   assert.equal(execFileSync('dpkg-deb', ['--field', deb, 'Package'], { encoding: 'utf8' }).trim(), 'outbox');
   assert.equal(execFileSync('sh', ['-c', 'dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./conffiles', 'sh', deb], { encoding: 'utf8' }).trim(), '/etc/outbox/outbox.conf');

@@ -49,8 +49,12 @@ export interface RelayOptions {
   users?: Record<string, string>;
   /** default ['PLAIN','LOGIN','CRAM-MD5','XOAUTH2']; XOAUTH2 accepts the token 'token-<user>' */
   authMethods?: string[];
+  /** XOAUTH2/OAUTHBEARER: ask this (e.g. a real authorization server) instead of 'token-<user>' */
+  oauthValidate?: (user: string, token: string) => Promise<boolean>;
   /** advertise DSN (default false) */
   dsn?: boolean;
+  /** advertise SMTPUTF8 (default true); false: hidden, like OpenSMTPD */
+  smtputf8?: boolean;
   /** advertise SIZE and reject (552) messages over it */
   size?: number;
   /** advertise PIPELINING (default true) */
@@ -139,6 +143,8 @@ export interface TestRelay {
   connections: number;
   /** AUTH attempts (onAuth calls) */
   authAttempts: number;
+  /** OAuth access tokens presented (with oauthValidate), and whether they were valid */
+  oauthTokens: { token: string; valid: boolean }[];
   /** connections closed on purpose by Faults.dropMidData */
   dropped: number;
   /** SMTP sessions, in connection order (a failed implicit-TLS handshake creates none) */
@@ -203,6 +209,7 @@ class Relay implements TestRelay {
   rejected: ReceivedMessage[] = [];
   connections = 0;
   authAttempts = 0;
+  oauthTokens: { token: string; valid: boolean }[] = [];
   dropped = 0;
   sessions: RelaySession[] = [];
   errors: Error[] = [];
@@ -266,6 +273,7 @@ class Relay implements TestRelay {
       ...(opts.starttls === false ? { disabledCommands: ['STARTTLS'] } : {}),
       hidePIPELINING: opts.pipelining === false,
       hideDSN: !opts.dsn,
+      hideSMTPUTF8: opts.smtputf8 === false,
       hideENHANCEDSTATUSCODES: true,
       ...(opts.size ? { size: opts.size, rejectOversized: true } : {}),
       disableReverseLookup: true,
@@ -362,7 +370,7 @@ class Relay implements TestRelay {
     const known = Object.prototype.hasOwnProperty.call(this.users, user);
     const pass = known ? this.users[user] : undefined;
     let ok = false;
-    switch (auth.method) {
+    switch (auth.method as string) {
       case 'PLAIN':
       case 'LOGIN':
         ok = known && auth.password === pass;
@@ -371,6 +379,17 @@ class Relay implements TestRelay {
         ok = known && pass !== undefined && auth.validatePassword(pass);
         break;
       case 'XOAUTH2':
+      case 'OAUTHBEARER':
+        if (this.opts.oauthValidate) {
+          const token = auth.accessToken ?? '';
+          void this.opts.oauthValidate(user, token).then((valid) => {
+            this.oauthTokens.push({ token, valid });
+            if (!valid) return cb(null, { data: { status: 'invalid_token', schemes: 'bearer', scope: 'https://mail.example/' } });
+            this.record(session.id).authUser = user;
+            cb(null, { user });
+          }, (err: Error) => cb(err));
+          return;
+        }
         ok = known && auth.accessToken === `token-${user}`;
         if (!ok) {
           return cb(null, { data: { status: '401', schemes: 'bearer', scope: 'https://mail.example/' } });

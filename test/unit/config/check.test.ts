@@ -1,7 +1,7 @@
 /** Unit tests of the pure parts of `outbox check` (src/config/check.ts). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { certFindings, portFinding, verdictOf } from '../../../src/config/check.js';
+import { certFindings, expiredAgo, portFinding, verdictOf } from '../../../src/config/check.js';
 
 describe('outbox check helpers', () => {
   it('says "port 25 blocked" plainly', () => {
@@ -21,7 +21,7 @@ describe('outbox check helpers', () => {
     assert.equal(verdictOf([{ level: 'config', text: '' }]), 'FAIL');
   });
 
-  it('certificate findings: expiry soon warns; a pin accepts an untrusted chain', () => {
+  it('certificate findings: expiry soon warns; a pin never accepts an untrusted chain or another host', () => {
     const now = Date.parse('2026-11-22T00:00:00Z');
     const cert = {
       raw: Buffer.from('x'),
@@ -38,9 +38,26 @@ describe('outbox check helpers', () => {
     const self = certFindings(sock(false, 'DEPTH_ZERO_SELF_SIGNED_CERT'), 'localhost', { name: 'r', url: 'x' }, now);
     assert.equal(self.trusted, false);
     assert.ok(self.findings.some((f) => f.level === 'fail' && /self-signed/.test(f.text)));
+    // A pin is checked in addition to verification, never instead: delivery refuses this, so check does.
     const pinned = certFindings(sock(false, 'DEPTH_ZERO_SELF_SIGNED_CERT'), 'localhost', { name: 'r', url: 'x', fingerprints: [cert.fingerprint256] }, now);
-    assert.equal(pinned.trusted, true);
+    assert.equal(pinned.trusted, false);
+    assert.ok(pinned.findings.some((f) => f.level === 'fail' && /self-signed.*the pin does not replace verification/.test(f.text)), JSON.stringify(pinned.findings));
+    assert.ok(!pinned.findings.some((f) => /accepted because of the pin/.test(f.text)));
+    const pinnedOk = certFindings(sock(true), 'localhost', { name: 'r', url: 'x', fingerprints: [cert.fingerprint256.replace(/:/g, '').toLowerCase()] }, now);
+    assert.equal(pinnedOk.trusted, true);
+    assert.ok(pinnedOk.findings.some((f) => f.level === 'ok' && /matches the configured fingerprint pin/.test(f.text)));
+    const otherHost = certFindings(sock(false, 'ERR_TLS_CERT_ALTNAME_INVALID'), '127.0.0.1', { name: 'r', url: 'x', fingerprints: [cert.fingerprint256] }, now);
+    assert.equal(otherHost.trusted, false, 'a pin does not excuse a wrong host name either');
+    assert.ok(otherHost.findings.some((f) => f.text === 'certificate is for another host: it names DNS:localhost, the URL says 127.0.0.1'));
     const wrongPin = certFindings(sock(true), 'localhost', { name: 'r', url: 'x', fingerprints: ['CC:' + '00:'.repeat(30) + 'DD'] }, now);
     assert.equal(wrongPin.trusted, false);
+  });
+
+  it('says how long ago a certificate expired, never rounding towards a later expiry', () => {
+    const now = Date.parse('2026-11-22T12:00:00Z');
+    assert.equal(expiredAgo(now - 25 * 3_600_000, now), 'expired 25 hours ago');
+    assert.equal(expiredAgo(now - 30 * 60_000, now), 'expired less than an hour ago');
+    assert.equal(expiredAgo(now - 1 * 3_600_000, now), 'expired 1 hour ago');
+    assert.equal(expiredAgo(now - 3 * 86_400_000 - 5000, now), 'expired 3 days ago');
   });
 });

@@ -26,7 +26,8 @@ describe('config migrate', () => {
     assert.equal(s.defaultRelay, 'work');
     assert.deepEqual(s.routes!.map((r) => [r.sender, r.relay]), [['me@gmail.com', 'gmail'], ['jdoe@work.example', 'work']]);
     assert.doesNotMatch(out, /hunter2/);
-    assert.match(out, /# NOTE: .*tls_certcheck off is not supported/);
+    assert.match(out, /# NOTE: .*tls_certcheck off is not supported: certificates are always verified; for a self-signed or private-CA relay set ca_file .*a pin alone does not make an unverifiable certificate acceptable/);
+    assert.doesNotMatch(out, /pin the certificate with fingerprint/);
     assert.match(out, /# NOTE: .*"logfile" has no Outbox equivalent/);
   });
 
@@ -43,6 +44,15 @@ describe('config migrate', () => {
     assert.match(out, /# NOTE: MASQUERADE bob@example\.com: the user part is not translated/);
   });
 
+  it('a fingerprint pin is kept with a note: in Outbox it is checked in addition to verification, never instead', () => {
+    const fp = 'AB:'.repeat(31) + 'CD';
+    const msmtp = migrate({ format: 'msmtp', file: '/etc/msmtprc', text: `account a\nhost smtp.example.com\ntls_fingerprint ${fp}\naccount default : a\n` });
+    assert.equal(parseConfigText('out', msmtp).relays!.a!.fingerprints![0], fp);
+    assert.match(msmtp, /# NOTE: account "a": the fingerprint pin is kept, but in Outbox it is checked in addition to verification, not instead of it: .*set ca_file/);
+    const dma = migrate({ format: 'dma', file: '/etc/dma/dma.conf', text: `SMARTHOST smtp.example.com\nSECURETRANSFER\nFINGERPRINT ${fp.replace(/:/g, '')}\n` });
+    assert.match(dma, /# NOTE: FINGERPRINT: the fingerprint pin is kept, but in Outbox it is checked in addition to verification/);
+  });
+
   it('nullmailer remotes: later remotes become fallbacks', () => {
     const text = read('remotes');
     assert.equal(detectFormat('/etc/nullmailer/remotes', text), 'nullmailer');
@@ -55,7 +65,7 @@ describe('config migrate', () => {
     assert.equal(s.domain, 'example.org');
     assert.equal(s.hostname, 'box.example.org');
     assert.doesNotMatch(out, /pa55word/);
-    assert.match(out, /# NOTE: .*--insecure is not supported/);
+    assert.match(out, /# NOTE: .*--insecure is not supported: certificates are always verified; .*a pin alone does not make an unverifiable certificate acceptable/);
     assert.match(out, /QMQP is not supported/);
   });
 });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { describe, it } from 'node:test';
-import { chooseTarget, formatDelivery, formatPickup, seconds } from '../../../src/log/log.js';
+import { chooseTarget, formatDelivery, formatPickup, formatReceived, openLog, seconds, serviceOf } from '../../../src/log/log.js';
 
 describe('log lines', () => {
   it('delivery lines have Postfix fields in Postfix order', () => {
@@ -32,5 +32,33 @@ describe('log lines', () => {
     assert.equal(chooseTarget({}, false, true), 'stderr');
     assert.equal(chooseTarget({ OUTBOX_LOG: 'none' }, true, true), 'none');
     assert.equal(chooseTarget({ OUTBOX_LOG: 'syslog' }, true, false), 'syslog');
+  });
+});
+
+describe('service tags (pflogsumm reads NAME/SERVICE[PID])', () => {
+  it('tags each Postfix-shaped line with the service Postfix would use', () => {
+    const d = formatDelivery({ rcpt: 'a@x', relay: 'r[1.2.3.4]:587', delay: 1, delays: [0, 0, 0, 0], dsn: '2.0.0', status: 'sent', reason: '250 ok' });
+    assert.equal(serviceOf(d), 'smtp');
+    assert.equal(serviceOf(formatPickup('s@x', 10, 1)), 'qmgr');
+    assert.equal(serviceOf(formatReceived(1000, 's@x')), 'pickup');
+    assert.equal(serviceOf('removed'), 'qmgr');
+    assert.equal(serviceOf('sender non-delivery notification: 1M815DRF61V9'), 'bounce');
+    assert.equal(serviceOf('to=<a@x>, relay=none, delay=9, dsn=5.4.7, status=expired, returned to sender'), 'qmgr');
+  });
+  it('writes NAME/SERVICE[PID] on stderr; an explicit service wins; a tag with a service keeps it', () => {
+    const lines: string[] = [];
+    const stderr = { write: (s: string) => lines.push(s) } as unknown as NodeJS.WritableStream;
+    const log = openLog({ env: { OUTBOX_LOG: 'stderr' }, verbose: false, stderr });
+    log.line('ID1', formatReceived(0, 'root@x'));
+    log.line('ID1', 'removed');
+    log.line(null, 'daemon started', 'info', 'query');
+    const smtpd = openLog({ env: { OUTBOX_LOG: 'stderr' }, verbose: false, stderr, tag: 'outbox/smtpd' });
+    smtpd.line(null, 'connect from localhost[127.0.0.1]');
+    assert.deepEqual(lines, [
+      `outbox/pickup[${process.pid}]: ID1: uid=0 from=<root@x>\n`,
+      `outbox/qmgr[${process.pid}]: ID1: removed\n`,
+      `outbox/query[${process.pid}]: daemon started\n`,
+      `outbox/smtpd[${process.pid}]: connect from localhost[127.0.0.1]\n`,
+    ]);
   });
 });

@@ -84,6 +84,18 @@ async function deliver(config: Config, ids: string[], log = captureLog(), slots 
   return { results, log };
 }
 
+/** A server that accepts connections and never says a word (closed after the tests). */
+async function silentServer(): Promise<{ port: number; sockets: net.Socket[] }> {
+  const sockets: net.Socket[] = [];
+  const srv = net.createServer((c) => void sockets.push(c));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise<void>((r) => {
+    for (const c of sockets) c.destroy();
+    srv.close(() => r());
+  }));
+  return { port: (srv.address() as net.AddressInfo).port, sockets };
+}
+
 describe('engine: AUTH mechanisms', () => {
   for (const mech of ['LOGIN', 'CRAM-MD5'] as const) {
     it(`${mech} when configured`, async () => {
@@ -232,15 +244,8 @@ describe('engine: connection limits', () => {
 
 describe('engine: timeouts (a hung relay cannot stall the queue)', () => {
   it('a relay that never sends its greeting: deferred after greeting_timeout', async () => {
-    const sockets: net.Socket[] = [];
-    const srv = net.createServer((c) => void sockets.push(c));
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise<void>((r) => {
-      for (const c of sockets) c.destroy();
-      srv.close(() => r());
-    }));
+    const { port } = await silentServer();
     const dir = tmp();
-    const port = (srv.address() as net.AddressInfo).port;
     const config = makeConfig(dir, { main: { name: 'main', url: `smtp+starttls://localhost:${port}`, greetingTimeoutMs: 300 } });
     const id = await queue(config, ['a@example.com']);
     const t0 = Date.now();
@@ -259,5 +264,151 @@ describe('engine: timeouts (a hung relay cannot stall the queue)', () => {
     const { results } = await deliver(config, [id]);
     assert.ok(Date.now() - t0 < 20_000, `${Date.now() - t0} ms`);
     assert.equal(results[0]!.outcomes.get('a@example.com')!.status, 'deferred');
+  });
+});
+
+/** Wait (bounded) until `cond` holds. */
+async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  return cond();
+}
+
+describe('engine: a relay that fails is down for the rest of the run', () => {
+  it('a wrong password: one failed login per run whatever the queue size, a QUIT after the 535, no false connection limit', async () => {
+    const r = await relay();
+    const dir = tmp();
+    const settings = relaySettings(r, dir);
+    fs.writeFileSync(settings.passwordFile!, 'wrong\n', { mode: 0o600 });
+    const config = makeConfig(dir, { main: settings });
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push(await queue(config, [`r${i}@example.com`]));
+    const { results, log } = await deliver(config, ids, captureLog(), 8);
+    assert.equal(results.length, 20);
+    assert.ok(results.every((x) => x.outcomes.get([...x.outcomes.keys()][0]!)!.status === 'deferred'));
+    assert.equal(r.authAttempts, 1, `${r.authAttempts} logins`);
+    assert.equal(r.connections, 1);
+    assert.ok(!log.lines.some((l) => /refused connection/.test(l)), log.lines.join('\n'));
+    assert.ok(await until(() => r.sessions[0]?.commands.some((c) => /^QUIT$/i.test(c)) === true), `commands: ${r.sessions[0]?.commands.join(' | ')}`);
+  });
+  it('a relay that never greets: one connection and one timeout for all its messages', async () => {
+    const { port, sockets } = await silentServer();
+    const dir = tmp();
+    const config = makeConfig(dir, { main: { name: 'main', url: `smtp+starttls://localhost:${port}`, greetingTimeoutMs: 500 } });
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await queue(config, [`r${i}@example.com`]));
+    const { results, log } = await deliver(config, ids, captureLog(), 4);
+    assert.equal(sockets.length, 1, `${sockets.length} connections`);
+    assert.ok(results.every((x) => x.outcomes.get([...x.outcomes.keys()][0]!)!.dsn === '4.4.2'));
+    assert.ok(!log.lines.some((l) => /refused connection/.test(l)), log.lines.join('\n'));
+  });
+  it('connections still opening are not counted as live: a relay gone down is down, not a "connection limit"', async () => {
+    const r = await relay();
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir) });
+    const log = captureLog();
+    const engine = new Engine({ config, paths: ensureSpool(config.spool), log, env: {}, slots: 4, idleMs: 60_000, relayDownMs: 60_000 });
+    cleanups.push(() => engine.stop(0));
+    for (let i = 0; i < 8; i++) engine.enqueue(await queue(config, [`a${i}@example.com`]), true);
+    await engine.idle();
+    assert.equal(r.received.length, 8);
+    assert.ok(r.connections >= 2, `${r.connections} connections`);
+    await r.close();
+    const results: MessageResult[] = [];
+    engine.onResult = (x) => void results.push(x);
+    const later: string[] = [];
+    for (let i = 0; i < 4; i++) later.push(await queue(config, [`b${i}@example.com`]));
+    for (const id of later) engine.enqueue(id, true);
+    await engine.idle();
+    assert.equal(results.length, 4);
+    assert.ok(results.every((x) => [...x.outcomes.values()].every((o) => o.status === 'deferred')));
+    assert.ok(!log.lines.some((l) => /refused connection/.test(l)), log.lines.filter((l) => !/status=sent|removed/.test(l)).join('\n'));
+  });
+  it('-v: each transcript line names its connection when several interleave', async () => {
+    const r = await relay();
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir) });
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) ids.push(await queue(config, [`r${i}@example.com`]));
+    const lines: string[] = [];
+    const engine = new Engine({ config, paths: ensureSpool(config.spool), log: captureLog(), env: {}, slots: 4, idleMs: 0, relayDownMs: 60_000, transcript: (l) => void lines.push(l) });
+    for (const id of ids) engine.enqueue(id, true);
+    await engine.idle();
+    await engine.stop(0);
+    assert.equal(r.received.length, 12);
+    assert.ok(r.connections >= 2, `${r.connections} connections`);
+    assert.ok(lines.length > 0 && lines.every((l) => /^\[main#\d+\] (>>>|<<<) /.test(l)), lines.filter((l) => !/^\[main#\d+\] /.test(l)).join('\n'));
+    const tags = new Set(lines.map((l) => l.split(' ')[0]));
+    assert.equal(tags.size, r.connections);
+    for (const t of tags) assert.equal(lines.filter((l) => l.startsWith(`${t} >>> AUTH`)).length, 1, `one login per connection (${t})`);
+  });
+});
+
+describe('engine: UTF-8 addresses (RFC 6531)', () => {
+  it('a relay without SMTPUTF8: IDN domains go as A-labels; a UTF-8 local part fails with 5.6.7, nothing UTF-8 is sent', async () => {
+    const r = await relay({ smtputf8: false });
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir) });
+    const id = await queue(config, ['user@exämple.org', 'josé@example.org', 'plain@example.org']);
+    const { results } = await deliver(config, [id]);
+    const o = results[0]!.outcomes;
+    assert.equal(o.get('user@exämple.org')!.status, 'sent');
+    assert.equal(o.get('plain@example.org')!.status, 'sent');
+    assert.deepEqual([o.get('josé@example.org')!.status, o.get('josé@example.org')!.dsn], ['failed', '5.6.7']);
+    assert.match(o.get('josé@example.org')!.reason, /does not offer SMTPUTF8, which the address <josé@example\.org> needs: its local part/);
+    // The message, then the bounce for josé to the sender.
+    assert.deepEqual(r.received.map((m) => m.mailFrom), ['sender@example.com', '']);
+    const rcpts = r.sessions.flatMap((s) => s.commands.filter((c) => /^RCPT TO:/i.test(c) && !c.includes('sender@example.com')));
+    assert.deepEqual(rcpts.map((c) => /<(.*)>/.exec(c)![1]), ['user@xn--exmple-cua.org', 'plain@example.org']);
+    assert.ok(r.sessions.every((s) => s.commands.every((c) => /^[\x00-\x7f]*$/.test(c))), r.sessions.map((s) => s.commands.join(' | ')).join('\n'));
+  });
+  it('a relay without SMTPUTF8 and a UTF-8 sender local part: every recipient fails with 5.6.7, nothing is sent', async () => {
+    const r = await relay({ smtputf8: false });
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir) });
+    const id = await queue(config, ['a@example.org', 'b@exämple.org'], { sender: 'josé@example.com' });
+    const { results } = await deliver(config, [id]);
+    for (const a of ['a@example.org', 'b@exämple.org']) assert.equal(results[0]!.outcomes.get(a)!.dsn, '5.6.7');
+    assert.ok(!r.sessions.some((s) => s.commands.some((c) => /^(MAIL|RCPT)/i.test(c))));
+  });
+  it('a relay that offers SMTPUTF8 gets the addresses as they are, with SMTPUTF8', async () => {
+    const r = await relay();
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir) });
+    const id = await queue(config, ['josé@exämple.org']);
+    await deliver(config, [id]);
+    assert.deepEqual(r.received[0]!.rcptTo, ['josé@exämple.org']);
+    assert.equal(r.received[0]!.smtpUtf8, true);
+  });
+});
+
+describe('engine: TLS failure wording', () => {
+  it('a TLS alert from the server says so, with a hint, and names host[ip]:port', async () => {
+    // A "server" that answers any ClientHello with a fatal internal_error alert (80).
+    const srv = net.createServer((c) => {
+      c.on('error', () => {});
+      c.once('data', () => c.end(Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50])));
+    });
+    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+    cleanups.push(() => new Promise<void>((res) => srv.close(() => res())));
+    const port = (srv.address() as net.AddressInfo).port;
+    const dir = tmp();
+    const config = makeConfig(dir, { main: { name: 'main', url: `smtps://127.0.0.1:${port}` } });
+    const id = await queue(config, ['a@example.com']);
+    const { results } = await deliver(config, [id]);
+    const o = results[0]!.outcomes.get('a@example.com')!;
+    assert.equal(o.status, 'deferred');
+    assert.equal(o.reason, `TLS handshake with 127.0.0.1[127.0.0.1]:${port} failed: the server sent alert 80 (internal_error)`);
+    assert.match(o.fix!, /on the relay's side/);
+  });
+  it('a certificate for another host, relay given by IP: names what the certificate holds; relay=host[ip]:port', async () => {
+    const r = await relay({ cert: 'wronghost', secure: true });
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir, { url: `smtps://outbox@127.0.0.1:${r.port}` }) });
+    const id = await queue(config, ['a@example.com']);
+    const { results, log } = await deliver(config, [id]);
+    const o = results[0]!.outcomes.get('a@example.com')!;
+    assert.equal(o.reason, `TLS with 127.0.0.1[127.0.0.1]:${r.port} failed: the certificate is for another host: it names DNS:wrong.example, the relay URL says 127.0.0.1`);
+    assert.ok(log.lines.some((l) => l.includes(`relay=127.0.0.1[127.0.0.1]:${r.port},`)), log.lines.join('\n'));
   });
 });
