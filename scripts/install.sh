@@ -14,6 +14,7 @@
 #   build/outbox (built first if missing)    -> /usr/local/sbin/outbox
 #   /usr/sbin/sendmail, /usr/bin/mailq, /usr/bin/newaliases -> symlinks to it; an existing file
 #       that is not ours is kept as FILE.pre-outbox (dpkg-divert for package-owned files)
+#   /usr/local/bin/outbox -> the same: `outbox queue`, `mailq` on an ordinary user's PATH
 #   system user and group `outbox` (no login shell, home = the spool)
 #   /var/spool/outbox with its owners and modes (scripts/mkspool.sh)
 #   /etc/outbox/outbox.conf (0644, outbox.conf.example with its settings commented out) if
@@ -34,7 +35,8 @@ for a in "$@"; do
     --force) force=1 ;;
     --timer) service=timer ;;
     --no-service) service=none ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    # The header comment is the usage: print it without the comment marks, up to the code.
+    -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p;}' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $a (see --help)" >&2; exit 64 ;;
   esac
 done
@@ -85,7 +87,7 @@ else
   changed "installed $BIN"
 fi
 
-# 3. sendmail, mailq, newaliases.
+# 3. sendmail, mailq, newaliases, and outbox on the users' PATH.
 for f in $LINKS; do
   is_ours "$f" && continue
   if [ -e "$f" ] || [ -L "$f" ]; then
@@ -199,7 +201,7 @@ if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     systemctl try-restart "$unit"
   fi
 else
-  say "systemd is not running here: start the daemon yourself ($BIN -bd as user outbox), or run '$BIN -q' from cron"
+  say "systemd is not running here: start the daemon yourself (setpriv --reuid=outbox --regid=outbox --init-groups -- $BIN -bd), or run the queue from cron (/etc/cron.d/outbox: */5 * * * * outbox $BIN -q); see README \"Without systemd\""
 fi
 
 if [ "$changes" -eq 0 ]; then say "nothing to change (0 changes)"; else say "$changes changes"; fi

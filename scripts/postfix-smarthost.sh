@@ -297,7 +297,10 @@ EOF
     "smtpd_recipient_restrictions = permit_sasl_authenticated, reject"
     "smtpd_client_restrictions ="
     "smtpd_helo_restrictions ="
-    "smtpd_sender_restrictions ="
+    # --- like most real smarthosts: an unqualified sender (user@vm) is refused, at RCPT time
+    #     (smtpd_delay_reject): "504 5.5.2 <user@vm>: Sender address rejected: need
+    #     fully-qualified address" ---
+    "smtpd_sender_restrictions = reject_non_fqdn_sender"
     # --- generous limits for benchmarks ---
     "message_size_limit = 104857600"
     "smtpd_recipient_limit = 10000"

@@ -3,11 +3,11 @@
 #
 #   scripts/uninstall.sh [--purge]
 #
-# Stops and removes the systemd units, removes /usr/local/sbin/outbox and the sendmail, mailq
-# and newaliases links, and puts back what was there before (FILE.pre-outbox, or the
-# dpkg-diversion of a package's file). Keeps the queue (/var/spool/outbox), the configuration
-# (/etc/outbox) and the `outbox` user, unless --purge: then those go too (the user and group
-# only if install.sh created them). Idempotent.
+# Stops and removes the systemd units, removes /usr/local/sbin/outbox and the sendmail, mailq,
+# newaliases and /usr/local/bin/outbox links, and puts back what was there before
+# (FILE.pre-outbox, or the dpkg-diversion of a package's file). Keeps the queue
+# (/var/spool/outbox), the configuration (/etc/outbox) and the `outbox` user, unless --purge:
+# then those go too (the user and group only if install.sh created them). Idempotent.
 set -eu
 
 # shellcheck source=install-paths.sh
@@ -17,7 +17,8 @@ purge=0
 for a in "$@"; do
   case "$a" in
     --purge) purge=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    # The header comment is the usage: print it without the comment marks, up to the code.
+    -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p;}' "$0"; exit 0 ;;
     *) echo "uninstall.sh: unknown option $a (see --help)" >&2; exit 64 ;;
   esac
 done

@@ -14,6 +14,7 @@
 import * as os from 'node:os';
 import { EX_OK, EX_TEMPFAIL, OutboxError, describeError, exitCodeOf } from './sysexits.js';
 import type { Mode } from './cli/flags.js';
+import type { Config } from './config/config.js';
 
 export interface Io {
   stdin: NodeJS.ReadableStream & AsyncIterable<Buffer | string>;
@@ -34,20 +35,36 @@ export function currentUser(): { uid: number; name: string } {
   }
 }
 
-async function runMode(mode: Mode, io: Io): Promise<number> {
+/** A private spool left behind by a system installation: say so once (spool/stranded.ts). */
+async function noteStrandedSpool(config: Config, io: Io, prog: string): Promise<void> {
+  const { strandedSpoolNotice } = await import('./spool/stranded.js');
+  const note = strandedSpoolNotice(config, process.getuid ? process.getuid() : 0);
+  if (note) io.stderr.write(`${prog}: note: ${note}\n`);
+}
+
+async function runMode(mode: Mode, io: Io, prog: string): Promise<number> {
   const { loadConfig } = await import('./config/config.js');
   switch (mode.kind) {
+    case 'help': {
+      const { programUsage } = await import('./cli/usage.js');
+      io.stdout.write(programUsage(prog) + '\n');
+      return EX_OK;
+    }
     case 'version': {
       io.stdout.write(`outbox ${OUTBOX_VERSION}\n`);
       return EX_OK;
     }
     case 'send': {
       const { sendFromCommandLine } = await import('./submit/command.js');
-      return sendFromCommandLine(mode, loadConfig({ file: mode.configFile }), io);
+      const config = loadConfig({ file: mode.configFile });
+      await noteStrandedSpool(config, io, prog);
+      return sendFromCommandLine(mode, config, io);
     }
     case 'list': {
       const { listQueue } = await import('./queue/mailq.js');
-      await listQueue(loadConfig({ file: mode.configFile }), { json: mode.json, uid: currentUser().uid, out: io.stdout });
+      const config = loadConfig({ file: mode.configFile });
+      await noteStrandedSpool(config, io, prog);
+      await listQueue(config, { json: mode.json, uid: currentUser().uid, out: io.stdout });
       return EX_OK;
     }
     case 'smtp': {
@@ -83,14 +100,14 @@ export const OUTBOX_VERSION = '0.1.0';
 export async function main(name: string, args: string[], io: Io): Promise<number> {
   const prog = name === 'mailq' || name === 'newaliases' || name === 'outbox' ? name : 'sendmail';
   try {
-    if (prog === 'outbox' && args.length > 0 && !args[0]!.startsWith('-')) {
+    if (prog === 'outbox' && args.length > 0 && (!args[0]!.startsWith('-') || args[0] === '--help' || args[0] === '-h')) {
       if (args[0] === 'deliver') await checkAddressSpace();
       const { outboxCommand } = await import('./outbox-cli.js');
       return await outboxCommand(args, io);
     }
     const { parseArgs } = await import('./cli/flags.js');
     const mode = parseArgs(args, prog);
-    return await runMode(mode, io);
+    return await runMode(mode, io, prog);
   } catch (err) {
     const code = exitCodeOf(err);
     const msg = describeError(err);

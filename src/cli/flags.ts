@@ -63,7 +63,8 @@ export type Mode =
   | (CommonOptions & { kind: 'newaliases' })
   | (CommonOptions & { kind: 'verify'; addresses: string[] })
   | (CommonOptions & { kind: 'queue-run'; filter: QueueRunFilter; intervalMs?: number; daemon: boolean })
-  | (CommonOptions & { kind: 'version' });
+  | (CommonOptions & { kind: 'version' })
+  | (CommonOptions & { kind: 'help' });
 
 type Takes = 'none' | 'value' | 'optional-attached';
 
@@ -184,6 +185,8 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
         return;
       case 'F':
         fullName = checkValue(flag, value!);
+        // It becomes a From: header that queue show prints: no terminal controls (ESC, ...).
+        if (/[\x00-\x1f\x7f-\x9f]/.test(fullName)) throw usage('-F: value contains a control character');
         return;
       case 'f':
       case 'r':
@@ -261,6 +264,7 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
     if (arg.startsWith('--')) {
       if (arg === '--json' && mode === 'p') json = true;
       else if (arg === '--version') mode = 'version';
+      else if (arg === '--help') mode = 'help';
       else throw usage(`${arg}: unknown option`);
       continue;
     }
@@ -281,13 +285,16 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
         if (i + 1 >= args.length) throw usage(`-${flag}: option requires a value`);
         value = args[++i]!;
       }
-      apply(flag, value === '' ? undefined : value);
+      // `-f ''` is a value, the null sender (bounce generators and list managers pass it);
+      // any other empty value counts as absent, as before.
+      apply(flag, value === '' && flag !== 'f' && flag !== 'r' ? undefined : value);
       break;
     }
   }
   operands.push(...args.slice(i));
 
   if (mode === 'version') return { ...common, kind: 'version' };
+  if (mode === 'help') return { ...common, kind: 'help' };
   if (queueRun) {
     if (mode === 'p') return { ...common, kind: 'list', json };
     return { ...common, kind: 'queue-run', filter, intervalMs, daemon: intervalMs !== undefined || mode === 'd' };
@@ -300,7 +307,8 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
     case 'i':
       return { ...common, kind: 'newaliases' };
     case 'd':
-      return { ...common, kind: 'queue-run', filter, intervalMs: intervalMs ?? 15 * 60_000, daemon: true };
+      // Without -q<interval>, the daemon scans every [delivery] scan_interval (queue-run.ts).
+      return { ...common, kind: 'queue-run', filter, intervalMs, daemon: true };
     case 'v':
       if (operands.length === 0) throw usage('-bv: no addresses to verify');
       return { ...common, kind: 'verify', addresses: operands.map((a) => checkValue('bv', a)) };

@@ -9,7 +9,8 @@
  * -bv: for each address, without sending anything, print what would happen: alias expansion,
  * qualification, the route and relay, and how the sender would be rewritten. Exit 0 when every
  * address is deliverable (or held by a hold route), else the status of the first refusal (65 bad
- * address, 67 error:nouser, 78 a pipe/file alias, ...). Never prints a secret (relay URLs hold
+ * address, 67 error:nouser, 78 a pipe/file alias or no relay configured, ...): mail to a relay
+ * that is not configured cannot be delivered, whatever else is right. Never prints a secret (relay URLs hold
  * no password, see config/file.ts).
  */
 import { EX_CONFIG, EX_OK, OutboxError } from '../sysexits.js';
@@ -70,6 +71,13 @@ export async function verifyAddresses(addresses: string[], config: Config, io: I
         continue;
       }
       const relay = ex.route.relay;
+      const configured = relay === 'env' ? Boolean(process.env.OUTBOX_RELAY) || config.relays?.env !== undefined : config.relays?.[relay] !== undefined;
+      if (!configured) {
+        const fix = relay === 'env' ? 'set OUTBOX_RELAY=smtp+starttls://user@host:587 (and OUTBOX_RELAY_PASSWORD_FILE), or add a [relay.NAME] table to the configuration file' : `add a [relay.${relay}] table to the configuration file`;
+        io.stdout.write(`${a}... not deliverable: relay ${relay} (${relayDisplay(config, relay)}); ${ex.why}; fix: ${fix}\n`);
+        if (status === EX_OK) status = EX_CONFIG;
+        continue;
+      }
       io.stdout.write(`${a}... deliverable: relay ${relay} (${relayDisplay(config, relay)}); ${ex.why}\n`);
       const fb = config.relays?.[relay]?.fallbacks;
       if (fb && fb.length > 0) io.stdout.write(`    fallbacks: ${fb.join(', ')}\n`);

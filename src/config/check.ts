@@ -1,5 +1,6 @@
 /**
- * config/check.ts — `outbox check [-C FILE] [--timeout SECONDS] [--ports LIST] [RELAY...]`:
+ * config/check.ts — `outbox check [-C FILE] [--timeout SECONDS] [--ports LIST] [RELAY...]`
+ * (`outbox check --queue ...` is the queue's monitoring check: queue/check-queue.ts):
  * why is mail not going out? For each configured relay (or the ones named), within bounded time:
  *   - TCP reachability of ports 587, 465 and 25 (and the relay's own port), in parallel; a port
  *     that does not answer is reported plainly as blocked ("port 25 blocked" is the everyday case);
@@ -32,6 +33,7 @@ import { tlsFailureText } from '../runner/tls-errors.js';
 import { relaysFor } from '../runner/routing.js';
 import { resolveOauthToken, resolveSecret } from './credentials.js';
 import type { RelaySettings } from './types.js';
+import { usageLine } from '../cli/usage.js';
 
 export const STANDARD_PORTS = [587, 465, 25];
 /** The SMTP dialogue of one relay takes at most this many --timeout steps. */
@@ -505,6 +507,8 @@ async function session(
 const MARK: Record<Level, string> = { ok: 'ok  ', info: '    ', warn: 'WARN', fail: 'FAIL', config: 'FAIL' };
 
 export async function command(args: string[], io: Io): Promise<number> {
+  // The queue monitoring check (monitoring-plugins exit codes): queue/check-queue.ts.
+  if (args.includes('--queue')) return (await import('../queue/check-queue.js')).command(args, io);
   const { configFile, rest } = takeConfigFlag(args);
   let stepMs: number | undefined;
   let ports = STANDARD_PORTS;
@@ -519,7 +523,7 @@ export async function command(args: string[], io: Io): Promise<number> {
       const v = (rest[++i] ?? '').split(',').map(Number);
       if (v.length === 0 || v.some((n) => !(Number.isInteger(n) && n > 0 && n < 65536))) throw new OutboxError(EX_USAGE, '--ports: a list like 587,465,25');
       ports = v;
-    } else if (a.startsWith('-')) throw new OutboxError(EX_USAGE, `check: unknown option ${a} (usage: outbox check [-C FILE] [--timeout SECONDS] [--ports 587,465,25] [RELAY...])`);
+    } else if (a.startsWith('-')) throw new OutboxError(EX_USAGE, `check: unknown option ${a} (${usageLine('check')})`);
     else names.push(a);
   }
   const config: Config = loadConfig(configFile !== undefined ? { file: configFile } : {});

@@ -24,8 +24,11 @@ import { DEFAULT_ALIASES, parseAliases } from './aliases.js';
 import { defaultRelayName } from './routing.js';
 import { detectFormat, migrate, type MigrateFormat } from './migrate.js';
 import { takeConfigFlag } from './config-flag.js';
+import { commandUsage } from '../cli/usage.js';
 
-const USAGE = 'usage: outbox config check [-C FILE] [--no-secrets] | outbox config migrate [--format msmtp|dma|nullmailer] [--auth AUTHFILE] FILE';
+const USAGE = commandUsage('config');
+
+const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 function fileProblem(p: string, what: string): string | null {
   try {
@@ -86,11 +89,14 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
     }
   }
   if (relays.length > 0 || env.OUTBOX_RELAY) say(`default relay: ${env.OUTBOX_RELAY ? 'env' : defaultRelayName(config)}`);
-  say(`routes: ${(config.routes ?? []).length}`);
+  // A [[route]] with lists expands into several rules (one per combination): count the tables.
+  const routes = config.routes ?? [];
+  const tables = new Set(routes.map((r, i) => r.line ?? `#${i}`)).size;
+  say(`routes: ${plural(tables, '[[route]] table')}${routes.length !== tables ? ` (${routes.length} rules)` : ''}`);
   const aliasesFile = config.aliasesFile ?? DEFAULT_ALIASES;
   try {
     const t = parseAliases(fs.readFileSync(aliasesFile, 'utf8'), aliasesFile);
-    say(`aliases: ${aliasesFile}, ${t.entries.size} entries`);
+    say(`aliases: ${aliasesFile}, ${plural(t.entries.size, 'entry', 'entries')}`);
     for (const p of t.problems) problems.push(`${aliasesFile}:${p.line}: ${p.message}`);
   } catch (e) {
     if (config.aliasesFile !== undefined || (e as NodeJS.ErrnoException).code !== 'ENOENT') {
@@ -98,7 +104,7 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
     } else say(`aliases: none (${aliasesFile} does not exist)`);
   }
   if (config.masquerade) say(`masquerade: local senders become user@${config.masquerade}`);
-  if (config.senderTable?.length) say(`sender_table: ${config.senderTable.length} entries`);
+  if (config.senderTable?.length) say(`sender_table: ${plural(config.senderTable.length, 'entry', 'entries')}`);
   if (config.listener) {
     say(`listener: ${config.listener.listen.join(', ')}`);
     for (const [k, p] of [['auth_users_file', config.listener.authUsersFile], ['tls_cert', config.listener.tlsCert], ['tls_key', config.listener.tlsKey]] as const) {

@@ -50,6 +50,12 @@ export interface ConfigSources {
   home?: string;
 }
 
+/** A user's private spool: `$XDG_STATE_HOME/outbox`, default `~/.local/state/outbox`; '' without a home. */
+export function userSpoolDir(env: NodeJS.ProcessEnv, home: string = env.HOME || homeOf()): string {
+  const state = env.XDG_STATE_HOME || (home && path.join(home, '.local', 'state'));
+  return state ? path.join(state, 'outbox') : '';
+}
+
 function defaultHostname(): string {
   const h = os.hostname();
   return h || 'localhost';
@@ -103,8 +109,7 @@ export function loadConfig(src: ConfigSources = {}): Config {
   } else if (uid !== 0) {
     system = false;
     const home = src.home ?? (env.HOME || homeOf());
-    const state = env.XDG_STATE_HOME || (home && path.join(home, '.local', 'state'));
-    spool = state ? path.join(state, 'outbox') : '';
+    spool = userSpoolDir(env, home);
     const configHome = env.XDG_CONFIG_HOME || (home && path.join(home, '.config'));
     const userConf = configHome ? path.join(configHome, 'outbox', 'outbox.conf') : '';
     if (userConf && fs.existsSync(userConf)) file = userConf;

@@ -48,6 +48,8 @@ export interface FileSettings {
   masquerade?: string;
   /** Per-correspondent sender addresses ([sender_table]). */
   senderTable?: SenderTableEntry[];
+  /** Where undeliverable bounces go (runner/bounce.ts postmasterAddress()). */
+  postmaster?: string;
 }
 
 type Spec =
@@ -82,6 +84,7 @@ const TOP: Record<string, Row> = {
   aliases: row('aliasesFile', { kind: 'path' }),
   local_domains: row('localDomains', { kind: 'strings', item: 'domain' }),
   masquerade: row('masquerade', { kind: 'domain' }),
+  postmaster: row('postmaster', { kind: 'address' }),
 };
 const TABLES = ['relay', 'route', 'listener', 'sender_table'];
 
@@ -133,6 +136,7 @@ const DELIVERY: Record<string, Row> = {
   bounce_size_limit: row('bounceSizeLimit', { kind: 'integer' }),
   max_parallel: row('maxParallel', { kind: 'integer', min: 1 }),
   scan_interval: row('scanIntervalMs', { kind: 'duration' }),
+  linger: row('lingerMs', { kind: 'duration' }),
 };
 
 const LISTENER: Record<string, Row> = {
@@ -420,7 +424,7 @@ class Reader {
               return x.includes('@') && !x.startsWith('@') ? x : x.toLowerCase();
             }
             case 'hostport':
-              if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(x)) this.fail(path, `"${x}" is not host:port (e.g. "127.0.0.1:2525", "[::1]:2525")`);
+              if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(x)) this.fail(path, `"${x}" is not host:port (e.g. "127.0.0.1:10587", "[::1]:10587")`);
               return x;
             case 'fingerprint': {
               const f = normalizeFingerprint(x);
@@ -606,7 +610,7 @@ export function parseConfigText(file: string, text: string): FileSettings {
         break;
       case 'listener': {
         const l = r.section<Partial<ListenerSettings>>(['listener'], value, LISTENER);
-        if (!l.listen) r.fail(['listener', 'listen'], 'listen is required (e.g. listen = ["127.0.0.1:2525"])');
+        if (!l.listen) r.fail(['listener', 'listen'], 'listen is required (e.g. listen = ["127.0.0.1:10587"])');
         if ((l.tlsCert === undefined) !== (l.tlsKey === undefined)) r.fail(['listener', l.tlsCert ? 'tls_key' : 'tls_cert'], 'tls_cert and tls_key go together');
         out.listener = l as ListenerSettings;
         break;

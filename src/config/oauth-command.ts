@@ -15,8 +15,9 @@ import { EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_USAGE, OutboxError } from '../sysexit
 import { dropToSpoolOwner } from '../spool/privileges.js';
 import { login, OAuthError, tokenState } from './oauth.js';
 import type { RelaySettings } from './types.js';
+import { usageLine } from '../cli/usage.js';
 
-const USAGE = 'usage: outbox oauth login [-C FILE] [--import FILE] RELAY | outbox oauth status [-C FILE] [RELAY...]';
+const USAGE = usageLine('oauth');
 
 export async function command(args: string[], io: Io): Promise<number> {
   const { configFile, rest } = takeConfigFlag(args);

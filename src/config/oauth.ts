@@ -5,8 +5,9 @@
  * authorization grant of RFC 8628, Microsoft's client credentials grant, or importing a refresh
  * token obtained elsewhere).
  *
- * The OAuth requests are made by oauth4webapi (panva's certified, dependency-free client on the
- * platform's fetch), loaded only here, only when a relay uses it: never on the submit path.
+ * The OAuth requests are made by oauth4webapi (panva's certified, dependency-free client), over
+ * config/http-fetch.ts (node:https with delivery's CA set), loaded only here, only when a relay
+ * uses it: never on the submit path.
  *
  * Token file (`token_file`, default SPOOL/oauth/NAME.json), one JSON object, mode 0600, owned by
  * the user that delivers mail, replaced atomically (temp file, fsync, rename):
@@ -150,7 +151,12 @@ async function client(relay: RelaySettings, ctx: SecretContext) {
   const secret = o.clientSecretFile ? readPasswordFile(relay, o.clientSecretFile, ctx) : undefined;
   const auth = secret !== undefined ? lib.ClientSecretPost(secret) : lib.None();
   const insecure = [e.tokenUrl, e.deviceUrl].some((u) => u !== undefined && u.startsWith('http:'));
-  const opts = { ...(insecure ? { [lib.allowInsecureRequests]: true } : {}), signal: AbortSignal.timeout(relay.commandTimeoutMs ?? 30_000) };
+  const { nodeFetch } = await import('./http-fetch.js');
+  const opts = {
+    ...(insecure ? { [lib.allowInsecureRequests]: true } : {}),
+    [lib.customFetch]: nodeFetch(),
+    signal: AbortSignal.timeout(relay.commandTimeoutMs ?? 30_000),
+  };
   return { lib, as, c: { client_id: o.clientId }, auth, opts, e };
 }
 

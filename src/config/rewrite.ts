@@ -10,6 +10,9 @@
  *     envelope sender, and its Reply-To: when given. Such recipients get their own group.
  *  2. masquerade = "example.com": a local sender (user@<hostname>, user@localhost,
  *     user@<local_domains>) becomes user@example.com in MAIL FROM, From: and Sender:.
+ *     Without masquerade, a local sender whose domain has no dot (user@vm: a name no relay
+ *     accepts) is requalified with `domain` when that has one: mail queued before `domain` was
+ *     set (and held because the relay refused the sender) goes out right after the fix.
  *  3. relay.NAME.force_sender: the relay only accepts its account's address (Gmail, SES): MAIL
  *     FROM and the From:/Sender: addresses become that address; the original From: is kept in a
  *     new Reply-To: unless the message already has one. The display name is kept.
@@ -46,7 +49,7 @@ export interface PlanInput {
   header: string;
 }
 
-type ConfigForPlan = Pick<Config, 'routes' | 'defaultRelay' | 'relays' | 'senderTable' | 'masquerade' | 'hostname' | 'localDomains'>;
+type ConfigForPlan = Pick<Config, 'routes' | 'defaultRelay' | 'relays' | 'senderTable' | 'masquerade' | 'hostname' | 'localDomains'> & Partial<Pick<Config, 'domain'>>;
 
 function splitFields(header: string): HeaderField[] {
   const p = parseHeaderSection(header);
@@ -123,12 +126,19 @@ class HeaderEdit {
   }
 }
 
+/** The domain that requalifies unqualified local senders when masquerade is not set (see the header). */
+function requalifyDomain(config: ConfigForPlan): string | undefined {
+  return !config.masquerade && config.domain?.includes('.') ? config.domain : undefined;
+}
+
 function masqueradeAddress(config: ConfigForPlan, addr: string): string | undefined {
-  if (!config.masquerade) return undefined;
+  const target = config.masquerade ?? requalifyDomain(config);
+  if (!target) return undefined;
   const { local, domain } = splitAddress(addr);
-  if (domain === null) return `${local}@${config.masquerade}`;
+  if (domain === null) return `${local}@${target}`;
   if (!localDomainsOf(config).includes(domain.toLowerCase())) return undefined;
-  return `${local}@${config.masquerade}`;
+  if (!config.masquerade && domain.includes('.')) return undefined;
+  return `${local}@${target}`;
 }
 
 /** Rewrite one group's envelope sender and header (sender_table entry, masquerade, force_sender). */
@@ -157,16 +167,17 @@ export function rewriteSender(
       rewrites.push(`sender_table ${entry.recipient}: Reply-To: -> ${entry.replyTo}`);
     }
   }
-  if (config.masquerade) {
+  if (config.masquerade || requalifyDomain(config)) {
+    const label = config.masquerade ? 'masquerade' : `unqualified local sender, domain ${config.domain}`;
     const m = s !== '' ? masqueradeAddress(config, s) : undefined;
     if (m) {
-      rewrites.push(`masquerade: envelope sender ${s} -> ${m}`);
+      rewrites.push(`${label}: envelope sender ${s} -> ${m}`);
       s = m;
     }
     for (const key of ['from', 'sender']) {
       h.mapAddresses(key, (a) => {
         const n = masqueradeAddress(config, a);
-        if (n && n !== a) rewrites.push(`masquerade: ${key === 'from' ? 'From' : 'Sender'}: ${a} -> ${n}`);
+        if (n && n !== a) rewrites.push(`${label}: ${key === 'from' ? 'From' : 'Sender'}: ${a} -> ${n}`);
         return n;
       });
     }

@@ -77,6 +77,8 @@ export interface DeliverySettings {
   maxParallel?: number;
   /** Periodic queue scan of the daemon (safety net behind the directory watch). */
   scanIntervalMs?: number;
+  /** How long the runner a background kick starts stays for more mail (0 = leave when done). */
+  lingerMs?: number;
 }
 
 /** A route: which relay handles a recipient domain or a sender. */
@@ -104,7 +106,7 @@ export interface SenderTableEntry {
 }
 
 export interface ListenerSettings {
-  /** host:port pairs, e.g. "127.0.0.1:2525", "[::1]:587". */
+  /** host:port pairs, e.g. "127.0.0.1:10587", "[::1]:587". */
   listen: string[];
   /** File of user:hash lines; enables AUTH (only after STARTTLS). */
   authUsersFile?: string;

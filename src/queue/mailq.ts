@@ -6,19 +6,29 @@
  *                 (connect to smtp.example.com[192.0.2.25]:587: Connection refused)
  *                                              admin@example.com
  *
+ *   Problems:
+ *     1 deferred: connect to smtp.example.com[192.0.2.25]:587: Connection refused
+ *
  *   -- 1 Kbytes in 1 Request.
  *
+ * The "Problems:" block groups stuck mail by cause (queue/problems.ts); it comes before the
+ * total line, so that `mailq | tail -n 1` still gives the total as with Postfix.
  * `*` after the id: being delivered (locked); `!`: on hold. Only undelivered recipients are
  * listed, each group under its last error. `--json` prints one JSON object per message per line,
- * with postqueue -j's field names. Never reads message bodies; never loads the SMTP client.
+ * with postqueue -j's field names, plus `problem` ({kind, cause, fix}) for a stuck message (the
+ * summary's grouping key; every line stays one message, as postqueue -j consumers expect). Never reads message bodies; never loads the SMTP client.
  * Root and the spool's owner see every message; on the system spool anyone else sees only their
- * own, and since they cannot read the queue, their mailq asks the daemon (queue/query.ts).
+ * own, and since they cannot read the queue, their mailq asks the daemon (queue/query-client.ts).
+ * Messages still in incoming/ (no daemon has picked them up yet) are listed after the queue,
+ * with the reason "waiting in incoming/" (queue/drops.ts; JSON queue_name "maildrop").
  */
 import * as fs from 'node:fs';
 import type { Config } from '../config/config.js';
 import { type ControlRecord, pendingRecipients, parseControl } from '../spool/format.js';
 import { listIds, lockedIds, spoolOwner, spoolPaths } from '../spool/spool.js';
+import { pendingDrops } from './drops.js';
 import * as path from 'node:path';
+import { ProblemSummary, formatSummary, problemOf, withFix } from './problems.js';
 
 export const MAILQ_HEADER = '-Queue ID-   --Size-- ----Arrival Time---- -Sender/Recipient-------';
 const RCPT_INDENT = ' '.repeat(43);
@@ -36,15 +46,20 @@ export function arrivalTime(ms: number): string {
 export interface ListedMessage {
   rec: ControlRecord;
   active: boolean;
+  /** Still in incoming/, not yet picked up into the queue (queue/drops.ts). */
+  dropped?: boolean;
 }
 
+const DROPPED_REASON = 'waiting in incoming/ to be picked up: by the queue daemon, or the next queue run (sendmail -q)';
+
 /** One message's lines in the text listing (ending with an empty line). */
-export function formatEntry({ rec, active }: ListedMessage, now = Date.now()): string {
+export function formatEntry({ rec, active, dropped }: ListedMessage, now = Date.now()): string {
   const mark = active ? '*' : rec.hold ? '!' : ' ';
   let out = `${(rec.id + mark).padEnd(13)} ${String(rec.size).padStart(7)} ${arrivalTime(rec.arrival).padEnd(20)} ${rec.sender || 'MAILER-DAEMON'}\n`;
+  if (dropped) out += `${REASON_INDENT}(${DROPPED_REASON})\n`;
   let lastReason: string | undefined;
   for (const r of pendingRecipients(rec)) {
-    let reason = r.reason ?? (r.status === 'deferred' ? rec.lastError : undefined);
+    let reason = r.reason !== undefined ? withFix(r.reason, r.fix) : r.status === 'deferred' ? rec.lastError : undefined;
     if (reason !== undefined && rec.nextAttempt > now) reason += `; next attempt ${arrivalTime(rec.nextAttempt).slice(4)}`;
     if (reason !== undefined && reason !== lastReason) out += `${REASON_INDENT}(${reason})\n`;
     lastReason = reason;
@@ -59,9 +74,10 @@ export function formatTotal(totalBytes: number, count: number): string {
 }
 
 /** postqueue -j's object for one message. */
-export function jsonEntry({ rec, active }: ListedMessage): string {
+export function jsonEntry({ rec, active, dropped }: ListedMessage): string {
+  const problem = problemOf(rec);
   return JSON.stringify({
-    queue_name: rec.hold ? 'hold' : active ? 'active' : rec.attempts > 0 ? 'deferred' : 'incoming',
+    queue_name: dropped ? 'maildrop' : rec.hold ? 'hold' : active ? 'active' : rec.attempts > 0 ? 'deferred' : 'incoming',
     queue_id: rec.id,
     arrival_time: Math.floor(rec.arrival / 1000),
     message_size: rec.size,
@@ -69,10 +85,11 @@ export function jsonEntry({ rec, active }: ListedMessage): string {
     sender: rec.sender,
     recipients: pendingRecipients(rec).map((r) => ({
       address: r.address,
-      ...(r.reason ? { delay_reason: r.reason } : {}),
+      ...(r.reason ? { delay_reason: withFix(r.reason, r.fix) } : {}),
     })),
     attempts: rec.attempts,
     next_attempt: rec.nextAttempt ? Math.floor(rec.nextAttempt / 1000) : null,
+    ...(problem ? { problem } : {}),
   });
 }
 
@@ -81,17 +98,25 @@ export function visibleTo(rec: ControlRecord, uid: number, config: Config, owner
   return !config.system || uid === 0 || uid === owner || rec.uid === uid;
 }
 
+const UNREADABLE = Symbol('unreadable');
+
+/** The entry of a record we may not read (another user's, e.g. root's): it would never be delivered. Pure. */
+export function formatUnreadable(id: string): string {
+  return `${(id + '!').padEnd(13)} ${'?'.padStart(7)} ${'?'.padEnd(20)} ?\n${REASON_INDENT}(control record unreadable by the runner: permission denied; run "sudo sendmail -q" once to give it back to the spool owner)\n\n`;
+}
+
 /**
  * Read a small file into `buf` with one open/read/close (readFileSync also fstat()s and
  * allocates per call; at 100,000 control records that is half the listing's time). Returns null
  * when the file is gone. Records larger than `buf` are read whole the slow way.
  */
-function readRecordText(file: string, buf: Buffer): string | null {
+function readRecordText(file: string, buf: Buffer): string | null | typeof UNREADABLE {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
-  } catch {
-    return null;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'EACCES' || code === 'EPERM' ? UNREADABLE : null;
   }
   try {
     const n = fs.readSync(fd, buf, 0, buf.length, 0);
@@ -134,7 +159,7 @@ function spoolOwnerUid(config: Config): number | null {
 export async function listQueue(config: Config, opts: { json: boolean; uid: number; out: NodeJS.WritableStream; direct?: boolean }): Promise<number> {
   const owner = spoolOwnerUid(config);
   if (!opts.direct && mustAskDaemon(config, opts.uid)) {
-    const { queryDaemon } = await import('./query.js');
+    const { queryDaemon } = await import('./query-client.js');
     await queryDaemon(config, 'list', opts);
     return 0;
   }
@@ -146,14 +171,34 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
   let count = 0;
   let total = 0;
   let buf = '';
+  const problems = new ProblemSummary();
   const flush = async () => {
     // Respect back-pressure when stdout is asynchronous (e.g. a socket), so memory stays bounded.
     if (buf && !opts.out.write(buf)) await new Promise((r) => opts.out.once('drain', r));
     buf = '';
   };
+  const emit = async (entry: ListedMessage) => {
+    if (opts.json) buf += jsonEntry(entry) + '\n';
+    else {
+      if (count === 0) buf += MAILQ_HEADER + '\n';
+      buf += formatEntry(entry, now);
+    }
+    count++;
+    total += entry.rec.size;
+    if (buf.length > 8192) await flush();
+  };
   for (const id of ids) {
     const text = readRecordText(path.join(p.ctl, id), readBuf);
     if (text === null) continue; // removed while we listed: delivered meanwhile
+    if (text === UNREADABLE) {
+      // Said to whoever may see every message (whose it is cannot be known without reading it).
+      if (!opts.json && visibleTo({ uid: -1 } as ControlRecord, opts.uid, config, owner)) {
+        if (count === 0) buf += MAILQ_HEADER + '\n';
+        buf += formatUnreadable(id);
+        count++;
+      }
+      continue;
+    }
     let rec: ControlRecord;
     try {
       rec = parseControl(text);
@@ -162,17 +207,12 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
     }
     if (!visibleTo(rec, opts.uid, config, owner)) continue;
     if (pendingRecipients(rec).length === 0) continue;
-    const entry = { rec, active: locked.has(id) };
-    if (opts.json) buf += jsonEntry(entry) + '\n';
-    else {
-      if (count === 0) buf += MAILQ_HEADER + '\n';
-      buf += formatEntry(entry, now);
-    }
-    count++;
-    total += rec.size;
-    if (buf.length > 8192) await flush();
+    problems.add(rec);
+    await emit({ rec, active: locked.has(id) });
   }
-  if (!opts.json) buf += count === 0 ? 'Mail queue is empty\n' : formatTotal(total, count);
+  // Mail committed into incoming/ but not picked up yet (no daemon): listed too, after the queue.
+  if (config.system) for (const rec of pendingDrops(config.spool)) if (visibleTo(rec, opts.uid, config, owner)) await emit({ rec, active: false, dropped: true });
+  if (!opts.json) buf += count === 0 ? 'Mail queue is empty\n' : formatSummary(problems.groups()) + formatTotal(total, count);
   await flush();
   return count;
 }

@@ -5,7 +5,10 @@
  *   outbox queue release [-C FILE] (ID... | --all | FILTER...)   undo hold (due at its next attempt)
  *   outbox queue requeue [-C FILE] (ID... | --all | FILTER...)   due now: reset the retry schedule
  *   outbox queue delete  [-C FILE] (ID... | --all | FILTER...)   remove without a bounce
- *   outbox queue show    [-C FILE] [--no-body | --json] ID      envelope, state, history, content
+ *   outbox queue show    [-C FILE] [--no-body | --json] [--raw] ID   envelope, state, history, content
+ *
+ * show on a terminal makes control characters visible (queue/terminal.ts: a message could
+ * otherwise drive root's terminal); --raw, or output that is not a terminal, gets the exact bytes.
  *
  * FILTER (all given must match; each may repeat, any value of one kind matches):
  *   --sender=TEXT      envelope sender contains TEXT (case-blind; '<>' for the null sender)
@@ -20,6 +23,8 @@
  *
  * Who may do what: root, and every user of a per-user spool, manage everything; a non-root user
  * of the system spool manages only the messages submitted with their uid (mailq.ts visibleTo).
+ * Root works on the system spool as its owner (spool/privileges.ts), so that no record becomes
+ * root's; a user who cannot read the queue asks the daemon (query-client.ts).
  * Selections (--all, filters) silently cover only the messages the caller may see.
  *
  * Exit status (the first failure's, after trying every named message; one line per failure on
@@ -32,6 +37,7 @@
  *   77 EX_NOPERM   another user's message, or the spool is not writable for this user
  * Next: mailq.ts (the listing), runner/ (what hold and nextAttempt mean to a queue run).
  */
+import { problemOf, withFix } from './problems.js';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { Io } from '../main.js';
@@ -49,6 +55,9 @@ import { type ControlRecord, ControlFormatError, isQueueId, pendingRecipients, w
 import { type SpoolPaths, listIds, messagePath, readControl, removeMessage, spoolPaths, writeControl } from '../spool/spool.js';
 import { lockedIds, tryLock } from '../spool/lock.js';
 import { arrivalTime, visibleTo } from './mailq.js';
+import { escapeControls, escapeJsonControls, isTerminal } from './terminal.js';
+import { StringDecoder } from 'node:string_decoder';
+import { commandUsage } from '../cli/usage.js';
 
 export type Action = 'hold' | 'release' | 'requeue' | 'delete';
 const ACTIONS: readonly string[] = ['hold', 'release', 'requeue', 'delete'];
@@ -65,11 +74,9 @@ export interface Filter {
 export type Request =
   | { kind: 'help' }
   | { kind: 'change'; action: Action; configFile?: string; ids: string[]; all: boolean; filter: Filter }
-  | { kind: 'show'; configFile?: string; id: string; body: boolean; json: boolean };
+  | { kind: 'show'; configFile?: string; id: string; body: boolean; json: boolean; raw: boolean };
 
-export const USAGE = `usage: outbox queue hold|release|requeue|delete [-C FILE] (ID... | --all | FILTER...)
-       outbox queue show [-C FILE] [--no-body | --json] ID
-FILTER: --sender=TEXT --recipient=TEXT --held --deferred --older-than=AGE (30s, 15m, 12h, 7d)`;
+export const USAGE = commandUsage('queue');
 
 function usage(message: string): OutboxError {
   return new OutboxError(EX_USAGE, `queue: ${message}\n${USAGE}`);
@@ -94,6 +101,7 @@ export function parseQueueArgs(args: string[]): Request {
   let all = false;
   let body = true;
   let json = false;
+  let raw = false;
   const filter: Filter = { senders: [], recipients: [], held: false, deferred: false, olderThanMs: 0 };
   let filtered = false;
   for (let i = 0; i < rest.length; i++) {
@@ -110,6 +118,7 @@ export function parseQueueArgs(args: string[]): Request {
     else if (name === '--config') configFile = value();
     else if (sub === 'show' && a === '--no-body') body = false;
     else if (sub === 'show' && a === '--json') json = true;
+    else if (sub === 'show' && a === '--raw') raw = true;
     else if (sub !== 'show' && (a === '--all' || a === 'ALL')) all = true;
     else if (sub !== 'show' && name === '--sender') {
       filter.senders.push(value());
@@ -134,7 +143,7 @@ export function parseQueueArgs(args: string[]): Request {
   }
   if (sub === 'show') {
     if (ids.length !== 1) throw usage('show takes exactly one queue id');
-    return { kind: 'show', configFile, id: ids[0]!, body, json };
+    return { kind: 'show', configFile, id: ids[0]!, body, json, raw };
   }
   const kinds = (ids.length > 0 ? 1 : 0) + (all ? 1 : 0) + (filtered ? 1 : 0);
   if (kinds === 0) throw usage(`${sub}: name queue ids, --all, or a filter`);
@@ -185,8 +194,10 @@ function iso(ms: number): string {
 /** `outbox queue show` without the content: envelope, state and history. Pure. */
 export function formatShow(rec: ControlRecord, active: boolean, now: number): string {
   const pending = pendingRecipients(rec).length;
-  let state = rec.hold ? 'on hold' : active ? 'being delivered' : rec.attempts > 0 ? 'deferred' : 'queued';
-  if (!rec.hold && !active && pending > 0) {
+  const problem = problemOf(rec);
+  const byRoute = problem?.kind === 'held' && problem.cause.startsWith('held by route ');
+  let state = rec.hold ? 'on hold' : active ? 'being delivered' : byRoute ? problem.cause : problem?.kind === 'held' ? `held: ${withFix(problem.cause, problem.fix)}` : rec.attempts > 0 ? 'deferred' : 'queued';
+  if (!rec.hold && !active && !byRoute && pending > 0) {
     state += rec.nextAttempt > now ? `, next attempt ${iso(rec.nextAttempt)}` : ', due now';
   }
   const lines = [
@@ -200,7 +211,7 @@ export function formatShow(rec: ControlRecord, active: boolean, now: number): st
   if (rec.lastError) lines.push(`Last error:  ${rec.lastError}`);
   lines.push('Recipients:');
   for (const r of rec.recipients) {
-    const extra = [r.dsn, r.reason, r.relay ? `relay ${r.relay}` : undefined].filter(Boolean).join(' ');
+    const extra = [r.dsn, r.reason !== undefined ? withFix(r.reason, r.fix) : undefined, r.relay ? `relay ${r.relay}` : undefined].filter(Boolean).join(' ');
     lines.push(`  <${r.address}> ${r.status}${extra ? `: ${extra}` : ''}`);
   }
   lines.push('History:');
@@ -286,15 +297,21 @@ async function show(req: Extract<Request, { kind: 'show' }>, config: Config, uid
   const p = spoolPaths(config.spool);
   const rec = await readFor(p, req.id, uid, config);
   if (isFailure(rec)) throw new OutboxError(rec.code, `queue show ${rec.line}`);
+  // On a terminal, control characters are shown, not obeyed (unless --raw).
+  const escape = !req.raw && isTerminal(io.stdout);
   if (req.json) {
-    io.stdout.write(JSON.stringify(rec) + '\n');
+    // JSON escapes C0 controls itself; DEL and C1 get \u escapes too (still the same JSON).
+    const line = JSON.stringify(rec);
+    io.stdout.write((escape ? escapeJsonControls(line) : line) + '\n');
     return EX_OK;
   }
   const active = (await lockedIds(p)).has(rec.id);
-  io.stdout.write(formatShow(rec, active, now));
+  const text = (t: string) => (escape ? escapeControls(t) : t);
+  io.stdout.write(text(formatShow(rec, active, now)));
   if (!req.body) return EX_OK;
   io.stdout.write('Content:\n');
-  // Streamed: a message may be large. Exactly the stored bytes (LF line ends).
+  // Streamed: a message may be large. Exactly the stored bytes (LF line ends), or escaped text.
+  const decoder = escape ? new StringDecoder('utf8') : null;
   let fh: fsp.FileHandle;
   try {
     fh = await fsp.open(messagePath(p, rec.id), 'r');
@@ -308,8 +325,9 @@ async function show(req: Extract<Request, { kind: 'show' }>, config: Config, uid
       const { bytesRead } = await fh.read(buf, 0, buf.length, null);
       if (bytesRead === 0) break;
       const chunk = Buffer.from(buf.subarray(0, bytesRead));
-      if (!io.stdout.write(chunk)) await new Promise((r) => io.stdout.once('drain', r));
+      if (!io.stdout.write(decoder ? escapeControls(decoder.write(chunk)) : chunk)) await new Promise((r) => io.stdout.once('drain', r));
     }
+    if (decoder) io.stdout.write(escapeControls(decoder.end()));
   } finally {
     await fh.close();
   }
@@ -331,24 +349,25 @@ export async function runQueueCommand(req: Exclude<Request, { kind: 'help' }>, c
   const who = `uid ${ctx.uid}${ctx.user ? ` (${ctx.user})` : ''}`;
   let status = EX_OK;
   let out = '';
-  const flush = () => {
-    if (out) io.stdout.write(out);
+  const flush = async () => {
+    // Respect back-pressure (the daemon's reply socket): memory stays bounded.
+    if (out && !io.stdout.write(out)) await new Promise((r) => io.stdout.once('drain', r));
     out = '';
   };
   const handle = async (id: string) => {
     const r = await changeOne(p, id, req.action, config, ctx.uid, who, now);
     if (typeof r === 'string') {
       out += r + '\n';
-      if (out.length > 16384) flush();
+      if (out.length > 16384) await flush();
     } else {
-      flush();
+      await flush();
       io.stderr.write(`outbox queue ${req.action}: ${r.line}\n`);
       if (status === EX_OK) status = r.code;
     }
   };
   if (req.ids.length > 0) for (const id of new Set(req.ids)) await handle(id);
   else for await (const id of selected(p, req, config, ctx.uid, now())) await handle(id);
-  flush();
+  await flush();
   return status;
 }
 
@@ -367,8 +386,14 @@ export async function command(args: string[], io: Io): Promise<number> {
   // uid only (src/queue/query.ts): users manage their own messages without any privilege.
   const { mustAskDaemon } = await import('./mailq.js');
   if (mustAskDaemon(config, user.uid)) {
-    const { queueViaDaemon } = await import('./query.js');
-    return queueViaDaemon(config, args, io);
+    const { framedViaDaemon } = await import('./query-client.js');
+    // The daemon takes its client for a terminal; say so when ours is not (show escapes for one).
+    const raw = req.kind === 'show' && !req.raw && !isTerminal(io.stdout) ? ['--raw'] : [];
+    return framedViaDaemon(config, 'queue', [...args, ...raw], io, 'outbox queue');
   }
+  // Root changes the system spool as its owner, so that no record becomes root's (which the
+  // runner could no longer read). The caller's uid, taken above, still decides what it may see.
+  const { dropToSpoolOwner } = await import('../spool/privileges.js');
+  dropToSpoolOwner(config);
   return runQueueCommand(req, config, io, { uid: user.uid, user: user.name });
 }

@@ -8,6 +8,8 @@
  * 100 KB) and RET=HDRS was not asked for, else its header section (text/rfc822-headers).
  * Never generated for: a message whose sender is empty (a bounce itself), recipients whose
  * NOTIFY excludes FAILURE (or DELAY for warnings), configuration problems (see classify.ts).
+ * A bounce that cannot be delivered is sent on, once, to the postmaster (postmasterAddress());
+ * without one, or when that fails too, it is held and reported (runner.ts), never bounced.
  * It is committed through submit() (origin "bounce"), the one durable commit path, and then
  * delivered like any message.
  *
@@ -21,6 +23,7 @@ import type { ControlRecord, RecipientState } from '../spool/format.js';
 import { messagePath, spoolPaths } from '../spool/spool.js';
 import { submit } from '../submit/submit.js';
 import { rfc5322Date } from '../message/headers.js';
+import { aliasTable, expandRecipient, localDomainsOf } from '../config/aliases.js';
 
 export const DEFAULT_BOUNCE_SIZE_LIMIT = 100 * 1024;
 
@@ -107,6 +110,34 @@ export function buildReport(r: ReportInput): { head: string; tailOpen: string; t
   }
   lines.push('Content-Description: Undelivered Message Headers', 'Content-Type: text/rfc822-headers', '', '');
   return { head: lines.join('\n') + r.originalHeaders, tailOpen: '', tailClose: `\n--${b}--\n` };
+}
+
+/**
+ * Where an undeliverable bounce goes: `OUTBOX_POSTMASTER`, else `postmaster` in the
+ * configuration, else the target of a `postmaster` or `root` alias when the aliases file has
+ * one that leads off this host; undefined when none is set (the bounce is then held and
+ * reported).
+ */
+export function postmasterAddress(config: Config, env: NodeJS.ProcessEnv): string | undefined {
+  const set = env.OUTBOX_POSTMASTER?.trim() || config.postmaster;
+  if (set) return set.includes('@') ? set : `${set}@${config.domain}`;
+  let table: ReturnType<typeof aliasTable> = null;
+  try {
+    table = aliasTable(config);
+  } catch {
+    return undefined;
+  }
+  // Debian's stock "postmaster: root" (and nothing for root) ends at root@<this host>: a mailbox
+  // no relay delivers, so it does not count as configured.
+  const here = new Set([config.domain.toLowerCase(), ...localDomainsOf(config)]);
+  for (const name of ['postmaster', 'root']) {
+    if (!table?.entries.has(name)) continue;
+    const r = expandRecipient(config, name);
+    const to = 'error' in r ? undefined : r.addresses[0];
+    const at = to ? to.lastIndexOf('@') : -1;
+    if (to && !(/^(root|postmaster)$/i.test(to.slice(0, at)) && here.has(to.slice(at + 1).toLowerCase()))) return to;
+  }
+  return undefined;
 }
 
 /** Read the header section of a stored message (up to the first empty line, bounded). */

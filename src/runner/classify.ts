@@ -3,16 +3,25 @@
  * place where delivery outcomes are decided (STYLE.md example 5).
  *
  * Decided from nodemailer's structured error fields (`code`, `responseCode`, `command`,
- * `originalCode`), never from message text:
+ * `originalCode`) and the enhanced status code; the reply text only where that code says
+ * nothing precise (x.0.0, 5.5.2, 5.7.1: refused senders and quotas below):
  *   - 2xx: sent.
  *   - A configuration problem: any AUTH failure (535 and friends, missing credentials, 530
  *     authentication required), TLS
  *     failures (untrusted, expired or wrong-name certificate, STARTTLS not offered or refused),
  *     an unreadable secret, no relay: DEFERRED and loud (a fix hint for the log and mailq),
  *     never a bounce: a wrong password must not bounce a day of cron mail.
+ *   - Quota and throttling (sending quota, relay limit, rate limit), whatever the reply code:
+ *     deferred with a longer wait (`slow`), never a bounce: the quota comes back by itself.
+ *   - A refused sender: a 5xx to MAIL FROM, or a 5xx at RCPT TO / after DATA whose enhanced
+ *     code (5.1.7, 5.1.8, 5.2.252, 5.7.60) or, where that code is ambiguous, whose text
+ *     ("Sender address rejected", "Email address is not verified", "SendAsDenied") refuses the
+ *     sender: a configuration problem of this host (deferred, loud, never bounced to the
+ *     address the relay has just refused).
  *   - 4xx: deferred.
- *   - 5xx in reply to MAIL FROM, RCPT TO or DATA: failed (permanent) for the recipients it
- *     covers; except 552 at RCPT TO, which RFC 5321 section 4.5.3.1.10 says to treat as 452.
+ *   - Any other 5xx in reply to RCPT TO or DATA, and 552 / 5.3.4 (message too big) to MAIL
+ *     FROM: failed (permanent) for the recipients it covers; except 552 at RCPT TO, which
+ *     RFC 5321 section 4.5.3.1.10 says to treat as 452.
  *   - 5xx anywhere else (greeting, EHLO): deferred and loud: the relay refuses our session,
  *     which is about the relay and us, not about this message.
  *   - No reply code: connection refused or lost, timeout, DNS, protocol confusion: deferred.
@@ -41,6 +50,18 @@ export interface Outcome {
   reason: string;
   /** Set for configuration problems: what to fix, for the log and mailq. */
   fix?: string;
+  /** Configuration problems: the cause in a few words ("relay env refuses the sender <x@vm>"), for grouping. */
+  cause?: string;
+  /** Quota or throttling: retried after a longer wait (schedule.ts QUOTA_WAIT_MS). */
+  slow?: boolean;
+}
+
+/** Who we were talking to and as whom, for the wording of configuration problems. */
+export interface ClassifyContext {
+  /** Relay name ("env", or a [relay.NAME]). */
+  relay?: string;
+  /** Envelope sender of the transaction ('' = null sender). */
+  sender?: string;
 }
 
 /** Node/OpenSSL codes of certificate verification failures. */
@@ -65,6 +86,39 @@ const STARTTLS_HINT =
   'the relay did not offer or refused STARTTLS, and mail is never sent in clear: use smtps://host:465 if it speaks implicit TLS, or fix the relay';
 const AUTH_HINT =
   'the relay refused our login: check the user name in the relay URL and the password (OUTBOX_RELAY_PASSWORD_FILE / password_file)';
+
+/** Enhanced codes that name the sender as the problem (RFC 3463; Microsoft 365's own). */
+const SENDER_CODES = new Set(['5.1.7', '5.1.8', '5.2.252', '5.7.60']);
+/** Enhanced codes that are about a recipient or the message: the text is not consulted. */
+const NOT_SENDER_CODES = /^5\.(1\.[1-6]|1\.10|2\.[1-4]|3\.4|6\.\d+)$/;
+/** Replies that refuse the sender where the enhanced code is ambiguous (x.0.0, 5.5.2, 5.7.1, ...). */
+const SENDER_TEXT = /sender address rejected|email address is not verified|sendasdenied|not (?:owned by|authorized to send as)|client does not have permissions? to send as/i;
+/** Quota and throttling: a limit of the account that lifts by itself. */
+const QUOTA_CODES = new Set(['5.4.5', '4.4.5']);
+const QUOTA_TEXT = /sending quota|quotaexceeded|relay limit|sending limit|rate limit|throttl|too many messages/i;
+
+/** Is this failed reply (code rc to `command`) a refusal of the sender? Pure. */
+export function refusesSender(command: string, rc: number, dsn: string, reply: string): boolean {
+  if (rc < 500) return false;
+  if (command === 'MAIL FROM') return dsn !== '5.3.4' && rc !== 552;
+  if (command !== 'RCPT TO' && command !== 'DATA') return false;
+  if (SENDER_CODES.has(dsn)) return true;
+  if (NOT_SENDER_CODES.test(dsn)) return false;
+  return SENDER_TEXT.test(reply);
+}
+
+/** Is this reply a quota or throttling limit (temporary whatever its code)? Pure. */
+export function isQuota(dsn: string, reply: string): boolean {
+  return QUOTA_CODES.has(dsn) || QUOTA_TEXT.test(reply);
+}
+
+/** The fix for a refused sender: an unqualified name needs a domain; else an address the relay accepts. */
+function senderFix(sender: string, relay: string): string {
+  const at = sender.lastIndexOf('@');
+  const domain = at >= 0 ? sender.slice(at + 1) : '';
+  if (sender !== '' && !domain.includes('.')) return 'set domain (or OUTBOX_DOMAIN)';
+  return `send as an address relay ${relay} accepts: force_sender in [relay.${relay}] (for OUTBOX_RELAY: the login address), or have the provider verify <${sender}>`;
+}
 
 /** "550 5.1.1 <x>: No such user" -> "5.1.1"; a missing or wrong-class code -> "5.0.0". */
 export function enhancedCode(response: string | undefined, replyCode: number | undefined, fallback: string): string {
@@ -92,8 +146,9 @@ export function sentOutcome(peer: string, response: string): Outcome {
 }
 
 /** Classify a failure talking to relay `peer` (host[ip]:port or host:port). */
-export function classify(f: SmtpFailure, peer: string): Outcome {
+export function classify(f: SmtpFailure, peer: string, ctx: ClassifyContext = {}): Outcome {
   const code = f.code ?? '';
+  const relay = ctx.relay ?? peer;
   const rc = f.responseCode && f.responseCode >= 200 && f.responseCode < 600 ? f.responseCode : undefined;
   const reply = f.response ? oneLine(f.response) : '';
   const said = reply ? `host ${peer} said: ${reply}${inReplyTo(f.command)}` : '';
@@ -105,6 +160,7 @@ export function classify(f: SmtpFailure, peer: string): Outcome {
       dsn: '4.7.8',
       reason: said || `authentication with ${peer} failed: ${f.message ?? 'no credentials'}`,
       fix: AUTH_HINT,
+      cause: `relay ${relay} refused our login`,
     };
   }
   const alert = tlsAlert(f.message);
@@ -115,6 +171,7 @@ export function classify(f: SmtpFailure, peer: string): Outcome {
       dsn: '4.7.5',
       reason: said || (alert ? `TLS handshake with ${peer} failed: ${alert.text}` : `TLS with ${peer} failed: ${oneLine(withoutNodeHints(f.message ?? 'handshake failed'))}`),
       fix: starttls ? STARTTLS_HINT : alert ? alert.hint : TLS_HINT,
+      cause: starttls ? `relay ${relay} does not offer STARTTLS` : `TLS with relay ${relay} failed`,
     };
   }
   // 530 (RFC 4954: authentication required) is about our configuration, never about the
@@ -125,16 +182,31 @@ export function classify(f: SmtpFailure, peer: string): Outcome {
       dsn: '4.7.0',
       reason: said,
       fix: 'the relay requires authentication: put the user in the relay URL (smtp+starttls://USER@host:587) and set OUTBOX_RELAY_PASSWORD_FILE',
+      cause: `relay ${relay} requires authentication`,
     };
   }
   if (code === 'ECONFIG') {
-    return { status: 'deferred', dsn: '4.3.5', reason: oneLine(f.message ?? 'configuration problem'), fix: oneLine(f.message ?? '') };
+    // "what is wrong; fix with: what to do" (config/file.ts), else the whole text is both.
+    const text = oneLine(f.message ?? 'configuration problem');
+    const m = /^(.*?);? fix with: (.*)$/.exec(text) ?? /^(.*?): ((?:set|add|put|use) .*)$/.exec(text);
+    return { status: 'deferred', dsn: '4.3.5', reason: m ? m[1]! : text, fix: m ? m[2]! : text, cause: m ? m[1]! : text };
   }
   if (rc !== undefined) {
     const dsn = enhancedCode(reply, rc, `${String(rc)[0]}.0.0`);
     if (rc < 300) return { status: 'sent', dsn, reason: reply };
+    if (isQuota(dsn, reply)) return { status: 'deferred', dsn: dsn.replace(/^5/, '4'), reason: said, slow: true };
     if (rc < 500) return { status: 'deferred', dsn, reason: said };
     const cmd = f.command ?? '';
+    if (refusesSender(cmd, rc, dsn, reply)) {
+      const sender = ctx.sender ?? '';
+      return {
+        status: 'deferred',
+        dsn: dsn.replace(/^5/, '4'),
+        reason: said,
+        fix: senderFix(sender, relay),
+        cause: `relay ${relay} refuses the sender <${sender}>`,
+      };
+    }
     if (cmd === 'RCPT TO' && rc === 552) return { status: 'deferred', dsn: dsn.replace(/^5/, '4'), reason: said };
     if (cmd === 'MAIL FROM' || cmd === 'RCPT TO' || cmd === 'DATA') return { status: 'failed', dsn, reason: said };
     return {
@@ -142,6 +214,7 @@ export function classify(f: SmtpFailure, peer: string): Outcome {
       dsn: dsn.replace(/^5/, '4'),
       reason: said,
       fix: 'the relay refuses our session (greeting or EHLO): check that this host may use it',
+      cause: `relay ${relay} refuses our session`,
     };
   }
   if (code === 'EMESSAGE' && f.command === 'MAIL FROM') {

@@ -9,9 +9,14 @@
  *   3. Plan the delivery (config/rewrite.ts: route each pending recipient, rewrite the sender
  *      per group); deliver each group over the slot's session to its relay (opened on first
  *      use: one login per connection, not per message), or to the relay's fallbacks.
- *   4. Classify each recipient's result (classify.ts).
+ *   4. Classify each recipient's result (classify.ts). A configuration problem of this host
+ *      (login, TLS, a refused sender, ...) holds the message: one loud notice per cause and fix
+ *      (announce()), never a bounce, the held time kept out of the queue lifetime (configSince,
+ *      configMs: schedule.ts), and the configuration's fingerprint recorded (configTag), so that
+ *      the message is due at once when the configuration changes (isDue()).
  *   5. Commit bounces for permanent failures (bounce.ts) BEFORE the original's state changes, so
- *      a crash in between can duplicate a bounce but never lose one.
+ *      a crash in between can duplicate a bounce but never lose one. A bounce that fails goes to
+ *      the postmaster once (the same record, one more recipient), else it is held.
  *   6. Record the outcome durably before the next message: if nothing is left, remove the
  *      message (the unlink of ctl/ID is the commit); else rewrite ctl/ID with per-recipient
  *      status, attempts, nextAttempt (schedule.ts) and lastError. Accepted recipients are thus
@@ -38,11 +43,14 @@ import { tryLock } from '../spool/lock.js';
 import type { Log } from '../log/log.js';
 import { formatDelivery, formatPickup, formatReceived } from '../log/log.js';
 import { type Outcome, type SmtpFailure, classify, sentOutcome } from './classify.js';
-import { planDelivery, rewriteSender, senderEntryFor, type DeliveryGroup } from '../config/rewrite.js';
+import { configTag } from './config-tag.js';
+import { withFix } from '../queue/problems.js';
+import { explainRoute } from '../config/routing.js';
+import { fromAddressOf, planDelivery, rewriteSender, senderEntryFor, type DeliveryGroup } from '../config/rewrite.js';
 import { groupMessage, headerSectionOf, readStoredHeader, type StoredHeader } from '../config/rewrite-stream.js';
-import { type RetryPolicy, delayWarningDue, nextAttempt, retryPolicy } from './schedule.js';
+import { type RetryPolicy, delayWarningDue, lifetimeStart, nextAttempt, retryPolicy } from './schedule.js';
 import { type PreparedRelay, type SendInfo, type SmtpError, Session, configFailure, prepareRelay, type Transcript } from './smtp-client.js';
-import { commitReport, wantsNotice, type ReportRecipient } from './bounce.js';
+import { commitReport, postmasterAddress, wantsNotice, type ReportRecipient } from './bounce.js';
 import { asciiEnvelope, needsSmtpUtf8 } from './smtputf8.js';
 
 /** Messages up to this size are read into memory for sending; larger ones are streamed. */
@@ -90,6 +98,16 @@ export interface EngineOptions {
 
 export type MessageState = 'done' | 'gone' | 'locked' | 'held' | 'not-due' | 'error';
 
+/** How often the daemon repeats the one notice about the same configuration problem. */
+const NOTICE_REPEAT_MS = 3600_000;
+
+/** Why recipients kept by a `relay = "hold"` route stay: "held by route N (file:line)". */
+export function routeHoldReason(config: Pick<Config, 'routes' | 'defaultRelay' | 'relays' | 'file'>, sender: string, address: string, from: string | undefined): string {
+  const e = explainRoute(config, sender, address, from);
+  const where = e.rule?.line ? ` (${config.file ?? 'configuration'}:${e.rule.line})` : '';
+  return `held by route ${e.ruleIndex ?? '?'}${where}: relay = "hold"`;
+}
+
 export interface MessageResult {
   id: string;
   state: MessageState;
@@ -97,6 +115,8 @@ export interface MessageResult {
   outcomes: Map<string, Outcome>;
   /** Recipients still pending after this attempt (deferred or on hold). */
   remaining: number;
+  /** Why the message was not attempted (state 'held'): for `outbox deliver -v`. */
+  heldReason?: string;
   bounceIds: string[];
 }
 
@@ -122,6 +142,9 @@ export class Engine {
   private concurrency = new Map<string, number>();
   private sessionWaiters: (() => void)[] = [];
   private learnedCap = new Map<string, number>();
+  /** Configuration problems announced (cause + fix -> when), so that each is logged once. */
+  private announced = new Map<string, number>();
+  private tag: string | undefined;
   /** Relays a session has opened to (since they were last down): more than one may open at once. */
   private proven = new Set<string>();
   /** Called after each processed message (progress, -odi bookkeeping, bounce pickup). */
@@ -144,6 +167,42 @@ export class Engine {
 
   private now(): number {
     return (this.opts.now ?? Date.now)();
+  }
+
+  /** The fingerprint of the configuration this engine runs with (config-tag.ts). */
+  get configTag(): string {
+    return (this.tag ??= configTag(this.opts.config, this.opts.env));
+  }
+
+  /**
+   * Run with a new configuration from now on (the daemon's reload): relays are prepared again,
+   * "down" marks and learned limits are forgotten; sessions in use finish, idle ones close.
+   */
+  reconfigure(config: Config): void {
+    this.opts.config = config;
+    this.tag = undefined;
+    this.prepared.clear();
+    this.down.clear();
+    this.learnedCap.clear();
+    this.announced.clear();
+    for (const slot of this.free) {
+      for (const s of slot.sessions.values()) s.close();
+      slot.sessions.clear();
+    }
+  }
+
+  /** Is a message due: its next attempt has come, or it waits for a configuration that has changed since. */
+  isDue(rec: Pick<ControlRecord, 'nextAttempt' | 'configTag'>, now: number): boolean {
+    return rec.nextAttempt <= now || (rec.configTag !== undefined && rec.configTag !== this.configTag);
+  }
+
+  /** Log a configuration problem loudly, once per cause and fix (again after NOTICE_REPEAT_MS). */
+  private announce(o: Outcome): void {
+    const key = `${o.cause ?? o.reason}\0${o.fix}`;
+    const last = this.announced.get(key);
+    if (last !== undefined && this.now() - last < NOTICE_REPEAT_MS) return;
+    this.announced.set(key, this.now());
+    this.opts.log.line(null, `configuration problem, the message stays queued and is not bounced: ${o.cause ?? o.reason}: ${o.fix} (one notice for all the messages it keeps; after the fix the next queue run delivers them)`, 'error');
   }
 
   /** Queue a message id (once); `force` ignores nextAttempt. */
@@ -412,8 +471,9 @@ export class Engine {
   }
 
   /** Deliver one relay group over a session; returns outcomes per address. */
-  private async sendGroup(rec: ControlRecord, group: RecipientState[], session: Session, msg: GroupMessage): Promise<{ out: Map<string, Outcome>; retry: boolean }> {
+  private async sendGroup(rec: ControlRecord, group: RecipientState[], session: Session, msg: GroupMessage, relay: string): Promise<{ out: Map<string, Outcome>; retry: boolean }> {
     const out = new Map<string, Outcome>();
+    const ctx = { relay, sender: msg.sender };
     let retry = false;
     // DSN parameters are per envelope in nodemailer: recipients with different NOTIFY/ORCPT go
     // in separate transactions, only when the relay offers DSN (else one transaction for all).
@@ -459,15 +519,15 @@ export class Engine {
         stream.destroy();
       }
       if (info) {
-        for (const re of info.rejectedErrors) if (re.recipient) out.set(queued(re.recipient), classify(re as SmtpFailure, session.peer));
+        for (const re of info.rejectedErrors) if (re.recipient) out.set(queued(re.recipient), classify(re as SmtpFailure, session.peer, ctx));
         const ok = sentOutcome(session.peer, info.response);
         for (const a of info.accepted) out.set(queued(a), ok);
       } else if (error) {
         // A reused session the relay closed while idle: nothing of the message was sent, so it
         // may go again at once over a new session.
         if (!error.responseCode && session.messages > 1 && !stream.readableDidRead && batches.size === 1) retry = true;
-        for (const re of error.rejectedErrors ?? []) if (re.recipient) out.set(queued(re.recipient), classify(re as SmtpFailure, session.peer));
-        const o = classify(error as SmtpFailure, session.peer);
+        for (const re of error.rejectedErrors ?? []) if (re.recipient) out.set(queued(re.recipient), classify(re as SmtpFailure, session.peer, ctx));
+        const o = classify(error as SmtpFailure, session.peer, ctx);
         for (const r of batch) if (!out.has(r.address)) out.set(r.address, o);
         if ((error.code === 'EENVELOPE' || error.code === 'EMESSAGE') && error.responseCode !== 421 && session.alive) {
           if (!(await session.reset())) session.close();
@@ -490,13 +550,24 @@ export class Engine {
         // (open, stat, read, close), which is most of the CPU a flush spends per message.
         rec = parseControl(fs.readFileSync(path.join(paths.ctl, id), 'utf8'));
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ...result, state: 'gone' };
-        log.line(id, `unreadable control record, left alone: ${(e as Error).message}`, 'error');
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return { ...result, state: 'gone' };
+        if (code === 'EACCES' || code === 'EPERM') {
+          // Someone else's record (root's, written by hand or by an old version): only root can
+          // give it back, and until then the message waits. Said on every attempt, and by mailq.
+          let owner = '';
+          try {
+            owner = `, owned by uid ${fs.statSync(path.join(paths.ctl, id)).uid}`;
+          } catch {
+            // gone meanwhile
+          }
+          log.line(id, `control record unreadable by the runner (${code}${owner}); run "sudo sendmail -q" once to give it back to the spool owner`, 'error');
+        } else log.line(id, `unreadable control record, left alone: ${(e as Error).message}`, 'error');
         return { ...result, state: 'error' };
       }
       const pickup = this.now();
       if (rec.hold) return { ...result, state: 'held', remaining: pendingRecipients(rec).length };
-      if (!force && rec.nextAttempt > pickup) return { ...result, state: 'not-due', remaining: pendingRecipients(rec).length };
+      if (!force && !this.isDue(rec, pickup)) return { ...result, state: 'not-due', remaining: pendingRecipients(rec).length };
       const pending = pendingRecipients(rec);
       if (pending.length === 0) {
         await removeMessage(paths, id);
@@ -517,23 +588,34 @@ export class Engine {
       const byAddress = new Map(pending.map((r) => [r.address, r]));
       const groups: { relay: string; rcpts: RecipientState[]; msg: GroupMessage }[] = [];
       let held = 0;
+      const holdReasons = new Map<string, string>();
       for (const g of planDelivery(config, { sender: rec.sender, recipients: pending.map((r) => r.address), header: stored.text })) {
         const rcpts = g.recipients.map((a) => byAddress.get(a)).filter((r): r is RecipientState => r !== undefined);
         if (!g.relay) {
           held += rcpts.length;
+          const from = fromAddressOf(stored.text);
+          for (const r of rcpts) holdReasons.set(r.address, routeHoldReason(config, rec.sender, r.address, from));
           continue;
         }
         if (g.rewrites.length > 0) log.line(id, `rewritten for relay ${g.relay}: ${g.rewrites.join('; ')}`);
         groups.push({ relay: g.relay, rcpts, msg: groupMessageFor(file, whole, stored, g, rec.size) });
       }
 
-      // Nothing to attempt (every pending recipient held by a route): leave the record alone.
-      if (groups.length === 0) return { ...result, state: 'held', remaining: pending.length };
+      // Recipients held by a route say so (mailq, queue show): written only when that changes.
+      const heldWhy = [...new Set(holdReasons.values())].join('; ');
+      if (holdReasons.size > 0 && rec.recipients.some((r) => holdReasons.has(r.address) && r.reason !== holdReasons.get(r.address))) {
+        const changed = rec.recipients.map((r) => (holdReasons.has(r.address) ? { ...r, reason: holdReasons.get(r.address)!, cause: holdReasons.get(r.address)! } : r));
+        rec = { ...rec, recipients: changed };
+        await writeControl(paths, rec);
+        if (groups.length === 0) log.line(id, `${held} recipient(s) ${heldWhy}`);
+      }
+      // Nothing to attempt (every pending recipient held by a route): leave the schedule alone.
+      if (groups.length === 0) return { ...result, state: 'held', remaining: pending.length, heldReason: heldWhy };
       // First sight of a message submitted on this host (drops are logged by pickup, listener
       // mail by smtpd, bounces are our own): Postfix's pickup line, which log reports count.
       if (rec.attempts === 0 && !rec.drop && rec.origin !== 'bounce' && rec.origin !== 'smtp') log.line(id, formatReceived(rec.uid, rec.sender), 'info', 'pickup');
       log.line(id, formatPickup(rec.sender, rec.size, pending.length));
-      if (held > 0) log.line(id, `${held} recipient(s) held by a route (relay "hold")`);
+      if (held > 0) log.line(id, `${held} recipient(s) ${heldWhy}`);
       const outcomes = result.outcomes;
       const relayOf = new Map<string, string>();
       const timing = new Map<string, [number, number]>();
@@ -553,7 +635,7 @@ export class Engine {
           if (r.rewrites.length > 0) log.line(id, `rewritten for relay ${name}: ${r.rewrites.join('; ')}`);
         }
         if ('failure' in s) {
-          const o = classify(s.failure as SmtpFailure, s.peer);
+          const o = classify(s.failure as SmtpFailure, s.peer, { relay: name, sender: msg.sender });
           for (const r of group) {
             outcomes.set(r.address, o);
             relayOf.set(r.address, s.peer);
@@ -562,7 +644,7 @@ export class Engine {
           continue;
         }
         let t0 = this.now();
-        let sent = await this.sendGroup(rec, group, s.session, msg);
+        let sent = await this.sendGroup(rec, group, s.session, msg, name);
         let setupMs = s.setupMs;
         if (sent.retry) {
           s.session.close();
@@ -571,7 +653,7 @@ export class Engine {
           if ('session' in again) {
             setupMs = again.setupMs;
             t0 = this.now();
-            sent = await this.sendGroup(rec, group, again.session, msg);
+            sent = await this.sendGroup(rec, group, again.session, msg, name);
             s.session = again.session;
           }
         }
@@ -586,7 +668,7 @@ export class Engine {
       }
 
       const now = this.now();
-      const fixes = new Set<string>();
+      const problems: Outcome[] = [];
       for (const r of pending) {
         const o = outcomes.get(r.address);
         if (!o) continue;
@@ -600,17 +682,29 @@ export class Engine {
           status: o.status === 'failed' ? 'bounced' : o.status,
           reason: o.reason,
         });
-        log.line(id, line, o.fix ? 'warning' : 'info');
-        if (o.fix) fixes.add(o.fix);
+        log.line(id, line, 'info');
+        if (o.fix) problems.push(o);
       }
-      for (const fix of fixes) log.line(id, `configuration problem, the message stays queued and is not bounced: ${fix}`, 'warning');
+      // One loud notice per configuration problem, not one per message (the lines above say
+      // which messages it keeps).
+      for (const o of problems) this.announce(o);
 
-      // Schedule, expire.
+      // Schedule, expire. Time held for a configuration problem does not count towards the
+      // queue lifetime (schedule.ts lifetimeStart()).
       const anyDeferred = [...outcomes.values()].some((o) => o.status === 'deferred');
-      const configProblem = [...outcomes.values()].some((o) => o.fix !== undefined);
+      const configProblem = problems.length > 0;
+      const slow = [...outcomes.values()].some((o) => o.slow === true);
+      if (configProblem) {
+        rec.configSince ??= now;
+        rec.configTag = this.configTag;
+      } else if (rec.configSince !== undefined) {
+        rec.configMs = (rec.configMs ?? 0) + Math.max(0, now - rec.configSince);
+        delete rec.configSince;
+        delete rec.configTag;
+      }
       let next = 0;
       if (anyDeferred) {
-        const n = nextAttempt(this.policy, rec.attempts + 1, rec.arrival, now, this.opts.random);
+        const n = nextAttempt(this.policy, rec.attempts + 1, lifetimeStart(rec, now), now, this.opts.random, slow);
         if ('giveUp' in n && !configProblem) {
           for (const [a, o] of outcomes) {
             if (o.status === 'deferred') {
@@ -627,10 +721,22 @@ export class Engine {
       // Bounces first (see the header), then the durable record.
       const failedNow = pending.filter((r) => outcomes.get(r.address)?.status === 'failed');
       let keepForPostmaster = false;
+      let toPostmaster: string | undefined;
       if (failedNow.length > 0) {
         if (rec.sender === '') {
-          keepForPostmaster = true;
-          log.line(id, `undeliverable message with the null sender (a bounce): kept on hold for the postmaster, never bounced`, 'error');
+          // Never a bounce about a bounce: on to the postmaster once, else held and reported.
+          const pm = rec.postmaster === undefined ? postmasterAddress(config, this.opts.env) : undefined;
+          if (pm && !failedNow.some((r) => r.address.toLowerCase() === pm.toLowerCase())) {
+            toPostmaster = pm;
+            log.line(id, `undeliverable message with the null sender (a bounce): sent on to the postmaster <${pm}>, never bounced`, 'warning');
+          } else {
+            keepForPostmaster = true;
+            log.line(
+              id,
+              `undeliverable message with the null sender (a bounce): kept on hold, never bounced${rec.postmaster !== undefined ? ` (the postmaster <${rec.postmaster}> could not take it either)` : ': set postmaster (or OUTBOX_POSTMASTER) to have such mail sent on'}`,
+              'error',
+            );
+          }
         } else {
           const notice: ReportRecipient[] = failedNow
             .filter((r) => wantsNotice(r, 'failed'))
@@ -653,9 +759,11 @@ export class Engine {
         }
       }
 
-      // Optional delay warning (delay_warning), once per message, never for a bounce.
+      // Optional delay warning (delay_warning), once per message, never for a bounce, nor while a
+      // configuration problem holds it: the warning would go through the same broken relay (or
+      // to the very sender it refuses); the administrator has the notice.
       let warnNow = false;
-      if (next > 0 && rec.sender !== '' && delayWarningDue(this.policy, rec.arrival, now, rec.warned === true)) {
+      if (next > 0 && !configProblem && rec.sender !== '' && delayWarningDue(this.policy, rec.arrival, now, rec.warned === true)) {
         const late: ReportRecipient[] = pending
           .filter((r) => outcomes.get(r.address)?.status === 'deferred' && wantsNotice(r, 'delayed'))
           .map((r) => ({ address: r.address, ...(r.orcpt ? { orcpt: r.orcpt } : {}), dsn: outcomes.get(r.address)!.dsn, reason: outcomes.get(r.address)!.reason }));
@@ -678,6 +786,12 @@ export class Engine {
         rec.hold = true;
         for (const r of rec.recipients) if (r.status === 'failed' && failedNow.some((f) => f.address === r.address)) r.status = 'deferred';
       }
+      if (toPostmaster) {
+        rec.postmaster = toPostmaster;
+        rec.recipients = [...rec.recipients, { address: toPostmaster, status: 'pending' }];
+        rec.nextAttempt = 0;
+        result.bounceIds.push(id);
+      }
       const remaining = pendingRecipients(rec).length;
       if (remaining === 0) {
         await removeMessage(paths, id);
@@ -699,13 +813,14 @@ export class Engine {
     const recipients = rec.recipients.map((r) => {
       const o = outcomes.get(r.address);
       if (!o || r.status === 'sent' || r.status === 'failed') return r;
-      return { ...r, status: o.status, reason: o.fix ? `${o.reason}; fix: ${o.fix}` : o.reason, dsn: o.dsn, relay: relayOf.get(r.address) ?? 'none', updated: now };
+      const { fix: _f, cause: _c, ...rest } = r;
+      return { ...rest, status: o.status, reason: o.reason, ...(o.fix ? { fix: o.fix, cause: o.cause ?? o.reason } : {}), dsn: o.dsn, relay: relayOf.get(r.address) ?? 'none', updated: now };
     });
     let next: ControlRecord = { ...rec, recipients };
     if (final) {
       const deferred = [...outcomes.values()].find((o) => o.status === 'deferred');
       next.attempts = rec.attempts + 1;
-      if (deferred) next.lastError = deferred.fix ? `${deferred.reason}; fix: ${deferred.fix}` : deferred.reason;
+      if (deferred) next.lastError = withFix(deferred.reason, deferred.fix);
       const counts = { sent: 0, deferred: 0, failed: 0 };
       for (const o of outcomes.values()) counts[o.status]++;
       next = withHistory(next, { time: now, event: 'attempt', detail: `sent=${counts.sent} deferred=${counts.deferred} failed=${counts.failed}${deferred ? `: ${deferred.reason}` : ''}` });

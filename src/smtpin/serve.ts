@@ -49,6 +49,7 @@ import { InputQueue } from './input.js';
 import { isLoopback } from './protocol.js';
 import { SmtpSession, type Authenticator, type Transport } from './session.js';
 import { feed, writer } from './transport.js';
+import { commandUsage } from '../cli/usage.js';
 
 export const DEFAULT_MAX_CLIENTS = 100;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
@@ -58,11 +59,11 @@ export interface ListenAddress {
   port: number;
 }
 
-/** "127.0.0.1:2525", "[::1]:587", "localhost:25" (= 127.0.0.1). IP literals only otherwise. */
+/** "127.0.0.1:10587", "[::1]:587", "localhost:25" (= 127.0.0.1). IP literals only otherwise. */
 export function parseListen(s: string): ListenAddress {
   const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:\[\]]+):(\d{1,5})$/.exec(s);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new OutboxError(EX_CONFIG, `listen address ${JSON.stringify(s)}: expected HOST:PORT, e.g. 127.0.0.1:2525 or [::1]:587`);
+  if (!m || port > 65535) throw new OutboxError(EX_CONFIG, `listen address ${JSON.stringify(s)}: expected HOST:PORT, e.g. 127.0.0.1:10587 or [::1]:587`);
   const host = m[1] === 'localhost' ? '127.0.0.1' : m[1]!;
   if (net.isIP(host) === 0) throw new OutboxError(EX_CONFIG, `listen address ${s}: the host must be an IP address (or localhost)`);
   return { host, port };
@@ -71,7 +72,7 @@ export function parseListen(s: string): ListenAddress {
 /** Validate listener settings; the no-open-relay rules that can be checked before binding. */
 export function checkListener(l: ListenerSettings): ListenAddress[] {
   if (!l.listen || l.listen.length === 0) {
-    throw new OutboxError(EX_CONFIG, 'serve: no listen address (set listen = ["127.0.0.1:2525"] in [listener], or --listen)');
+    throw new OutboxError(EX_CONFIG, 'serve: no listen address (set listen = ["127.0.0.1:10587"] in [listener], or --listen)');
   }
   if ((l.tlsCert === undefined) !== (l.tlsKey === undefined)) throw new OutboxError(EX_CONFIG, 'serve: tls_cert and tls_key go together');
   if (l.authUsersFile && !l.tlsCert) {
@@ -164,7 +165,7 @@ function parseOptions(args: string[], io: Io): Options | { hashUser: string | nu
   }
   const o = v.values;
   if (o.help) {
-    io.stdout.write('usage: outbox serve [-C FILE] [--listen HOST:PORT]... [--auth-users FILE] [--tls-cert FILE --tls-key FILE] [--max-clients N] [--idle-timeout SECONDS]\n       outbox serve --hash-password [USER]   (password on stdin)\n');
+    io.stdout.write(commandUsage('serve') + '\n');
     return { hashUser: '\0help' };
   }
   if (o['hash-password']) {

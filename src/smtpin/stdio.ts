@@ -12,6 +12,9 @@
  * After each commit, delivery is triggered as on the command line (kick.ts) without delaying
  * the reply: a background kick when `delivery` is background and a relay is configured.
  * ("interactive" is treated as background here: the caller is waiting for our reply.)
+ * Symfony and Laravel send QUIT (or close stdin) right after the final ".", so the session
+ * may end before a kick has started: the exit waits until every kick has spawned its
+ * detached child (milliseconds; never for the delivery itself).
  *
  * Exit status: 0 after QUIT, or end of input between commands; 75 (EX_TEMPFAIL) when input
  * ended in the middle of DATA (nothing of that message was committed) or the client timed out;
@@ -55,6 +58,7 @@ export async function runSmtpStdio(mode: Extract<Mode, { kind: 'smtp' }>, config
   const detach = feed(input, stdin);
   // -odq on the command line (or delivery = "queue") keeps messages queued; -odb/-odi kick.
   const kick = (mode.deliveryMode ?? config.delivery) !== 'queue' && relayConfigured(config);
+  const kicks: Promise<void>[] = [];
   const session = new SmtpSession(
     { input, write: writer(io.stdout, () => idle), secure: false },
     {
@@ -68,12 +72,14 @@ export async function runSmtpStdio(mode: Extract<Mode, { kind: 'smtp' }>, config
       onCommitted: (info) => {
         if (mode.verbose) io.stderr.write(`sendmail: ${info.id}: queued, from=<${info.sender}>, nrcpt=${info.recipients.length}\n`);
         /* Committed: start delivery, after the 250 reply has gone out. */
-        if (kick) setImmediate(() => void kickBackground(config, info.id));
+        if (kick) kicks.push(new Promise<void>((started) => setImmediate(() => void kickBackground(config, info.id).then(started))));
       },
     },
   );
   const end = await session.run();
   detach();
   stdin.pause();
+  // The caller exits as soon as we return: first let every promised kick start its child.
+  await Promise.all(kicks);
   return exitStatusOf(end);
 }

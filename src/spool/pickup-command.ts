@@ -14,13 +14,14 @@ import { spoolPaths } from './spool.js';
 import { pickupIncoming, type PickupLog } from './pickup.js';
 import { dropToSpoolOwner } from './privileges.js';
 import { openLog } from '../log/log.js';
+import { usageLine } from '../cli/usage.js';
 
 export async function command(args: string[], io: Io): Promise<number> {
   const { configFile: file, rest } = takeConfigFlag(args);
   let verbose = false;
   for (const a of rest) {
     if (a === '-v') verbose = true;
-    else throw new OutboxError(EX_USAGE, `pickup: unexpected argument ${JSON.stringify(a)} (usage: outbox pickup [-C FILE] [-v])`);
+    else throw new OutboxError(EX_USAGE, `pickup: unexpected argument ${JSON.stringify(a)} (${usageLine('pickup')})`);
   }
   const config = loadConfig({ file });
   dropToSpoolOwner(config);

@@ -1,41 +1,26 @@
 /**
  * submit/kick.ts — after a commit, get the message moving without delaying the caller.
  *
- * -odb (the default): if a queue daemon is running it sees the new control record by itself
- * (it watches ctl/); otherwise a detached one-shot delivery of this message is started
- * (`outbox deliver <ID>`), with no stdio and unref'd, so the submitter exits at once. Nothing the
+ * -odb (the default): if a runner watches the spool (the daemon, or a lingering runner: the pid
+ * in run/daemon.pid is alive) it sees the new control record by itself; otherwise a detached
+ * runner is started (`outbox deliver --background <ID>`, which delivers and then lingers for
+ * more mail: runner/daemon.ts), with no stdio and unref'd, so the submitter exits at once.
+ * The commit comes before this check: see daemon.ts for why no message is stranded. Nothing the
  * background child does can change the submitter's exit status: the mail is already safe.
  * -odi: deliver now in a child and wait; the child's real outcome is the exit status
  * (see child.ts). -odq: nothing.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Config } from '../config/config.js';
 import { spoolPaths } from '../spool/spool.js';
+import { runningDaemon as runningRunner } from '../spool/pidfile.js';
 import { runChild, selfCommand, statusForParent, describeOutcome } from './child.js';
 
 /**
- * The pid in run/daemon.pid, if that process is alive and runs this same program (after a reboot
- * the pid may belong to anything else: then no daemon is running, and a kick is needed).
+ * A live runner watching this spool (the daemon, or a lingering runner), from run/daemon.pid
+ * (spool/pidfile.ts): its pid, -1 when it is another user's, or null.
  */
 export function runningDaemon(config: Config): number | null {
-  try {
-    const pid = Number(fs.readFileSync(path.join(spoolPaths(config.spool).run, 'daemon.pid'), 'utf8').trim());
-    if (!Number.isInteger(pid) || pid <= 0) return null;
-    process.kill(pid, 0);
-    let exe: string | null = null;
-    try {
-      exe = fs.readlinkSync(`/proc/${pid}/exe`);
-    } catch {
-      // Another user's process (EACCES), or no /proc: alive is all we can tell.
-    }
-    if (exe !== null && exe !== process.execPath) return null;
-    return pid;
-  } catch (e) {
-    // EPERM: alive, but another user's process (the system daemon seen by a submitter).
-    if ((e as NodeJS.ErrnoException).code === 'EPERM') return -1;
-    return null;
-  }
+  return runningRunner(spoolPaths(config.spool).run);
 }
 
 function childArgs(config: Config, id: string): string[] {
@@ -51,7 +36,7 @@ export async function kickBackground(config: Config, id: string): Promise<void> 
   const self = selfCommand();
   try {
     const { spawn } = await import('node:child_process');
-    // --background: bounded by kick slots (see src/runner/deliver-command.ts), never a flood.
+    // --background: one lingering runner per spool (runner/daemon.ts), never a flood.
     const child = spawn(self.command, [...self.prefix, ...childArgs(config, id), '--background'], {
       argv0: self.argv0,
       detached: true,

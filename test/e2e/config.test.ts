@@ -117,6 +117,17 @@ describe('outbox config check', () => {
     assert.doesNotMatch(r.stderr, /syntax error|unknown key/);
     assert.match(r.stdout, /relay provider: smtp\+starttls:\/\/smtp\.provider\.example:587 as me@example\.com/);
   });
+  it('counts [[route]] tables as written (not the rules their lists expand to), and says "1 entry"', async () => {
+    const aliases = path.join(t.dir, 'aliases-one');
+    fs.writeFileSync(aliases, 'root: admin@example.com\n');
+    const example = fs.readFileSync(path.join(REPO, 'outbox.conf.example'), 'utf8');
+    assert.equal(example.match(/^\[\[route\]\]$/gm)!.length, 3);
+    const f = conf(example.replace(/^aliases = .*$/m, `aliases = "${aliases}"`));
+    const r = await run(OUTBOX, ['config', 'check', '--no-secrets', '-C', f], { env: { ...env } });
+    assert.match(r.stdout, /^routes: 3 \[\[route\]\] tables \(4 rules\)$/m, r.stdout);
+    assert.match(r.stdout, /^aliases: .*, 1 entry$/m);
+    assert.match(r.stdout, /^sender_table: 2 entries$/m);
+  });
 });
 
 describe('outbox config migrate', () => {

@@ -25,7 +25,7 @@ const UNINSTALL = path.join(REPO, 'scripts/uninstall.sh');
 const BUILD_DEB = path.join(REPO, 'scripts/build-deb');
 const LINKS = ['/usr/sbin/sendmail', '/usr/bin/mailq', '/usr/bin/newaliases'];
 const MAN_PAGES = ['man1/mailq.1', 'man5/outbox.conf.5', 'man8/outbox.8', 'man8/sendmail.8', 'man8/newaliases.8'].map((p) => `/usr/local/share/man/${p}`);
-const OURS = ['/usr/local/sbin/outbox', '/etc/outbox', '/var/spool/outbox', '/var/lib/outbox', '/etc/systemd/system/outbox.service', '/etc/systemd/system/outbox-queue.service', '/etc/systemd/system/outbox-queue.timer', ...MAN_PAGES];
+const OURS = ['/usr/local/sbin/outbox', '/usr/local/bin/outbox', '/etc/outbox', '/var/spool/outbox', '/var/lib/outbox', '/etc/systemd/system/outbox.service', '/etc/systemd/system/outbox-queue.service', '/etc/systemd/system/outbox-queue.timer', ...MAN_PAGES];
 
 function describe(p: string): string {
   let st: fs.Stats;
@@ -41,6 +41,9 @@ function describe(p: string): string {
 }
 
 const sh = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' });
+
+/** An ordinary user's PATH on Debian (/etc/login.defs ENV_PATH): neither /usr/sbin nor /usr/local/sbin. */
+const USER_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games';
 
 /** Everything install.sh may touch, as text (compared before/after). */
 function machineState(): string {
@@ -117,6 +120,11 @@ test('install.sh --force installs the binary, links, user, spool, config and uni
   const conf = fs.statSync('/etc/outbox/outbox.conf');
   assert.equal(conf.mode & 0o777, 0o644);
   assert.equal(conf.uid, 0);
+  assert.doesNotMatch(fs.readFileSync('/etc/outbox/outbox.conf', 'utf8'), /copy it to \/etc\/outbox\/outbox\.conf/, 'the file does not tell to copy it onto itself');
+  // Ordinary users find `outbox` and `mailq` on their PATH.
+  assert.equal(fs.readlinkSync('/usr/local/bin/outbox'), '/usr/local/sbin/outbox');
+  const w = await run('setpriv', ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '/bin/sh', '-c', 'command -v outbox; command -v mailq; outbox queue --help | head -n1'], { env: { PATH: USER_PATH, HOME: '/' } });
+  assert.equal(w.stdout, '/usr/local/bin/outbox\n/usr/bin/mailq\nusage: outbox queue hold|release|requeue|delete [-C FILE] (ID... | --all | FILTER...)\n', w.stderr);
   const units = ['outbox.service', 'outbox-queue.service', 'outbox-queue.timer'].map((u) => `/etc/systemd/system/${u}`);
   const service = fs.readFileSync(units[0]!, 'utf8');
   for (const line of ['User=outbox', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ReadWritePaths=/var/spool/outbox', 'ProtectHome=yes', 'PrivateTmp=yes', 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6', 'CapabilityBoundingSet=\n', 'ExecStart=/usr/local/sbin/outbox -bd']) {
@@ -155,6 +163,35 @@ test('a second install.sh changes nothing', async () => {
   assert.equal(machineState(), before);
 });
 
+test('installed: a user\'s private spool from before is named once and moved by outbox migrate-spool (on the user\'s PATH)', async () => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-home-'));
+  fs.chmodSync(home, 0o700);
+  const nobody = sh('id', ['-u', 'nobody']).stdout.trim();
+  fs.chownSync(home, Number(nobody), Number(sh('id', ['-g', 'nobody']).stdout.trim()));
+  const asNobody = (cmd: string, args: string[], extra: Record<string, string> = {}, input = '') =>
+    run('setpriv', ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', cmd, ...args], { input, env: { PATH: USER_PATH, HOME: home, ...extra } });
+  try {
+    // The private spool as sendmail made it before the installation (named here explicitly).
+    const priv = path.join(home, '.local/state/outbox');
+    const a = await asNobody('/usr/sbin/sendmail', ['-odq', '-f', 'nobody@example.com', 'left@example.com'], { OUTBOX_SPOOL: priv }, 'Subject: left behind\n\nhello\n');
+    assert.equal(a.code, 0, a.stderr);
+    const incoming = () => fs.readdirSync('/var/spool/outbox/incoming').filter((n) => n.endsWith('.env')).length;
+    const before = incoming();
+    const s1 = await asNobody('/usr/sbin/sendmail', ['-i', 'new@example.com'], {}, 'Subject: new\n\nhello\n');
+    assert.equal(s1.code, 0, s1.stderr);
+    assert.match(s1.stderr, /^sendmail: note: your private queue .*\/\.local\/state\/outbox still holds 1 message, .* move them there with: outbox migrate-spool \(this note is shown once\)\n$/);
+    const s2 = await asNobody('/usr/bin/mailq', []);
+    assert.doesNotMatch(s2.stderr, /private queue/);
+    const m = await asNobody('/bin/sh', ['-c', 'outbox migrate-spool']);
+    assert.equal(m.code, 0, m.stderr);
+    assert.match(m.stdout, /: moved to the system queue as [0-9A-Z]{12}\n1 message moved /);
+    assert.equal(incoming(), before + 2, 'the new message and the moved one wait in incoming/');
+    assert.deepEqual(fs.readdirSync(path.join(priv, 'ctl')), []);
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+});
+
 test('uninstall.sh restores the previous sendmail and keeps the queue; --purge removes the rest', async () => {
   const r = await run(UNINSTALL, []);
   assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -162,6 +199,7 @@ test('uninstall.sh restores the previous sendmail and keeps the queue; --purge r
   assert.equal(fs.readdirSync('/var/spool/outbox/ctl').length, 1, 'the queue is kept');
   assert.match(r.stdout, /kept the queue \/var\/spool\/outbox \(1 message\(s\)\)/);
   assert.ok(!fs.existsSync('/usr/local/sbin/outbox'));
+  assert.ok(!fs.lstatSync('/usr/local/bin/outbox', { throwIfNoEntry: false }), 'the user-facing link is gone');
   const p = await run(UNINSTALL, ['--purge']);
   assert.equal(p.code, 0, p.stdout + p.stderr);
   assert.equal(machineState(), initial);
@@ -185,6 +223,7 @@ test('build-deb: outbox_<version>_amd64.deb that provides, conflicts with and re
   assert.match(contents, /\.\/usr\/sbin\/sendmail -> outbox/);
   assert.match(contents, /\.\/usr\/bin\/mailq -> \.\.\/sbin\/outbox/);
   assert.match(contents, /\.\/usr\/bin\/newaliases -> \.\.\/sbin\/outbox/);
+  assert.match(contents, /\.\/usr\/bin\/outbox -> \.\.\/sbin\/outbox/);
   assert.match(contents, /\.\/usr\/lib\/systemd\/system\/outbox\.service/);
   assert.match(contents, /\.\/usr\/lib\/systemd\/system\/outbox-queue\.timer/);
   for (const page of ['man1/mailq.1', 'man5/outbox.conf.5', 'man8/outbox.8', 'man8/sendmail.8', 'man8/newaliases.8']) {
@@ -219,6 +258,7 @@ echo "== dpkg -i"
 dpkg -i "$DEB" >/dev/null
 dpkg-query -W -f='outbox ${'${db:Status-Abbrev}'}\\n' outbox
 readlink /usr/sbin/sendmail
+setpriv --reuid nobody --regid nogroup --clear-groups env PATH=${USER_PATH} HOME=/ sh -c 'echo "user finds $(command -v outbox) $(command -v mailq)"'
 stat -c 'spool %U %a' /var/spool/outbox; stat -c 'incoming %U %a' /var/spool/outbox/incoming
 systemd-analyze verify /usr/lib/systemd/system/outbox.service /usr/lib/systemd/system/outbox-queue.service /usr/lib/systemd/system/outbox-queue.timer && echo "units verified"
 printf 'Subject: from the package\\n\\nhello\\n' | setpriv --reuid nobody --regid nogroup --clear-groups env HOME=/ /usr/sbin/sendmail -i deb@example.com
@@ -252,6 +292,7 @@ purge
     assert.equal((out.match(/^outbox ii $/gm) ?? []).length, 2, out);
     assert.equal((out.match(/^purged clean$/gm) ?? []).length, 2, out);
     assert.match(out, /^outbox$/m, 'sendmail -> outbox');
+    assert.match(out, /^user finds \/usr\/bin\/outbox \/usr\/bin\/mailq$/m);
     assert.match(out, /^spool outbox 711$/m);
     assert.match(out, /^incoming outbox 1733$/m);
     assert.match(out, /^units verified$/m);

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { OUTBOX, SENDMAIL, MAILQ, run, sleep, start } from '../helpers/run.js';
-import { asUser, ensureUser, lookupUser, removeUsers, requireRoot, systemSpool, type TestUser } from '../helpers/users.js';
+import { OUTBOX, SENDMAIL, MAILQ, run, sleep } from '../helpers/run.js';
+import { asUser, ensureUser, lookupUser, removeUsers, requireRoot, startDaemon as startSpoolDaemon, systemSpool, type TestUser } from '../helpers/users.js';
 
 const SECRET = 'hunter2-relay-password';
 let runner: TestUser;
@@ -205,7 +205,7 @@ test('mailq as another user: a clear message when the daemon is not running', as
   assert.equal(q.code, 69, q.stderr);
   assert.match(q.stderr, /^mailq: the queue daemon is not running \(no listener on .*query\.sock\); only root and the spool owner can read the queue directly/);
   assert.equal(q.stdout, '');
-  assert.deepEqual(entries().filter((n) => n.startsWith('q.')), [], 'the token is removed');
+  assert.deepEqual(entries().filter((n) => n.startsWith('q.')), [], 'nothing is left in incoming/');
 });
 
 test('mailq as another user through the daemon\'s socket: only that user\'s messages', async () => {
@@ -236,26 +236,20 @@ test('mailq as another user through the daemon\'s socket: only that user\'s mess
     assert.match(r.stdout, /in 6 Requests\./);
     const o = await asUser(runner, MAILQ, [], { env: sp.env });
     assert.match(o.stdout, /in 6 Requests\./);
-    assert.deepEqual(entries().filter((n) => n.startsWith('q.')), [], 'tokens are used once and removed');
+    assert.deepEqual(entries().filter((n) => n.startsWith('q.')), [], 'proofs are used once and removed');
 
-    // Forged proofs: a symlink or hard link to someone else's token, a stale token, no token.
-    const { authenticate } = await import('../../src/queue/query.js');
-    const p = spoolPaths(sp.spool);
-    const tok = (n: number) => `q.${String(n).padStart(32, '0')}`;
-    const aliceTok = path.join(incoming(), tok(1));
-    assert.equal((await asUser(alice, 'touch', [aliceTok])).code, 0);
-    assert.equal((await asUser(bob, 'ln', ['-s', aliceTok, path.join(incoming(), tok(2))])).code, 0);
-    assert.deepEqual(await authenticate(p, tok(2)), { error: 'token is not a regular file' });
-    fs.linkSync(aliceTok, path.join(incoming(), tok(3)));
-    assert.deepEqual(await authenticate(p, tok(3)), { error: 'token has more than one link' });
-    const old = new Date(Date.now() - 3600_000);
-    fs.utimesSync(aliceTok, old, old);
-    assert.deepEqual(await authenticate(p, tok(1)), { error: 'token is stale' });
-    assert.deepEqual(await authenticate(p, tok(4)), { error: 'token not found' });
-    assert.deepEqual(await authenticate(p, '../ctl/x'), { error: 'bad token' });
-    assert.equal((await asUser(bob, 'touch', [path.join(incoming(), tok(5))])).code, 0);
-    assert.deepEqual(await authenticate(p, tok(5)), { uid: bob.uid });
-    assert.deepEqual(entries().filter((n) => n.startsWith('q.')), [], 'every presented token is removed');
+    // Proofs (the attacks are in privsep-query.test.ts): a directory made by alice proves alice;
+    // bob's symbolic link to it, or a file, proves nothing.
+    const { verifyProof } = await import('../../src/queue/query.js');
+    const tok = (n: number) => path.join(incoming(), `q.${String(n).padStart(32, '0')}`);
+    const t0 = Date.now();
+    assert.equal((await asUser(alice, 'mkdir', ['-m', '700', tok(1)])).code, 0);
+    assert.deepEqual(await verifyProof(tok(1), t0), { uid: alice.uid });
+    assert.equal((await asUser(bob, 'ln', ['-s', tok(1), tok(2)])).code, 0);
+    assert.deepEqual(await verifyProof(tok(2), t0), { error: 'the proof is a symbolic link, not a directory' });
+    assert.equal((await asUser(bob, 'touch', [tok(3)])).code, 0);
+    assert.deepEqual(await verifyProof(tok(3), t0), { error: 'the proof is a regular file, not a directory' });
+    for (const n of [1, 2, 3]) fs.rmSync(tok(n), { recursive: true });
   } finally {
     await server.close();
   }
@@ -420,24 +414,7 @@ test('a queue run started by root becomes the runner, picks up and delivers both
   }
 });
 
-/** `sendmail -bd` as root (it drops to the runner), once its query socket is open; stop() ends it (bounded). */
-async function startDaemon(env: Record<string, string>) {
-  const daemon = start(SENDMAIL, ['-bd'], { env });
-  let log = '';
-  daemon.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<number | null>((r) => daemon.on('close', (code) => r(code)));
-  const sock = path.join(sp.spool, 'run', 'query.sock');
-  for (let i = 0; i < 300 && !fs.existsSync(sock); i++) await sleep(50);
-  assert.ok(fs.existsSync(sock), `the daemon did not open ${sock}: ${log}`);
-  return {
-    log: () => log,
-    stop: async () => {
-      daemon.kill('SIGTERM');
-      const code = await Promise.race([exited, sleep(10_000).then(() => 'timeout')]);
-      if (code === 'timeout') daemon.kill('SIGKILL');
-    },
-  };
-}
+const startDaemon = (env: Record<string, string>) => startSpoolDaemon(sp.spool, env);
 
 test('the daemon (started by root) picks up a drop within moments, delivers it, and answers mailq for users', async (t) => {
   const { startRelay } = await import('../helpers/relay.js');

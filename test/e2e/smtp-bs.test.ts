@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { SENDMAIL, controls, messageText, start, tempSpool, type TempSpool } from '../helpers/run.js';
+import { SENDMAIL, controls, messageText, run, sleep, start, tempSpool, type TempSpool } from '../helpers/run.js';
+import { startRelay } from '../helpers/relay.js';
 import { Dialog, exitOf } from '../helpers/smtp-dialog.js';
 
 const spools: TempSpool[] = [];
@@ -261,4 +262,28 @@ describe('sendmail -bs', () => {
     assert.match(out, /^421 4\.7\.0 .*too many errors/m);
     assert.equal(await exitOf(noisy.child), 76);
   });
+
+  // Symfony and Laravel end the session right after the message: the background delivery that
+  // the 250 promised must still start (the process may not exit before it has spawned it).
+  for (const ending of ['QUIT', 'end of input']) {
+    it(`a session that ends with ${ending} right after "." still gets its message delivered, without a queue run`, async () => {
+      const s = spool();
+      const relay = await startRelay();
+      try {
+        const pw = path.join(s.dir, 'password');
+        fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
+        const env = { ...s.env, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: relay.caFile };
+        const input = 'EHLO app.example\r\nMAIL FROM:<app@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nSubject: bs\r\n\r\nhello\r\n.\r\n' + (ending === 'QUIT' ? 'QUIT\r\n' : '');
+        const r = await run(SENDMAIL, ['-bs', '-i'], { env, input });
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /^250 2\.0\.0 Ok: queued as [0-9A-Z]{12}\r$/m);
+        const got = await relay.waitFor(1, 20_000);
+        assert.deepEqual(got[0]!.rcptTo, ['b@example.com']);
+        for (let i = 0; i < 100 && controls(s.spool).length > 0; i++) await sleep(50);
+        assert.equal(controls(s.spool).length, 0, 'delivered and removed from the queue');
+      } finally {
+        await relay.close();
+      }
+    });
+  }
 });

@@ -42,6 +42,13 @@ test('PHP mail() with "-f bounce@example.com" as a separate argument', async () 
   assert.equal(rec.sender, 'bounce@example.com');
 });
 
+test("bounce generators: -f '' gives the null sender, like -f '<>' (not the default sender)", async () => {
+  for (const f of ['', '<>']) {
+    const { rec } = await submitOne(['-odq', '-f', f, 'n1@example.com'], 'Subject: x\n\nbody\n');
+    assert.equal(rec.sender, '', `-f '${f}'`);
+  }
+});
+
 test('Symfony -t mode without -i: dot-stuffed lines are unstuffed, rcpts after -- are added', async () => {
   const input = 'To: a@example.com\r\nSubject: s\r\n\r\n..leading dot\r\nplain\r\n';
   const { rec, text } = await submitOne(['-t', '-fapp@example.com', '--', 'b@example.com'], input);

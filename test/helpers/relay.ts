@@ -605,3 +605,19 @@ export async function startRelay(opts: RelayOptions = {}): Promise<TestRelay> {
   await relay.listen();
   return relay;
 }
+
+/**
+ * `relay()` for a test file, like run.ts spoolsForFile(): each call starts a relay, and all of
+ * them are closed after the file's tests. Call at module level: `const relay = relaysForFile(after);`.
+ */
+export function relaysForFile(after: (fn: () => Promise<void>) => void): (opts?: RelayOptions) => Promise<TestRelay> {
+  const started: TestRelay[] = [];
+  after(async () => {
+    for (const r of started.splice(0)) await r.close();
+  });
+  return async (opts = {}) => {
+    const r = await startRelay(opts);
+    started.push(r);
+    return r;
+  };
+}

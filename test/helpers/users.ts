@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { REPO, run, type RunOptions, type RunResult } from './run.js';
+import { REPO, SENDMAIL, run, sleep, start, type RunOptions, type RunResult } from './run.js';
 
 export interface TestUser {
   name: string;
@@ -34,7 +34,16 @@ export function lookupUser(name: string): TestUser | null {
 export function ensureUser(name: string): TestUser {
   const existing = lookupUser(name);
   if (existing) return existing;
-  execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--user-group', name]);
+  // Bounded retry: another test file creating its users at the same moment holds /etc/passwd's lock.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--user-group', name], { stdio: 'pipe' });
+      break;
+    } catch {
+      if (lookupUser(name) || attempt >= 20) break;
+      execFileSync('sleep', ['0.25']);
+    }
+  }
   const u = lookupUser(name);
   if (!u) throw new Error(`useradd ${name} did not create the user`);
   return u;
@@ -68,4 +77,24 @@ export function systemSpool(owner: TestUser, extraConfig = ''): { dir: string; s
   fs.writeFileSync(config, `spool = "${spool}"\ndomain = "example.test"\nhostname = "host.example.test"\n${extraConfig}`, { mode: 0o644 });
   fs.chmodSync(config, 0o644);
   return { dir, spool, config, env: { OUTBOX_CONFIG: config, HOME: dir }, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** `sendmail -bd` as root on `spool` (it drops to the runner), once its query socket is open; stop() ends it (bounded). */
+export async function startDaemon(spool: string, env: Record<string, string>) {
+  const daemon = start(SENDMAIL, ['-bd'], { env });
+  let log = '';
+  daemon.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<number | null>((r) => daemon.on('close', (code) => r(code)));
+  const sock = path.join(spool, 'run', 'query.sock');
+  for (let i = 0; i < 200 && !fs.existsSync(sock); i++) await sleep(50);
+  if (!fs.existsSync(sock)) throw new Error(`the daemon did not open ${sock}: ${log}`);
+  return {
+    pid: daemon.pid!,
+    log: () => log,
+    stop: async () => {
+      daemon.kill('SIGTERM');
+      const code = await Promise.race([exited, sleep(15_000).then(() => 'timeout')]);
+      if (code === 'timeout') daemon.kill('SIGKILL');
+    },
+  };
 }

@@ -27,6 +27,13 @@ test('PHP mail(): -t -i, with -f appended attached or separate', () => {
   assert.equal(m.sender, 'bounce@example.com');
 });
 
+test("-f '' and -r '' are the null sender, not the default sender", () => {
+  assert.equal(send(['-f', '', 'a@x.org']).sender, '');
+  assert.equal(send(['-r', '', 'a@x.org']).sender, '');
+  assert.equal(send(['-f', '<>', 'a@x.org']).sender, '<>');
+  assert.equal(send(['a@x.org']).sender, undefined);
+});
+
 test('Symfony -t mode: -t -f<sender> -- rcpts', () => {
   const m = send(['-t', '-fapp@example.com', '--', 'a@example.com', 'b@example.com']);
   assert.equal(m.sender, 'app@example.com');
@@ -144,6 +151,10 @@ test('unknown flags and missing values exit 64 with one line', () => {
 test('no injection through flag values or recipients', () => {
   usageError(['-f', 'a@x.org\nBcc: victim@y.org', 'r@x.org'], /line break/);
   usageError(['-F', 'Name\r\nX-Evil: 1', 'r@x.org'], /line break/);
+  // Terminal controls in the full name would reach `outbox queue show` on root's terminal.
+  usageError(['-F', 'Evil\x1b]0;title\x07', 'r@x.org'], /-F: value contains a control character/);
+  usageError(['-FName\x9b2J', 'r@x.org'], /-F: value contains a control character/);
+  assert.equal(parseArgs(['-F', 'Zoë Tab-less', 'r@x.org'], 'sendmail').kind, 'send');
   usageError(['r@x.org\nRCPT TO:<v@y>'], /line break/);
   usageError(['--', '-oQ/tmp'], /may not start with '-'/);
 });

@@ -45,8 +45,9 @@ test('parseQueueArgs: ids (upper-cased, any order of options), --all, filters, -
     kind: 'change', action: 'requeue', configFile: '/x', ids: [], all: false,
     filter: { senders: ['a', 'b'], recipients: ['c'], held: false, deferred: true, olderThanMs: 3_600_000 },
   });
-  assert.deepEqual(parseQueueArgs(['show', '--no-body', ID]), { kind: 'show', configFile: undefined, id: ID, body: false, json: false });
-  assert.deepEqual(parseQueueArgs(['show', ID, '--json']), { kind: 'show', configFile: undefined, id: ID, body: true, json: true });
+  assert.deepEqual(parseQueueArgs(['show', '--no-body', ID]), { kind: 'show', configFile: undefined, id: ID, body: false, json: false, raw: false });
+  assert.deepEqual(parseQueueArgs(['show', ID, '--json']), { kind: 'show', configFile: undefined, id: ID, body: true, json: true, raw: false });
+  assert.deepEqual(parseQueueArgs(['show', '--raw', ID]), { kind: 'show', configFile: undefined, id: ID, body: true, json: false, raw: true });
 });
 
 test('parseQueueArgs: every misuse is EX_USAGE with the usage text', () => {

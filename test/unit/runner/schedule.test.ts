@@ -1,7 +1,7 @@
 /** Retry policy as data: (attempts, firstSeen, now) -> next attempt | give up. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_POLICY, delayWarningDue, nextAttempt, retryPolicy } from '../../../src/runner/schedule.js';
+import { DEFAULT_POLICY, QUOTA_WAIT_MS, delayWarningDue, lifetimeStart, nextAttempt, retryPolicy } from '../../../src/runner/schedule.js';
 
 const MIN = 60_000;
 const noJitter = () => 0;
@@ -37,5 +37,30 @@ describe('schedule', () => {
     const p = retryPolicy({ delayWarningMs: 4 * 3600_000 });
     assert.equal(delayWarningDue(p, 0, 4 * 3600_000, false), true);
     assert.equal(delayWarningDue(p, 0, 4 * 3600_000, true), false);
+  });
+});
+
+describe('schedule: configuration holds and quotas', () => {
+  it('time held for a configuration problem does not count towards the queue lifetime', () => {
+    const DAY = 86_400_000;
+    const arrival = 1_000_000;
+    // A week behind a wrong password, fixed now; the first ordinary failure after the fix:
+    const now = arrival + 7 * DAY + MIN;
+    const rec = { arrival, configMs: 7 * DAY };
+    assert.equal(lifetimeStart(rec, now), arrival + 7 * DAY);
+    assert.ok('retryAt' in nextAttempt(DEFAULT_POLICY, 30, lifetimeStart(rec, now), now, noJitter), 'not expired: only a minute of ordinary failure');
+    // Counting from arrival (what happened before): expired at once.
+    assert.ok('giveUp' in nextAttempt(DEFAULT_POLICY, 30, arrival, now, noJitter));
+    // Still held (configSince open): the span up to now does not count either.
+    assert.equal(lifetimeStart({ arrival, configMs: DAY, configSince: now - DAY }, now), arrival + 2 * DAY);
+    // Ordinary failures before and after the hold add up: 3 days + 3 days of a 5-day lifetime.
+    assert.ok('giveUp' in nextAttempt(DEFAULT_POLICY, 30, lifetimeStart({ arrival, configMs: DAY }, arrival + 7 * DAY), arrival + 7 * DAY, noJitter));
+  });
+  it('a quota or throttling reply waits at least an hour', () => {
+    const t0 = 1_000_000;
+    const n = nextAttempt(DEFAULT_POLICY, 1, t0, t0, noJitter, true);
+    assert.ok('retryAt' in n && n.retryAt - t0 === QUOTA_WAIT_MS);
+    const later = nextAttempt(retryPolicy({ retryScheduleMs: [2 * QUOTA_WAIT_MS] }), 1, t0, t0, noJitter, true);
+    assert.ok('retryAt' in later && later.retryAt - t0 === 2 * QUOTA_WAIT_MS, 'a longer step of the table is kept');
   });
 });

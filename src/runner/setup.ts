@@ -1,0 +1,90 @@
+/**
+ * runner/setup.ts — what every kind of queue run shares: the engine built for a run (as the
+ * spool owner, with the relays of the file and the environment), the signal hook, the default
+ * number of connections, and the -qI/-qR/-qS filter. Used by queue-run.ts (-q), daemon.ts (the
+ * daemon and the lingering runner) and deliver-command.ts (`outbox deliver`).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Io } from '../main.js';
+import type { Mode, QueueRunFilter } from '../cli/flags.js';
+import type { Config } from '../config/config.js';
+import { type ControlRecord, parseControl, pendingRecipients } from '../spool/format.js';
+import { type SpoolPaths, ensureSpool } from '../spool/spool.js';
+import { openLog, type Log } from '../log/log.js';
+import { Engine } from './runner.js';
+import { relaysFor } from './routing.js';
+import { dropToSpoolOwner, repairOwnership } from '../spool/privileges.js';
+
+export type QueueRunMode = Extract<Mode, { kind: 'queue-run' }>;
+
+/** Does a message match the -qI/-qR/-qS filters (all given kinds must match)? Pure. */
+export function matchesFilter(rec: ControlRecord, f: QueueRunFilter): boolean {
+  if (f.ids.length > 0 && !f.ids.some((s) => rec.id.toLowerCase().includes(s.toLowerCase()))) return false;
+  if (f.recipients.length > 0) {
+    const rcpts = pendingRecipients(rec).map((r) => r.address.toLowerCase());
+    if (!f.recipients.some((s) => rcpts.some((a) => a.includes(s.toLowerCase())))) return false;
+  }
+  if (f.senders.length > 0 && !f.senders.some((s) => rec.sender.toLowerCase().includes(s.toLowerCase()))) return false;
+  return true;
+}
+
+export function readRecord(p: SpoolPaths, id: string): ControlRecord | null {
+  try {
+    return parseControl(fs.readFileSync(path.join(p.ctl, id), 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+export function defaultSlots(config: Config): number {
+  const s = config.deliverySettings?.maxParallel;
+  // Postfix's relay client uses up to 20 sessions; a relay that refuses extra connections
+  // lowers this at run time (runner.ts cap()), and max_connections caps a relay for good.
+  return s && s > 0 ? s : 16;
+}
+
+/** Call `handler` on SIGTERM, SIGINT and SIGHUP; returns the function that stops that. */
+export function onSignals(handler: (sig: NodeJS.Signals) => void): () => void {
+  const h = (sig: NodeJS.Signals) => handler(sig);
+  process.on('SIGTERM', h);
+  process.on('SIGINT', h);
+  process.on('SIGHUP', h);
+  return () => {
+    process.off('SIGTERM', h);
+    process.off('SIGINT', h);
+    process.off('SIGHUP', h);
+  };
+}
+
+export interface EngineSetup {
+  engine: Engine;
+  log: Log;
+  paths: SpoolPaths;
+  config: Config;
+}
+
+/** Build an engine for a run (shared with deliver-command.ts). */
+export function setupEngine(config0: Config, io: Io, opts: { verbose: boolean; idleMs: number; relayDownMs: number; env?: NodeJS.ProcessEnv; slots?: number }): EngineSetup {
+  const env = opts.env ?? process.env;
+  // Root on the system spool becomes its owner (`outbox`) before touching anything in it, after
+  // giving back what root left in the queue (the runner could not read it).
+  const repaired = repairOwnership(config0);
+  dropToSpoolOwner(config0);
+  const config = relaysFor(config0, env);
+  const paths = ensureSpool(config.spool);
+  const log = openLog({ env, verbose: opts.verbose, stderr: io.stderr });
+  for (const f of repaired) log.line(null, `${f} belonged to another user (the runner could not read it): given back to the spool owner`, 'warning');
+  const engine = new Engine({
+    config,
+    paths,
+    log,
+    env,
+    slots: opts.slots ?? defaultSlots(config),
+    idleMs: opts.idleMs,
+    relayDownMs: opts.relayDownMs,
+    ...(opts.verbose ? { transcript: (l: string) => io.stderr.write(`${l}\n`) } : {}),
+  });
+  return { engine, log, paths, config };
+}
+

@@ -1,0 +1,63 @@
+/**
+ * spool/pidfile.ts — run/daemon.pid, the one owner of the fact "a runner is watching this
+ * spool": the queue daemon (`-bd`, `-q15m`) and the lingering runner that a background kick
+ * starts (runner/daemon.ts) claim it; submitters read it (submit/kick.ts) and start no delivery
+ * of their own while it names a live runner, because that runner's watch on ctl/ sees their
+ * commit.
+ *
+ * The file holds the pid and a newline, replaced atomically (temp file + rename). A pid file
+ * left by a crash or a reboot may name an unrelated process: it counts only while the process
+ * is alive and (where /proc tells) runs this same program.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+function pidFile(runDir: string): string {
+  return path.join(runDir, 'daemon.pid');
+}
+
+/** Does `pid` run this program? Without /proc (or for another user's process) assume it does. */
+function isOurProgram(pid: number): boolean {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/exe`) === fs.realpathSync(process.execPath);
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * The live runner named by run/daemon.pid: its pid, -1 when it is alive but another user's
+ * (the system daemon seen by a submitter), or null when there is none.
+ */
+export function runningDaemon(runDir: string): number | null {
+  try {
+    const pid = Number(fs.readFileSync(pidFile(runDir), 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0) return null;
+    process.kill(pid, 0);
+    return isOurProgram(pid) ? pid : null;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EPERM') return -1;
+    return null;
+  }
+}
+
+/** Claim run/daemon.pid for this process; returns the other runner's pid instead when one is alive. */
+export function claimPidFile(runDir: string): number | null {
+  const other = runningDaemon(runDir);
+  if (other !== null && other !== process.pid) return other;
+  const file = pidFile(runDir);
+  const tmp = `${file}.${process.pid}`;
+  fs.writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644 });
+  fs.renameSync(tmp, file);
+  return null;
+}
+
+/** Give run/daemon.pid up (only if it still names this process). */
+export function releasePidFile(runDir: string): void {
+  const file = pidFile(runDir);
+  try {
+    if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.unlinkSync(file);
+  } catch {
+    // gone already
+  }
+}
