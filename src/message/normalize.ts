@@ -42,7 +42,7 @@ function crlfToLf(b: Buffer): Buffer {
 const STUFFED = /\n\.\./g;
 
 /** Unstuffing works on pieces of at most this many bytes, so its strings stay small. */
-const PIECE = 16 * 1024;
+const PIECE = 8 * 1024;
 
 /**
  * Unstuffs b[i, end) in place, i at the start of a line: every line that starts with ".." loses

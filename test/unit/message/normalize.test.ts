@@ -113,7 +113,7 @@ test('without -i: a chunk full of dot lines comes out as at most two buffers (on
   assert.equal(out, '.\n.\n..x\n'.repeat(6_000) + 'tail\n');
 });
 
-test('without -i: long lines and many lines (past the 16 KB pieces unstuffing works on), whatever the chunking', () => {
+test('without -i: long lines and many lines (past the 8 KB pieces unstuffing works on), whatever the chunking', () => {
   const line = fc.tuple(fc.constantFrom('', '.', '..', '...', 'x'), fc.nat(40_000), fc.constantFrom('\n', '\r\n', ''));
   fc.assert(
     fc.property(fc.array(line, { minLength: 1, maxLength: 40 }), fc.array(fc.nat(400_000), { maxLength: 6 }), (lines, cuts) => {
