@@ -22,7 +22,8 @@ say() { echo "npm test: $*" >&2; }
 # (libnet-ssleay-perl: --tls) and IPv6 (libio-socket-inet6-perl), iproute2 (network namespaces),
 # man-db (renders the manual pages), pflogsumm (reads our log as a Postfix report), strace (fsync
 # order, mailq never opens a body), procps (pgrep), systemd (systemd-analyze verifies the
-# packaged units), util-linux (setpriv, unshare, prlimit).
+# packaged units), util-linux (setpriv, unshare, prlimit), s-nail and git-email with
+# libmailtools-perl (the mailx and git send-email callers of the sender-identity test).
 PACKAGES=(php-cli php-symfony-mailer openssl ca-certificates swaks libnet-ssleay-perl libio-socket-inet6-perl
   iproute2 man-db pflogsumm s-nail git-email libmailtools-perl strace procps systemd util-linux)
 
