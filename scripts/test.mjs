@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// scripts/test.mjs — the whole test suite: build (tsc + single executable), then every
+// scripts/test.mjs — the test runner: build (tsc + single executable), then every
 // dist/test/**/*.test.js under Node's test runner. Extra arguments filter test files by substring:
-//   npm test -- mailq submit
+//   node scripts/test.mjs mailq submit
+// It installs nothing: `npm test` (scripts/test.sh) first sets up what the suite needs, then runs it.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -9,7 +9,7 @@
  *   Problems:
  *     1 deferred: connect to smtp.example.com[192.0.2.25]:587: Connection refused
  *
- *   -- 0 Kbytes in 1 Request.
+ *   -- 1 Kbytes in 1 Request.
  *
  * The "Problems:" block groups stuck mail by cause (queue/problems.ts); it comes before the
  * total line, so that `mailq | tail -n 1` still gives the total as with Postfix.
@@ -68,8 +68,9 @@ export function formatEntry({ rec, active, dropped }: ListedMessage, now = Date.
   return out + '\n';
 }
 
+/** The total line; the size rounds up as Postfix's postqueue does (one 218-byte message: 1 Kbytes). */
 export function formatTotal(totalBytes: number, count: number): string {
-  return `-- ${Math.floor(totalBytes / 1024)} Kbytes in ${count} Request${count === 1 ? '' : 's'}.\n`;
+  return `-- ${Math.ceil(totalBytes / 1024)} Kbytes in ${count} Request${count === 1 ? '' : 's'}.\n`;
 }
 
 /** postqueue -j's object for one message. */

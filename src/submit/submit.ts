@@ -8,8 +8,8 @@
  * SubmitTarget's business (src/spool/drop.ts): the queue (msg/ + ctl/) for the spool's owner,
  * the drop directory incoming/ for every other user of the system spool.
  *
- * Throws OutboxError: EX_USAGE (no recipients and no -t, bad argument), EX_DATAERR (NUL byte,
- * malformed header section, bad address, no recipients found, too large), EX_CANTCREAT /
+ * Throws OutboxError: EX_USAGE (no recipients and no -t, or none found by -t; bad argument),
+ * EX_DATAERR (NUL byte, malformed header section, bad address, too large), EX_CANTCREAT /
  * EX_TEMPFAIL (spool not writable, disk full; see exitCodeOf). On any failure the partial message
  * is removed: nothing half-written is ever committed.
  */
@@ -67,6 +67,7 @@ export interface SubmitRequest {
   client?: string;
   /** The Received: value for this message. */
   received: (id: string, date: Date) => string;
+  /** The message. Chunks are handed over: the normaliser may rewrite their bytes (dots, in place). */
   input: AsyncIterable<Buffer | string>;
   now?: () => number;
   /**
@@ -295,7 +296,8 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
         ...(r.orcpt ? { orcpt: r.orcpt } : {}),
       });
     }
-    if (recipients.length === 0) throw new OutboxError(EX_DATAERR, 'no recipient addresses found in the header (-t)');
+    // Postfix's sendmail: "No recipient addresses found in message header", EX_USAGE.
+    if (recipients.length === 0) throw new OutboxError(EX_USAGE, 'no recipient addresses found in the message header (-t)');
 
     await file.fh.sync();
     await file.fh.close();

@@ -72,7 +72,7 @@ echo $ok ? "true" : "false";`,
       assert.match(q.stderr, /status=sent \(250 /);
       assert.deepEqual(controls(t.spool).filter((c) => c.id === rec.id), []);
 
-      const files = await findMail(sh.maildir, token, 15_000);
+      const files = await findMail(sh.maildir, token, 60_000);
       assert.equal(files.length, 1, 'delivered once');
       const delivered = fs.readFileSync(files[0]!, 'latin1');
       assert.match(delivered, /^Return-Path: <bounce@example\.com>$/m);
@@ -88,7 +88,7 @@ echo $ok ? "true" : "false";`,
       const stored = fs.readFileSync(path.join(t.spool, 'msg', rec.id), 'latin1');
       const q = await run(SENDMAIL, ['-q'], { env, timeoutMs: 30_000 });
       assert.equal(q.code, 0, q.stderr);
-      const files = await findMail(sh.maildir, token, 15_000);
+      const files = await findMail(sh.maildir, token, 60_000);
       assert.equal(files.length, 1);
       assert.equal(fromOurReceived(fs.readFileSync(files[0]!, 'latin1')), stored);
     });
@@ -102,10 +102,10 @@ echo $ok ? "true" : "false";`,
       const q = await run(SENDMAIL, ['-q'], { env, timeoutMs: 60_000 });
       assert.equal(q.code, 0, q.stderr);
       assert.equal((q.stderr.match(/status=sent/g) ?? []).length, 50);
-      const files = await findMail(sh.maildir, token, 20_000);
+      const files = await findMail(sh.maildir, token, 60_000);
       const t0 = Date.now();
       let n = files.length;
-      while (n < 50 && Date.now() - t0 < 20_000) {
+      while (n < 50 && Date.now() - t0 < 60_000) {
         await sleep(200);
         n = (await findMail(sh.maildir, token, 0)).length;
       }

@@ -604,7 +604,7 @@ describe('background delivery and the daemon', () => {
       maxOpen = Math.max(maxOpen, (s.relay.server as unknown as { connections: Set<unknown> }).connections.size);
     }, 2);
     await Promise.all(Array.from({ length: 20 }, (_, i) => run(SENDMAIL, [`r${i}@example.com`], { env: s.env, input: MSG })));
-    await s.relay.waitFor(20, 20_000);
+    await s.relay.waitFor(20, 60_000);
     const t0 = Date.now();
     while (controls(s.t.spool).length > 0 && Date.now() - t0 < 10_000) await sleep(50);
     assert.deepEqual(controls(s.t.spool), []);
@@ -701,7 +701,7 @@ describe('background delivery and the daemon', () => {
     const closed = new Promise<number | null>((res) => daemon.once('close', (c) => res(c)));
     try {
       const pidFile = path.join(s.t.spool, 'run', 'daemon.pid');
-      for (let i = 0; i < 200 && !fs.existsSync(pidFile); i++) await sleep(25);
+      for (let i = 0; i < 400 && !fs.existsSync(pidFile); i++) await sleep(25);
       assert.ok(fs.existsSync(pidFile), err);
       for (let i = 0; i < 3; i++) {
         const r = await run(SENDMAIL, ['-odi', 'bad@example.com'], { env: s.env, input: MSG });
@@ -736,11 +736,12 @@ describe('background delivery and the daemon', () => {
     const before = Date.now();
     const r = await run(SENDMAIL, ['a@example.com'], { env: s.env, input: MSG });
     assert.equal(r.code, 0);
-    await s.relay.waitFor(1, 5000);
-    assert.ok(Date.now() - before < 3000);
+    // At once: a kick, not the next periodic run a minute later (-q1m).
+    await s.relay.waitFor(1, 30_000);
+    assert.ok(Date.now() - before < 20_000);
     await run(SENDMAIL, ['later@example.com'], { env: s.env, input: MSG });
     const t1 = Date.now();
-    while (!/to=<later@example\.com>.*status=deferred/.test(err) && Date.now() - t1 < 5000) await sleep(20);
+    while (!/to=<later@example\.com>.*status=deferred/.test(err) && Date.now() - t1 < 20_000) await sleep(20);
     assert.match(err, /to=<later@example\.com>.*status=deferred/);
     daemon.kill('SIGTERM');
     const code = await new Promise<number | null>((res) => daemon.once('close', (c) => res(c)));
@@ -751,7 +752,9 @@ describe('background delivery and the daemon', () => {
   });
 
   it('SIGTERM while the daemon waits for a slow relay: abandoned cleanly, nothing lost', async () => {
-    const s = await setup({ acceptDelayMs: 15_000 });
+    // The relay holds its reply to DATA for 2 minutes; the daemon gives in-flight deliveries 5 s
+    // (engine.stop(5000)) and then abandons them, so the shutdown takes about 5 s, never 2 min.
+    const s = await setup({ acceptDelayMs: 120_000 });
     const daemon = start(SENDMAIL, ['-bd'], { env: s.env });
     let err = '';
     daemon.stderr!.on('data', (d) => (err += d));
@@ -766,7 +769,7 @@ describe('background delivery and the daemon', () => {
     daemon.kill('SIGTERM');
     const code = await new Promise<number | null>((res) => daemon.once('close', (c) => res(c)));
     assert.equal(code, 0, err);
-    assert.ok(Date.now() - t2 < 12_000, 'bounded shutdown');
+    assert.ok(Date.now() - t2 < 30_000, 'bounded shutdown');
     assert.deepEqual(rcptState(s, id), { 'slow@example.com': 'deferred' });
     assert.match(err, /daemon stopping \(SIGTERM\)/);
     assert.equal(fs.readdirSync(path.join(s.t.spool, 'lock')).length, 0, 'no lock left behind');

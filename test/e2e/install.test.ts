@@ -152,7 +152,7 @@ test('install.sh --force installs the binary, links, user, spool, config and uni
   assert.match(p.stderr, /1 queued/);
   const q = await run('/usr/bin/mailq', []);
   assert.match(q.stdout, /someone@example\.com/);
-  assert.match(q.stdout, /-- 0 Kbytes in 1 Request\./);
+  assert.match(q.stdout, /-- 1 Kbytes in 1 Request\./); // rounded up, as Postfix does
 });
 
 test('a second install.sh changes nothing', async () => {
@@ -246,8 +246,13 @@ done
 echo "== apt"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 "$DEB" >"$T/apt.log" 2>&1 || { cat "$T/apt.log"; exit 1; }
 dpkg-query -W -f='outbox ${'${db:Status-Abbrev}'}\\n' outbox
+# Purging the package that provides mail-transport-agent: dpkg refuses while anything installed
+# needs an MTA (bsd-mailx, mutt, ... whatever this machine has). What is tested is outbox's own
+# removal on any machine, so such packages are left with the dependency unmet: --force-depends,
+# in this throwaway overlay only. (A failing postrm still fails the purge.)
+purge() { dpkg --purge --force-depends outbox >"$T/purge.log" 2>&1 || { cat "$T/purge.log"; exit 1; }; }
 echo "== purge"
-dpkg --purge outbox >/dev/null
+purge
 [ ! -e /usr/sbin/outbox ] && [ ! -e /var/spool/outbox ] && ! getent passwd outbox >/dev/null && echo "purged clean"
 echo "== dpkg -i"
 dpkg -i "$DEB" >/dev/null
@@ -269,7 +274,7 @@ OUTBOX_RELAY_PASSWORD_FILE=/etc/outbox/relay.password OUTBOX_LOG=stderr /usr/sbi
 echo "queue run rc=$?"
 mailq
 echo "== purge"
-dpkg --purge outbox >/dev/null
+purge
 [ ! -e /usr/sbin/outbox ] && [ ! -e /var/spool/outbox ] && [ ! -e /etc/outbox ] && ! getent passwd outbox >/dev/null && echo "purged clean"
 `;
   fs.writeFileSync(path.join(scratch, 'run.sh'), script);

@@ -126,7 +126,8 @@ describe('inside a 1 GiB address-space limit (ulimit -v 1048576)', () => {
     const sub = await runLimited(SENDMAIL, ['-t', '-i', '-odq'], { env: s.env, input: MSG });
     assert.deepEqual([sub.code, sub.signal], [0, null], sub.stderr);
     const dialog = 'EHLO test\r\nMAIL FROM:<app@example.com>\r\nRCPT TO:<other@example.com>\r\nDATA\r\nSubject: bs\r\n\r\nHi.\r\n.\r\nQUIT\r\n';
-    const bs = await runLimited(SENDMAIL, ['-bs'], { env: s.env, input: dialog });
+    // -odq: no background runner, so the queue run below is the one that delivers both.
+    const bs = await runLimited(SENDMAIL, ['-bs', '-odq'], { env: s.env, input: dialog });
     assert.deepEqual([bs.code, bs.signal], [0, null], bs.stderr);
     assert.match(bs.stdout, /^250 .*queued/m);
     const q = await runLimited(MAILQ, [], { env: s.env });

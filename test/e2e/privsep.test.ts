@@ -428,11 +428,11 @@ test('the daemon (started by root) picks up a drop within moments, delivers it, 
   try {
     const t0 = Date.now();
     assert.equal((await submitAs(alice, 'daemon@example.com', 'via the daemon')).code, 0);
-    for (let i = 0; i < 200 && relay.received.length === 0; i++) await sleep(50);
+    for (let i = 0; i < 600 && relay.received.length === 0; i++) await sleep(50);
     assert.equal(relay.received.length, 1, log());
     assert.equal(relay.received[0]!.mailFrom, 'obx-alice@example.test');
     const ms = Date.now() - t0;
-    assert.ok(ms < 10_000, `delivered after ${ms} ms`);
+    assert.ok(ms < 30_000, `delivered after ${ms} ms`); // a kick: the periodic run is 15 min away
     t.diagnostic(`drop to accepted by the relay: ${ms} ms (submission included)`);
     for (let i = 0; i < 100 && ctlRecords().length > 0; i++) await sleep(50);
     const q = await asUser(bob, MAILQ, [], { env: sp.env });
@@ -455,7 +455,7 @@ test('outbox queue as another user goes through the daemon: each user manages on
     assert.equal((await submitAs(alice, 'keep-a@example.com', 'alice queued')).code, 0);
     assert.equal((await submitAs(bob, 'keep-b@example.com', 'bob queued')).code, 0);
     const mine = (u: TestUser) => ctlRecords().filter((r) => r.uid === u.uid);
-    for (let i = 0; i < 200 && (mine(alice).length === 0 || mine(bob).length === 0); i++) await sleep(50);
+    for (let i = 0; i < 600 && (mine(alice).length === 0 || mine(bob).length === 0); i++) await sleep(50);
     const a = mine(alice)[0]!;
     const b = mine(bob)[0]!;
     assert.ok(a && b, log());

@@ -162,6 +162,11 @@ test('64: unknown flag, missing value, no recipients, injection attempts', async
   await expectExit(['-Z', 'a@example.com'], 'x\n', 64, /^sendmail: -Z: unknown option$/m);
   await expectExit(['-f'], 'x\n', 64, /requires a value/);
   await expectExit(['-i'], 'Subject: x\n\nx\n', 64, /no recipients given/);
+  // -t that finds no recipients: EX_USAGE, as Postfix's sendmail ("No recipient addresses found
+  // in message header"), with or without -i, with no header section at all.
+  await expectExit(['-t', '-i'], 'Subject: nobody\n\nx\n', 64, /no recipient addresses found in the message header/);
+  await expectExit(['-t'], 'Subject: nobody\nCc:\n\nx\n', 64, /no recipient addresses found/);
+  await expectExit(['-t', '-i'], 'just a body\n', 64, /no recipient addresses found/);
   await expectExit(['-f', 'a@x.org\nBcc: v@y.org', 'r@example.com'], 'x\n', 64, /line break/);
   await expectExit(['--', '-oQ/tmp/evil'], 'x\n', 64, /may not start with '-'/);
 });
@@ -183,11 +188,10 @@ test('64 for no recipients does not wait for stdin', async () => {
   assert.equal(code, 64);
 });
 
-test('65: NUL byte, malformed header section, bad address, -t without recipients', async () => {
+test('65: NUL byte, malformed header section, bad address', async () => {
   await expectExit(['-i', 'a@example.com'], Buffer.from('Subject: x\n\nnul\0here\n'), 65, /NUL byte/);
   await expectExit(['-i', 'a@example.com'], 'Subject: x\nnot a header line\n\nbody\n', 65, /line 2 of the header section/);
   await expectExit(['-i', 'a@@example.com'], 'x\n', 65, /recipient/);
-  await expectExit(['-t', '-i'], 'Subject: nobody\n\nx\n', 65, /no recipient addresses found/);
   await expectExit(['-t', '-i'], 'To: bad address@@x\n\nx\n', 65, /recipient in header/);
   // Header injection through a bare CR (it would become a line break on the wire).
   await expectExit(['-i', 'a@example.com'], 'Subject: hi\rBcc: victim@example.org\n\nx\n', 65, /bare CR/);

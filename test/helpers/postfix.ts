@@ -169,7 +169,7 @@ export async function waitForMaildir(maildir: string, count: number, timeoutMs: 
 /**
  * The smarthost for a test file: the one named by OUTBOX_TEST_POSTFIX_DIR (CI starts it), else a
  * private instance started here on a free loopback port and stopped by stop(). Postfix must be
- * installed (`scripts/postfix-smarthost.sh install`, which .ci/run does): without it this
+ * installed (`scripts/postfix-smarthost.sh install`, which `npm test` does): without it this
  * rejects with that instruction, so the tests fail instead of quietly not running.
  */
 export async function usePostfixSmarthost(): Promise<{ sh: Smarthost; stop: () => void }> {

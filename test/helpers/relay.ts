@@ -24,6 +24,7 @@ import type {
   SMTPServerSession,
 } from 'smtp-server';
 import { testPki, type ServerCertName } from './pki.js';
+import { noteHeadroom } from './run.js';
 
 export interface RelayOptions {
   /** 0 = ephemeral (default) */
@@ -529,10 +530,14 @@ class Relay implements TestRelay {
     if (this.closed) {
       return Promise.reject(new Error(`relay.waitFor(${count}): relay is closed with ${this.received.length} message(s)`));
     }
+    const t0 = Date.now();
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         count,
-        resolve,
+        resolve: (msgs) => {
+          noteHeadroom(`relay.waitFor(${count})`, Date.now() - t0, timeoutMs);
+          resolve(msgs);
+        },
         reject,
         timer: setTimeout(() => {
           this.waiters = this.waiters.filter((w) => w !== waiter);

@@ -47,9 +47,20 @@ export function start(cmd: string, args: string[], opts: RunOptions = {}): Child
   return spawn(cmd, args, { env: cleanEnv(opts.env), cwd: opts.cwd, argv0: opts.argv0, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
+/**
+ * Time limits keep 5x headroom over what a step takes under the full suite's load. With
+ * OUTBOX_TEST_HEADROOM_LOG=FILE, each run() that used more than a fifth of its limit appends a
+ * line there (`npm test` prints them at the end), so a limit that got too tight shows up.
+ */
+export function noteHeadroom(what: string, ms: number, limitMs: number): void {
+  const log = process.env.OUTBOX_TEST_HEADROOM_LOG;
+  if (log && ms * 5 > limitMs) fs.appendFileSync(log, `${process.argv[1] ? path.basename(process.argv[1]) : '?'}: ${what}: ${ms} ms of a ${limitMs} ms limit\n`);
+}
+
 /** Run to completion (bounded by timeoutMs, default 20 s: then SIGKILL and reject). */
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const t0 = Date.now();
+  const limit = opts.timeoutMs ?? 20_000;
   return new Promise((resolve, reject) => {
     const child = start(cmd, args, opts);
     let stdout = '';
@@ -59,13 +70,14 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${path.basename(cmd)} ${args.join(' ')}: timed out; stderr: ${stderr}`));
-    }, opts.timeoutMs ?? 20_000);
+    }, limit);
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      noteHeadroom(`${path.basename(cmd)} ${args.join(' ').slice(0, 60)}`, Date.now() - t0, limit);
       resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 });
     });
     child.stdin!.on('error', () => {}); // EPIPE when the program exits before reading it all
