@@ -181,7 +181,8 @@ test('M1: a request trickled one byte at a time is cut off at the absolute deadl
 test('M1: at most 4 answers at once per user: a fifth is refused, other users are served', async () => {
   const ready = (i: number) => path.join(shared, `stalled-${i}`);
   const stalled = Array.from({ length: 4 }, (_, i) =>
-    rawAs(alice, { request: { op: 'queue', args: ['show', aliceId] }, proof: 'own', read: false, holdMs: 15_000, readyFile: ready(i) }),
+    // They hold their connection 15 s on purpose: the limit is 8x that.
+    rawAs(alice, { request: { op: 'queue', args: ['show', aliceId] }, proof: 'own', read: false, holdMs: 15_000, readyFile: ready(i) }, 120_000),
   );
   // Each is answered (verdict in) and then stops reading: the daemon waits on it.
   for (let i = 0; i < 300 && [0, 1, 2, 3].some((n) => !fs.existsSync(ready(n))); i++) await sleep(100);
