@@ -32,7 +32,7 @@ export interface QueueRunFilter {
 }
 
 export interface CommonOptions {
-  configFile?: string;
+  configFile?: string | undefined;
   verbose: boolean;
   /** Flags that were accepted and ignored, for -v diagnostics. */
   ignored: string[];
@@ -41,17 +41,17 @@ export interface CommonOptions {
 export interface SendOptions extends CommonOptions {
   kind: 'send';
   /** -f / -r as given ('' means the null sender <>); undefined: default sender. */
-  sender?: string;
+  sender?: string | undefined;
   /** -F */
-  fullName?: string;
+  fullName?: string | undefined;
   /** -t */
   extractRecipients: boolean;
   /** -i / -oi: a lone '.' line is not special. */
   ignoreDots: boolean;
   /** -B */
-  bodyType?: '7BIT' | '8BITMIME';
+  bodyType?: '7BIT' | '8BITMIME' | undefined;
   dsn: DsnOptions;
-  deliveryMode?: DeliveryMode;
+  deliveryMode?: DeliveryMode | undefined;
   /** Recipient arguments as given (each may hold a comma-separated list). */
   recipients: string[];
 }
@@ -62,7 +62,7 @@ export type Mode =
   | (CommonOptions & { kind: 'list'; json: boolean })
   | (CommonOptions & { kind: 'newaliases' })
   | (CommonOptions & { kind: 'verify'; addresses: string[] })
-  | (CommonOptions & { kind: 'queue-run'; filter: QueueRunFilter; intervalMs?: number; daemon: boolean })
+  | (CommonOptions & { kind: 'queue-run'; filter: QueueRunFilter; intervalMs?: number | undefined; daemon: boolean })
   | (CommonOptions & { kind: 'version' })
   | (CommonOptions & { kind: 'help' });
 

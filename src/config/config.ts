@@ -51,7 +51,7 @@ export interface Config extends FileSettings {
 }
 
 export interface ConfigSources {
-  file?: string;
+  file?: string | undefined;
   env?: NodeJS.ProcessEnv;
   uid?: number;
   home?: string;

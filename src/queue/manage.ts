@@ -73,8 +73,8 @@ export interface Filter {
 
 export type Request =
   | { kind: 'help' }
-  | { kind: 'change'; action: Action; configFile?: string; ids: string[]; all: boolean; filter: Filter }
-  | { kind: 'show'; configFile?: string; id: string; body: boolean; json: boolean; raw: boolean };
+  | { kind: 'change'; action: Action; configFile?: string | undefined; ids: string[]; all: boolean; filter: Filter }
+  | { kind: 'show'; configFile?: string | undefined; id: string; body: boolean; json: boolean; raw: boolean };
 
 export const USAGE = commandUsage('queue');
 

@@ -87,7 +87,7 @@ export interface SessionOptions {
   /** Called after each commit (delivery kick, log). Must not throw. */
   onCommitted?: (info: CommittedInfo) => void;
   /** One log line (without a newline). */
-  log?: (line: string) => void;
+  log?: ((line: string) => void) | undefined;
   /** Used when the received line names the calling user (-bs). */
   receivedUser?: { uid: number; name: string };
   /** Why MAIL FROM is refused (553 5.7.1) for this sender and SASL user, or null (the listener's sender_login_match). */
@@ -101,7 +101,7 @@ export interface CommittedInfo {
   size: number;
   client: string;
   saslUser?: string;
-  saslMethod?: string;
+  saslMethod?: string | undefined;
 }
 
 export type SessionEnd = 'quit' | 'eof' | 'eof-in-data' | 'timeout' | 'too-many-errors' | 'io-error';

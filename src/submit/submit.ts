@@ -51,16 +51,16 @@ export interface SubmitRequest {
   config: Config;
   submitter: Submitter;
   /** -f as given: undefined = default sender, '' or '<>' = null sender. */
-  sender?: string;
+  sender?: string | undefined;
   /** -F */
-  fullName?: string;
+  fullName?: string | undefined;
   /** Recipient arguments; each may hold an address list. */
   recipients: (string | RecipientArg)[];
   /** -t */
   extractRecipients: boolean;
   /** -i: no dot handling (SMTP input is already unstuffed: pass true). */
   ignoreDots: boolean;
-  bodyType?: '7BIT' | '8BITMIME';
+  bodyType?: '7BIT' | '8BITMIME' | undefined;
   dsn: DsnOptions;
   smtputf8?: boolean;
   origin: string;

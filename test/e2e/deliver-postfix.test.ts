@@ -85,7 +85,7 @@ echo $ok ? "true" : "false";`,
       const r = await run(SENDMAIL, ['-odq', '-i', '-f', 'root@example.com', `nophp-${token}@example.com`], { env, input });
       assert.equal(r.code, 0, r.stderr);
       const [rec] = controls(t.spool).filter((c) => c.recipients[0].address === `nophp-${token}@example.com`);
-      const stored = fs.readFileSync(path.join(t.spool, 'msg', rec.id), 'latin1');
+      const stored = fs.readFileSync(path.join(t.spool, 'msg', rec!.id), 'latin1');
       const q = await run(SENDMAIL, ['-q'], { env, timeoutMs: 30_000 });
       assert.equal(q.code, 0, q.stderr);
       const files = await findMail(sh.maildir, token, 60_000);

@@ -88,7 +88,7 @@ describe('PHP over sendmail -bs', () => {
     const [rec] = controls(s.spool);
     assert.equal(rec!.id, m[1]);
     assert.equal(rec!.sender, 'php@example.com');
-    assert.match(messageText(s.spool, rec!.id), /\n\nHello from proc_open\.\n\.\n$/);
+    assert.match(messageText(s.spool, String(rec!.id)), /\n\nHello from proc_open\.\n\.\n$/);
   });
 
   it("Symfony Mailer's SendmailTransport (-bs) sends three messages, Bcc in the envelope only", async () => {

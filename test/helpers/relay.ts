@@ -132,7 +132,7 @@ export interface RelaySession {
    */
   tlsStartIndex?: number;
   /** set when requestClientCert is on and the client presented one */
-  clientCert?: { subjectCN?: string; fingerprint256: string; authorized: boolean };
+  clientCert?: { subjectCN?: string | undefined; fingerprint256: string; authorized: boolean };
 }
 
 export interface TestRelay {
