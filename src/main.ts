@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import { EX_OK, EX_TEMPFAIL, OutboxError, describeError, exitCodeOf } from './sysexits.js';
 import type { Mode } from './cli/flags.js';
 import type { Config } from './config/config.js';
+import pkg from '../package.json' with { type: 'json' };
 
 export interface Io {
   stdin: NodeJS.ReadableStream & AsyncIterable<Buffer | string>;
@@ -94,7 +95,8 @@ async function checkAddressSpace(): Promise<void> {
   if (problem) throw new OutboxError(EX_TEMPFAIL, problem);
 }
 
-export const OUTBOX_VERSION = '0.1.0';
+/** The version: package.json's, the one place it is written (the bundle inlines it). */
+export const OUTBOX_VERSION: string = pkg.version;
 
 /** Run as `name` with `args`; resolves to the exit status. Never rejects. */
 export async function main(name: string, args: string[], io: Io): Promise<number> {
