@@ -12,7 +12,7 @@
  * with one line on stderr, never 0 and never a stack trace on stdout.
  */
 import * as os from 'node:os';
-import { EX_OK, EX_TEMPFAIL, OutboxError, describeError, exitCodeOf } from './sysexits.js';
+import { EX_IOERR, EX_OK, EX_TEMPFAIL, OutboxError, describeError, exitCodeOf } from './sysexits.js';
 import type { Mode } from './cli/flags.js';
 import type { Config } from './config/config.js';
 import pkg from '../package.json' with { type: 'json' };
@@ -148,15 +148,21 @@ export async function* readFd0(): AsyncGenerator<Buffer> {
 export function run(name: string): void {
   // A file size limit (ulimit -f) must fail the write with EFBIG, not kill us with SIGXFSZ.
   process.on('SIGXFSZ', () => {});
-  let stdinUsed = false;
   let stdoutUsed = false;
   let stderrUsed = false;
   const io: Io = {
     get stdin() {
-      stdinUsed = true;
       return process.stdin;
     },
     get stdout() {
+      if (!stdoutUsed) {
+        // The reader went away (`mailq | head -1`): nothing more can be said to it. Exit 74
+        // (EX_IOERR) quietly instead of dying of an unhandled EPIPE with a stack trace.
+        process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+          if (e.code === 'EPIPE') process.exit(EX_IOERR);
+          throw e;
+        });
+      }
       stdoutUsed = true;
       return process.stdout;
     },
@@ -178,6 +184,5 @@ export function run(name: string): void {
     if (out) out.write('', last);
     else last();
   };
-  void stdinUsed;
   main(name, process.argv.slice(2), io).then(finish, () => finish(75));
 }

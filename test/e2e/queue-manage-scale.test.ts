@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { run, MAILQ, OUTBOX, cleanEnv, tempSpool } from '../helpers/run.js';
+import { run, start, MAILQ, OUTBOX, cleanEnv, tempSpool } from '../helpers/run.js';
 import { generateQueue } from '../helpers/queue-gen.js';
 
 const s = tempSpool('outbox-scale-');
@@ -68,4 +68,22 @@ test(`queue management over ${N} messages: hold a filter, requeue --deferred, de
   assert.deepEqual(fs.readdirSync(path.join(s.spool, 'lock')), []);
   r = await run(MAILQ, [], { env: s.env });
   assert.equal(r.stdout, 'Mail queue is empty\n');
+});
+
+test('mailq | head -1: the reader leaving early ends mailq quietly with 74 (EX_IOERR), no stack trace', async () => {
+  const t = tempSpool('outbox-epipe-');
+  try {
+    generateQueue(t.spool, { count: 3000 });
+    const child = start(MAILQ, [], { env: t.env });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    // Read the first chunk, then close our end, as head does after its line.
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    child.stdout!.destroy();
+    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+    assert.equal(code, 74, stderr);
+    assert.doesNotMatch(stderr, /Error|at .*\(/);
+  } finally {
+    t.cleanup();
+  }
 });
