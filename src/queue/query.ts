@@ -8,7 +8,7 @@
  * under NoNewPrivileges anyway), so the daemon, which can read the queue, answers.
  *
  * Who is asking is proven per connection, never inferred from a file a user could have moved
- * (STYLE.md 15). Node has no SO_PEERCRED, so: right after accept() the daemon sends a fresh
+ * Node has no SO_PEERCRED, so: right after accept() the daemon sends a fresh
  * challenge; the client creates the directory incoming/q.<challenge>; the daemon lstat()s it and
  * takes its owner as the caller when it is a directory (a directory can be moved to another parent
  * only by someone who may write to it), that neither group nor others may write, born (statx

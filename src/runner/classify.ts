@@ -1,6 +1,6 @@
 /**
  * runner/classify.ts — what an SMTP result means for the recipients it covers. Pure; the one
- * place where delivery outcomes are decided (STYLE.md example 5).
+ * place where delivery outcomes are decided.
  *
  * Decided from nodemailer's structured error fields (`code`, `responseCode`, `command`,
  * `originalCode`) and the enhanced status code; the reply text only where that code says
