@@ -7,7 +7,7 @@
  * cannot read them, yet it must show that user's own messages. No setuid bit (it would not work
  * under NoNewPrivileges anyway), so the daemon, which can read the queue, answers.
  *
- * Who is asking is proven per connection, never inferred from a file a user could have moved
+ * Who is asking is proven per connection, never inferred from a file a user could have moved.
  * Node has no SO_PEERCRED, so: right after accept() the daemon sends a fresh
  * challenge; the client creates the directory incoming/q.<challenge>; the daemon lstat()s it and
  * takes its owner as the caller when it is a directory (a directory can be moved to another parent
