@@ -1,0 +1,49 @@
+/**
+ * Sending limits end to end with the built binary (issue 14 §2): a `rate = "5/s"` relay gets 20
+ * messages from two `sendmail -q` runners at once (the rate is shared through the spool), no
+ * faster than 5 a second as the relay sees them (the MAIL FROM times it records). The daily
+ * counts and the quota pause are tested in-process with a moved clock (test/unit/runner/engine.test.ts).
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { startRelay } from '../helpers/relay.js';
+import { SENDMAIL, controls, run, tempSpool } from '../helpers/run.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+describe('rate', () => {
+  it('a rate = "5/s" relay takes at least 3.8 s for 20 messages from two runners, spaced at the relay', async () => {
+    const relay = await startRelay();
+    cleanups.push(() => relay.close());
+    const t = tempSpool('outbox-limits-');
+    cleanups.push(() => t.cleanup());
+    const pw = path.join(t.dir, 'pw');
+    fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
+    const conf = path.join(t.dir, 'outbox.conf');
+    fs.writeFileSync(conf, `hostname = "vm.example"\n\n[relay.main]\nurl = "${relay.url()}"\npassword_file = "${pw}"\nca_file = "${relay.caFile}"\nrate = "5/s"\n`);
+    const env = { ...t.env, OUTBOX_CONFIG: conf, OUTBOX_LOG: 'stderr' };
+    const N = 20;
+    for (let i = 0; i < N; i++) {
+      const r = await run(SENDMAIL, ['-odq', '-i', `r${i}@example.com`], { env, input: `Subject: rate ${i}\n\nbody\n` });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const start = Date.now();
+    const runs = await Promise.all([0, 1].map(() => run(SENDMAIL, ['-q'], { env, timeoutMs: 120_000 })));
+    for (const r of runs) assert.equal(r.code, 0, r.stderr);
+    assert.equal(relay.received.length, N, runs.map((r) => r.stderr).join('\n'));
+    assert.equal(controls(t.spool).length, 0);
+    const at = relay.received.map((m) => m.mailAt!).sort((a, b) => a - b);
+    // Every slot is reserved before its MAIL FROM, and the first no earlier than `start`: the
+    // 20th cannot come before start + 19 intervals of 200 ms.
+    assert.ok(at[N - 1]! - start >= 3800, `the 20th message came ${at[N - 1]! - start} ms after the start`);
+    // Seen at the relay: no burst. Any 6 messages in a row span at least 5 intervals, less the
+    // first one's session setup (generous: 600 ms of the 1000).
+    for (let i = 0; i + 5 < N; i++) assert.ok(at[i + 5]! - at[i]! >= 400, `messages ${i}..${i + 5} within ${at[i + 5]! - at[i]!} ms: ${at.map((x) => x - start).join(',')}`);
+    assert.ok(at[N - 1]! - at[0]! >= 3000, `first to last ${at[N - 1]! - at[0]!} ms`);
+  });
+});
