@@ -114,16 +114,18 @@ export function dailyBlock(relay: string, limits: RelayLimits, sends: [number, n
   return null;
 }
 
+/** Is relay `relay` paused at `now` (a lock-free look; the common case costs one failed open)? */
+export function pausedUntil(paths: SpoolPaths, relay: string, now: number): { until: number; reason: string } | null {
+  const p = readLimitState(paths, relay).pause;
+  return p && p.until > now ? { until: p.until, reason: p.reason } : null;
+}
+
 /**
  * Reserve one message of `rcpts` recipients to relay `relay` at `now`: its rate slot and its
  * place in the daily counts, or the time it becomes due. `limits` undefined: only a pause applies.
  */
 export async function reserve(paths: SpoolPaths, relay: string, limits: RelayLimits | undefined, rcpts: number, now: number): Promise<Grant> {
-  if (!limits) {
-    // No limits: a lock-free look for a pause only (the common case costs one failed open).
-    const p = readLimitState(paths, relay).pause;
-    return p && p.until > now ? { until: p.until, reason: p.reason } : { at: now, recorded: false };
-  }
+  if (!limits) return pausedUntil(paths, relay, now) ?? { at: now, recorded: false };
   return update(paths, relay, (s): Grant => {
     if (s.pause && s.pause.until > now) return { until: s.pause.until, reason: s.pause.reason };
     s.sends = inWindow(s, now);

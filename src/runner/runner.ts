@@ -54,7 +54,7 @@ import { type PreparedRelay, type SendInfo, type SmtpError, Session, configFailu
 import { commitReport, postmasterAddress, wantsNotice, type ReportRecipient } from './bounce.js';
 import { asciiEnvelope, needsSmtpUtf8 } from './smtputf8.js';
 import { relayLimits } from '../config/limits.js';
-import { type Grant, clearPause, pauseRelay, reserve, unreserve } from './limits.js';
+import { type Grant, clearPause, pauseRelay, pausedUntil, reserve, unreserve } from './limits.js';
 
 /** Messages up to this size are read into memory for sending; larger ones are streamed. */
 const SMALL_MESSAGE = 256 * 1024;
@@ -683,18 +683,28 @@ export class Engine {
           rec = this.applyOutcomes(rec, outcomes, relayOf, false);
           await writeControl(paths, rec);
         }
-        const gate = await this.limitGate(first, group.length);
-        if ('until' in gate) {
-          const o: Outcome = { status: 'deferred', dsn: '4.7.0', reason: gate.reason };
+        const keep = (wait: { until: number; reason: string }) => {
+          const o: Outcome = { status: 'deferred', dsn: '4.7.0', reason: wait.reason };
           for (const r of group) {
             outcomes.set(r.address, o);
             relayOf.set(r.address, first);
             timing.set(r.address, [0, 0]);
-            limitUntil.set(r.address, gate.until);
+            limitUntil.set(r.address, wait.until);
           }
+        };
+        const gate = await this.limitGate(first, group.length);
+        if ('until' in gate) {
+          keep(gate);
           continue;
         }
         const { name, s } = await this.sessionWithFallbacks(slot, first);
+        // Paused by a quota reply while this slot waited for its session: not one more attempt.
+        const paused = 'failure' in s ? null : pausedUntil(paths, first, this.now());
+        if (paused) {
+          keep(paused);
+          if (gate.recorded) await unreserve(paths, first, gate.at, group.length);
+          continue;
+        }
         if (name !== first) {
           // A fallback relay has its own rewriting (force_sender): plan the group again for it.
           const r = rewriteSender(config, name, rec.sender, stored.text, senderEntryFor(config, group[0]!.address));
