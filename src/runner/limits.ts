@@ -187,3 +187,41 @@ export function limitUsage(limits: RelayLimits | undefined, s: LimitState, now: 
     ...(s.pause && s.pause.until > now ? { pausedUntil: s.pause.until, pauseReason: s.pause.reason } : {}),
   };
 }
+
+function inAbout(ms: number): string {
+  if (ms >= 3600_000) return `${Math.round(ms / 3600_000)} h`;
+  if (ms >= 60_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.max(1, Math.round(ms / 1000))} s`;
+}
+
+/**
+ * `outbox check`'s lines about a relay's limits and their use: "daily: 1,742 of 2,000 messages,
+ * resets in 3 h"; a pause is a warning. Pure. `state` null: the spool's state is not readable here.
+ */
+export function limitReport(limits: RelayLimits | undefined, state: LimitState | null, now: number): { level: 'info' | 'warn'; text: string }[] {
+  const out: { level: 'info' | 'warn'; text: string }[] = [];
+  if (limits) {
+    const set = [limits.rate ? `rate ${limits.rate}` : '', limits.dailyMessages ? `${limits.dailyMessages.toLocaleString('en-US')} messages a day` : '', limits.dailyRecipients ? `${limits.dailyRecipients.toLocaleString('en-US')} recipients a day` : ''].filter(Boolean);
+    out.push({ level: 'info', text: `limits: ${set.join(', ')}` });
+  }
+  if (!state) {
+    if (limits) out.push({ level: 'info', text: 'limits: usage not readable by this user (run as root or the spool owner)' });
+    return out;
+  }
+  const u = limitUsage(limits, state, now);
+  const resets = u.resetsAt !== undefined ? `, resets in ${inAbout(u.resetsAt - now)}` : '';
+  if (limits?.dailyMessages) out.push({ level: 'info', text: `daily: ${u.messages.toLocaleString('en-US')} of ${limits.dailyMessages.toLocaleString('en-US')} messages${resets}` });
+  if (limits?.dailyRecipients) out.push({ level: 'info', text: `daily: ${u.recipients.toLocaleString('en-US')} of ${limits.dailyRecipients.toLocaleString('en-US')} recipients${resets}` });
+  if (u.pausedUntil !== undefined) out.push({ level: 'warn', text: `${u.pauseReason} (in ${inAbout(u.pausedUntil - now)})` });
+  return out;
+}
+
+/** The state for `outbox check`: null when the spool's limits directory cannot be read here. */
+export function readLimitStateFor(paths: SpoolPaths, relay: string): LimitState | null {
+  try {
+    fs.accessSync(path.dirname(limitsFile(paths, relay)), fs.constants.R_OK | fs.constants.X_OK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return null;
+  }
+  return readLimitState(paths, relay);
+}

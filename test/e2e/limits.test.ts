@@ -1,15 +1,17 @@
 /**
  * Sending limits end to end with the built binary (issue 14 §2): a `rate = "5/s"` relay gets 20
  * messages from two `sendmail -q` runners at once (the rate is shared through the spool), no
- * faster than 5 a second as the relay sees them (the MAIL FROM times it records). The daily
- * counts and the quota pause are tested in-process with a moved clock (test/unit/runner/engine.test.ts).
+ * faster than 5 a second as the relay sees them (the MAIL FROM times it records); a
+ * `daily_messages = 2` relay keeps the third message queued, and mailq, `mailq --json` and
+ * `outbox check` say why and until when. The rolling window and the quota pause are tested
+ * in-process with a moved clock (test/unit/runner/engine.test.ts).
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { startRelay } from '../helpers/relay.js';
-import { SENDMAIL, controls, run, tempSpool } from '../helpers/run.js';
+import { MAILQ, OUTBOX, SENDMAIL, controls, run, tempSpool } from '../helpers/run.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -45,5 +47,42 @@ describe('rate', () => {
     // first one's session setup (generous: 600 ms of the 1000).
     for (let i = 0; i + 5 < N; i++) assert.ok(at[i + 5]! - at[i]! >= 400, `messages ${i}..${i + 5} within ${at[i + 5]! - at[i]!} ms: ${at.map((x) => x - start).join(',')}`);
     assert.ok(at[N - 1]! - at[0]! >= 3000, `first to last ${at[N - 1]! - at[0]!} ms`);
+  });
+});
+
+describe('daily quota as the tools show it', () => {
+  it('daily_messages = 2: the third message waits; mailq, mailq --json and outbox check say why', async () => {
+    const relay = await startRelay();
+    cleanups.push(() => relay.close());
+    const t = tempSpool('outbox-limits-');
+    cleanups.push(() => t.cleanup());
+    const pw = path.join(t.dir, 'pw');
+    fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
+    const conf = path.join(t.dir, 'outbox.conf');
+    fs.writeFileSync(conf, `hostname = "vm.example"\n\n[relay.main]\nurl = "${relay.url()}"\npassword_file = "${pw}"\nca_file = "${relay.caFile}"\ndaily_messages = 2\n`);
+    const env = { ...t.env, OUTBOX_CONFIG: conf, OUTBOX_LOG: 'stderr' };
+    for (let i = 0; i < 3; i++) {
+      const r = await run(SENDMAIL, ['-odq', '-i', `r${i}@example.com`], { env, input: `Subject: daily ${i}\n\nbody\n` });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const q = await run(SENDMAIL, ['-q'], { env, timeoutMs: 60_000 });
+    assert.equal(q.code, 0, q.stderr);
+    assert.equal(relay.received.length, 2);
+    assert.match(q.stderr, /status=deferred \(daily quota: 2 of 2 messages in 24 h sent through relay main; due at \d{4}-/);
+    // A second queue run does not send it either.
+    assert.equal((await run(SENDMAIL, ['-q'], { env, timeoutMs: 60_000 })).code, 0);
+    assert.equal(relay.received.length, 2);
+    assert.equal(controls(t.spool).length, 1);
+
+    const mq = await run(MAILQ, [], { env });
+    assert.match(mq.stdout, /daily quota: 2 of 2 messages in 24 h sent through relay main; due at /);
+    const j = JSON.parse((await run(MAILQ, ['--json'], { env })).stdout.trim());
+    assert.equal(j.limit.kind, 'daily_quota');
+    assert.equal(j.limit.relay, 'main');
+    assert.ok(j.limit.due > Date.now() / 1000 + 23 * 3600, JSON.stringify(j));
+
+    const c = await run(OUTBOX, ['check', '-C', conf, '--timeout', '3', '--ports', String(relay.port)], { env: t.env, timeoutMs: 60_000 });
+    assert.match(c.stdout, /limits: 2 messages a day\n/);
+    assert.match(c.stdout, /daily: 2 of 2 messages, resets in 24 h\n/, c.stdout);
   });
 });

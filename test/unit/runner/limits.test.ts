@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseRate, relayLimits } from '../../../src/config/limits.js';
-import { DAY_MS, dailyBlock } from '../../../src/runner/limits.js';
+import { DAY_MS, dailyBlock, limitReport } from '../../../src/runner/limits.js';
+import { limitOf } from '../../../src/queue/mailq.js';
+import type { ControlRecord } from '../../../src/spool/format.js';
 
 describe('limits: configuration', () => {
   it('parses rates into a spacing', () => {
@@ -43,5 +45,30 @@ describe('limits: the rolling daily window', () => {
   });
   it('a message with more recipients than the whole limit goes when the window is empty', () => {
     assert.equal(dailyBlock('main', { dailyRecipients: 10 }, [], 50, t0), null);
+  });
+});
+
+describe('limits: as outbox check and mailq --json show them', () => {
+  const now = 1_800_000_000_000;
+  it('usage with thousands separators and the time the window frees a message; a pause warns', () => {
+    const sends: [number, number][] = Array.from({ length: 1742 }, (_, i) => [now - DAY_MS + 3 * 3600_000 + i, 1]);
+    const r = limitReport({ dailyMessages: 2000 }, { v: 1, sends, pause: { until: now + 1800_000, reason: 'relay w paused after a quota reply (550 5.4.5 quota); due at X', count: 1 } }, now);
+    assert.deepEqual(r, [
+      { level: 'info', text: 'limits: 2,000 messages a day' },
+      { level: 'info', text: 'daily: 1,742 of 2,000 messages, resets in 3 h' },
+      { level: 'warn', text: 'relay w paused after a quota reply (550 5.4.5 quota); due at X (in 30 min)' },
+    ]);
+    assert.deepEqual(limitReport({ rate: '30/min', intervalMs: 2000 }, null, now), [
+      { level: 'info', text: 'limits: rate 30/min' },
+      { level: 'info', text: 'limits: usage not readable by this user (run as root or the spool owner)' },
+    ]);
+    assert.deepEqual(limitReport(undefined, { v: 1, sends: [] }, now), []);
+  });
+  it('mailq --json: which limit keeps a message, on which relay, due when', () => {
+    const rec = (reason: string) => ({ id: 'X', nextAttempt: now, recipients: [{ address: 'a@example.com', status: 'deferred', reason }] }) as unknown as ControlRecord;
+    assert.deepEqual(limitOf(rec('rate limit: relay m365 allows 30/min; due at X')), { kind: 'rate_limit', relay: 'm365', due: now / 1000 });
+    assert.deepEqual(limitOf(rec('daily quota: 500 of 500 messages in 24 h sent through relay gmail; due at X')), { kind: 'daily_quota', relay: 'gmail', due: now / 1000 });
+    assert.deepEqual(limitOf(rec('relay ses paused after a quota reply (454 Throttling failure); due at X')), { kind: 'paused', relay: 'ses', due: now / 1000 });
+    assert.equal(limitOf(rec('connect to h: refused')), undefined);
   });
 });
