@@ -65,7 +65,7 @@ export function readLimitState(paths: SpoolPaths, relay: string): LimitState {
 async function update<T>(paths: SpoolPaths, relay: string, change: (s: LimitState) => T): Promise<T> {
   const file = limitsFile(paths, relay);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const release = await lockfile.lock(file, { realpath: false, lockfilePath: `${file}.lock`, stale: 10_000, retries: { retries: 200, minTimeout: 5, maxTimeout: 50 } });
+  const release = await lockfile.lock(file, { realpath: false, lockfilePath: `${file}.lock`, stale: 10_000, retries: { retries: 400, minTimeout: 5, maxTimeout: 50 } });
   try {
     const state = readLimitState(paths, relay);
     const out = change(state);

@@ -18,17 +18,22 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
+/** A scripted relay, a spool, and a configuration whose relay "main" has the limit `line`. */
+async function setup(line: string) {
+  const relay = await startRelay();
+  cleanups.push(() => relay.close());
+  const t = tempSpool('outbox-limits-');
+  cleanups.push(() => t.cleanup());
+  const pw = path.join(t.dir, 'pw');
+  fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
+  const conf = path.join(t.dir, 'outbox.conf');
+  fs.writeFileSync(conf, `hostname = "vm.example"\n\n[relay.main]\nurl = "${relay.url()}"\npassword_file = "${pw}"\nca_file = "${relay.caFile}"\n${line}\n`);
+  return { relay, t, conf, env: { ...t.env, OUTBOX_CONFIG: conf, OUTBOX_LOG: 'stderr' } };
+}
+
 describe('rate', () => {
   it('a rate = "5/s" relay takes at least 3.8 s for 20 messages from two runners, spaced at the relay', async () => {
-    const relay = await startRelay();
-    cleanups.push(() => relay.close());
-    const t = tempSpool('outbox-limits-');
-    cleanups.push(() => t.cleanup());
-    const pw = path.join(t.dir, 'pw');
-    fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
-    const conf = path.join(t.dir, 'outbox.conf');
-    fs.writeFileSync(conf, `hostname = "vm.example"\n\n[relay.main]\nurl = "${relay.url()}"\npassword_file = "${pw}"\nca_file = "${relay.caFile}"\nrate = "5/s"\n`);
-    const env = { ...t.env, OUTBOX_CONFIG: conf, OUTBOX_LOG: 'stderr' };
+    const { relay, t, env } = await setup('rate = "5/s"');
     const N = 20;
     for (let i = 0; i < N; i++) {
       const r = await run(SENDMAIL, ['-odq', '-i', `r${i}@example.com`], { env, input: `Subject: rate ${i}\n\nbody\n` });
@@ -52,15 +57,7 @@ describe('rate', () => {
 
 describe('daily quota as the tools show it', () => {
   it('daily_messages = 2: the third message waits; mailq, mailq --json and outbox check say why', async () => {
-    const relay = await startRelay();
-    cleanups.push(() => relay.close());
-    const t = tempSpool('outbox-limits-');
-    cleanups.push(() => t.cleanup());
-    const pw = path.join(t.dir, 'pw');
-    fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
-    const conf = path.join(t.dir, 'outbox.conf');
-    fs.writeFileSync(conf, `hostname = "vm.example"\n\n[relay.main]\nurl = "${relay.url()}"\npassword_file = "${pw}"\nca_file = "${relay.caFile}"\ndaily_messages = 2\n`);
-    const env = { ...t.env, OUTBOX_CONFIG: conf, OUTBOX_LOG: 'stderr' };
+    const { relay, t, conf, env } = await setup('daily_messages = 2');
     for (let i = 0; i < 3; i++) {
       const r = await run(SENDMAIL, ['-odq', '-i', `r${i}@example.com`], { env, input: `Subject: daily ${i}\n\nbody\n` });
       assert.equal(r.code, 0, r.stderr);

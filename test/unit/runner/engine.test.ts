@@ -416,14 +416,18 @@ describe('engine: TLS failure wording', () => {
 describe('engine: sending limits (issue 14 §2), with a moved clock', () => {
   const DAY = 86_400_000;
   const queued = (config: Config, ids: string[]) => ids.filter((id) => fs.existsSync(path.join(config.spool, 'ctl', id)));
+  const queueMany = async (config: Config, n: number) => {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) ids.push(await queue(config, [`r${i}@example.com`]));
+    return ids;
+  };
 
   it('daily_messages = 10 delivers 10 of 15, keeps 5 queued with the reason across a restart, and delivers them when the window rolls', async () => {
     const r = await relay();
     const dir = tmp();
     const config = makeConfig(dir, { main: relaySettings(r, dir, { dailyMessages: 10 }) });
     const p = ensureSpool(config.spool);
-    const ids: string[] = [];
-    for (let i = 0; i < 15; i++) ids.push(await queue(config, [`r${i}@example.com`]));
+    const ids = await queueMany(config, 15);
     let clock = Date.now();
     const now = () => clock;
     const { log } = await deliver(config, ids, captureLog(), 2, now);
@@ -475,8 +479,7 @@ describe('engine: sending limits (issue 14 §2), with a moved clock', () => {
     const dir = tmp();
     const config = makeConfig(dir, { main: relaySettings(r, dir) });
     const p = ensureSpool(config.spool);
-    const ids: string[] = [];
-    for (let i = 0; i < 8; i++) ids.push(await queue(config, [`r${i}@example.com`]));
+    const ids = await queueMany(config, 8);
     let clock = Date.now();
     const now = () => clock;
     const { log } = await deliver(config, ids, captureLog(), 4, now);
