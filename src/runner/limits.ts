@@ -6,6 +6,7 @@
  * or unreadable file is an empty state):
  *   {"v":1,
  *    "next": <ms: the rate's "next send not before">,           optional
+ *    "later": <ms: the turn of the next message the rate defers>, optional
  *    "sends": [[<ms>, <recipients>], ...],                     sends of the last 24 h (daily_*)
  *    "pause": {"until": <ms>, "reason": "...", "count": N}}    a quota reply paused the relay
  * Every change is read-modify-write under SPOOL/run/limits/NAME.json.lock (proper-lockfile,
@@ -17,6 +18,7 @@
  * start and parallel sessions never burst past it. A slot less than MAX_WAIT_MS away is waited
  * for in-process; a later one, a full daily quota, or a pause defers the message (it stays
  * queued with the reason and the time it becomes due; never a failure, never a bounce).
+ * Messages the rate defers get turns one interval apart (`later`), so they come back in order.
  * Daily counts are a rolling 24 hours. A reservation whose send fails is given back (the daily
  * count only; the rate slot is spent). Next: runner.ts (Engine.limitGate), config/limits.ts.
  */
@@ -35,6 +37,8 @@ const PAUSE_BASE_MS = 3600_000;
 export interface LimitState {
   v: 1;
   next?: number;
+  /** The turn the next message deferred by the rate gets (after the last one deferred). */
+  later?: number;
   sends: [number, number][];
   pause?: { until: number; reason: string; count: number };
 }
@@ -53,6 +57,7 @@ export function readLimitState(paths: SpoolPaths, relay: string): LimitState {
     return {
       v: 1,
       ...(typeof j.next === 'number' ? { next: j.next } : {}),
+      ...(typeof j.later === 'number' ? { later: j.later } : {}),
       sends: Array.isArray(j.sends) ? j.sends.filter((e) => Array.isArray(e) && typeof e[0] === 'number' && typeof e[1] === 'number') : [],
       ...(j.pause && typeof j.pause.until === 'number' ? { pause: { until: j.pause.until, reason: String(j.pause.reason ?? 'paused'), count: Number(j.pause.count) || 1 } } : {}),
     };
@@ -134,7 +139,13 @@ export async function reserve(paths: SpoolPaths, relay: string, limits: RelayLim
     let at = now;
     if (limits.intervalMs !== undefined) {
       at = Math.max(now, s.next ?? 0);
-      if (at - now > MAX_WAIT_MS) return { until: at, reason: `rate limit: relay ${relay} allows ${limits.rate}; due at ${when(at)}` };
+      if (at - now > MAX_WAIT_MS) {
+        // Each message deferred gets its own later turn (`later`), so that they come back one
+        // interval apart rather than all at once, each to be deferred again.
+        const until = Math.max(at, s.later ?? 0);
+        s.later = until + limits.intervalMs;
+        return { until, reason: `rate limit: relay ${relay} allows ${limits.rate}; due at ${when(until)}` };
+      }
       s.next = at + limits.intervalMs;
     }
     const counted = limits.dailyMessages !== undefined || limits.dailyRecipients !== undefined;

@@ -4,9 +4,13 @@
  * is in engine.test.ts, the rate across processes in test/e2e/limits.test.ts.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { parseRate, relayLimits } from '../../../src/config/limits.js';
-import { DAY_MS, dailyBlock, limitReport } from '../../../src/runner/limits.js';
+import { DAY_MS, dailyBlock, limitReport, reserve } from '../../../src/runner/limits.js';
+import { ensureSpool } from '../../../src/spool/spool.js';
 import { limitOf } from '../../../src/queue/mailq.js';
 import type { ControlRecord } from '../../../src/spool/format.js';
 
@@ -70,5 +74,23 @@ describe('limits: as outbox check and mailq --json show them', () => {
     assert.deepEqual(limitOf(rec('daily quota: 500 of 500 messages in 24 h sent through relay gmail; due at X')), { kind: 'daily_quota', relay: 'gmail', due: now / 1000 });
     assert.deepEqual(limitOf(rec('relay ses paused after a quota reply (454 Throttling failure); due at X')), { kind: 'paused', relay: 'ses', due: now / 1000 });
     assert.equal(limitOf(rec('connect to h: refused')), undefined);
+  });
+});
+
+describe('limits: the rate across reservations (spool state)', () => {
+  it('near slots are waited for; later ones defer the message, each to its own turn one interval apart', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-limits-'));
+    try {
+      const p = ensureSpool(path.join(dir, 'spool'));
+      const lim = { rate: '4/min', intervalMs: 15_000 };
+      const now = 1_800_000_000_000;
+      const got = [];
+      for (let i = 0; i < 5; i++) got.push(await reserve(p, 'main', lim, 1, now));
+      assert.deepEqual(got.slice(0, 3), [{ at: now, recorded: false }, { at: now + 15_000, recorded: false }, { at: now + 30_000, recorded: false }]);
+      assert.deepEqual(got.slice(3).map((g) => ('until' in g ? g.until : null)), [now + 45_000, now + 60_000]);
+      assert.match((got[3] as { reason: string }).reason, /^rate limit: relay main allows 4\/min; due at /);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
