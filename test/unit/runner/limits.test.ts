@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { parseRate, relayLimits } from '../../../src/config/limits.js';
-import { DAY_MS, dailyBlock, limitReport, reserve } from '../../../src/runner/limits.js';
+import { DAY_MS, dailyBlock, limitReport, pauseRelay, reserve } from '../../../src/runner/limits.js';
 import { ensureSpool } from '../../../src/spool/spool.js';
 import { limitOf } from '../../../src/queue/mailq.js';
 import type { ControlRecord } from '../../../src/spool/format.js';
@@ -89,6 +89,31 @@ describe('limits: the rate across reservations (spool state)', () => {
       assert.deepEqual(got.slice(0, 3), [{ at: now, recorded: false }, { at: now + 15_000, recorded: false }, { at: now + 30_000, recorded: false }]);
       assert.deepEqual(got.slice(3).map((g) => ('until' in g ? g.until : null)), [now + 45_000, now + 60_000]);
       assert.match((got[3] as { reason: string }).reason, /^rate limit: relay main allows 4\/min; due at /);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('limits: the quota pause (spool state)', () => {
+  it('until the daily window frees a message when it is full; else 1 h, 2 h, 4 h while the quota replies go on', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-limits-'));
+    try {
+      const p = ensureSpool(path.join(dir, 'spool'));
+      const now = 1_800_000_000_000;
+      const daily = { dailyMessages: 2 };
+      await reserve(p, 'full', daily, 1, now - 5000);
+      await reserve(p, 'full', daily, 1, now - 4000);
+      assert.equal((await pauseRelay(p, 'full', daily, '550 5.4.5 quota', now)).until, now - 5000 + DAY_MS);
+      // A relay whose real quota is below the configured one, or without limits: a growing backoff.
+      const first = await pauseRelay(p, 'r', undefined, '454 Throttling failure', now);
+      assert.equal(first.until, now + 3600_000);
+      assert.match(first.reason, /^relay r paused after a quota reply \(454 Throttling failure\); due at /);
+      assert.equal((await pauseRelay(p, 'r', undefined, 'again', now + 10)).until, now + 3600_000, 'one pause while it lasts');
+      const second = await pauseRelay(p, 'r', undefined, 'again', first.until + 1);
+      assert.equal(second.until, first.until + 1 + 2 * 3600_000);
+      assert.equal((await pauseRelay(p, 'r', undefined, 'again', second.until)).until, second.until + 4 * 3600_000);
+      assert.deepEqual(await reserve(p, 'r', undefined, 1, second.until + 10), { until: second.until + 4 * 3600_000, reason: (await pauseRelay(p, 'r', undefined, 'x', second.until + 10)).reason });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
