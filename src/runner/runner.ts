@@ -492,7 +492,8 @@ export class Engine {
    * wait here for a near rate slot, or the time it is due (over a limit, or the relay paused).
    */
   private async limitGate(name: string, rcpts: number): Promise<Grant> {
-    const g = await reserve(this.opts.paths, name, relayLimits(this.opts.config.relays?.[name]), rcpts, this.now());
+    const limits = relayLimits(this.opts.config.relays?.[name]);
+    const g = await reserve(this.opts.paths, name, limits, rcpts, this.now());
     const wait = 'at' in g ? g.at - this.now() : 0;
     if (wait > 0 && !this.stopping) {
       await new Promise<void>((r) => {
@@ -504,6 +505,11 @@ export class Engine {
         const t = setTimeout(wake, wait);
         this.sleepers.add(wake);
       });
+    }
+    // Stopped while waiting: the slot has not come, so the message is not sent early.
+    if ('at' in g && g.at > this.now() && this.stopping) {
+      if (g.recorded) await unreserve(this.opts.paths, name, g.at, rcpts);
+      return { until: g.at, reason: `rate limit: relay ${name} allows ${limits?.rate ?? '?'}; delivery interrupted (terminated) before its turn` };
     }
     return g;
   }

@@ -456,6 +456,23 @@ describe('engine: sending limits (issue 14 §2), with a moved clock', () => {
     assert.equal(queued(config, ids).length, 0);
   });
 
+  it('stopping while messages wait for their rate slot sends none of them early', async () => {
+    const r = await relay();
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir, { rate: '12/min' }) });
+    const ids = await queueMany(config, 4);
+    const engine = new Engine({ config, paths: ensureSpool(config.spool), log: captureLog(), env: {}, slots: 4, idleMs: 0, relayDownMs: 60_000 });
+    for (const id of ids) engine.enqueue(id, true);
+    await r.waitFor(1, 10_000);
+    // A grace long enough for the first to be recorded; the waiting ones are woken at once.
+    await engine.stop(20_000);
+    // The others had turns 5, 10 and 15 s on: none went early, all wait in the queue.
+    assert.equal(r.mailFromTimes.length, 1);
+    const left = queued(config, ids);
+    assert.equal(left.length, 3);
+    for (const id of left) assert.match((await readControl(ensureSpool(config.spool), id)).recipients[0]!.reason ?? '', /^rate limit: relay main allows 12\/min; delivery interrupted/);
+  });
+
   it('daily_recipients counts recipients; a refused message is not counted', async () => {
     const r = await relay({ faults: { rcpt: { 'no@example.com': '550 5.1.1 No such user' } } });
     const dir = tmp();
