@@ -3,14 +3,15 @@
  * messages from two `sendmail -q` runners at once (the rate is shared through the spool), no
  * faster than 5 a second as the relay sees them (the MAIL FROM times it records); a
  * `daily_messages = 2` relay keeps the third message queued, and mailq, `mailq --json` and
- * `outbox check` say why and until when. The rolling window and the quota pause are tested
+ * `outbox check` say why and until when; a Gmail-style quota reply pauses the relay for
+ * every later queue run (one attempt, not one per message). The rolling window and the quota pause are tested
  * in-process with a moved clock (test/unit/runner/engine.test.ts).
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { startRelay } from '../helpers/relay.js';
+import { startRelay, type RelayOptions } from '../helpers/relay.js';
 import { MAILQ, OUTBOX, SENDMAIL, controls, run, tempSpool } from '../helpers/run.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -19,8 +20,8 @@ after(async () => {
 });
 
 /** A scripted relay, a spool, and a configuration whose relay "main" has the limit `line`. */
-async function setup(line: string) {
-  const relay = await startRelay();
+async function setup(line: string, opts: RelayOptions = {}) {
+  const relay = await startRelay(opts);
   cleanups.push(() => relay.close());
   const t = tempSpool('outbox-limits-');
   cleanups.push(() => t.cleanup());
@@ -81,5 +82,31 @@ describe('daily quota as the tools show it', () => {
     const c = await run(OUTBOX, ['check', '-C', conf, '--timeout', '3', '--ports', String(relay.port)], { env: t.env, timeoutMs: 60_000 });
     assert.match(c.stdout, /limits: 2 messages a day\n/);
     assert.match(c.stdout, /daily: 2 of 2 messages, resets in 24 h\n/, c.stdout);
+  });
+});
+
+describe('quota reply', () => {
+  it('550 5.4.5 pauses the relay: one attempt for 6 messages, a second queue run makes none; mailq --json and check show the pause', async () => {
+    const { relay, t, conf, env } = await setup('', { faults: { mailFrom: '550 5.4.5 Daily user sending quota exceeded. https://support.google.com/mail/?p=SendingQuota' } });
+    for (let i = 0; i < 6; i++) {
+      const r = await run(SENDMAIL, ['-odq', '-i', `r${i}@example.com`], { env, input: `Subject: quota ${i}\n\nbody\n` });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const q = await run(SENDMAIL, ['-q'], { env, timeoutMs: 60_000 });
+    assert.equal(q.code, 0, q.stderr);
+    // The connections open at once (slow start: at most 2) may each meet the reply; no more.
+    const attempts = relay.mailFromTimes.length;
+    assert.ok(attempts >= 1 && attempts <= 2, `${attempts} attempts:\n${q.stderr}`);
+    assert.match(q.stderr, /relay main paused after a quota reply \(.*5\.4\.5.*\); due at /);
+    assert.equal((await run(SENDMAIL, ['-q'], { env, timeoutMs: 60_000 })).code, 0);
+    assert.equal(relay.mailFromTimes.length, attempts, 'the second queue run respects the pause');
+    assert.equal(controls(t.spool).length, 6, 'nothing bounced');
+    const js = (await run(MAILQ, ['--json'], { env })).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(js.length, 6);
+    assert.ok(js.every((j) => j.limit?.relay === 'main' && j.next_attempt >= Date.now() / 1000 + 3000), JSON.stringify(js));
+    assert.ok(js.filter((j) => j.limit.kind === 'paused').length >= 4);
+    const c = await run(OUTBOX, ['check', '-C', conf, '--timeout', '3', '--ports', String(relay.port)], { env: t.env, timeoutMs: 60_000 });
+    assert.match(c.stdout, /WARN relay main paused after a quota reply .*\(in (60 min|1 h)\)\n/, c.stdout);
+    assert.match(c.stdout, /verdict main: WARN/);
   });
 });
