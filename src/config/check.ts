@@ -38,6 +38,8 @@ import { resolveOauthToken, resolveSecret, secretReader, type SecretReader } fro
 import type { RelaySettings } from './types.js';
 import { domainReport, loginAddress } from './domain.js';
 import { usageLine } from '../cli/usage.js';
+import { relayLimits } from './limits.js';
+import { spoolPaths } from '../spool/spool.js';
 
 export const STANDARD_PORTS = [587, 465, 25];
 /** The SMTP dialogue of one relay takes at most this many --timeout steps. */
@@ -552,6 +554,9 @@ export async function command(args: string[], io: Io): Promise<number> {
     const { header, findings } = await probe(relay, { configFile: config.file, ...(stepMs ? { stepMs } : {}), ports, env, ehloName: config.hostname, ...(as ? { as } : {}) });
     const login = relay.forceSender ? undefined : loginAddress(relay);
     if (login) findings.push({ level: 'info', text: `login-address rule: local senders go out as ${login}, the original kept in Reply-To: (login_sender = false / OUTBOX_RELAY_LOGIN_SENDER=no to turn it off)` });
+    // Sending limits and their use over the last 24 h, and a quota pause (runner/limits.ts).
+    const lim = await import('../runner/limits.js');
+    findings.push(...lim.limitReport(relayLimits(relay), lim.readLimitStateFor(spoolPaths(config.spool), relay.name), Date.now()));
     io.stdout.write(`${header}\n`);
     for (const f of findings) io.stdout.write(`  ${MARK[f.level]} ${f.text}\n`);
     const v = verdictOf(findings);

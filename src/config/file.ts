@@ -23,6 +23,7 @@ import { EX_CONFIG, OutboxError } from '../sysexits.js';
 import type { DeliveryMode } from '../cli/flags.js';
 import type { AuthMechanism, DeliverySettings, ListenerSettings, OAuthSettings, RelaySettings, RouteRule, SenderTableEntry } from './types.js';
 import { Locator, showPath, type KeyPath } from './locate.js';
+import { LIMIT_PRESET_NAMES, parseRate } from './limits.js';
 
 /** Settings as they appear in the file (camelCase here, snake_case in TOML). */
 export interface FileSettings {
@@ -132,6 +133,10 @@ const RELAY: Record<string, Row> = {
   fallbacks: row('fallbacks', { kind: 'strings', item: 'relay' }),
   force_sender: row('forceSender', { kind: 'address' }),
   login_sender: row('loginSender', { kind: 'boolean' }),
+  limits: row('limits', { kind: 'enum', values: LIMIT_PRESET_NAMES }),
+  rate: row('rate', { kind: 'string' }),
+  daily_messages: row('dailyMessages', { kind: 'integer', min: 1 }),
+  daily_recipients: row('dailyRecipients', { kind: 'integer', min: 1 }),
 };
 
 const ROUTE_KEYS = ['domain', 'sender', 'from', 'relay'];
@@ -495,6 +500,7 @@ function readRelay(r: Reader, name: string, v: unknown): RelaySettings {
     r.fail([...path, 'auth'], `${s.authMechanism} needs an [relay.NAME.oauth] table (or oauth_token_command)`);
   }
   if ((s.clientCert === undefined) !== (s.clientKey === undefined)) r.fail([...path, s.clientCert ? 'client_key' : 'client_cert'], 'client_cert and client_key go together');
+  if (s.rate !== undefined && parseRate(s.rate) === null) r.fail([...path, 'rate'], `must be messages per time, like "30/min", "1/s" or "2000/day", not ${JSON.stringify(s.rate)}`);
   if (s.passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(s.passwordEnv)) r.fail([...path, 'password_env'], 'must be an environment variable name');
   const line = r.loc.line(path);
   return { name, ...s, ...(line ? { line } : {}) };

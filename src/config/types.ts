@@ -63,6 +63,13 @@ export interface RelaySettings {
    * local senders go out as that address. Default true; false sends every sender unchanged.
    */
   loginSender?: boolean;
+  /** Sending limits (config/limits.ts): a preset, then the keys below override it. */
+  limits?: 'gmail' | 'workspace' | 'microsoft365' | 'ses-sandbox';
+  /** Messages per time, "30/min", "1/s": a smooth spacing shared by every runner of the spool. */
+  rate?: string;
+  /** Messages / recipients over a rolling 24 hours (counted in the spool). */
+  dailyMessages?: number;
+  dailyRecipients?: number;
   /** Line of the [relay.NAME] header in the file, for diagnostics (absent for OUTBOX_RELAY). */
   line?: number;
 }

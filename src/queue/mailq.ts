@@ -16,7 +16,8 @@
  * `*` after the id: being delivered (locked); `!`: on hold. Only undelivered recipients are
  * listed, each group under its last error. `--json` prints one JSON object per message per line,
  * with postqueue -j's field names, plus `problem` ({kind, cause, fix}) for a stuck message (the
- * summary's grouping key; every line stays one message, as postqueue -j consumers expect). Never reads message bodies; never loads the SMTP client.
+ * summary's grouping key; every line stays one message, as postqueue -j consumers expect), and
+ * `limit` ({kind: daily_quota | rate_limit | paused, relay, due}) for mail a sending limit keeps. Never reads message bodies; never loads the SMTP client.
  * Root and the spool's owner see every message; on the system spool anyone else sees only their
  * own, and since they cannot read the queue, their mailq asks the daemon (queue/query-client.ts).
  * Messages still in incoming/ (no daemon has picked them up yet) are listed after the queue,
@@ -73,9 +74,24 @@ export function formatTotal(totalBytes: number, count: number): string {
   return `-- ${Math.ceil(totalBytes / 1024)} Kbytes in ${count} Request${count === 1 ? '' : 's'}.\n`;
 }
 
+/**
+ * A message kept by a relay's sending limits (runner/limits.ts wrote its reason): which limit,
+ * which relay, due when (seconds). Pure; for `mailq --json`.
+ */
+export function limitOf(rec: ControlRecord): { kind: 'daily_quota' | 'rate_limit' | 'paused'; relay: string; due: number | null } | undefined {
+  for (const r of pendingRecipients(rec)) {
+    const m = /^(daily quota|rate limit): .*?\brelay ([A-Za-z0-9_-]+)\b/.exec(r.reason ?? '') ?? /^relay ([A-Za-z0-9_-]+) (paused) after a quota reply/.exec(r.reason ?? '');
+    if (!m) continue;
+    const kind = m[2] === 'paused' ? 'paused' : m[1] === 'daily quota' ? 'daily_quota' : 'rate_limit';
+    return { kind, relay: m[2] === 'paused' ? m[1]! : m[2]!, due: rec.nextAttempt ? Math.floor(rec.nextAttempt / 1000) : null };
+  }
+  return undefined;
+}
+
 /** postqueue -j's object for one message. */
 export function jsonEntry({ rec, active, dropped }: ListedMessage): string {
   const problem = problemOf(rec);
+  const limit = limitOf(rec);
   return JSON.stringify({
     queue_name: dropped ? 'maildrop' : rec.hold ? 'hold' : active ? 'active' : rec.attempts > 0 ? 'deferred' : 'incoming',
     queue_id: rec.id,
@@ -90,6 +106,7 @@ export function jsonEntry({ rec, active, dropped }: ListedMessage): string {
     attempts: rec.attempts,
     next_attempt: rec.nextAttempt ? Math.floor(rec.nextAttempt / 1000) : null,
     ...(problem ? { problem } : {}),
+    ...(limit ? { limit } : {}),
   });
 }
 

@@ -53,6 +53,8 @@ import { type RetryPolicy, delayWarningDue, lifetimeStart, nextAttempt, retryPol
 import { type PreparedRelay, type SendInfo, type SmtpError, Session, configFailure, prepareRelay, type Transcript } from './smtp-client.js';
 import { commitReport, postmasterAddress, wantsNotice, type ReportRecipient } from './bounce.js';
 import { asciiEnvelope, needsSmtpUtf8 } from './smtputf8.js';
+import { relayLimits } from '../config/limits.js';
+import { type Grant, clearPause, pauseRelay, pausedUntil, reserve, unreserve } from './limits.js';
 
 /** Messages up to this size are read into memory for sending; larger ones are streamed. */
 const SMALL_MESSAGE = 256 * 1024;
@@ -143,6 +145,8 @@ export class Engine {
   private concurrency = new Map<string, number>();
   private sessionWaiters: (() => void)[] = [];
   private learnedCap = new Map<string, number>();
+  /** Waits for a rate slot (limitGate), cut short by stop(). */
+  private sleepers = new Set<() => void>();
   /** Configuration problems announced (cause + fix -> when), so that each is logged once. */
   private announced = new Map<string, number>();
   private tag: string | undefined;
@@ -277,6 +281,7 @@ export class Engine {
    */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
+    for (const wake of [...this.sleepers]) wake();
     for (const j of this.queue) this.queued.delete(j.id);
     this.queue = [];
     if (this.inFlight.size > 0) {
@@ -482,6 +487,49 @@ export class Engine {
     return { name: first, s };
   }
 
+  /**
+   * The sending limits of relay `name` for one message of `rcpts` recipients (runner/limits.ts):
+   * wait here for a near rate slot, or the time it is due (over a limit, or the relay paused).
+   */
+  private async limitGate(name: string, rcpts: number): Promise<Grant> {
+    const limits = relayLimits(this.opts.config.relays?.[name]);
+    const g = await reserve(this.opts.paths, name, limits, rcpts, this.now());
+    const wait = 'at' in g ? g.at - this.now() : 0;
+    if (wait > 0 && !this.stopping) {
+      await new Promise<void>((r) => {
+        const wake = () => {
+          clearTimeout(t);
+          this.sleepers.delete(wake);
+          r();
+        };
+        const t = setTimeout(wake, wait);
+        this.sleepers.add(wake);
+      });
+    }
+    // Stopped while waiting: the slot has not come, so the message is not sent early.
+    if ('at' in g && g.at > this.now() && this.stopping) {
+      if (g.recorded) await unreserve(this.opts.paths, name, g.at, rcpts);
+      return { until: g.at, reason: `rate limit: relay ${name} allows ${limits?.rate ?? '?'}; delivery interrupted (terminated) before its turn` };
+    }
+    return g;
+  }
+
+  /**
+   * After a group's attempt: give back the daily count of a message not accepted; a quota
+   * reply pauses the relay for every runner (one attempt, not one per queued message), and its
+   * recipients wait for the end of the pause (`until`).
+   */
+  private async afterLimits(name: string, gate: Grant, rcpts: number, got: Map<string, Outcome>, until: Map<string, number>, id: string): Promise<void> {
+    const outs = [...got.values()];
+    if ('at' in gate && gate.recorded && !outs.some((o) => o.status === 'sent')) await unreserve(this.opts.paths, name, gate.at, rcpts);
+    const quota = [...got].filter(([, o]) => o.slow === true && o.status === 'deferred');
+    if (quota.length > 0) {
+      const p = await pauseRelay(this.opts.paths, name, relayLimits(this.opts.config.relays?.[name]), quota[0]![1].reason, this.now());
+      for (const [a] of quota) until.set(a, p.until);
+      this.opts.log.line(id, p.reason, 'warning');
+    } else if (outs.some((o) => o.status === 'sent')) await clearPause(this.opts.paths, name, this.now());
+  }
+
   /** Deliver one relay group over a session; returns outcomes per address. */
   private async sendGroup(rec: ControlRecord, group: RecipientState[], session: Session, msg: GroupMessage, relay: string): Promise<{ out: Map<string, Outcome>; retry: boolean }> {
     const out = new Map<string, Outcome>();
@@ -631,6 +679,8 @@ export class Engine {
       const outcomes = result.outcomes;
       const relayOf = new Map<string, string>();
       const timing = new Map<string, [number, number]>();
+      // Recipients kept by a sending limit or a quota pause: when they are due (limits.ts).
+      const limitUntil = new Map<string, number>();
       let groupIndex = 0;
       for (const { relay: first, rcpts: group, msg: planned } of groups) {
         let msg = planned;
@@ -639,7 +689,28 @@ export class Engine {
           rec = this.applyOutcomes(rec, outcomes, relayOf, false);
           await writeControl(paths, rec);
         }
+        const keep = (wait: { until: number; reason: string }) => {
+          const o: Outcome = { status: 'deferred', dsn: '4.7.0', reason: wait.reason };
+          for (const r of group) {
+            outcomes.set(r.address, o);
+            relayOf.set(r.address, first);
+            timing.set(r.address, [0, 0]);
+            limitUntil.set(r.address, wait.until);
+          }
+        };
+        const gate = await this.limitGate(first, group.length);
+        if ('until' in gate) {
+          keep(gate);
+          continue;
+        }
         const { name, s } = await this.sessionWithFallbacks(slot, first);
+        // Paused by a quota reply while this slot waited for its session: not one more attempt.
+        const paused = 'failure' in s ? null : pausedUntil(paths, first, this.now());
+        if (paused) {
+          keep(paused);
+          if (gate.recorded) await unreserve(paths, first, gate.at, group.length);
+          continue;
+        }
         if (name !== first) {
           // A fallback relay has its own rewriting (force_sender): plan the group again for it.
           const r = rewriteSender(config, name, rec.sender, stored.text, senderEntryFor(config, group[0]!.address));
@@ -653,6 +724,7 @@ export class Engine {
             relayOf.set(r.address, s.peer);
             timing.set(r.address, [0, 0]);
           }
+          if (gate.recorded) await unreserve(paths, first, gate.at, group.length);
           continue;
         }
         let t0 = this.now();
@@ -672,6 +744,7 @@ export class Engine {
         const got = sent.out;
         const dt = this.now() - t0;
         if ([...got.values()].some((o) => o.status === 'sent')) this.delivered(name);
+        await this.afterLimits(first, gate, group.length, got, limitUntil, id);
         for (const [a, o] of got) {
           outcomes.set(a, o);
           relayOf.set(a, s.session.peer);
@@ -715,7 +788,11 @@ export class Engine {
         delete rec.configTag;
       }
       let next = 0;
-      if (anyDeferred) {
+      // Kept only by sending limits or a quota pause: due when they end, never expired.
+      const limitWaits = [...outcomes].filter(([, o]) => o.status === 'deferred').map(([a]) => limitUntil.get(a));
+      if (anyDeferred && limitWaits.every((t) => t !== undefined)) {
+        next = Math.min(...(limitWaits as number[]));
+      } else if (anyDeferred) {
         const n = nextAttempt(this.policy, rec.attempts + 1, lifetimeStart(rec, now), now, this.opts.random, slow);
         if ('giveUp' in n && !configProblem) {
           for (const [a, o] of outcomes) {

@@ -115,6 +115,8 @@ export interface ReceivedMessage {
   bodyType?: string;
   /** SMTPUTF8 given on MAIL FROM */
   smtpUtf8?: boolean;
+  /** When MAIL FROM arrived (Date.now()): the spacing a sending rate gives */
+  mailAt?: number;
 }
 
 export interface RelaySession {
@@ -145,6 +147,8 @@ export interface TestRelay {
   received: ReceivedMessage[];
   /** messages received in full but answered with a fault (Faults.data, SIZE) */
   rejected: ReceivedMessage[];
+  /** every MAIL FROM (accepted or not), when it arrived (Date.now()) */
+  mailFromTimes: number[];
   /** TCP connections accepted (including ones whose TLS handshake failed) */
   connections: number;
   /** AUTH attempts (onAuth calls) */
@@ -212,6 +216,9 @@ class Relay implements TestRelay {
   caFile: string;
   ca: Buffer;
   received: ReceivedMessage[] = [];
+  /** Every MAIL FROM (accepted or not), when it arrived: attempts, and the spacing of a rate. */
+  mailFromTimes: number[] = [];
+  private mailAt = new Map<string, number>();
   rejected: ReceivedMessage[] = [];
   connections = 0;
   authAttempts = 0;
@@ -289,7 +296,9 @@ class Relay implements TestRelay {
       onConnect: (session, cb) => this.onConnect(session, cb),
       onSecure: (socket, session, cb) => this.onSecure(socket, session, cb),
       onAuth: (auth, session, cb) => this.onAuth(auth, session, cb),
-      onMailFrom: (address, _session, cb) => {
+      onMailFrom: (address, session, cb) => {
+        this.mailFromTimes.push(Date.now());
+        this.mailAt.set(session.id, Date.now());
         const f = this.faults.mailFrom;
         const only = this.faults.onlySender;
         if (!f && only && address.address.toLowerCase() !== only.address.toLowerCase()) {
@@ -459,6 +468,8 @@ class Relay implements TestRelay {
         sessionId: session.id,
         mailFromArgs: (env.mailFrom && env.mailFrom.args) || {},
       };
+      const at = this.mailAt.get(session.id);
+      if (at !== undefined) msg.mailAt = at;
       if (typeof session.user === 'string') msg.authUser = session.user;
       if (env.bodyType) msg.bodyType = env.bodyType;
       if (env.smtpUtf8) msg.smtpUtf8 = true;

@@ -199,3 +199,17 @@ idle_timeout = "2m"
     assert.equal(l.line(['sender_table', 'a@b']), 9);
   });
 });
+
+describe('config file: sending limits', () => {
+  it('reads rate, daily_messages, daily_recipients and a preset', () => {
+    const s = parseConfigText('t.conf', `[relay.g]\nurl = "smtp+starttls://u@h.example:587"\npassword_file = "/p"\nlimits = "gmail"\nrate = "30/min"\ndaily_messages = 400\ndaily_recipients = 900\n`);
+    const g = s.relays!.g!;
+    assert.deepEqual([g.limits, g.rate, g.dailyMessages, g.dailyRecipients], ['gmail', '30/min', 400, 900]);
+  });
+  it('refuses a rate it cannot read, an unknown preset, a zero daily limit', () => {
+    const relay = `[relay.g]\nurl = "smtp+starttls://u@h.example:587"\npassword_file = "/p"\n`;
+    assert.match(err(`${relay}rate = "30"\n`), /rate.*must be messages per time, like "30\/min"/);
+    assert.match(err(`${relay}limits = "gmai"\n`), /limits.*must be one of "gmail", "workspace", "microsoft365", "ses-sandbox" \(did you mean "gmail"\?\)/);
+    assert.match(err(`${relay}daily_messages = 0\n`), /daily_messages.*whole number >= 1/);
+  });
+});

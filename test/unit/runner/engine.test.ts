@@ -71,8 +71,8 @@ async function queue(config: Config, rcpts: string[], opts: { sender?: string; n
   return r.id;
 }
 
-async function deliver(config: Config, ids: string[], log = captureLog(), slots = 2): Promise<{ results: MessageResult[]; log: typeof log }> {
-  const engine = new Engine({ config, paths: ensureSpool(config.spool), log, env: {}, slots, idleMs: 0, relayDownMs: 60_000 });
+async function deliver(config: Config, ids: string[], log = captureLog(), slots = 2, now?: () => number): Promise<{ results: MessageResult[]; log: typeof log }> {
+  const engine = new Engine({ config, paths: ensureSpool(config.spool), log, env: {}, slots, idleMs: 0, relayDownMs: 60_000, ...(now ? { now } : {}) });
   const results: MessageResult[] = [];
   engine.onResult = (r) => {
     results.push(r);
@@ -410,5 +410,119 @@ describe('engine: TLS failure wording', () => {
     const o = results[0]!.outcomes.get('a@example.com')!;
     assert.equal(o.reason, `TLS with 127.0.0.1[127.0.0.1]:${r.port} failed: the certificate is for another host: it names DNS:wrong.example, the relay URL says 127.0.0.1`);
     assert.ok(log.lines.some((l) => l.includes(`relay=127.0.0.1[127.0.0.1]:${r.port},`)), log.lines.join('\n'));
+  });
+});
+
+describe('engine: sending limits (issue 14 §2), with a moved clock', () => {
+  const DAY = 86_400_000;
+  const queued = (config: Config, ids: string[]) => ids.filter((id) => fs.existsSync(path.join(config.spool, 'ctl', id)));
+  const queueMany = async (config: Config, n: number) => {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) ids.push(await queue(config, [`r${i}@example.com`]));
+    return ids;
+  };
+
+  it('daily_messages = 10 delivers 10 of 15, keeps 5 queued with the reason across a restart, and delivers them when the window rolls', async () => {
+    const r = await relay();
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir, { dailyMessages: 10 }) });
+    const p = ensureSpool(config.spool);
+    const ids = await queueMany(config, 15);
+    let clock = Date.now();
+    const now = () => clock;
+    const { log } = await deliver(config, ids, captureLog(), 2, now);
+    assert.equal(r.received.length, 10);
+    const left = queued(config, ids);
+    assert.equal(left.length, 5);
+    for (const id of left) {
+      const rec = await readControl(p, id);
+      assert.match(rec.recipients[0]!.reason ?? '', /^daily quota: 10 of 10 messages in 24 h sent through relay main; due at \d{4}-/);
+      assert.ok(rec.nextAttempt > clock + DAY - 60_000 && rec.nextAttempt <= clock + DAY, `due ${rec.nextAttempt - clock} ms on`);
+      assert.equal(rec.recipients[0]!.status, 'deferred');
+    }
+    assert.equal(log.lines.filter((l) => /status=deferred \(daily quota: 10 of 10 messages/.test(l)).length, 5, log.lines.join('\n'));
+
+    // A restart an hour later (a new engine, as another process: the counts are in the spool),
+    // even forced: nothing more goes.
+    clock += 3600_000;
+    await deliver(config, left, captureLog(), 2, now);
+    assert.equal(r.received.length, 10);
+    assert.equal(queued(config, ids).length, 5);
+
+    // The window rolls: the 5 go.
+    clock += DAY;
+    await deliver(config, left, captureLog(), 2, now);
+    assert.equal(r.received.length, 15);
+    assert.equal(queued(config, ids).length, 0);
+  });
+
+  it('stopping while messages wait for their rate slot sends none of them early', async () => {
+    const r = await relay();
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir, { rate: '12/min' }) });
+    const ids = await queueMany(config, 4);
+    const engine = new Engine({ config, paths: ensureSpool(config.spool), log: captureLog(), env: {}, slots: 4, idleMs: 0, relayDownMs: 60_000 });
+    for (const id of ids) engine.enqueue(id, true);
+    await r.waitFor(1, 10_000);
+    // A grace long enough for the first to be recorded; the waiting ones are woken at once.
+    await engine.stop(20_000);
+    // The others had turns 5, 10 and 15 s on: none went early, all wait in the queue.
+    assert.equal(r.mailFromTimes.length, 1);
+    const left = queued(config, ids);
+    assert.equal(left.length, 3);
+    for (const id of left) assert.match((await readControl(ensureSpool(config.spool), id)).recipients[0]!.reason ?? '', /^rate limit: relay main allows 12\/min; delivery interrupted/);
+  });
+
+  it('daily_recipients counts recipients; a refused message is not counted', async () => {
+    const r = await relay({ faults: { rcpt: { 'no@example.com': '550 5.1.1 No such user' } } });
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir, { dailyRecipients: 4 }) });
+    const clock = Date.now();
+    const refused = await queue(config, ['no@example.com']);
+    await deliver(config, [refused], captureLog(), 1, () => clock);
+    const ids = [await queue(config, ['a@example.com', 'b@example.com', 'c@example.com']), await queue(config, ['d@example.com', 'e@example.com'])];
+    // Counted so far: the bounce about it (1 recipient), not the refused message itself.
+    assert.equal(r.received.length, 1);
+    assert.equal(r.received[0]!.mailFrom, '');
+    await deliver(config, ids, captureLog(), 1, () => clock);
+    assert.equal(r.received.length, 2, 'the bounce and the message of 3 recipients: 4 of 4');
+    const left = queued(config, ids);
+    assert.equal(left.length, 1);
+    assert.match((await readControl(ensureSpool(config.spool), left[0]!)).recipients[0]!.reason ?? '', /^daily quota: 4 of 4 recipients in 24 h/);
+  });
+
+  it('a quota reply pauses the relay for every runner: one attempt, the other queued messages wait for the pause', async () => {
+    const r = await relay({ faults: { mailFrom: '550 5.4.5 Daily user sending quota exceeded' } });
+    const dir = tmp();
+    const config = makeConfig(dir, { main: relaySettings(r, dir) });
+    const p = ensureSpool(config.spool);
+    const ids = await queueMany(config, 8);
+    let clock = Date.now();
+    const now = () => clock;
+    const { log } = await deliver(config, ids, captureLog(), 4, now);
+    // At most the connections open at once (slow start: 2) met the reply; then the relay paused.
+    assert.ok(r.mailFromTimes.length >= 1 && r.mailFromTimes.length <= 2, `${r.mailFromTimes.length} attempts`);
+    assert.equal(queued(config, ids).length, 8, 'nothing failed or bounced');
+    const state = JSON.parse(fs.readFileSync(path.join(config.spool, 'run', 'limits', 'main.json'), 'utf8'));
+    assert.equal(state.pause.count, 1);
+    assert.ok(state.pause.until >= clock + 3600_000 && state.pause.until <= clock + 3600_000 + 60_000);
+    let paused = 0;
+    for (const id of ids) {
+      const rec = await readControl(p, id);
+      assert.equal(rec.nextAttempt, state.pause.until, 'every message waits for the end of the pause');
+      if (/^relay main paused after a quota reply \(.*5\.4\.5.*\); due at /.test(rec.recipients[0]!.reason ?? '')) paused++;
+    }
+    assert.ok(paused >= 6, log.lines.join('\n'));
+
+    // Another runner (a new engine), forced: still paused, no attempt.
+    await deliver(config, ids, captureLog(), 4, now);
+    assert.ok(r.mailFromTimes.length <= 2);
+
+    // The pause ends and the quota is back: all 8 go, and the backoff starts over.
+    r.setFaults({});
+    clock = state.pause.until + 1000;
+    await deliver(config, ids, captureLog(), 4, now);
+    assert.equal(r.received.length, 8);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(config.spool, 'run', 'limits', 'main.json'), 'utf8')).pause, undefined);
   });
 });
