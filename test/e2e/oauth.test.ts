@@ -143,6 +143,11 @@ describe('built-in OAuth 2.0 (oidc-provider as the authorization server)', () =>
     assert.equal(controls(s.t.spool).filter((c) => c.origin === 'bounce').length, 0, 'no bounce');
     const st = await run(OUTBOX, ['oauth', 'status'], { env: s.env });
     assert.equal(st.code, 0, 'status only reads the file'); // the refusal shows at the next use
+    // The monitoring check turns CRITICAL and names the fix.
+    const mon = await run(OUTBOX, ['check', '--queue'], { env: s.env });
+    assert.equal(mon.code, 2, mon.stdout + mon.stderr);
+    assert.match(mon.stdout, /^QUEUE CRITICAL/m);
+    assert.match(mon.stdout, /outbox oauth login m/);
     await login(s);
     await queueRun(s);
     await queueRun(s);
