@@ -130,6 +130,9 @@ step(`manual pages: ${(await buildManPages(root, path.join(out, 'man'))).map((f)
   fs.chmodSync(path.join(slim, 'configure-node'), 0o755);
   fs.copyFileSync(path.join(out, 'outbox.cjs'), path.join(slim, 'outbox.cjs'));
   for (const name of ['sendmail', 'mailq', 'newaliases']) fs.symlinkSync('outbox', path.join(slim, name));
+  // build/slim/ runs here too (tests, benchmarks): node-flags for this machine's node (left out
+  // of the tarball and the package, which make their own where they are installed).
+  execFileSync(path.join(slim, 'configure-node'), [slim], { stdio: 'ignore' });
   step('slim variant: build/slim/');
 }
 
