@@ -24,8 +24,8 @@ function recipeBlocks(): string[] {
   const readme = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
   const start = readme.indexOf('\n### Containers\n');
   assert.ok(start >= 0, 'README has a "### Containers" section');
-  const end = readme.indexOf('\n#', start + 5);
-  const section = readme.slice(start, end > 0 ? end : undefined);
+  const next = /\n#{2,3} /.exec(readme.slice(start + 5));
+  const section = readme.slice(start, next ? start + 5 + next.index : undefined);
   return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
 }
 
@@ -87,10 +87,11 @@ mkdir -p /run/secrets
 printf 'container-secret\\n' > /run/secrets/relay_password
 chown ${APP_UID} /run/secrets/relay_password
 chmod 0600 /run/secrets/relay_password
-# Waits (bounded) until the spool is empty and no process of the app's uid is left.
+# Waits (bounded: 120 s) until the spool is empty and no process of the app's uid is left (a
+# background delivery may stay a while after its work).
 settle() {
   i=0
-  while [ $i -lt 240 ]; do
+  while [ $i -lt 480 ]; do
     if ${asApp} /usr/sbin/sendmail -bp 2>&1 | grep -q 'Mail queue is empty' && ! pgrep -u ${APP_UID} >/dev/null; then echo "settled"; return 0; fi
     i=$((i + 1)); sleep 0.25
   done
@@ -101,7 +102,7 @@ printf 'To: nodaemon@example.com\\nSubject: no daemon (${variant})\\n\\nhello\\n
 echo "submitted rc=$?"
 settle
 echo "== daemon beside"
-${asApp} /usr/sbin/sendmail -bd -q5m 2>"$T/daemon.err" &
+${asApp} /usr/sbin/sendmail -bd -q5m 2>/var/tmp/ct/daemon.err &
 dpid=$!
 i=0; while [ $i -lt 240 ] && [ ! -s /var/spool/outbox-app/run/daemon.pid ]; do i=$((i + 1)); sleep 0.25; done
 echo "daemon pid file: $(cat /var/spool/outbox-app/run/daemon.pid 2>/dev/null || echo none)"
@@ -111,11 +112,11 @@ i=0; while [ $i -lt 240 ] && ! ${asApp} /usr/sbin/sendmail -bp 2>&1 | grep -q 'M
 kill -TERM $dpid
 rc=0; wait $dpid || rc=$?
 echo "daemon rc=$rc"
-cat "$T/daemon.err" >&2
+cat /var/tmp/ct/daemon.err >&2
 settle
 `;
   fs.writeFileSync(path.join(dir, 'run.sh'), script);
-  const r = await run('unshare', ['--mount', '--propagation', 'private', 'sh', path.join(dir, 'run.sh'), dir], { timeoutMs: 240_000 });
+  const r = await run('unshare', ['--mount', '--propagation', 'private', 'sh', path.join(dir, 'run.sh'), dir], { timeoutMs: 400_000 });
   assert.equal(r.code, 0, r.stdout + r.stderr);
   return r.stdout;
 }

@@ -260,6 +260,8 @@ test('install.sh --slim: the slim variant on the system\'s Node delivers a messa
   } finally {
     await relay.close();
     fs.rmSync(scratch, { recursive: true, force: true });
+    // After a failure half-way: leave no installation behind for the package tests that follow.
+    if (fs.lstatSync('/usr/local/sbin/outbox', { throwIfNoEntry: false })) spawnSync(UNINSTALL, ['--purge'], { stdio: 'ignore' });
   }
 });
 
