@@ -79,6 +79,14 @@ for f in $LINKS; do
   fi
 done
 
+# The slim variant needs Node (>= 20): refuse before changing anything.
+if [ "$slim" -eq 1 ]; then
+  node_bin=$(for n in /usr/bin/node /usr/local/bin/node; do [ -x "$n" ] && { echo "$n"; break; }; done)
+  [ -n "$node_bin" ] || node_bin=$(command -v node) || { echo "install.sh: --slim needs Node.js (>= 20) (apt install nodejs), or install the executable (without --slim)" >&2; exit 69; }
+  major=$("$node_bin" -p 'process.versions.node.split(".")[0]' 2>/dev/null </dev/null || echo 0)
+  [ "$major" -ge 20 ] 2>/dev/null || { echo "install.sh: --slim needs Node.js >= 20; $node_bin is $("$node_bin" --version 2>/dev/null)" >&2; exit 69; }
+fi
+
 # 2. The executable (or the slim variant's files and a link to its launcher).
 if [ "$slim" -eq 1 ]; then
   if [ ! -x "$here/build/slim/outbox" ]; then
@@ -97,7 +105,7 @@ if [ "$slim" -eq 1 ]; then
     changed "installed $LIBDIR/$f"
   done
   # node-flags: made for this machine's node; again after a Node upgrade (node newer than it).
-  if [ "$lib_changed" -eq 1 ] || [ ! -f "$LIBDIR/node-flags" ] || [ "$(readlink -f "$(command -v node)")" -nt "$LIBDIR/node-flags" ]; then
+  if [ "$lib_changed" -eq 1 ] || [ ! -f "$LIBDIR/node-flags" ] || [ "$node_bin" -nt "$LIBDIR/node-flags" ]; then
     "$LIBDIR/configure-node" "$LIBDIR" >/dev/null
     changed "wrote $LIBDIR/node-flags ($(cat "$LIBDIR/node-flags"))"
   fi
