@@ -11,6 +11,10 @@
 //     ignored (`execArgvExtension: "none"`): a caller's environment does not reach Node.
 //  4. build/sendmail, build/mailq, build/newaliases: symlinks to build/outbox.
 //  5. build/man/: the manual pages, roff from docs/man/*.md (scripts/build-man.mjs).
+//  6. build/slim/: the slim variant on the system's Node (README "Slim variant"): the bundle,
+//     scripts/slim/slim.cjs and the launcher `outbox` (scripts/slim/launcher.sh.in, with the
+//     variables of src/runtime-env.ts READ_AT_START to unset), with sendmail, mailq, newaliases,
+//     and configure-node (run where it is installed: writes node-flags for that machine's node).
 //
 // Skips step 3 when the bundle and the node binary are unchanged since the last build.
 import { execFileSync } from 'node:child_process';
@@ -113,6 +117,24 @@ for (const name of ['sendmail', 'mailq', 'newaliases']) {
 }
 const { buildManPages } = await import('./build-man.mjs');
 step(`manual pages: ${(await buildManPages(root, path.join(out, 'man'))).map((f) => path.basename(f)).join(', ')}`);
+
+{
+  const slim = path.join(out, 'slim');
+  fs.rmSync(slim, { recursive: true, force: true });
+  fs.mkdirSync(slim);
+  const { READ_AT_START } = await import(path.join(root, 'dist/src/runtime-env.js'));
+  const launcher = fs.readFileSync(path.join(root, 'scripts/slim/launcher.sh.in'), 'utf8').replace('@UNSET@', READ_AT_START.join(' '));
+  fs.writeFileSync(path.join(slim, 'outbox'), launcher, { mode: 0o755 });
+  fs.copyFileSync(path.join(root, 'scripts/slim/slim.cjs'), path.join(slim, 'slim.cjs'));
+  fs.copyFileSync(path.join(root, 'scripts/slim/configure-node'), path.join(slim, 'configure-node'));
+  fs.chmodSync(path.join(slim, 'configure-node'), 0o755);
+  fs.copyFileSync(path.join(out, 'outbox.cjs'), path.join(slim, 'outbox.cjs'));
+  for (const name of ['sendmail', 'mailq', 'newaliases']) fs.symlinkSync('outbox', path.join(slim, name));
+  // build/slim/ runs here too (tests, benchmarks): node-flags for this machine's node (left out
+  // of the tarball and the package, which make their own where they are installed).
+  execFileSync(path.join(slim, 'configure-node'), [slim], { stdio: 'ignore' });
+  step('slim variant: build/slim/');
+}
 
 const version = execFileSync(exe, ['--version'], { encoding: 'utf8', argv0: 'sendmail' }).trim();
 step(`${exe}: ${version}`);

@@ -1,6 +1,8 @@
 # scripts/install-paths.sh — where install.sh puts things and uninstall.sh finds them (sourced by both).
 SBIN=/usr/local/sbin
 BIN="$SBIN/outbox"
+# The slim variant (install.sh --slim): the launcher, bundle and configure-node; BIN links to it.
+LIBDIR=/usr/local/lib/outbox
 SPOOL=/var/spool/outbox
 ETC=/etc/outbox
 UNITDIR=/etc/systemd/system

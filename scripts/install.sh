@@ -2,8 +2,12 @@
 # scripts/install.sh — install Outbox as this machine's sendmail (run as root; idempotent: a
 # second run changes nothing and says so). See README "Installation".
 #
-#   scripts/install.sh [--force] [--timer | --no-service]
+#   scripts/install.sh [--slim] [--force] [--timer | --no-service]
 #
+#   --slim        the slim variant on the system's Node (>= 20) instead of the single
+#                 executable: build/slim/ -> /usr/local/lib/outbox, /usr/local/sbin/outbox a
+#                 symlink to its launcher (README "Slim variant"); without --slim, a slim
+#                 installation is replaced by the executable
 #   --force       also replace a sendmail/mailq/newaliases that a Debian package owns (Postfix,
 #                 Exim, ...): the package's file is moved aside with dpkg-divert, so package
 #                 upgrades cannot overwrite ours and uninstall.sh puts it back
@@ -12,6 +16,8 @@
 #
 # What it does, each step only when needed:
 #   build/outbox (built first if missing)    -> /usr/local/sbin/outbox
+#   or with --slim: build/slim/* -> /usr/local/lib/outbox/ (then its configure-node), and
+#       /usr/local/sbin/outbox -> /usr/local/lib/outbox/outbox
 #   /usr/sbin/sendmail, /usr/bin/mailq, /usr/bin/newaliases -> symlinks to it; an existing file
 #       that is not ours is kept as FILE.pre-outbox (dpkg-divert for package-owned files)
 #   /usr/local/bin/outbox -> the same: `outbox queue`, `mailq` on an ordinary user's PATH
@@ -29,10 +35,12 @@ set -eu
 . "$(dirname "$0")/install-paths.sh"
 
 force=0
+slim=0
 service=daemon
 for a in "$@"; do
   case "$a" in
     --force) force=1 ;;
+    --slim) slim=1 ;;
     --timer) service=timer ;;
     --no-service) service=none ;;
     # The header comment is the usage: print it without the comment marks, up to the code.
@@ -71,20 +79,61 @@ for f in $LINKS; do
   fi
 done
 
-# 2. The executable.
-if [ ! -x "$here/build/outbox" ]; then
-  say "building build/outbox (node scripts/build.mjs)"
-  (cd "$here" && node scripts/build.mjs) >&2
+# The slim variant needs Node (>= 20): refuse before changing anything.
+if [ "$slim" -eq 1 ]; then
+  node_bin=$(for n in /usr/bin/node /usr/local/bin/node; do [ -x "$n" ] && { echo "$n"; break; }; done)
+  [ -n "$node_bin" ] || node_bin=$(command -v node) || { echo "install.sh: --slim needs Node.js (>= 20) (apt install nodejs), or install the executable (without --slim)" >&2; exit 69; }
+  major=$("$node_bin" -p 'process.versions.node.split(".")[0]' 2>/dev/null </dev/null || echo 0)
+  [ "$major" -ge 20 ] 2>/dev/null || { echo "install.sh: --slim needs Node.js >= 20; $node_bin is $("$node_bin" --version 2>/dev/null)" >&2; exit 69; }
 fi
-if [ -f "$BIN" ] && cmp -s "$here/build/outbox" "$BIN"; then
-  :
+
+# 2. The executable (or the slim variant's files and a link to its launcher).
+if [ "$slim" -eq 1 ]; then
+  if [ ! -x "$here/build/slim/outbox" ]; then
+    say "building build/slim (node scripts/build.mjs)"
+    (cd "$here" && node scripts/build.mjs) >&2
+  fi
+  mkdir -p "$LIBDIR"
+  lib_changed=0
+  for f in outbox configure-node slim.cjs outbox.cjs; do
+    if [ -f "$LIBDIR/$f" ] && cmp -s "$here/build/slim/$f" "$LIBDIR/$f"; then continue; fi
+    cp "$here/build/slim/$f" "$LIBDIR/$f.new.$$"
+    chown root:root "$LIBDIR/$f.new.$$"
+    case "$f" in *.cjs) chmod 0644 "$LIBDIR/$f.new.$$" ;; *) chmod 0755 "$LIBDIR/$f.new.$$" ;; esac
+    mv -f "$LIBDIR/$f.new.$$" "$LIBDIR/$f"
+    lib_changed=1
+    changed "installed $LIBDIR/$f"
+  done
+  # node-flags: made for this machine's node; again after a Node upgrade (node newer than it).
+  if [ "$lib_changed" -eq 1 ] || [ ! -f "$LIBDIR/node-flags" ] || [ "$node_bin" -nt "$LIBDIR/node-flags" ]; then
+    "$LIBDIR/configure-node" "$LIBDIR" >/dev/null
+    changed "wrote $LIBDIR/node-flags ($(cat "$LIBDIR/node-flags"))"
+  fi
+  if ! { [ -L "$BIN" ] && [ "$(readlink "$BIN")" = "$LIBDIR/outbox" ]; }; then
+    mkdir -p "$SBIN"
+    ln -sfn "$LIBDIR/outbox" "$BIN.new.$$"
+    mv -fT "$BIN.new.$$" "$BIN"
+    changed "linked $BIN -> $LIBDIR/outbox (slim variant)"
+  fi
 else
-  mkdir -p "$SBIN"
-  cp "$here/build/outbox" "$BIN.new.$$"
-  chown root:root "$BIN.new.$$"
-  chmod 0755 "$BIN.new.$$"
-  mv -f "$BIN.new.$$" "$BIN"
-  changed "installed $BIN"
+  if [ ! -x "$here/build/outbox" ]; then
+    say "building build/outbox (node scripts/build.mjs)"
+    (cd "$here" && node scripts/build.mjs) >&2
+  fi
+  if [ -f "$BIN" ] && [ ! -L "$BIN" ] && cmp -s "$here/build/outbox" "$BIN"; then
+    :
+  else
+    mkdir -p "$SBIN"
+    cp "$here/build/outbox" "$BIN.new.$$"
+    chown root:root "$BIN.new.$$"
+    chmod 0755 "$BIN.new.$$"
+    mv -f "$BIN.new.$$" "$BIN"
+    changed "installed $BIN"
+  fi
+  if [ -f "$LIBDIR/slim.cjs" ]; then
+    rm -rf "$LIBDIR"
+    changed "removed the slim variant's $LIBDIR"
+  fi
 fi
 
 # 3. sendmail, mailq, newaliases, and outbox on the users' PATH.

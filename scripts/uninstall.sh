@@ -3,7 +3,8 @@
 #
 #   scripts/uninstall.sh [--purge]
 #
-# Stops and removes the systemd units, removes /usr/local/sbin/outbox and the sendmail, mailq,
+# Stops and removes the systemd units, removes /usr/local/sbin/outbox (and the slim variant's
+# /usr/local/lib/outbox) and the sendmail, mailq,
 # newaliases and /usr/local/bin/outbox links, and puts back what was there before
 # (FILE.pre-outbox, or the dpkg-diversion of a package's file). Keeps the queue
 # (/var/spool/outbox), the configuration (/etc/outbox) and the `outbox` user, unless --purge:
@@ -61,10 +62,14 @@ for f in $LINKS; do
   fi
 done
 
-# 3. The executable.
-if [ -e "$BIN" ]; then
+# 3. The executable (or the link to the slim variant's launcher, and its files).
+if [ -e "$BIN" ] || [ -L "$BIN" ]; then
   rm -f "$BIN"
   say "removed $BIN"
+fi
+if [ -f "$LIBDIR/slim.cjs" ]; then
+  rm -rf "$LIBDIR"
+  say "removed $LIBDIR"
 fi
 
 # 3b. Manual pages.

@@ -19,7 +19,10 @@ function pidFile(runDir: string): string {
 /** Does `pid` run this program? Without /proc (or for another user's process) assume it does. */
 function isOurProgram(pid: number): boolean {
   try {
-    return fs.readlinkSync(`/proc/${pid}/exe`) === fs.realpathSync(process.execPath);
+    if (fs.readlinkSync(`/proc/${pid}/exe`) !== fs.realpathSync(process.execPath)) return false;
+    // The slim variant runs on the system's node, as other programs may: its script tells.
+    const slim = (globalThis as { __outboxSlim?: string }).__outboxSlim;
+    return !slim || fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').includes(path.join(path.dirname(slim), 'slim.cjs'));
   } catch {
     return true;
   }

@@ -84,11 +84,13 @@ export function describeOutcome(o: ChildOutcome): string {
 
 /**
  * How to run this program again as the `outbox` command: the SEA executable itself (told its
- * name through argv0, whatever the file is called), or `node bin/outbox.js` when running from
- * the JavaScript build (development and unit tests).
+ * name through argv0, whatever the file is called), the slim variant's launcher `outbox` (its
+ * file name is the personality), or `node bin/outbox.js` when running from the JavaScript build
+ * (development and unit tests).
  */
 export function selfCommand(): { command: string; prefix: string[]; argv0: string } {
-  const g = globalThis as { __outboxSea?: boolean; __outboxScriptDir?: string };
+  const g = globalThis as { __outboxSea?: boolean; __outboxScriptDir?: string; __outboxSlim?: string };
+  if (g.__outboxSlim) return { command: g.__outboxSlim, prefix: [], argv0: 'outbox' };
   if (g.__outboxSea || !g.__outboxScriptDir) return { command: process.execPath, prefix: [], argv0: 'outbox' };
   return { command: process.execPath, prefix: [`${g.__outboxScriptDir}/outbox.js`], argv0: process.execPath };
 }

@@ -1,6 +1,7 @@
 /**
  * End-to-end: scripts/install.sh (twice) and scripts/uninstall.sh on this very machine, and the
- * Debian package from scripts/build-deb. Needs root (CI runs as root).
+ * Debian package from scripts/build-deb; both for the single executable and for the slim variant
+ * (install.sh --slim, build-deb --slim: README "Slim variant"). Needs root (CI runs as root).
  *
  * The machine is restored whatever happens: before anything, the state of /usr/sbin/sendmail,
  * /usr/bin/mailq, /usr/bin/newaliases, the dpkg diversions, the user `outbox`, /etc/outbox and
@@ -25,7 +26,7 @@ const UNINSTALL = path.join(REPO, 'scripts/uninstall.sh');
 const BUILD_DEB = path.join(REPO, 'scripts/build-deb');
 const LINKS = ['/usr/sbin/sendmail', '/usr/bin/mailq', '/usr/bin/newaliases'];
 const MAN_PAGES = ['man1/mailq.1', 'man5/outbox.conf.5', 'man8/outbox.8', 'man8/sendmail.8', 'man8/newaliases.8'].map((p) => `/usr/local/share/man/${p}`);
-const OURS = ['/usr/local/sbin/outbox', '/usr/local/bin/outbox', '/etc/outbox', '/var/spool/outbox', '/var/lib/outbox', '/etc/systemd/system/outbox.service', '/etc/systemd/system/outbox-queue.service', '/etc/systemd/system/outbox-queue.timer', ...MAN_PAGES];
+const OURS = ['/usr/local/sbin/outbox', '/usr/local/lib/outbox', '/usr/local/bin/outbox', '/etc/outbox', '/var/spool/outbox', '/var/lib/outbox', '/etc/systemd/system/outbox.service', '/etc/systemd/system/outbox-queue.service', '/etc/systemd/system/outbox-queue.timer', ...MAN_PAGES];
 
 function describe(p: string): string {
   let st: fs.Stats;
@@ -205,6 +206,65 @@ test('uninstall.sh restores the previous sendmail and keeps the queue; --purge r
   assert.equal(machineState(), initial);
 });
 
+test('install.sh --slim: the slim variant on the system\'s Node delivers a message; install.sh switches back; uninstall --purge restores', async () => {
+  const { startRelay } = await import('../helpers/relay.js');
+  const relay = await startRelay({ users: { outbox: 'slim-secret' } });
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-slim-'));
+  fs.chmodSync(scratch, 0o755);
+  const ca = path.join(scratch, 'ca.pem');
+  fs.copyFileSync(relay.caFile, ca);
+  fs.chmodSync(ca, 0o644);
+  try {
+    const r = await run(INSTALL, ['--slim', '--force'], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(fs.readlinkSync('/usr/local/sbin/outbox'), '/usr/local/lib/outbox/outbox');
+    for (const l of LINKS) assert.equal(fs.readlinkSync(l), '/usr/local/sbin/outbox');
+    for (const f of ['outbox', 'configure-node']) assert.equal(fs.statSync(`/usr/local/lib/outbox/${f}`).mode & 0o7777, 0o755, f);
+    for (const f of ['slim.cjs', 'outbox.cjs', 'node-flags']) assert.equal(fs.statSync(`/usr/local/lib/outbox/${f}`).mode & 0o7777, 0o644, f);
+    assert.match(r.stdout, /wrote \/usr\/local\/lib\/outbox\/node-flags/);
+    const again = await run(INSTALL, ['--slim', '--force'], { timeoutMs: 120_000 });
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /nothing to change \(0 changes\)/);
+    // A user submits through the launcher with a hostile NODE_OPTIONS: it does not apply, and
+    // nothing is printed (no V8 flag warning either).
+    const s = await run('setpriv', ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '/usr/sbin/sendmail', '-i', 'slim@example.com'], { input: 'Subject: slim variant\n\nhello\n', env: { HOME: '/', NODE_OPTIONS: '--require=/nonexistent.js', NODE_DEBUG: 'module' } });
+    assert.equal(s.code, 0, s.stderr);
+    assert.equal(s.stderr, '');
+    const p = await run('/usr/local/sbin/outbox', ['pickup', '-v']);
+    assert.equal(p.code, 0, p.stderr);
+    assert.match(p.stderr, /1 queued/);
+    fs.writeFileSync('/etc/outbox/relay.password', 'slim-secret\n');
+    const gid = Number(sh('getent', ['group', 'outbox']).stdout.split(':')[2]);
+    fs.chownSync('/etc/outbox/relay.password', 0, gid);
+    fs.chmodSync('/etc/outbox/relay.password', 0o640);
+    // Root starts the queue run; the runner works as outbox (a child started through the launcher).
+    const q = await run('/usr/sbin/sendmail', ['-q'], { env: { OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_CA: ca, OUTBOX_RELAY_PASSWORD_FILE: '/etc/outbox/relay.password', OUTBOX_LOG: 'stderr' }, timeoutMs: 60_000 });
+    assert.equal(q.code, 0, q.stdout + q.stderr);
+    assert.match(q.stderr, /to=<slim@example\.com>, relay=.*status=sent/);
+    assert.equal(relay.received.length, 1);
+    assert.match(relay.received[0]!.data.toString(), /Subject: slim variant/);
+    const m = await run('/usr/bin/mailq', []);
+    assert.match(m.stdout, /Mail queue is empty/);
+    // install.sh without --slim replaces the slim variant by the executable.
+    const sea = await run(INSTALL, ['--force'], { timeoutMs: 120_000 });
+    assert.equal(sea.code, 0, sea.stdout + sea.stderr);
+    assert.ok(fs.lstatSync('/usr/local/sbin/outbox').isFile());
+    assert.ok(!fs.existsSync('/usr/local/lib/outbox'));
+    const back = await run(INSTALL, ['--slim', '--force'], { timeoutMs: 120_000 });
+    assert.equal(back.code, 0, back.stdout + back.stderr);
+    assert.equal(fs.readlinkSync('/usr/local/sbin/outbox'), '/usr/local/lib/outbox/outbox');
+    const u = await run(UNINSTALL, ['--purge']);
+    assert.equal(u.code, 0, u.stdout + u.stderr);
+    assert.match(u.stdout, /removed \/usr\/local\/lib\/outbox/);
+    assert.equal(machineState(), initial);
+  } finally {
+    await relay.close();
+    fs.rmSync(scratch, { recursive: true, force: true });
+    // After a failure half-way: leave no installation behind for the package tests that follow.
+    if (fs.lstatSync('/usr/local/sbin/outbox', { throwIfNoEntry: false })) spawnSync(UNINSTALL, ['--purge'], { stdio: 'ignore' });
+  }
+});
+
 let deb = '';
 
 test('build-deb: outbox_<version>_amd64.deb that provides, conflicts with and replaces mail-transport-agent', async () => {
@@ -234,8 +294,8 @@ test('build-deb: outbox_<version>_amd64.deb that provides, conflicts with and re
   assert.equal(execFileSync('sh', ['-c', 'dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./conffiles', 'sh', deb], { encoding: 'utf8' }).trim(), '/etc/outbox/outbox.conf');
 });
 
-test('the .deb installs with apt (replacing the MTA) and dpkg -i, delivers a message to the relay, and purges (in an overlay)', async () => {
-  assert.ok(deb, 'the previous test built the .deb');
+/** Install DEB with apt-get and dpkg -i in an overlay, deliver a message, purge (see the header). */
+async function debInOverlay(deb: string, slim: boolean): Promise<void> {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-overlay-'));
   const script = `set -eu
 T=$1; DEB=$2
@@ -253,11 +313,13 @@ dpkg-query -W -f='outbox ${'${db:Status-Abbrev}'}\\n' outbox
 purge() { dpkg --purge --force-depends outbox >"$T/purge.log" 2>&1 || { cat "$T/purge.log"; exit 1; }; }
 echo "== purge"
 purge
-[ ! -e /usr/sbin/outbox ] && [ ! -e /var/spool/outbox ] && ! getent passwd outbox >/dev/null && echo "purged clean"
+[ ! -e /usr/sbin/outbox ] && [ ! -e /usr/lib/outbox ] && [ ! -e /var/spool/outbox ] && ! getent passwd outbox >/dev/null && echo "purged clean"
 echo "== dpkg -i"
 dpkg -i "$DEB" >/dev/null
 dpkg-query -W -f='outbox ${'${db:Status-Abbrev}'}\\n' outbox
 readlink /usr/sbin/sendmail
+readlink -f /usr/sbin/sendmail
+[ ! -f /usr/lib/outbox/node-flags ] || echo "node-flags: $(cat /usr/lib/outbox/node-flags)"
 setpriv --reuid nobody --regid nogroup --clear-groups env PATH=${USER_PATH} HOME=/ sh -c 'echo "user finds $(command -v outbox) $(command -v mailq)"'
 stat -c 'spool %U %a' /var/spool/outbox; stat -c 'incoming %U %a' /var/spool/outbox/incoming
 systemd-analyze verify /usr/lib/systemd/system/outbox.service /usr/lib/systemd/system/outbox-queue.service /usr/lib/systemd/system/outbox-queue.timer && echo "units verified"
@@ -275,7 +337,7 @@ echo "queue run rc=$?"
 mailq
 echo "== purge"
 purge
-[ ! -e /usr/sbin/outbox ] && [ ! -e /var/spool/outbox ] && [ ! -e /etc/outbox ] && ! getent passwd outbox >/dev/null && echo "purged clean"
+[ ! -e /usr/sbin/outbox ] && [ ! -e /usr/lib/outbox ] && [ ! -e /var/spool/outbox ] && [ ! -e /etc/outbox ] && ! getent passwd outbox >/dev/null && echo "purged clean"
 `;
   fs.writeFileSync(path.join(scratch, 'run.sh'), script);
   fs.chmodSync(scratch, 0o755);
@@ -292,6 +354,9 @@ purge
     assert.equal((out.match(/^outbox ii $/gm) ?? []).length, 2, out);
     assert.equal((out.match(/^purged clean$/gm) ?? []).length, 2, out);
     assert.match(out, /^outbox$/m, 'sendmail -> outbox');
+    assert.match(out, slim ? /^\/usr\/lib\/outbox\/outbox$/m : /^\/usr\/sbin\/outbox$/m, 'the program sendmail runs');
+    if (slim) assert.match(out, /^node-flags: /m);
+    else assert.doesNotMatch(out, /^node-flags/m);
     assert.match(out, /^user finds \/usr\/bin\/outbox \/usr\/bin\/mailq$/m);
     assert.match(out, /^spool outbox 711$/m);
     assert.match(out, /^incoming outbox 1733$/m);
@@ -313,4 +378,34 @@ purge
   }
   // Nothing of it leaked out of the namespace.
   assert.equal(machineState(), initial);
+}
+
+test('the .deb installs with apt (replacing the MTA) and dpkg -i, delivers a message to the relay, and purges (in an overlay)', async () => {
+  assert.ok(deb, 'the previous test built the .deb');
+  await debInOverlay(deb, false);
+});
+
+let slimDeb = '';
+
+test('build-deb --slim: outbox_<version>_all.deb, Depends nodejs (>= 20), the launcher and the bundle, under 1 MB', async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-deb-slim-'));
+  const b = await run(BUILD_DEB, ['--slim', out], { timeoutMs: 120_000 });
+  assert.equal(b.code, 0, b.stderr);
+  slimDeb = b.stdout.trim();
+  const version = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')).version;
+  assert.equal(path.basename(slimDeb), `outbox_${version}_all.deb`);
+  assert.ok(fs.statSync(slimDeb).size < 1_000_000, `${fs.statSync(slimDeb).size} bytes`);
+  const info = execFileSync('dpkg-deb', ['--info', slimDeb], { encoding: 'utf8' });
+  for (const re of [/Architecture: all/, /Depends: passwd, nodejs \(>= 20\)/, /Provides: mail-transport-agent/, /Conflicts: mail-transport-agent/, /triggers/]) assert.match(info, re);
+  assert.equal(execFileSync('sh', ['-c', 'dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./triggers', 'sh', slimDeb], { encoding: 'utf8' }).trim(), 'interest-noawait /usr/bin/node');
+  const contents = execFileSync('dpkg-deb', ['--contents', slimDeb], { encoding: 'utf8' });
+  assert.match(contents, /\.\/usr\/sbin\/outbox -> \.\.\/lib\/outbox\/outbox\n/);
+  for (const f of ['outbox', 'configure-node']) assert.match(contents, new RegExp(`-rwxr-xr-x root/root .* \\./usr/lib/outbox/${f}\n`));
+  for (const f of ['slim.cjs', 'outbox.cjs']) assert.match(contents, new RegExp(`-rw-r--r-- root/root .* \\./usr/lib/outbox/${f.replace('.', '\\.')}\n`));
+  assert.match(contents, /\.\/usr\/sbin\/sendmail -> outbox/);
+});
+
+test('the _all.deb installs with apt and dpkg -i on the system\'s Node, delivers a message to the relay, and purges (in an overlay)', async () => {
+  assert.ok(slimDeb, 'the previous test built the _all.deb');
+  await debInOverlay(slimDeb, true);
 });
