@@ -85,8 +85,9 @@ export function endpoints(o: OAuthSettings): Endpoints {
   return { tokenUrl: o.tokenUrl ?? fill(p.token), ...(deviceUrl ? { deviceUrl } : {}), scope, grant };
 }
 
+/** Said after what is wrong as "; fix with: ..." (runner/classify.ts splits reason and fix there). */
 function loginHint(relay: RelaySettings): string {
-  return `run "outbox oauth login ${relay.name}"`;
+  return `fix with: run "outbox oauth login ${relay.name}"`;
 }
 
 export function tokenFilePath(relay: RelaySettings): string {
@@ -231,7 +232,7 @@ export function tokenState(relay: RelaySettings, now = Date.now()): { ok: boolea
   }
   const grant = relay.oauth!.grant ?? 'device';
   if (grant === 'client_credentials') return { ok: true, text: `client credentials grant (${t?.access_token ? 'a token is stored' : 'no token yet'})` };
-  if (!t?.refresh_token) return { ok: false, text: `no refresh token: ${loginHint(relay)}` };
+  if (!t?.refresh_token) return { ok: false, text: `no refresh token; ${loginHint(relay)}` };
   const age = t.refresh_token_at !== undefined ? `, refresh token ${Math.floor((now - t.refresh_token_at) / 86_400_000)} day(s) old` : '';
   const access = t.access_token && (t.expires_at ?? 0) > now ? `access token valid for ${Math.round(((t.expires_at ?? 0) - now) / 60_000)} min` : 'access token expired (refreshed on next use)';
   return { ok: true, text: `${access}${age}` };

@@ -153,6 +153,18 @@ export function classify(f: SmtpFailure, peer: string, ctx: ClassifyContext = {}
   const reply = f.response ? oneLine(f.response) : '';
   const said = reply ? `host ${peer} said: ${reply}${inReplyTo(f.command)}` : '';
 
+  // Our own settings could not be used (a secret, an OAuth token refused for good). First: such
+  // an error may carry the AUTH command it interrupted, and the AUTH rule would blame the password.
+  if (code === 'ECONFIG') {
+    // "what is wrong; fix with: what to do" (config/file.ts), else the whole text is both.
+    const text = oneLine(f.message ?? 'configuration problem');
+    const m = /^(.*?);? fix with: (.*)$/.exec(text) ?? /^(.*?): ((?:set|add|put|use) .*)$/.exec(text);
+    return { status: 'deferred', dsn: '4.3.5', reason: m ? m[1]! : text, fix: m ? m[2]! : text, cause: m ? m[1]! : text };
+  }
+  // The OAuth token endpoint could not be reached, or failed: nothing to fix here, try later.
+  if (code === 'ETOKENTEMP') {
+    return { status: 'deferred', dsn: '4.4.1', reason: oneLine(f.message ?? 'the OAuth token endpoint could not be reached') };
+  }
   // Configuration problems first: whatever the reply code, they are temporary and loud.
   if (code === 'EAUTH' || (f.command && /^AUTH\b/.test(f.command))) {
     return {
@@ -184,12 +196,6 @@ export function classify(f: SmtpFailure, peer: string, ctx: ClassifyContext = {}
       fix: 'the relay requires authentication: put the user in the relay URL (smtp+starttls://USER@host:587) and set OUTBOX_RELAY_PASSWORD_FILE',
       cause: `relay ${relay} requires authentication`,
     };
-  }
-  if (code === 'ECONFIG') {
-    // "what is wrong; fix with: what to do" (config/file.ts), else the whole text is both.
-    const text = oneLine(f.message ?? 'configuration problem');
-    const m = /^(.*?);? fix with: (.*)$/.exec(text) ?? /^(.*?): ((?:set|add|put|use) .*)$/.exec(text);
-    return { status: 'deferred', dsn: '4.3.5', reason: m ? m[1]! : text, fix: m ? m[2]! : text, cause: m ? m[1]! : text };
   }
   if (rc !== undefined) {
     const dsn = enhancedCode(reply, rc, `${String(rc)[0]}.0.0`);

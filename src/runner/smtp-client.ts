@@ -216,7 +216,12 @@ export class Session {
                 };
                 let r = await attempt(false);
                 if (typeof r === 'number' && r !== 235 && s.oauth) r = await attempt(true);
-                if (r instanceof Error) return ctx.reject(r);
+                if (r instanceof Error) {
+                  // nodemailer turns any rejection into EAUTH: keep ours (ECONFIG / ETOKENTEMP).
+                  // (nodemailer rewrites the object it is given: hand it a copy.)
+                  tokenFailure = r;
+                  return ctx.reject(new Error(r.message));
+                }
                 if (r === 235) return ctx.resolve();
                 ctx.reject(Object.assign(new Error(`${bearer ? 'OAUTHBEARER' : 'XOAUTH2'} authentication failed`), { responseCode: r }));
               },
@@ -225,6 +230,7 @@ export class Session {
         : {}),
     });
     const session = new Session(relay, conn);
+    let tokenFailure: Error | undefined;
     conn.on('error', () => {
       session.dead = true;
     });
@@ -241,10 +247,12 @@ export class Session {
             return () => opts.abortables!.delete(abort);
           })()
         : undefined;
-      const fail = (err: unknown) => {
+      const fail = (e0: unknown) => {
         if (settled) return;
         settled = true;
         session.dead = true;
+        // Our own OAuth failure, whichever way nodemailer reports the AUTH it interrupted.
+        const err = tokenFailure ?? e0;
         unregister?.();
         // Name the address we talked to (or tried), Postfix-style: host[ip]:port, also when a
         // TLS failure destroyed the socket before it could tell.
