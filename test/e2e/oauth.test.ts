@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CLIENT_ID, startOAuthServer, type OAuthServer } from '../helpers/oauth.js';
+import { APP_CLIENT_ID, APP_CLIENT_SECRET, CLIENT_ID, startOAuthServer, type OAuthServer } from '../helpers/oauth.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { MAILQ, OUTBOX, SENDMAIL, controls, run, sleep, start, tempSpool, type TempSpool } from '../helpers/run.js';
 
@@ -27,7 +27,7 @@ interface Setup {
   tokenFile: string;
 }
 
-async function setup(opts: { accessTokenTtl?: number; mechanism?: 'XOAUTH2' | 'OAUTHBEARER' } = {}): Promise<Setup> {
+async function setup(opts: { accessTokenTtl?: number; mechanism?: 'XOAUTH2' | 'OAUTHBEARER'; app?: boolean } = {}): Promise<Setup> {
   const as = await startOAuthServer(opts.accessTokenTtl ? { accessTokenTtl: opts.accessTokenTtl } : {});
   const mech = opts.mechanism ?? 'XOAUTH2';
   const relay = await startRelay({ authMethods: [mech], users: { 'me@example.com': 'unused' }, oauthValidate: (_u, token) => as.valid(token) });
@@ -44,13 +44,14 @@ async function setup(opts: { accessTokenTtl?: number; mechanism?: 'XOAUTH2' | 'O
       `ca_file = "${relay.caFile}"`,
       '[relay.m.oauth]',
       'provider = "custom"',
-      `client_id = "${CLIENT_ID}"`,
       `token_url = "${as.tokenUrl}"`,
-      `device_url = "${as.deviceUrl}"`,
-      'scope = "openid offline_access smtp"',
+      ...(opts.app
+        ? [`client_id = "${APP_CLIENT_ID}"`, 'grant = "client_credentials"', `client_secret_file = "${path.join(t.dir, 'app.secret')}"`, 'scope = "smtp"']
+        : [`client_id = "${CLIENT_ID}"`, `device_url = "${as.deviceUrl}"`, 'scope = "openid offline_access smtp"']),
       '',
     ].join('\n'),
   );
+  if (opts.app) fs.writeFileSync(path.join(t.dir, 'app.secret'), `${APP_CLIENT_SECRET}\n`, { mode: 0o600 });
   const env = { ...t.env, OUTBOX_CONFIG: conf, OUTBOX_LOG: 'stderr' };
   return { as, relay, t, env, tokenFile: path.join(t.spool, 'oauth', 'm.json') };
 }
@@ -175,6 +176,27 @@ describe('built-in OAuth 2.0 (oidc-provider as the authorization server)', () =>
     await s.as.start();
     await queueRun(s);
     assert.deepEqual(s.relay.received.map((m) => m.rcptTo[0]), ['e@example.com']);
+  });
+
+  it('the client credentials grant (an application with its own secret, as Microsoft 365 allows) needs no login and delivers', async () => {
+    const s = await setup({ app: true, accessTokenTtl: 2 });
+    const ok = await run(OUTBOX, ['oauth', 'login', 'm'], { env: s.env });
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /client credentials accepted/);
+    await queue(s, 'g@example.com');
+    await queueRun(s);
+    await sleep(2500); // that token has expired: the next run gets another one by itself
+    await queue(s, 'h@example.com');
+    await queueRun(s);
+    assert.deepEqual(s.relay.received.map((m) => m.rcptTo[0]), ['g@example.com', 'h@example.com']);
+    assert.ok(s.as.tokenRequests.filter((x) => x.grant === 'client_credentials' && x.status === 200).length >= 2, JSON.stringify(s.as.tokenRequests));
+    // A wrong secret is this host's configuration problem: held, named.
+    fs.writeFileSync(path.join(s.t.dir, 'app.secret'), 'wrong\n', { mode: 0o600 });
+    fs.rmSync(s.tokenFile);
+    await queue(s, 'i@example.com');
+    const r = await queueRun(s);
+    assert.match(r.stderr, /invalid_client/);
+    assert.equal(s.relay.received.length, 2);
   });
 
   it('OAUTHBEARER (RFC 7628) with the same tokens', async () => {

@@ -31,6 +31,8 @@ export interface OAuthServer {
 }
 
 export const CLIENT_ID = 'outbox-test';
+export const APP_CLIENT_ID = 'outbox-app';
+export const APP_CLIENT_SECRET = 'app-secret-for-tests';
 
 export async function startOAuthServer(opts: { accessTokenTtl?: number } = {}): Promise<OAuthServer> {
   // The port is needed before the provider exists (it is the issuer): take a free one first.
@@ -49,12 +51,22 @@ export async function startOAuthServer(opts: { accessTokenTtl?: number } = {}): 
         redirect_uris: [],
         token_endpoint_auth_method: 'none',
       },
+      {
+        // An application with its own secret (Microsoft's client credentials grant, app-only).
+        client_id: APP_CLIENT_ID,
+        client_secret: APP_CLIENT_SECRET,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_post',
+        scope: 'smtp',
+      },
     ],
-    features: { deviceFlow: { enabled: true }, devInteractions: { enabled: true }, revocation: { enabled: true } },
+    features: { deviceFlow: { enabled: true }, devInteractions: { enabled: true }, revocation: { enabled: true }, clientCredentials: { enabled: true } },
     scopes: ['openid', 'offline_access', 'smtp'],
     issueRefreshToken: async () => true,
     rotateRefreshToken: true,
-    ttl: { AccessToken: opts.accessTokenTtl ?? 3600, DeviceCode: 600, RefreshToken: 86400, Grant: 86400, Interaction: 600, Session: 600, IdToken: 600 },
+    ttl: { AccessToken: opts.accessTokenTtl ?? 3600, ClientCredentials: opts.accessTokenTtl ?? 3600, DeviceCode: 600, RefreshToken: 86400, Grant: 86400, Interaction: 600, Session: 600, IdToken: 600 },
     findAccount: async (_ctx: unknown, id: string) => ({ accountId: id, claims: async () => ({ sub: id }) }),
   } as never);
   const tokenRequests: { grant: string; status: number }[] = [];
@@ -121,7 +133,7 @@ export async function startOAuthServer(opts: { accessTokenTtl?: number } = {}): 
     tokenRequests,
     approve,
     async valid(token) {
-      const at = await provider.AccessToken.find(token);
+      const at = (await provider.AccessToken.find(token)) ?? (await provider.ClientCredentials.find(token));
       return Boolean(at && !at.isExpired);
     },
     async revokeAll() {
