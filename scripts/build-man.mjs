@@ -17,7 +17,10 @@ export async function buildManPages(root, outDir) {
   const src = path.join(root, 'docs', 'man');
   fs.mkdirSync(outDir, { recursive: true });
   const written = [];
-  for (const name of fs.readdirSync(src).filter((n) => /^[\w.-]+\.[1-8]\.md$/.test(n)).sort()) {
+  for (const name of fs
+    .readdirSync(src)
+    .filter((n) => /^[\w.-]+\.[1-8]\.md$/.test(n))
+    .sort()) {
     const text = fs.readFileSync(path.join(src, name), 'utf8');
     const file = await unified()
       .use(remarkParse)

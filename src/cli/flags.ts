@@ -202,7 +202,10 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
         ignoreDots = true;
         return;
       case 'N': {
-        const words = checkValue(flag, value ?? '').toUpperCase().split(/[\s,]+/).filter(Boolean);
+        const words = checkValue(flag, value ?? '')
+          .toUpperCase()
+          .split(/[\s,]+/)
+          .filter(Boolean);
         if (words.length === 0 || words.some((w) => !NOTIFY_WORDS.has(w)) || (words.includes('NEVER') && words.length > 1)) {
           throw usage(`-N${value ?? ''}: expected "never" or a list of success, delay, failure`);
         }

@@ -104,7 +104,7 @@ function outboxUsage(): string {
   const names = Object.keys(COMMAND_USAGE).sort();
   const width = Math.max(...names.map((n) => n.length));
   return [
-    'usage: outbox COMMAND [ARGS...]       (outbox COMMAND --help: that command\'s usage)',
+    "usage: outbox COMMAND [ARGS...]       (outbox COMMAND --help: that command's usage)",
     '       outbox [sendmail flags] [--] [recipient ...]   the same as sendmail (sendmail --help)',
     'commands:',
     ...names.map((n) => `  ${n.padEnd(width)}  ${COMMAND_USAGE[n]!.summary}`),

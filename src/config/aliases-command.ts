@@ -77,7 +77,10 @@ export async function verifyAddresses(addresses: string[], fileConfig: Config, i
       const relay = ex.route.relay;
       const configured = relay === 'env' ? Boolean(process.env.OUTBOX_RELAY) || config.relays?.env !== undefined : config.relays?.[relay] !== undefined;
       if (!configured) {
-        const fix = relay === 'env' ? 'set OUTBOX_RELAY=smtp+starttls://user@host:587 (and OUTBOX_RELAY_PASSWORD_FILE), or add a [relay.NAME] table to the configuration file' : `add a [relay.${relay}] table to the configuration file`;
+        const fix =
+          relay === 'env'
+            ? 'set OUTBOX_RELAY=smtp+starttls://user@host:587 (and OUTBOX_RELAY_PASSWORD_FILE), or add a [relay.NAME] table to the configuration file'
+            : `add a [relay.${relay}] table to the configuration file`;
         io.stdout.write(`${a}... not deliverable: relay ${relay} (${relayDisplay(config, relay)}); ${ex.why}; fix: ${fix}\n`);
         if (status === EX_OK) status = EX_CONFIG;
         continue;

@@ -253,7 +253,8 @@ export function expandRecipientTraced(config: Config, address: string, table: Al
       }
       return null;
     }
-    if (depth >= MAX_DEPTH) return { error: `${addr}: aliases nested more than ${MAX_DEPTH} deep (a loop?) at ${table!.file}:${entry.line}`, exitCode: EX_CONFIG };
+    if (depth >= MAX_DEPTH)
+      return { error: `${addr}: aliases nested more than ${MAX_DEPTH} deep (a loop?) at ${table!.file}:${entry.line}`, exitCode: EX_CONFIG };
     const where = `${table!.file}:${entry.line}`;
     for (const t of entry.targets) {
       if (t.kind === 'error') {
@@ -264,7 +265,9 @@ export function expandRecipientTraced(config: Config, address: string, table: Al
         return { error: `${addr}: alias "${entry.name}" (${where}): ${refusedMessage(t)}`, exitCode: EX_CONFIG };
       }
     }
-    trace.push(`${addr}: alias "${entry.name}" (${where}) -> ${entry.targets.map((t) => (t.kind === 'local' ? '\\' : '') + (t as { value: string }).value).join(', ')}`);
+    trace.push(
+      `${addr}: alias "${entry.name}" (${where}) -> ${entry.targets.map((t) => (t.kind === 'local' ? '\\' : '') + (t as { value: string }).value).join(', ')}`,
+    );
     for (const t of entry.targets) {
       if (t.kind !== 'address' && t.kind !== 'local') continue;
       const r = walk(t.value, depth + 1, t.kind === 'local', [...chain, name.toLowerCase()]);

@@ -69,7 +69,10 @@ export function portFinding(port: number, r: PortResult, relayPort: number): Fin
     case 'refused':
       return {
         level: level(true),
-        text: port === 25 ? `port 25 blocked or closed: connection refused${mine ? '' : ' (fine: this relay uses port ' + relayPort + ')'}` : `port ${port}: closed (connection refused)`,
+        text:
+          port === 25
+            ? `port 25 blocked or closed: connection refused${mine ? '' : ' (fine: this relay uses port ' + relayPort + ')'}`
+            : `port ${port}: closed (connection refused)`,
       };
     case 'timeout':
       return {
@@ -262,7 +265,12 @@ export function expiredAgo(expires: number, now: number): string {
  * (the socket was opened with delivery's options): a chain that does not verify fails even with
  * a matching pin, since a pin is checked in addition to verification, never instead.
  */
-export function certFindings(sock: Pick<tls.TLSSocket, 'authorized' | 'authorizationError' | 'getPeerCertificate'>, host: string, relay: RelaySettings, now: number): { findings: Finding[]; trusted: boolean } {
+export function certFindings(
+  sock: Pick<tls.TLSSocket, 'authorized' | 'authorizationError' | 'getPeerCertificate'>,
+  host: string,
+  relay: RelaySettings,
+  now: number,
+): { findings: Finding[]; trusted: boolean } {
   const out: Finding[] = [];
   const cert = sock.getPeerCertificate();
   if (!cert || !cert.raw) return { findings: [{ level: 'fail', text: 'certificate: the server sent none' }], trusted: false };
@@ -278,7 +286,8 @@ export function certFindings(sock: Pick<tls.TLSSocket, 'authorized' | 'authoriza
   // The setting's name where this relay is configured: the environment's relay has no ca_file.
   const caKey = relay.name === 'env' ? 'OUTBOX_RELAY_CA' : 'ca_file';
   const nameErr = tls.checkServerIdentity(host, cert);
-  if (pins.length > 0 && !pinned) out.push({ level: 'fail', text: `certificate: fingerprint ${cert.fingerprint256} does not match the configured fingerprint pin` });
+  if (pins.length > 0 && !pinned)
+    out.push({ level: 'fail', text: `certificate: fingerprint ${cert.fingerprint256} does not match the configured fingerprint pin` });
   else if (pinned) out.push({ level: 'ok', text: 'certificate: matches the configured fingerprint pin' });
   if (chainErr) {
     const why =
@@ -289,7 +298,10 @@ export function certFindings(sock: Pick<tls.TLSSocket, 'authorized' | 'authoriza
           : chainErr === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || chainErr === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
             ? `issued by a CA this system does not trust (set ${caKey})`
             : chainErr;
-    out.push({ level: 'fail', text: `certificate NOT valid: ${why}${pinned ? '; the pin does not replace verification: delivery refuses this certificate too' : ''}` });
+    out.push({
+      level: 'fail',
+      text: `certificate NOT valid: ${why}${pinned ? '; the pin does not replace verification: delivery refuses this certificate too' : ''}`,
+    });
   } else out.push({ level: 'ok', text: `certificate chain: valid (${subject}, issued by ${issuer})` });
   if (nameErr) out.push({ level: 'fail', text: `certificate is for another host: it names ${certNames(cert)}, the URL says ${host}` });
   else out.push({ level: 'ok', text: `certificate name: matches ${host}` });
@@ -383,7 +395,8 @@ export async function probe(relay: RelaySettings, opts: ProbeOptions): Promise<{
         findings.push({ level: st.ok ? 'ok' : 'config', text: `OAuth tokens: ${st.text}` });
       }
       const ctx = { configFile: opts.configFile, env: opts.env, ...(opts.as ? { as: opts.as } : {}) };
-      secret = relay.authMechanism === 'XOAUTH2' || relay.authMechanism === 'OAUTHBEARER' ? await resolveOauthToken(relay, ctx) : await resolveSecret(relay, ctx);
+      secret =
+        relay.authMechanism === 'XOAUTH2' || relay.authMechanism === 'OAUTHBEARER' ? await resolveOauthToken(relay, ctx) : await resolveSecret(relay, ctx);
     } catch (e) {
       findings.push({ level: (e as { code?: string }).code === 'ETOKENTEMP' ? 'fail' : 'config', text: (e as Error).message });
       secretProblem = true;
@@ -456,7 +469,10 @@ async function session(
   let ext = parseEhlo(r);
   if (u.tls === 'starttls') {
     if (!ext.has('STARTTLS')) {
-      findings.push({ level: 'fail', text: 'STARTTLS NOT offered: the relay would only talk in plaintext (Outbox never sends mail or a password without TLS on smtp+starttls://)' });
+      findings.push({
+        level: 'fail',
+        text: 'STARTTLS NOT offered: the relay would only talk in plaintext (Outbox never sends mail or a password without TLS on smtp+starttls://)',
+      });
       return;
     }
     r = await p.cmd('STARTTLS', 'STARTTLS reply');
@@ -483,7 +499,11 @@ async function session(
   findings.push(extensionFinding(ext));
   const offered = (ext.get('AUTH') ?? '').toUpperCase().split(/\s+/).filter(Boolean);
   if (!u.user) {
-    if (offered.length > 0) findings.push({ level: 'info', text: `AUTH: offered (${offered.join(' ')}) but no user is configured; the relay must accept mail from this host without it` });
+    if (offered.length > 0)
+      findings.push({
+        level: 'info',
+        text: `AUTH: offered (${offered.join(' ')}) but no user is configured; the relay must accept mail from this host without it`,
+      });
     else findings.push({ level: 'info', text: 'AUTH: not configured' });
   } else if (secretProblem) {
     findings.push({ level: 'info', text: 'AUTH: not tried (the password could not be read)' });
@@ -494,14 +514,20 @@ async function session(
   } else {
     const mech = pickMechanism(relay, offered);
     if (!mech) {
-      findings.push({ level: 'fail', text: `AUTH: ${relay.authMechanism ? `${relay.authMechanism} is not offered` : 'neither PLAIN nor LOGIN is offered'} (offered: ${offered.join(' ')})` });
+      findings.push({
+        level: 'fail',
+        text: `AUTH: ${relay.authMechanism ? `${relay.authMechanism} is not offered` : 'neither PLAIN nor LOGIN is offered'} (offered: ${offered.join(' ')})`,
+      });
     } else if (secret === undefined) {
       findings.push({ level: 'fail', text: 'AUTH: a user is configured but no password (password_file, password_command, password_env or password)' });
     } else {
       r = await tryAuth(p, relay, u.user, secret, mech);
       if (r.code === 235) findings.push({ level: 'ok', text: `AUTH ${mech}: accepted for ${u.user}` });
       else if (r.code === 535 || r.code === 534 || r.code === 530)
-        findings.push({ level: 'fail', text: `AUTH ${mech}: REJECTED for ${u.user}: wrong user name or password (${r.code}${r.lines[0]!.length > 4 ? ' ' + r.lines[0]!.slice(4) : ''})` });
+        findings.push({
+          level: 'fail',
+          text: `AUTH ${mech}: REJECTED for ${u.user}: wrong user name or password (${r.code}${r.lines[0]!.length > 4 ? ' ' + r.lines[0]!.slice(4) : ''})`,
+        });
       else findings.push({ level: 'fail', text: `AUTH ${mech}: failed: ${r.lines.join(' / ')}` });
     }
   }
@@ -539,7 +565,9 @@ export async function command(args: string[], io: Io): Promise<number> {
   // The relays delivery uses: the file's, with the environment's merged in (runner/routing.ts).
   const merged = relaysFor(config, env).relays ?? {};
   const relays: RelaySettings[] = Object.values(merged).sort((a, b) => Number(b.name === 'env') - Number(a.name === 'env'));
-  for (const n of names) if (!relays.some((r) => r.name === n)) throw new OutboxError(EX_USAGE, `check: no relay named "${n}" (relays: ${relays.map((r) => r.name).join(', ') || 'none'})`);
+  for (const n of names)
+    if (!relays.some((r) => r.name === n))
+      throw new OutboxError(EX_USAGE, `check: no relay named "${n}" (relays: ${relays.map((r) => r.name).join(', ') || 'none'})`);
   const chosen = names.length ? relays.filter((r) => names.includes(r.name)) : relays;
   if (chosen.length === 0) {
     throw new OutboxError(EX_CONFIG, `${config.file ?? 'no configuration file'}: no relay to check: add a [relay.NAME] table, or set OUTBOX_RELAY`);
@@ -551,9 +579,20 @@ export async function command(args: string[], io: Io): Promise<number> {
   // Relays are probed one after the other so that the report reads in order; each is bounded
   // by a few steps of --timeout seconds.
   for (const relay of chosen) {
-    const { header, findings } = await probe(relay, { configFile: config.file, ...(stepMs ? { stepMs } : {}), ports, env, ehloName: config.hostname, ...(as ? { as } : {}) });
+    const { header, findings } = await probe(relay, {
+      configFile: config.file,
+      ...(stepMs ? { stepMs } : {}),
+      ports,
+      env,
+      ehloName: config.hostname,
+      ...(as ? { as } : {}),
+    });
     const login = relay.forceSender ? undefined : loginAddress(relay);
-    if (login) findings.push({ level: 'info', text: `login-address rule: local senders go out as ${login}, the original kept in Reply-To: (login_sender = false / OUTBOX_RELAY_LOGIN_SENDER=no to turn it off)` });
+    if (login)
+      findings.push({
+        level: 'info',
+        text: `login-address rule: local senders go out as ${login}, the original kept in Reply-To: (login_sender = false / OUTBOX_RELAY_LOGIN_SENDER=no to turn it off)`,
+      });
     // Sending limits and their use over the last 24 h, and a quota pause (runner/limits.ts).
     const lim = await import('../runner/limits.js');
     findings.push(...lim.limitReport(relayLimits(relay), lim.readLimitStateFor(spoolPaths(config.spool), relay.name), Date.now()));

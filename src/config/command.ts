@@ -59,7 +59,8 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
     problems.push((e as Error).message);
   }
   for (const line of domainReport(config, relays)) say(line);
-  if (relays.length === 0 && !env.OUTBOX_RELAY) problems.push('no relay: add a [relay.NAME] table with url = "smtp+starttls://user@host:587", or set OUTBOX_RELAY');
+  if (relays.length === 0 && !env.OUTBOX_RELAY)
+    problems.push('no relay: add a [relay.NAME] table with url = "smtp+starttls://user@host:587", or set OUTBOX_RELAY');
   const as = secretReader(config);
   if (as && opts.secrets) say(`secrets judged as the user that delivers mail: uid ${as.uid}, group ${as.group} (the spool's owner)`);
   for (const r of relays) {
@@ -89,8 +90,14 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
     }
     const login = r.forceSender ? undefined : loginAddress(r);
     const name = r.name === 'env' ? 'env (OUTBOX_RELAY)' : r.name;
-    say(`relay ${name}: ${desc}, ${secret}${r.fallbacks?.length ? `, fallbacks ${r.fallbacks.join(', ')}` : ''}${r.forceSender ? `, force_sender ${r.forceSender}` : ''}${login ? `, local senders go out as ${login} (login-address rule)` : ''}`);
-    for (const [k, p] of [['ca_file', r.caFile], ['client_cert', r.clientCert], ['client_key', r.clientKey]] as const) {
+    say(
+      `relay ${name}: ${desc}, ${secret}${r.fallbacks?.length ? `, fallbacks ${r.fallbacks.join(', ')}` : ''}${r.forceSender ? `, force_sender ${r.forceSender}` : ''}${login ? `, local senders go out as ${login} (login-address rule)` : ''}`,
+    );
+    for (const [k, p] of [
+      ['ca_file', r.caFile],
+      ['client_cert', r.clientCert],
+      ['client_key', r.clientKey],
+    ] as const) {
       if (p) {
         const pr = fileProblem(p, r.name === 'env' && k === 'ca_file' ? 'OUTBOX_RELAY_CA' : `relay.${r.name}.${k}`);
         if (pr) problems.push(r.name === 'env' ? pr : `${config.file}${r.line ? `:${r.line}` : ''}: ${pr}`);
@@ -117,7 +124,11 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
   if (config.senderTable?.length) say(`sender_table: ${plural(config.senderTable.length, 'entry', 'entries')}`);
   if (config.listener) {
     say(`listener: ${config.listener.listen.join(', ')}`);
-    for (const [k, p] of [['auth_users_file', config.listener.authUsersFile], ['tls_cert', config.listener.tlsCert], ['tls_key', config.listener.tlsKey]] as const) {
+    for (const [k, p] of [
+      ['auth_users_file', config.listener.authUsersFile],
+      ['tls_cert', config.listener.tlsCert],
+      ['tls_key', config.listener.tlsKey],
+    ] as const) {
       if (p) {
         const pr = fileProblem(p, `listener.${k}`);
         if (pr) problems.push(`${config.file}: ${pr}`);

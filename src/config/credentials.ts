@@ -98,7 +98,14 @@ export function readPasswordFile(relay: RelaySettings, file: string, ctx: Secret
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read by this user (permission denied)' : code === 'ELOOP' ? 'is a symbolic link (name the file itself)' : (e as Error).message;
+    const why =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EACCES'
+          ? 'cannot be read by this user (permission denied)'
+          : code === 'ELOOP'
+            ? 'is a symbolic link (name the file itself)'
+            : (e as Error).message;
     fail(ctx, relay, 'password_file', `${file} ${why}`);
   }
   try {
@@ -106,7 +113,12 @@ export function readPasswordFile(relay: RelaySettings, file: string, ctx: Secret
     if (!st.isFile()) fail(ctx, relay, 'password_file', `${file} is not a regular file`);
     const r = ctx.as;
     if (r && !canRead(st, r)) {
-      fail(ctx, relay, 'password_file', `${file} cannot be read by the user that delivers mail (uid ${r.uid}, the spool's owner); fix with: chgrp ${r.group} ${file} && chmod 640 ${file}`);
+      fail(
+        ctx,
+        relay,
+        'password_file',
+        `${file} cannot be read by the user that delivers mail (uid ${r.uid}, the spool's owner); fix with: chgrp ${r.group} ${file} && chmod 640 ${file}`,
+      );
     }
     const gids = r?.gids ?? ctx.gids ?? currentGids();
     // The fix is named for the delivering user (looked up only when there is a problem).

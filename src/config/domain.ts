@@ -151,4 +151,3 @@ export function domainReport(config: Pick<Config, 'domain' | 'domainSource' | 'd
   const warning = domainWarning(choice, sentAs);
   return [`domain ${choice.domain} (from ${choice.source})`, ...(warning ? [`  WARN ${warning}`] : [])];
 }
-

@@ -229,7 +229,8 @@ export function parseDuration(v: unknown): number | null {
   return Math.round(n * unit);
 }
 
-const DOMAIN_RE = /^(?=.{1,253}$)([A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]{0,61}[A-Za-z0-9\u0080-\uffff])?)(\.[A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]{0,61}[A-Za-z0-9\u0080-\uffff])?)*\.?$/;
+const DOMAIN_RE =
+  /^(?=.{1,253}$)([A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]{0,61}[A-Za-z0-9\u0080-\uffff])?)(\.[A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]{0,61}[A-Za-z0-9\u0080-\uffff])?)*\.?$/;
 
 export function isDomain(s: string): boolean {
   return DOMAIN_RE.test(s);
@@ -283,7 +284,9 @@ export function checkRelayUrl(url: string): ParsedRelayUrl | { error: string } {
     const userinfo = rest.slice(0, at);
     rest = rest.slice(at + 1);
     if (userinfo.includes(':')) {
-      return { error: 'the URL holds a password: remove it and use password_file, password_command or password_env (for OUTBOX_RELAY: OUTBOX_RELAY_PASSWORD_FILE)' };
+      return {
+        error: 'the URL holds a password: remove it and use password_file, password_command or password_env (for OUTBOX_RELAY: OUTBOX_RELAY_PASSWORD_FILE)',
+      };
     }
     try {
       user = decodeURIComponent(userinfo);
@@ -336,7 +339,11 @@ export function normalizeFingerprint(s: string): string | null {
  * when known): `chmod 600` for a file it owns; for a file someone else owns (root:outbox, as the
  * README's privilege table recommends), its group must be the runner's and the mode 640.
  */
-export function secretFileProblem(st: { mode: number; gid: number; uid?: number }, runnerGids: number[], runner?: { uid: number; group: string }): string | null {
+export function secretFileProblem(
+  st: { mode: number; gid: number; uid?: number },
+  runnerGids: number[],
+  runner?: { uid: number; group: string },
+): string | null {
   const mode = st.mode & 0o777;
   const octal = mode.toString(8).padStart(4, '0');
   const groupOk = runnerGids.includes(st.gid);
@@ -495,12 +502,15 @@ function readRelay(r: Reader, name: string, v: unknown): RelaySettings {
   }
   if (s.oauth && s.oauthTokenCommand) r.fail([...path, 'oauth'], 'give either oauth_token_command or an [relay.NAME.oauth] table, not both');
   if (s.oauth && u.user === undefined) r.fail([...path, 'url'], 'OAuth needs the account in the URL (smtp+starttls://me%40example.com@host)');
-  if (s.oauth && s.authMechanism !== 'XOAUTH2' && s.authMechanism !== 'OAUTHBEARER') r.fail([...path, 'auth'], 'an [relay.NAME.oauth] table needs auth = "XOAUTH2" or "OAUTHBEARER"');
+  if (s.oauth && s.authMechanism !== 'XOAUTH2' && s.authMechanism !== 'OAUTHBEARER')
+    r.fail([...path, 'auth'], 'an [relay.NAME.oauth] table needs auth = "XOAUTH2" or "OAUTHBEARER"');
   if ((s.authMechanism === 'XOAUTH2' || s.authMechanism === 'OAUTHBEARER') && !s.oauthTokenCommand && !s.oauth) {
     r.fail([...path, 'auth'], `${s.authMechanism} needs an [relay.NAME.oauth] table (or oauth_token_command)`);
   }
-  if ((s.clientCert === undefined) !== (s.clientKey === undefined)) r.fail([...path, s.clientCert ? 'client_key' : 'client_cert'], 'client_cert and client_key go together');
-  if (s.rate !== undefined && parseRate(s.rate) === null) r.fail([...path, 'rate'], `must be messages per time, like "30/min", "1/s" or "2000/day", not ${JSON.stringify(s.rate)}`);
+  if ((s.clientCert === undefined) !== (s.clientKey === undefined))
+    r.fail([...path, s.clientCert ? 'client_key' : 'client_cert'], 'client_cert and client_key go together');
+  if (s.rate !== undefined && parseRate(s.rate) === null)
+    r.fail([...path, 'rate'], `must be messages per time, like "30/min", "1/s" or "2000/day", not ${JSON.stringify(s.rate)}`);
   if (s.passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(s.passwordEnv)) r.fail([...path, 'password_env'], 'must be an environment variable name');
   const line = r.loc.line(path);
   return { name, ...s, ...(line ? { line } : {}) };
@@ -524,7 +534,8 @@ function readOauth(r: Reader, path: KeyPath, v: unknown): OAuthSettings {
   if (o.provider === undefined) r.fail(path, 'provider is required: "google", "microsoft" or "custom"');
   if (o.clientId === undefined || o.clientId === '') r.fail(path, 'client_id is required');
   if (o.provider === 'custom' && o.tokenUrl === undefined) r.fail(path, 'a custom provider needs token_url');
-  if (o.grant === 'client_credentials' && o.provider === 'microsoft' && o.tenant === undefined) r.fail([...path, 'tenant'], 'the client credentials grant needs the tenant (e.g. "contoso.onmicrosoft.com")');
+  if (o.grant === 'client_credentials' && o.provider === 'microsoft' && o.tenant === undefined)
+    r.fail([...path, 'tenant'], 'the client credentials grant needs the tenant (e.g. "contoso.onmicrosoft.com")');
   for (const k of ['tokenUrl', 'deviceUrl'] as const) {
     const problem = o[k] === undefined ? null : endpointProblem(o[k]!);
     if (problem) r.fail([...path, k === 'tokenUrl' ? 'token_url' : 'device_url'], problem);
@@ -578,7 +589,8 @@ function readSenderTable(r: Reader, v: unknown): SenderTableEntry[] {
       replyTo = e.reply_to;
     } else from = val;
     const check = (p: KeyPath, x: unknown): string => {
-      if (typeof x !== 'string' || !isMailbox(bareAddress(x))) r.fail(p, `must be an address ("a@example.com" or "Name <a@example.com>"), not ${JSON.stringify(x)}`);
+      if (typeof x !== 'string' || !isMailbox(bareAddress(x)))
+        r.fail(p, `must be an address ("a@example.com" or "Name <a@example.com>"), not ${JSON.stringify(x)}`);
       if (/[\r\n\x00]/.test(x)) r.fail(p, 'may not hold a line break');
       return x;
     };
@@ -638,7 +650,8 @@ export function parseConfigText(file: string, text: string): FileSettings {
       case 'listener': {
         const l = r.section<Partial<ListenerSettings>>(['listener'], value, LISTENER);
         if (!l.listen) r.fail(['listener', 'listen'], 'listen is required (e.g. listen = ["127.0.0.1:10587"])');
-        if ((l.tlsCert === undefined) !== (l.tlsKey === undefined)) r.fail(['listener', l.tlsCert ? 'tls_key' : 'tls_cert'], 'tls_cert and tls_key go together');
+        if ((l.tlsCert === undefined) !== (l.tlsKey === undefined))
+          r.fail(['listener', l.tlsCert ? 'tls_key' : 'tls_cert'], 'tls_cert and tls_key go together');
         out.listener = l as ListenerSettings;
         break;
       }
@@ -699,7 +712,12 @@ export function readConfigFile(file: string): FileSettings {
   if (secret) {
     const problem = secretFileProblem(st, currentGids());
     if (problem) {
-      throw configError(file, text, ['relay', secret.name, 'password'], `an inline password is only allowed in a private file, and this file ${problem.replace(/FILE/g, file)}; or move the password to password_file`);
+      throw configError(
+        file,
+        text,
+        ['relay', secret.name, 'password'],
+        `an inline password is only allowed in a private file, and this file ${problem.replace(/FILE/g, file)}; or move the password to password_file`,
+      );
     }
   }
   return settings;

@@ -23,9 +23,20 @@ export function nodeFetch(extraCa: string[] = []): (url: string, init?: Init) =>
       const u = new URL(url);
       const headers: Record<string, string> = {};
       new Headers(init.headers).forEach((v, k) => (headers[k] = v));
-      const body = init.body === undefined || init.body === null ? undefined : typeof init.body === 'string' ? init.body : init.body instanceof URLSearchParams ? init.body.toString() : Buffer.from(init.body as Uint8Array);
+      const body =
+        init.body === undefined || init.body === null
+          ? undefined
+          : typeof init.body === 'string'
+            ? init.body
+            : init.body instanceof URLSearchParams
+              ? init.body.toString()
+              : Buffer.from(init.body as Uint8Array);
       if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
-      const opts = { method: init.method ?? 'GET', headers, ...(u.protocol === 'https:' ? { ca: [...systemCas(), ...extraCa], minVersion: 'TLSv1.2' as const } : {}) };
+      const opts = {
+        method: init.method ?? 'GET',
+        headers,
+        ...(u.protocol === 'https:' ? { ca: [...systemCas(), ...extraCa], minVersion: 'TLSv1.2' as const } : {}),
+      };
       const req = (u.protocol === 'https:' ? https : http).request(u, opts, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;

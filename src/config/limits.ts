@@ -30,7 +30,18 @@ export interface RelayLimits {
   dailyRecipients?: number;
 }
 
-const UNITS: Record<string, number> = { s: 1000, sec: 1000, second: 1000, m: 60_000, min: 60_000, minute: 60_000, h: 3600_000, hour: 3600_000, d: 86_400_000, day: 86_400_000 };
+const UNITS: Record<string, number> = {
+  s: 1000,
+  sec: 1000,
+  second: 1000,
+  m: 60_000,
+  min: 60_000,
+  minute: 60_000,
+  h: 3600_000,
+  hour: 3600_000,
+  d: 86_400_000,
+  day: 86_400_000,
+};
 
 /** "30/min", "1/s", "5/s", "100/hour", "2000/day": the spacing between messages in ms, or null. */
 export function parseRate(text: string): number | null {

@@ -47,14 +47,21 @@ export function detectFormat(file: string, text: string): MigrateFormat {
   if (base === 'remotes') return 'nullmailer';
   if (base.startsWith('dma')) return 'dma';
   if (base.includes('msmtp')) return 'msmtp';
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   if (lines.some((l) => /^(account|defaults)\b/.test(l))) return 'msmtp';
   if (lines.some((l) => /^(SMARTHOST|PORT|AUTHPATH|SECURETRANSFER|STARTTLS|MASQUERADE)\b/.test(l))) return 'dma';
   return 'nullmailer';
 }
 
 function relayName(s: string): string {
-  const n = s.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '') || 'relay';
+  const n =
+    s
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'relay';
   return n === 'hold' || n === 'env' ? `${n}-relay` : n;
 }
 
@@ -85,7 +92,10 @@ class Out {
     if (this.top.length) parts.push(...this.top, '');
     parts.push(...this.relays);
     parts.push(...this.routes);
-    return parts.join('\n').replace(/\n{3,}/g, '\n\n').replace(/\n*$/, '\n');
+    return parts
+      .join('\n')
+      .replace(/\n{3,}/g, '\n\n')
+      .replace(/\n*$/, '\n');
   }
 }
 
@@ -148,22 +158,37 @@ function msmtpOAuth(account: string, n: string, mech: string, host: string, eval
   if (evalCmd && (!helper || !preset)) {
     keys.push(`oauth_token_command = ${q(evalCmd)}`);
     const why = !helper ? 'its passwordeval is not a token helper Outbox knows' : `${host} is not a provider Outbox has a preset for`;
-    out.note(`account "${account}": ${mech} with passwordeval kept as oauth_token_command (${why}): the command must print a fresh access token each time. The built-in client can replace it: an [relay.${n}.oauth] table (README "OAuth 2.0"), then outbox oauth login ${n}`);
+    out.note(
+      `account "${account}": ${mech} with passwordeval kept as oauth_token_command (${why}): the command must print a fresh access token each time. The built-in client can replace it: an [relay.${n}.oauth] table (README "OAuth 2.0"), then outbox oauth login ${n}`,
+    );
     return { keys, table: [] };
   }
   if (!preset) {
     // No command and no known provider: a custom token endpoint, to be filled in.
-    out.note(`account "${account}": ${mech} without passwordeval on ${host}: fill in token_url and client_id of your provider in [relay.${n}.oauth], then run outbox oauth login ${n}`);
-    return { keys, table: [`[relay.${n}.oauth]`, 'provider = "custom"', 'token_url = "https://login.example.com/oauth2/token"   # REPLACE with the token endpoint of your provider', 'client_id = "REPLACE-WITH-CLIENT-ID"'] };
+    out.note(
+      `account "${account}": ${mech} without passwordeval on ${host}: fill in token_url and client_id of your provider in [relay.${n}.oauth], then run outbox oauth login ${n}`,
+    );
+    return {
+      keys,
+      table: [
+        `[relay.${n}.oauth]`,
+        'provider = "custom"',
+        'token_url = "https://login.example.com/oauth2/token"   # REPLACE with the token endpoint of your provider',
+        'client_id = "REPLACE-WITH-CLIENT-ID"',
+      ],
+    };
   }
   const p = preset.provider;
   const table = [`[relay.${n}.oauth]`, `provider = ${q(p)}   # guessed from the host ${host}`];
   if (preset.tenant) table.push(`tenant = ${q(preset.tenant)}   # personal Outlook.com accounts`);
   table.push('client_id = "REPLACE-WITH-CLIENT-ID"   # the client ID your token helper used');
-  if (p === 'google') table.push(`client_secret_file = ${q(`/etc/outbox/${n}.client-secret`)}   # create it (mode 0600): Google's desktop clients have a secret`);
+  if (p === 'google')
+    table.push(`client_secret_file = ${q(`/etc/outbox/${n}.client-secret`)}   # create it (mode 0600): Google's desktop clients have a secret`);
   if (evalCmd) table.push(`# oauth_token_command = ${q(evalCmd)}   # what msmtp ran: the alternative to this table (in [relay.${n}], not both)`);
   const from = helper ? `its passwordeval ran ${helper}` : 'it had no passwordeval';
-  out.note(`account "${account}": ${mech} (${from}) is now the built-in OAuth client, [relay.${n}.oauth], provider "${p}" guessed from ${host}: fill in client_id${p === 'google' ? ' and client_secret_file' : ''} (a refresh token is bound to the client that obtained it: reuse the helper's client to import its token)`);
+  out.note(
+    `account "${account}": ${mech} (${from}) is now the built-in OAuth client, [relay.${n}.oauth], provider "${p}" guessed from ${host}: fill in client_id${p === 'google' ? ' and client_secret_file' : ''} (a refresh token is bound to the client that obtained it: reuse the helper's client to import its token)`,
+  );
   out.note(
     p === 'google'
       ? `account "${account}": then get a refresh token for the scope https://mail.google.com/ (Google's device flow does not grant it; the helper's token store holds one) into a file (chmod 600) and run: outbox oauth login ${n} --import FILE`
@@ -172,7 +197,25 @@ function msmtpOAuth(account: string, n: string, mech: string, host: string, eval
   return { keys, table };
 }
 
-const MSMTP_IGNORED = new Set(['logfile', 'syslog', 'logfile_time_format', 'protocol', 'undisclosed_recipients', 'remove_bcc_headers', 'dsn_notify', 'dsn_return', 'keepbcc', 'source_ip', 'proxy_host', 'proxy_port', 'socket', 'tls_priorities', 'tls_min_dh_prime_bits', 'tls_crl_file', 'tls_host_override']);
+const MSMTP_IGNORED = new Set([
+  'logfile',
+  'syslog',
+  'logfile_time_format',
+  'protocol',
+  'undisclosed_recipients',
+  'remove_bcc_headers',
+  'dsn_notify',
+  'dsn_return',
+  'keepbcc',
+  'source_ip',
+  'proxy_host',
+  'proxy_port',
+  'socket',
+  'tls_priorities',
+  'tls_min_dh_prime_bits',
+  'tls_crl_file',
+  'tls_host_override',
+]);
 
 export function migrateMsmtp(file: string, text: string): string {
   const out = new Out();
@@ -194,7 +237,10 @@ export function migrateMsmtp(file: string, text: string): string {
     if (key === 'account') {
       const am = /^(\S+)\s*(?::\s*(.*))?$/.exec(val);
       const name = am?.[1] ?? 'account';
-      const parents = (am?.[2] ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+      const parents = (am?.[2] ?? '')
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
       if (name === 'default' && parents.length === 1 && accounts.some((a) => a.name === parents[0])) {
         defaultAccount = parents[0];
         cur = new Map();
@@ -234,7 +280,9 @@ export function migrateMsmtp(file: string, text: string): string {
     const auth = (s.get('auth') ?? 'off').toLowerCase();
     let user = s.get('user');
     if (tls === 'none' && (auth !== 'off' || user)) {
-      out.note(`account "${a.name}": msmtp had "tls off" with authentication; Outbox never sends a password without TLS, so this relay uses STARTTLS (smtp+starttls://). Check that the server offers it.`);
+      out.note(
+        `account "${a.name}": msmtp had "tls off" with authentication; Outbox never sends a password without TLS, so this relay uses STARTTLS (smtp+starttls://). Check that the server offers it.`,
+      );
       tls = 'starttls';
     }
     if (auth === 'off') user = undefined;
@@ -259,7 +307,8 @@ export function migrateMsmtp(file: string, text: string): string {
     }
     const mech = { plain: 'PLAIN', login: 'LOGIN', 'cram-md5': 'CRAM-MD5' }[auth];
     if (mech) lines.push(`auth = ${q(mech)}`);
-    else if (auth !== 'on' && auth !== 'off' && !oauthMech) out.note(`account "${a.name}": auth method "${auth}" is not supported (PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER are)`);
+    else if (auth !== 'on' && auth !== 'off' && !oauthMech)
+      out.note(`account "${a.name}": auth method "${auth}" is not supported (PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER are)`);
     const trust = s.get('tls_trust_file');
     if (trust && trust !== 'system') lines.push(`ca_file = ${q(trust)}`);
     const fp = s.get('tls_fingerprint');
@@ -367,9 +416,12 @@ export function migrateDma(file: string, text: string, authText?: string): strin
     } else out.top.push(`masquerade = ${q(mq)}`);
   }
   if (set.has('ALIASES')) out.top.push(`aliases = ${q(set.get('ALIASES')!)}`);
-  if (set.has('SPOOLDIR')) out.note(`SPOOLDIR ${set.get('SPOOLDIR')}: Outbox has its own spool format; messages left in dma's spool must be delivered by dma first`);
+  if (set.has('SPOOLDIR'))
+    out.note(`SPOOLDIR ${set.get('SPOOLDIR')}: Outbox has its own spool format; messages left in dma's spool must be delivered by dma first`);
   if (set.has('DEFER')) out.top.push('delivery = "queue"   # from DEFER');
-  for (const k of ['FULLBOUNCE', 'NULLCLIENT', 'VERIFYCERT']) if (set.has(k)) out.note(`${k}: ${k === 'NULLCLIENT' ? 'Outbox is always a null client' : k === 'VERIFYCERT' ? 'certificates are always verified' : 'no equivalent'}`);
+  for (const k of ['FULLBOUNCE', 'NULLCLIENT', 'VERIFYCERT'])
+    if (set.has(k))
+      out.note(`${k}: ${k === 'NULLCLIENT' ? 'Outbox is always a null client' : k === 'VERIFYCERT' ? 'certificates are always verified' : 'no equivalent'}`);
   return out.render(file);
 }
 
@@ -415,7 +467,8 @@ export function migrateNullmailer(file: string, text: string, extra: { defaultdo
       out.note(`${host}: the password was not copied; put it in /etc/outbox/${n}.password (chmod 600)`);
     }
     if (opts.has('x509cafile')) lines.push(`ca_file = ${q(opts.get('x509cafile')!)}`);
-    if (opts.has('x509certfile')) lines.push(`client_cert = ${q(opts.get('x509certfile')!)}`, `client_key = ${q(opts.get('x509keyfile') ?? opts.get('x509certfile')!)}`);
+    if (opts.has('x509certfile'))
+      lines.push(`client_cert = ${q(opts.get('x509certfile')!)}`, `client_key = ${q(opts.get('x509keyfile') ?? opts.get('x509certfile')!)}`);
     if (opts.has('auth-login')) lines.push('auth = "LOGIN"');
     if (opts.has('insecure')) out.note(`${host}: --insecure is not supported: ${NO_UNVERIFIED_TLS}`);
     if (opts.has('x509fmtdef') || opts.has('x509crlfile')) out.note(`${host}: x509 format/CRL options have no equivalent`);
@@ -438,6 +491,9 @@ export function migrate(input: MigrateInput): string {
     case 'dma':
       return migrateDma(input.file, input.text, input.authText);
     case 'nullmailer':
-      return migrateNullmailer(input.file, input.text, { ...(input.defaultdomain ? { defaultdomain: input.defaultdomain } : {}), ...(input.me ? { me: input.me } : {}) });
+      return migrateNullmailer(input.file, input.text, {
+        ...(input.defaultdomain ? { defaultdomain: input.defaultdomain } : {}),
+        ...(input.me ? { me: input.me } : {}),
+      });
   }
 }

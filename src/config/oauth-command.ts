@@ -40,7 +40,11 @@ export async function command(args: string[], io: Io): Promise<number> {
   const all = Object.values(config.relays ?? {}).filter((r) => r.oauth);
   const pick = (n: string): RelaySettings => {
     const r = config.relays?.[n];
-    if (!r) throw new OutboxError(EX_CONFIG, `oauth: no relay named "${n}"${all.length ? ` (relays with an [oauth] table: ${all.map((x) => x.name).join(', ')})` : ''}`);
+    if (!r)
+      throw new OutboxError(
+        EX_CONFIG,
+        `oauth: no relay named "${n}"${all.length ? ` (relays with an [oauth] table: ${all.map((x) => x.name).join(', ')})` : ''}`,
+      );
     if (!r.oauth) throw new OutboxError(EX_CONFIG, `oauth: relay "${n}" has no [relay.${n}.oauth] table`);
     return r;
   };
@@ -57,7 +61,12 @@ export async function command(args: string[], io: Io): Promise<number> {
     return bad ? EX_CONFIG : EX_OK;
   }
   try {
-    await login(relays[0]!, ctx, { out: (t) => io.stdout.write(t), sleep: (ms) => new Promise((res) => setTimeout(res, ms)) }, importFile ? { importFile } : {});
+    await login(
+      relays[0]!,
+      ctx,
+      { out: (t) => io.stdout.write(t), sleep: (ms) => new Promise((res) => setTimeout(res, ms)) },
+      importFile ? { importFile } : {},
+    );
   } catch (e) {
     if (e instanceof OAuthError) throw new OutboxError(e.code === 'ETOKENTEMP' ? EX_TEMPFAIL : EX_CONFIG, e.message);
     throw e;

@@ -107,7 +107,10 @@ export function readTokenFile(relay: RelaySettings): TokenFile | null {
   try {
     const st = fs.fstatSync(fd);
     if ((st.mode & 0o077) !== 0) {
-      throw new OAuthError(`relay ${relay.name}: token file ${file} is readable or writable by others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); fix with: chmod 600 ${file}`, 'ECONFIG');
+      throw new OAuthError(
+        `relay ${relay.name}: token file ${file} is readable or writable by others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); fix with: chmod 600 ${file}`,
+        'ECONFIG',
+      );
     }
     const t = JSON.parse(fs.readFileSync(fd, 'utf8')) as TokenFile;
     if (t.v !== 1) throw new OAuthError(`relay ${relay.name}: token file ${file}: unknown version`, 'ECONFIG');
@@ -169,7 +172,10 @@ function tokenFailure(relay: RelaySettings, lib: Lib, err: unknown, what: string
     return permanent ? new OAuthError(`${text}; ${loginHint(relay)}`, 'ECONFIG') : new OAuthError(text, 'ETOKENTEMP');
   }
   const cause = (err as { cause?: { code?: string } }).cause?.code;
-  return new OAuthError(`relay ${relay.name}: token endpoint ${endpoints(relay.oauth!).tokenUrl} not reachable (${cause ?? (err as Error).message})`, 'ETOKENTEMP');
+  return new OAuthError(
+    `relay ${relay.name}: token endpoint ${endpoints(relay.oauth!).tokenUrl} not reachable (${cause ?? (err as Error).message})`,
+    'ETOKENTEMP',
+  );
 }
 
 /** Refreshes in flight in this process, per relay: parallel connections share one request. */
@@ -201,7 +207,8 @@ async function obtain(relay: RelaySettings, ctx: SecretContext, opts: { force?: 
     if (e.grant === 'client_credentials') {
       r = await lib.processClientCredentialsResponse(as, c, await lib.clientCredentialsGrantRequest(as, c, auth, new URLSearchParams({ scope: e.scope }), ro));
     } else {
-      if (!stored?.refresh_token) throw new OAuthError(`relay ${relay.name}: no OAuth refresh token yet (${tokenFilePath(relay)}); ${loginHint(relay)}`, 'ECONFIG');
+      if (!stored?.refresh_token)
+        throw new OAuthError(`relay ${relay.name}: no OAuth refresh token yet (${tokenFilePath(relay)}); ${loginHint(relay)}`, 'ECONFIG');
       r = await lib.processRefreshTokenResponse(as, c, await lib.refreshTokenGrantRequest(as, c, auth, stored.refresh_token, ro));
     }
   } catch (err) {
@@ -212,7 +219,7 @@ async function obtain(relay: RelaySettings, ctx: SecretContext, opts: { force?: 
   const rotated = r.refresh_token !== undefined && r.refresh_token !== stored?.refresh_token;
   const next: TokenFile = {
     v: 1,
-    ...(r.refresh_token ?? stored?.refresh_token ? { refresh_token: (r.refresh_token ?? stored?.refresh_token)! } : {}),
+    ...((r.refresh_token ?? stored?.refresh_token) ? { refresh_token: (r.refresh_token ?? stored?.refresh_token)! } : {}),
     access_token: r.access_token,
     expires_at: t + (r.expires_in ?? 3600) * 1000,
     ...(rotated ? { refresh_token_at: t } : stored?.refresh_token_at !== undefined ? { refresh_token_at: stored.refresh_token_at } : {}),
@@ -234,7 +241,10 @@ export function tokenState(relay: RelaySettings, now = Date.now()): { ok: boolea
   if (grant === 'client_credentials') return { ok: true, text: `client credentials grant (${t?.access_token ? 'a token is stored' : 'no token yet'})` };
   if (!t?.refresh_token) return { ok: false, text: `no refresh token; ${loginHint(relay)}` };
   const age = t.refresh_token_at !== undefined ? `, refresh token ${Math.floor((now - t.refresh_token_at) / 86_400_000)} day(s) old` : '';
-  const access = t.access_token && (t.expires_at ?? 0) > now ? `access token valid for ${Math.round(((t.expires_at ?? 0) - now) / 60_000)} min` : 'access token expired (refreshed on next use)';
+  const access =
+    t.access_token && (t.expires_at ?? 0) > now
+      ? `access token valid for ${Math.round(((t.expires_at ?? 0) - now) / 60_000)} min`
+      : 'access token expired (refreshed on next use)';
   return { ok: true, text: `${access}${age}` };
 }
 
@@ -270,7 +280,9 @@ export async function login(relay: RelaySettings, ctx: SecretContext, io: LoginI
   } catch (err) {
     throw tokenFailure(relay, lib, err, 'the device authorization request was');
   }
-  io.out(`To allow Outbox to send mail as this account, open\n  ${dev.verification_uri}\nand enter the code\n  ${dev.user_code}\n(waiting up to ${Math.round(dev.expires_in / 60)} min)\n`);
+  io.out(
+    `To allow Outbox to send mail as this account, open\n  ${dev.verification_uri}\nand enter the code\n  ${dev.user_code}\n(waiting up to ${Math.round(dev.expires_in / 60)} min)\n`,
+  );
   let interval = Math.max(1, dev.interval ?? 5) * 1000;
   const deadline = now() + dev.expires_in * 1000;
   while (now() < deadline) {

@@ -54,7 +54,8 @@ export interface PlanInput {
   header: string;
 }
 
-type ConfigForPlan = Pick<Config, 'routes' | 'defaultRelay' | 'relays' | 'senderTable' | 'masquerade' | 'hostname' | 'localDomains'> & Partial<Pick<Config, 'domain'>>;
+type ConfigForPlan = Pick<Config, 'routes' | 'defaultRelay' | 'relays' | 'senderTable' | 'masquerade' | 'hostname' | 'localDomains'> &
+  Partial<Pick<Config, 'domain'>>;
 
 function splitFields(header: string): HeaderField[] {
   const p = parseHeaderSection(header);

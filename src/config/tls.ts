@@ -54,7 +54,11 @@ export function systemCas(): string[] {
 
 /** The relay's timeouts, the same for delivery and `outbox check`. */
 export function relayTimeouts(s: RelaySettings): { connectMs: number; greetingMs: number; commandMs: number } {
-  return { connectMs: s.connectTimeoutMs ?? 30_000, greetingMs: s.greetingTimeoutMs ?? 30_000, commandMs: Math.max(s.commandTimeoutMs ?? 120_000, s.dataTimeoutMs ?? 0) };
+  return {
+    connectMs: s.connectTimeoutMs ?? 30_000,
+    greetingMs: s.greetingTimeoutMs ?? 30_000,
+    commandMs: Math.max(s.commandTimeoutMs ?? 120_000, s.dataTimeoutMs ?? 0),
+  };
 }
 
 /** The secure context of a relay: trusted roots (system + ca_file), client certificate. Throws. */

@@ -22,10 +22,7 @@ export interface HeaderField {
   raw: string;
 }
 
-export type HeaderParse =
-  | { kind: 'headers'; fields: HeaderField[] }
-  | { kind: 'no-headers' }
-  | { kind: 'error'; error: string };
+export type HeaderParse = { kind: 'headers'; fields: HeaderField[] } | { kind: 'no-headers' } | { kind: 'error'; error: string };
 
 const FIELD = /^([!-9;-~]+)[ \t]*:/;
 
@@ -77,7 +74,11 @@ export function parseHeaderSection(text: string): HeaderParse {
 
 /** The unfolded value of a field (after the colon, continuation line breaks removed). */
 export function fieldValue(f: HeaderField): string {
-  return f.raw.slice(f.raw.indexOf(':') + 1).replace(/\r?\n(?=[ \t])/g, '').replace(/\n$/, '').trim();
+  return f.raw
+    .slice(f.raw.indexOf(':') + 1)
+    .replace(/\r?\n(?=[ \t])/g, '')
+    .replace(/\n$/, '')
+    .trim();
 }
 
 export function findFields(fields: HeaderField[], key: string): HeaderField[] {

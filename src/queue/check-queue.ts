@@ -109,7 +109,16 @@ export async function queueFacts(spool: string): Promise<QueueFacts> {
     if (rec.hold && rec.sender !== '') onHold++;
     else if (oldest === null || rec.arrival < oldest) oldest = rec.arrival;
   }
-  return { messages, held: summary.count('held'), deferred: summary.count('deferred'), failedBounces: summary.count('failed-bounce'), onHold, oldest, groups: summary.groups(), usage };
+  return {
+    messages,
+    held: summary.count('held'),
+    deferred: summary.count('deferred'),
+    failedBounces: summary.count('failed-bounce'),
+    onHold,
+    oldest,
+    groups: summary.groups(),
+    usage,
+  };
 }
 
 function unknown(io: Io, why: string): number {
@@ -147,7 +156,8 @@ export async function command(args: string[], io: Io): Promise<number> {
     facts = await queueFacts(config.spool);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'EACCES') return unknown(io, `cannot read the queue (${err.path ?? ''}): run the check as root or as the spool's owner (e.g. sudo -u outbox outbox check --queue)`);
+    if (err.code === 'EACCES')
+      return unknown(io, `cannot read the queue (${err.path ?? ''}): run the check as root or as the spool's owner (e.g. sudo -u outbox outbox check --queue)`);
     return unknown(io, err.message);
   }
   const r = judge(facts, t, Date.now());

@@ -80,7 +80,9 @@ export function formatTotal(totalBytes: number, count: number): string {
  */
 export function limitOf(rec: ControlRecord): { kind: 'daily_quota' | 'rate_limit' | 'paused'; relay: string; due: number | null } | undefined {
   for (const r of pendingRecipients(rec)) {
-    const m = /^(daily quota|rate limit): .*?\brelay ([A-Za-z0-9_-]+)\b/.exec(r.reason ?? '') ?? /^relay ([A-Za-z0-9_-]+) (paused) after a quota reply/.exec(r.reason ?? '');
+    const m =
+      /^(daily quota|rate limit): .*?\brelay ([A-Za-z0-9_-]+)\b/.exec(r.reason ?? '') ??
+      /^relay ([A-Za-z0-9_-]+) (paused) after a quota reply/.exec(r.reason ?? '');
     if (!m) continue;
     const kind = m[2] === 'paused' ? 'paused' : m[1] === 'daily quota' ? 'daily_quota' : 'rate_limit';
     return { kind, relay: m[2] === 'paused' ? m[1]! : m[2]!, due: rec.nextAttempt ? Math.floor(rec.nextAttempt / 1000) : null };
@@ -228,7 +230,8 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
     await emit({ rec, active: locked.has(id) });
   }
   // Mail committed into incoming/ but not picked up yet (no daemon): listed too, after the queue.
-  if (config.system) for (const rec of pendingDrops(config.spool)) if (visibleTo(rec, opts.uid, config, owner)) await emit({ rec, active: false, dropped: true });
+  if (config.system)
+    for (const rec of pendingDrops(config.spool)) if (visibleTo(rec, opts.uid, config, owner)) await emit({ rec, active: false, dropped: true });
   if (!opts.json) buf += count === 0 ? 'Mail queue is empty\n' : formatSummary(problems.groups()) + formatTotal(total, count);
   await flush();
   return count;

@@ -42,15 +42,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { Io } from '../main.js';
 import type { Config } from '../config/config.js';
-import {
-  EX_DATAERR,
-  EX_NOPERM,
-  EX_NOUSER,
-  EX_OK,
-  EX_TEMPFAIL,
-  EX_USAGE,
-  OutboxError,
-} from '../sysexits.js';
+import { EX_DATAERR, EX_NOPERM, EX_NOUSER, EX_OK, EX_TEMPFAIL, EX_USAGE, OutboxError } from '../sysexits.js';
 import { type ControlRecord, ControlFormatError, isQueueId, pendingRecipients, withHistory } from '../spool/format.js';
 import { type SpoolPaths, listIds, messagePath, readControl, removeMessage, spoolPaths, writeControl } from '../spool/spool.js';
 import { lockedIds, tryLock } from '../spool/lock.js';
@@ -196,7 +188,17 @@ export function formatShow(rec: ControlRecord, active: boolean, now: number): st
   const pending = pendingRecipients(rec).length;
   const problem = problemOf(rec);
   const byRoute = problem?.kind === 'held' && problem.cause.startsWith('held by route ');
-  let state = rec.hold ? 'on hold' : active ? 'being delivered' : byRoute ? problem.cause : problem?.kind === 'held' ? `held: ${withFix(problem.cause, problem.fix)}` : rec.attempts > 0 ? 'deferred' : 'queued';
+  let state = rec.hold
+    ? 'on hold'
+    : active
+      ? 'being delivered'
+      : byRoute
+        ? problem.cause
+        : problem?.kind === 'held'
+          ? `held: ${withFix(problem.cause, problem.fix)}`
+          : rec.attempts > 0
+            ? 'deferred'
+            : 'queued';
   if (!rec.hold && !active && !byRoute && pending > 0) {
     state += rec.nextAttempt > now ? `, next attempt ${iso(rec.nextAttempt)}` : ', due now';
   }
@@ -252,7 +254,8 @@ async function changeOne(p: SpoolPaths, id: string, action: Action, config: Conf
     release = await tryLock(p, id, config.lockStaleMs);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return new Failure(EX_NOPERM, `${id}: cannot lock: ${code === 'EROFS' ? 'read-only file system' : 'permission denied'}`);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
+      return new Failure(EX_NOPERM, `${id}: cannot lock: ${code === 'EROFS' ? 'read-only file system' : 'permission denied'}`);
     throw e;
   }
   if (!release) return new Failure(EX_TEMPFAIL, `${id}: being delivered (locked); try again later`);

@@ -31,7 +31,14 @@ import { submitTarget, type SubmitTarget } from '../spool/drop.js';
 import * as path from 'node:path';
 
 /** The new submission's record: the envelope of `rec`, none of its queue state. Pure. */
-export function migratedRecord(rec: ControlRecord, id: string, size: number, submitter: { uid: number; name: string }, from: string, now: number): ControlRecord {
+export function migratedRecord(
+  rec: ControlRecord,
+  id: string,
+  size: number,
+  submitter: { uid: number; name: string },
+  from: string,
+  now: number,
+): ControlRecord {
   const recipients = pendingRecipients(rec).map((r) => ({
     address: r.address,
     status: 'pending' as const,
@@ -129,7 +136,9 @@ export async function command(args: string[], io: Io): Promise<number> {
       moved++;
       io.stdout.write(`${id}: moved to the system queue as ${newId}\n`);
       await removeMessage(p, id).catch((e: Error) => {
-        io.stderr.write(`outbox migrate-spool: ${id}: moved, but the private copy could not be removed (${e.message}): remove ${messagePath(p, id)} and its control record by hand, or it is moved again\n`);
+        io.stderr.write(
+          `outbox migrate-spool: ${id}: moved, but the private copy could not be removed (${e.message}): remove ${messagePath(p, id)} and its control record by hand, or it is moved again\n`,
+        );
         status = EX_TEMPFAIL;
       });
     } catch (e) {

@@ -40,7 +40,11 @@ export function problemOf(rec: ControlRecord): Problem | null {
   if (pending.length === 0) return null;
   const why = pending.find((r) => r.reason)?.reason ?? rec.lastError;
   if (rec.hold && rec.sender === '') {
-    return { kind: 'failed-bounce', cause: `undeliverable bounce${why ? ` (${why})` : ''}`, fix: 'set postmaster (or OUTBOX_POSTMASTER) and release it: outbox queue release ID' };
+    return {
+      kind: 'failed-bounce',
+      cause: `undeliverable bounce${why ? ` (${why})` : ''}`,
+      fix: 'set postmaster (or OUTBOX_POSTMASTER) and release it: outbox queue release ID',
+    };
   }
   if (rec.hold) return { kind: 'on-hold', cause: 'on hold', fix: 'outbox queue release ID' };
   const config = pending.find((r) => r.fix !== undefined || r.reason?.startsWith('held by route '));

@@ -59,7 +59,11 @@ export function daemonUnavailable(why: string, what = 'mailq'): OutboxError {
 }
 
 /** The client: ask the daemon, write its answer (after the head line) to `out`. */
-export async function queryDaemon(config: Config, op: string, opts: { json: boolean; out: NodeJS.WritableStream; args?: string[]; what?: string }): Promise<void> {
+export async function queryDaemon(
+  config: Config,
+  op: string,
+  opts: { json: boolean; out: NodeJS.WritableStream; args?: string[]; what?: string },
+): Promise<void> {
   const sockFile = path.join(config.spool, 'run', QUERY_SOCKET);
   const sock = net.createConnection(sockFile);
   await new Promise<void>((resolve, reject) => {

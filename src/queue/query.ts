@@ -288,7 +288,9 @@ export async function startQueryServer(p: SpoolPaths, config: Config, log: Picku
   // (A per-user spool has no incoming/: then nobody can answer a challenge, and nobody needs to.)
   const drop = await fsp.lstat(path.join(p.root, INCOMING)).catch(() => null);
   if (drop && (!drop.isDirectory() || ((drop.mode & 0o1000) === 0 && (drop.mode & 0o022) !== 0))) {
-    throw new Error(`${path.join(p.root, INCOMING)} is writable by others without the sticky bit (mode ${(drop.mode & 0o7777).toString(8)}; scripts/mkspool.sh makes it 1733)`);
+    throw new Error(
+      `${path.join(p.root, INCOMING)} is writable by others without the sticky bit (mode ${(drop.mode & 0o7777).toString(8)}; scripts/mkspool.sh makes it 1733)`,
+    );
   }
   const file = path.join(p.run, QUERY_SOCKET);
   await fsp.unlink(file).catch(() => {});

@@ -97,7 +97,8 @@ export function buildReport(r: ReportInput): { head: string; tailOpen: string; t
     lines.push(`Action: ${failed ? 'failed' : 'delayed'}`);
     lines.push(`Status: ${x.dsn}`);
     if (x.remoteMta) lines.push(`Remote-MTA: ${x.remoteMta}`);
-    if (/^\d{3}[ -]/.test(x.reason.replace(/^host \S+ said: /, ''))) lines.push(`Diagnostic-Code: smtp; ${x.reason.replace(/^host \S+ said: /, '').replace(/ \(in reply to .*\)$/, '')}`);
+    if (/^\d{3}[ -]/.test(x.reason.replace(/^host \S+ said: /, '')))
+      lines.push(`Diagnostic-Code: smtp; ${x.reason.replace(/^host \S+ said: /, '').replace(/ \(in reply to .*\)$/, '')}`);
     else lines.push(`Diagnostic-Code: X-Outbox; ${x.reason}`);
     lines.push(`Last-Attempt-Date: ${rfc5322Date(new Date(r.now))}`);
     if (!failed && r.retryUntil) lines.push(`Will-Retry-Until: ${rfc5322Date(new Date(r.retryUntil))}`);
@@ -165,7 +166,13 @@ export function wantsNotice(r: RecipientState, kind: 'failed' | 'delayed'): bool
 }
 
 /** Commit a DSN for `recipients` of `rec` into the spool; returns the new queue id. */
-export async function commitReport(config: Config, rec: ControlRecord, kind: 'failed' | 'delayed', recipients: ReportRecipient[], now: number): Promise<string> {
+export async function commitReport(
+  config: Config,
+  rec: ControlRecord,
+  kind: 'failed' | 'delayed',
+  recipients: ReportRecipient[],
+  now: number,
+): Promise<string> {
   const p = spoolPaths(config.spool);
   const file = messagePath(p, rec.id);
   const limit = config.deliverySettings?.bounceSizeLimit ?? DEFAULT_BOUNCE_SIZE_LIMIT;

@@ -84,15 +84,15 @@ const TLS_HINT =
   'the TLS handshake with the relay failed: if its certificate is untrusted, set OUTBOX_RELAY_CA (ca_file) to the CA that issued it; if it is expired or names another host, fix the certificate or the host name in the relay URL';
 const STARTTLS_HINT =
   'the relay did not offer or refused STARTTLS, and mail is never sent in clear: use smtps://host:465 if it speaks implicit TLS, or fix the relay';
-const AUTH_HINT =
-  'the relay refused our login: check the user name in the relay URL and the password (OUTBOX_RELAY_PASSWORD_FILE / password_file)';
+const AUTH_HINT = 'the relay refused our login: check the user name in the relay URL and the password (OUTBOX_RELAY_PASSWORD_FILE / password_file)';
 
 /** Enhanced codes that name the sender as the problem (RFC 3463; Microsoft 365's own). */
 const SENDER_CODES = new Set(['5.1.7', '5.1.8', '5.2.252', '5.7.60']);
 /** Enhanced codes that are about a recipient or the message: the text is not consulted. */
 const NOT_SENDER_CODES = /^5\.(1\.[1-6]|1\.10|2\.[1-4]|3\.4|6\.\d+)$/;
 /** Replies that refuse the sender where the enhanced code is ambiguous (x.0.0, 5.5.2, 5.7.1, ...). */
-const SENDER_TEXT = /sender address rejected|email address is not verified|sendasdenied|not (?:owned by|authorized to send as)|client does not have permissions? to send as/i;
+const SENDER_TEXT =
+  /sender address rejected|email address is not verified|sendasdenied|not (?:owned by|authorized to send as)|client does not have permissions? to send as/i;
 /** Quota and throttling: a limit of the account that lifts by itself. */
 const QUOTA_CODES = new Set(['5.4.5', '4.4.5']);
 const QUOTA_TEXT = /sending quota|quotaexceeded|relay limit|sending limit|rate limit|throttl|too many messages/i;
@@ -181,7 +181,9 @@ export function classify(f: SmtpFailure, peer: string, ctx: ClassifyContext = {}
     return {
       status: 'deferred',
       dsn: '4.7.5',
-      reason: said || (alert ? `TLS handshake with ${peer} failed: ${alert.text}` : `TLS with ${peer} failed: ${oneLine(withoutNodeHints(f.message ?? 'handshake failed'))}`),
+      reason:
+        said ||
+        (alert ? `TLS handshake with ${peer} failed: ${alert.text}` : `TLS with ${peer} failed: ${oneLine(withoutNodeHints(f.message ?? 'handshake failed'))}`),
       fix: starttls ? STARTTLS_HINT : alert ? alert.hint : TLS_HINT,
       cause: starttls ? `relay ${relay} does not offer STARTTLS` : `TLS with relay ${relay} failed`,
     };
@@ -233,6 +235,7 @@ export function classify(f: SmtpFailure, peer: string, ctx: ClassifyContext = {}
     return { status: 'deferred', dsn: '4.4.2', reason: `conversation with ${peer} timed out${inReplyTo(f.command)}` };
   }
   const sys = f.originalCode ?? (code.startsWith('E') && code !== 'ECONNECTION' ? code : '');
-  const what = sys === 'ECONNREFUSED' ? 'Connection refused' : sys === 'ENOTFOUND' || sys === 'EAI_AGAIN' ? 'Host not found' : oneLine(f.message ?? 'connection failed');
+  const what =
+    sys === 'ECONNREFUSED' ? 'Connection refused' : sys === 'ENOTFOUND' || sys === 'EAI_AGAIN' ? 'Host not found' : oneLine(f.message ?? 'connection failed');
   return { status: 'deferred', dsn: sys === 'ENOTFOUND' ? '4.4.4' : '4.4.1', reason: `connect to ${peer}: ${what}` };
 }

@@ -37,6 +37,9 @@ export function configTag(config: Config, env: NodeJS.ProcessEnv): string {
   const h = createHash('sha256');
   h.update(JSON.stringify(config));
   for (const f of configFiles(config)) h.update(`\0${f}=${stamp(f)}`);
-  for (const k of Object.keys(env).filter((x) => x.startsWith('OUTBOX_')).sort()) h.update(`\0${k}=${env[k]}`);
+  for (const k of Object.keys(env)
+    .filter((x) => x.startsWith('OUTBOX_'))
+    .sort())
+    h.update(`\0${k}=${env[k]}`);
   return h.digest('hex').slice(0, 16);
 }

@@ -86,10 +86,13 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
     if (stopping || at >= wakeAt) return;
     wakeAt = at;
     clearTimeout(wakeTimer);
-    wakeTimer = setTimeout(() => {
-      wakeAt = Infinity;
-      void scan();
-    }, Math.max(0, Math.min(at - Date.now(), 2 ** 31 - 1)));
+    wakeTimer = setTimeout(
+      () => {
+        wakeAt = Infinity;
+        void scan();
+      },
+      Math.max(0, Math.min(at - Date.now(), 2 ** 31 - 1)),
+    );
   };
 
   /** Look at one message: enqueue it when due, else remember when it will be. */
@@ -113,7 +116,8 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
     if (!always && now === loadedTag) return;
     try {
       const next = relaysFor(loadConfig({ ...(config0.file ? { file: config0.file } : {}), env }), env);
-      if (next.spool !== config.spool) log.line(null, `reload: the spool cannot change in a running daemon (${config.spool} kept; restart it to use ${next.spool})`, 'warning');
+      if (next.spool !== config.spool)
+        log.line(null, `reload: the spool cannot change in a running daemon (${config.spool} kept; restart it to use ${next.spool})`, 'warning');
       config = { ...next, spool: config.spool, system: config.system };
       engine.reconfigure(config);
       loadedTag = configTag(config, env);
@@ -229,7 +233,11 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
       });
     }
   } catch (e) {
-    log.line(null, `cannot serve queue queries on ${path.join(paths.run, 'query.sock')} (${(e as Error).message}); mailq works for root and the spool owner only`, 'warning');
+    log.line(
+      null,
+      `cannot serve queue queries on ${path.join(paths.run, 'query.sock')} (${(e as Error).message}); mailq works for root and the spool owner only`,
+      'warning',
+    );
   }
   // The lingering runner lives seconds: its first scan and the watch are enough.
   let scanTimer = lingering ? undefined : setInterval(() => void scan(), scanMs);
@@ -252,12 +260,15 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
       resolve('signal');
     });
     if (lingering) {
-      idleCheck = setInterval(() => {
-        if (stopping || scanning || engine.pending > 0 || Date.now() - lastWork < lingerMs) return;
-        stopping = true;
-        off();
-        resolve('idle');
-      }, Math.min(250, Math.max(20, lingerMs / 4)));
+      idleCheck = setInterval(
+        () => {
+          if (stopping || scanning || engine.pending > 0 || Date.now() - lastWork < lingerMs) return;
+          stopping = true;
+          off();
+          resolve('idle');
+        },
+        Math.min(250, Math.max(20, lingerMs / 4)),
+      );
     }
   });
   clearInterval(idleCheck);

@@ -68,7 +68,19 @@ export async function command(args: string[], io: Io): Promise<number> {
   const config = loadConfig({ ...(a.configFile ? { file: a.configFile } : {}) });
   if (a.background) {
     const lingerMs = config.deliverySettings?.lingerMs ?? DEFAULT_LINGER_MS;
-    return runDaemon({ kind: 'queue-run', daemon: true, filter: { ids: [], recipients: [], senders: [] }, verbose: a.verbose, ignored: [], ...(a.configFile ? { configFile: a.configFile } : {}) }, config, io, { lingerMs });
+    return runDaemon(
+      {
+        kind: 'queue-run',
+        daemon: true,
+        filter: { ids: [], recipients: [], senders: [] },
+        verbose: a.verbose,
+        ignored: [],
+        ...(a.configFile ? { configFile: a.configFile } : {}),
+      },
+      config,
+      io,
+      { lingerMs },
+    );
   }
   const { engine, log } = setupEngine(config, io, { verbose: a.verbose, idleMs: 0, relayDownMs: 24 * 3600_000, slots: 1 });
   let result: MessageResult | undefined;
@@ -102,7 +114,8 @@ export async function command(args: string[], io: Io): Promise<number> {
     const code = exitForResult(r);
     if (code !== EX_OK && r.state === 'done') {
       for (const [rcpt, o] of r.outcomes) {
-        if (o.status !== 'sent') io.stderr.write(`outbox: ${a.id}: <${rcpt}>: ${o.status === 'failed' ? 'bounced' : 'deferred'}: ${withFix(o.reason, o.fix)}\n`);
+        if (o.status !== 'sent')
+          io.stderr.write(`outbox: ${a.id}: <${rcpt}>: ${o.status === 'failed' ? 'bounced' : 'deferred'}: ${withFix(o.reason, o.fix)}\n`);
       }
     } else if (r.state === 'held') {
       io.stderr.write(`outbox: ${a.id}: ${r.heldReason ?? `on hold: release it with outbox queue release ${a.id}`}\n`);

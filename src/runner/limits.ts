@@ -59,7 +59,9 @@ export function readLimitState(paths: SpoolPaths, relay: string): LimitState {
       ...(typeof j.next === 'number' ? { next: j.next } : {}),
       ...(typeof j.later === 'number' ? { later: j.later } : {}),
       sends: Array.isArray(j.sends) ? j.sends.filter((e) => Array.isArray(e) && typeof e[0] === 'number' && typeof e[1] === 'number') : [],
-      ...(j.pause && typeof j.pause.until === 'number' ? { pause: { until: j.pause.until, reason: String(j.pause.reason ?? 'paused'), count: Number(j.pause.count) || 1 } } : {}),
+      ...(j.pause && typeof j.pause.until === 'number'
+        ? { pause: { until: j.pause.until, reason: String(j.pause.reason ?? 'paused'), count: Number(j.pause.count) || 1 } }
+        : {}),
     };
   } catch {
     return { v: 1, sends: [] };
@@ -70,7 +72,12 @@ export function readLimitState(paths: SpoolPaths, relay: string): LimitState {
 async function update<T>(paths: SpoolPaths, relay: string, change: (s: LimitState) => T): Promise<T> {
   const file = limitsFile(paths, relay);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const release = await lockfile.lock(file, { realpath: false, lockfilePath: `${file}.lock`, stale: 10_000, retries: { retries: 400, minTimeout: 5, maxTimeout: 50 } });
+  const release = await lockfile.lock(file, {
+    realpath: false,
+    lockfilePath: `${file}.lock`,
+    stale: 10_000,
+    retries: { retries: 400, minTimeout: 5, maxTimeout: 50 },
+  });
   try {
     const state = readLimitState(paths, relay);
     const out = change(state);
@@ -98,7 +105,13 @@ function when(ms: number): string {
  * Returns when it is due again and why, or null. Pure. A message larger than the whole daily
  * recipient limit goes when the window is empty (else it would never go).
  */
-export function dailyBlock(relay: string, limits: RelayLimits, sends: [number, number][], rcpts: number, now: number): { until: number; reason: string } | null {
+export function dailyBlock(
+  relay: string,
+  limits: RelayLimits,
+  sends: [number, number][],
+  rcpts: number,
+  now: number,
+): { until: number; reason: string } | null {
   const sorted = [...sends].sort((a, b) => a[0] - b[0]);
   if (limits.dailyMessages !== undefined && sorted.length + 1 > limits.dailyMessages) {
     // Due when enough of the oldest sends have left the window.
@@ -167,7 +180,13 @@ export async function unreserve(paths: SpoolPaths, relay: string, at: number, rc
  * window frees a message (when daily limits are known), else for a backoff that doubles with
  * each pause in a row (1 h, 2 h, ... a day). Returns the pause.
  */
-export async function pauseRelay(paths: SpoolPaths, relay: string, limits: RelayLimits | undefined, reply: string, now: number): Promise<{ until: number; reason: string }> {
+export async function pauseRelay(
+  paths: SpoolPaths,
+  relay: string,
+  limits: RelayLimits | undefined,
+  reply: string,
+  now: number,
+): Promise<{ until: number; reason: string }> {
   return update(paths, relay, (s) => {
     if (s.pause && s.pause.until > now) return s.pause;
     const count = (s.pause?.count ?? 0) + 1;
@@ -189,7 +208,11 @@ export async function clearPause(paths: SpoolPaths, relay: string, now: number):
 }
 
 /** Usage of a relay at `now`, for `outbox check` and `mailq --json`. Pure. */
-export function limitUsage(limits: RelayLimits | undefined, s: LimitState, now: number): { messages: number; recipients: number; resetsAt?: number; pausedUntil?: number; pauseReason?: string } {
+export function limitUsage(
+  limits: RelayLimits | undefined,
+  s: LimitState,
+  now: number,
+): { messages: number; recipients: number; resetsAt?: number; pausedUntil?: number; pauseReason?: string } {
   const w = inWindow(s, now).sort((a, b) => a[0] - b[0]);
   return {
     messages: w.length,
@@ -212,7 +235,11 @@ function inAbout(ms: number): string {
 export function limitReport(limits: RelayLimits | undefined, state: LimitState | null, now: number): { level: 'info' | 'warn'; text: string }[] {
   const out: { level: 'info' | 'warn'; text: string }[] = [];
   if (limits) {
-    const set = [limits.rate ? `rate ${limits.rate}` : '', limits.dailyMessages ? `${limits.dailyMessages.toLocaleString('en-US')} messages a day` : '', limits.dailyRecipients ? `${limits.dailyRecipients.toLocaleString('en-US')} recipients a day` : ''].filter(Boolean);
+    const set = [
+      limits.rate ? `rate ${limits.rate}` : '',
+      limits.dailyMessages ? `${limits.dailyMessages.toLocaleString('en-US')} messages a day` : '',
+      limits.dailyRecipients ? `${limits.dailyRecipients.toLocaleString('en-US')} recipients a day` : '',
+    ].filter(Boolean);
     out.push({ level: 'info', text: `limits: ${set.join(', ')}` });
   }
   if (!state) {
@@ -221,8 +248,13 @@ export function limitReport(limits: RelayLimits | undefined, state: LimitState |
   }
   const u = limitUsage(limits, state, now);
   const resets = u.resetsAt !== undefined ? `, resets in ${inAbout(u.resetsAt - now)}` : '';
-  if (limits?.dailyMessages) out.push({ level: 'info', text: `daily: ${u.messages.toLocaleString('en-US')} of ${limits.dailyMessages.toLocaleString('en-US')} messages${resets}` });
-  if (limits?.dailyRecipients) out.push({ level: 'info', text: `daily: ${u.recipients.toLocaleString('en-US')} of ${limits.dailyRecipients.toLocaleString('en-US')} recipients${resets}` });
+  if (limits?.dailyMessages)
+    out.push({ level: 'info', text: `daily: ${u.messages.toLocaleString('en-US')} of ${limits.dailyMessages.toLocaleString('en-US')} messages${resets}` });
+  if (limits?.dailyRecipients)
+    out.push({
+      level: 'info',
+      text: `daily: ${u.recipients.toLocaleString('en-US')} of ${limits.dailyRecipients.toLocaleString('en-US')} recipients${resets}`,
+    });
   if (u.pausedUntil !== undefined) out.push({ level: 'warn', text: `${u.pauseReason} (in ${inAbout(u.pausedUntil - now)})` });
   return out;
 }

@@ -51,7 +51,9 @@ function progressPrinter(io: Io, total: () => number, engine: Engine): { tick():
     const done = engine.stats.done;
     const secs = (Date.now() - t0) / 1000;
     const rate = secs > 0 ? Math.round(done / secs) : 0;
-    io.stderr.write(`\rqueue run: ${done}/${total()} messages, ${engine.stats.sent} sent, ${engine.stats.deferred} deferred, ${engine.stats.failed} bounced, ${rate} msg/s${final ? '\n' : ''}`);
+    io.stderr.write(
+      `\rqueue run: ${done}/${total()} messages, ${engine.stats.sent} sent, ${engine.stats.deferred} deferred, ${engine.stats.failed} bounced, ${rate} msg/s${final ? '\n' : ''}`,
+    );
   };
   return {
     tick() {
@@ -106,7 +108,10 @@ async function runOnce(mode: QueueRunMode, config0: Config, io: Io): Promise<num
     let total = ids.length;
     if (total > 0 && !config.defaultRelay && (config.routes ?? []).length === 0) {
       log.line(null, `${total} message(s) queued but no relay is configured`, 'error');
-      throw new OutboxError(EX_CONFIG, 'no relay configured: set OUTBOX_RELAY=smtp+starttls://user@host:587 (and OUTBOX_RELAY_PASSWORD_FILE), or add a [relay.NAME] table to the configuration file');
+      throw new OutboxError(
+        EX_CONFIG,
+        'no relay configured: set OUTBOX_RELAY=smtp+starttls://user@host:587 (and OUTBOX_RELAY_PASSWORD_FILE), or add a [relay.NAME] table to the configuration file',
+      );
     }
     const progress = progressPrinter(io, () => total, engine);
     engine.onResult = (r) => {

@@ -105,7 +105,12 @@ export type MessageState = 'done' | 'gone' | 'locked' | 'held' | 'not-due' | 'er
 const NOTICE_REPEAT_MS = 3600_000;
 
 /** Why recipients kept by a `relay = "hold"` route stay: "held by route N (file:line)". */
-export function routeHoldReason(config: Pick<Config, 'routes' | 'defaultRelay' | 'relays' | 'file'>, sender: string, address: string, from: string | undefined): string {
+export function routeHoldReason(
+  config: Pick<Config, 'routes' | 'defaultRelay' | 'relays' | 'file'>,
+  sender: string,
+  address: string,
+  from: string | undefined,
+): string {
   const e = explainRoute(config, sender, address, from);
   const where = e.rule?.line ? ` (${config.file ?? 'configuration'}:${e.rule.line})` : '';
   return `held by route ${e.ruleIndex ?? '?'}${where}: relay = "hold"`;
@@ -207,7 +212,11 @@ export class Engine {
     const last = this.announced.get(key);
     if (last !== undefined && this.now() - last < NOTICE_REPEAT_MS) return;
     this.announced.set(key, this.now());
-    this.opts.log.line(null, `configuration problem, the message stays queued and is not bounced: ${o.cause ?? o.reason}: ${o.fix} (one notice for all the messages it keeps; after the fix the next queue run delivers them)`, 'error');
+    this.opts.log.line(
+      null,
+      `configuration problem, the message stays queued and is not bounced: ${o.cause ?? o.reason}: ${o.fix} (one notice for all the messages it keeps; after the fix the next queue run delivers them)`,
+      'error',
+    );
   }
 
   /** Queue a message id (once); `force` ignores nextAttempt. */
@@ -402,7 +411,8 @@ export class Engine {
           return { session: idle, setupMs: 0 };
         }
       }
-      if (this.stopping) return { failure: Object.assign(new Error('delivery interrupted (terminated)'), { code: 'ECONNECTION' }) as SmtpError, peer: relay.label };
+      if (this.stopping)
+        return { failure: Object.assign(new Error('delivery interrupted (terminated)'), { code: 'ECONNECTION' }) as SmtpError, peer: relay.label };
       // Woken when a slot (and its session) becomes free; the timeout is only a safety net.
       await new Promise<void>((r) => {
         const t = setTimeout(r, 50);
@@ -423,7 +433,11 @@ export class Engine {
       else this.connecting.set(name, c);
     };
     try {
-      const s = await Session.open(relay, { ehloName: this.opts.config.hostname, abortables: this.opening, ...(this.opts.transcript ? { transcript: this.opts.transcript } : {}) });
+      const s = await Session.open(relay, {
+        ehloName: this.opts.config.hostname,
+        abortables: this.opening,
+        ...(this.opts.transcript ? { transcript: this.opts.transcript } : {}),
+      });
       slot.sessions.set(name, s);
       this.down.delete(name);
       this.proven.add(name);
@@ -437,7 +451,11 @@ export class Engine {
       if (live > 0 && !retried && !this.stopping) {
         // The relay is up (other sessions work) but refuses one more: use fewer from now on.
         this.learnedCap.set(name, live);
-        this.opts.log.line(null, `relay ${name} refused connection ${live + 1} (${(err.response ?? err.message ?? '').trim()}); using at most ${live}`, 'warning');
+        this.opts.log.line(
+          null,
+          `relay ${name} refused connection ${live + 1} (${(err.response ?? err.message ?? '').trim()}); using at most ${live}`,
+          'warning',
+        );
         uncount();
         return this.session(slot, name, true);
       }
@@ -531,7 +549,13 @@ export class Engine {
   }
 
   /** Deliver one relay group over a session; returns outcomes per address. */
-  private async sendGroup(rec: ControlRecord, group: RecipientState[], session: Session, msg: GroupMessage, relay: string): Promise<{ out: Map<string, Outcome>; retry: boolean }> {
+  private async sendGroup(
+    rec: ControlRecord,
+    group: RecipientState[],
+    session: Session,
+    msg: GroupMessage,
+    relay: string,
+  ): Promise<{ out: Map<string, Outcome>; retry: boolean }> {
     const out = new Map<string, Outcome>();
     const ctx = { relay, sender: msg.sender };
     let retry = false;
@@ -593,7 +617,8 @@ export class Engine {
           if (!(await session.reset())) session.close();
         } else if (!error.responseCode || error.responseCode === 421) session.close();
       }
-      for (const r of batch) if (!out.has(r.address)) out.set(r.address, { status: 'deferred', dsn: '4.0.0', reason: `no reply for this recipient from ${session.peer}` });
+      for (const r of batch)
+        if (!out.has(r.address)) out.set(r.address, { status: 'deferred', dsn: '4.0.0', reason: `no reply for this recipient from ${session.peer}` });
     }
     return { out, retry };
   }
@@ -664,7 +689,9 @@ export class Engine {
       // Recipients held by a route say so (mailq, queue show): written only when that changes.
       const heldWhy = [...new Set(holdReasons.values())].join('; ');
       if (holdReasons.size > 0 && rec.recipients.some((r) => holdReasons.has(r.address) && r.reason !== holdReasons.get(r.address))) {
-        const changed = rec.recipients.map((r) => (holdReasons.has(r.address) ? { ...r, reason: holdReasons.get(r.address)!, cause: holdReasons.get(r.address)! } : r));
+        const changed = rec.recipients.map((r) =>
+          holdReasons.has(r.address) ? { ...r, reason: holdReasons.get(r.address)!, cause: holdReasons.get(r.address)! } : r,
+        );
         rec = { ...rec, recipients: changed };
         await writeControl(paths, rec);
         if (groups.length === 0) log.line(id, `${held} recipient(s) ${heldWhy}`);
@@ -673,7 +700,8 @@ export class Engine {
       if (groups.length === 0) return { ...result, state: 'held', remaining: pending.length, heldReason: heldWhy };
       // First sight of a message submitted on this host (drops are logged by pickup, listener
       // mail by smtpd, bounces are our own): Postfix's pickup line, which log reports count.
-      if (rec.attempts === 0 && !rec.drop && rec.origin !== 'bounce' && rec.origin !== 'smtp') log.line(id, formatReceived(rec.uid, rec.sender), 'info', 'pickup');
+      if (rec.attempts === 0 && !rec.drop && rec.origin !== 'bounce' && rec.origin !== 'smtp')
+        log.line(id, formatReceived(rec.uid, rec.sender), 'info', 'pickup');
       log.line(id, formatPickup(rec.sender, rec.size, pending.length));
       if (held > 0) log.line(id, `${held} recipient(s) ${heldWhy}`);
       const outcomes = result.outcomes;
@@ -798,7 +826,11 @@ export class Engine {
           for (const [a, o] of outcomes) {
             if (o.status === 'deferred') {
               outcomes.set(a, { status: 'failed', dsn: o.dsn.replace(/^4/, '5'), reason: `delivery time expired: ${o.reason}` });
-              log.line(id, `to=<${a}>, relay=${relayOf.get(a) ?? 'none'}, delay=${Math.round((now - rec.arrival) / 1000)}, dsn=${o.dsn.replace(/^4/, '5')}, status=expired, returned to sender`, 'warning');
+              log.line(
+                id,
+                `to=<${a}>, relay=${relayOf.get(a) ?? 'none'}, delay=${Math.round((now - rec.arrival) / 1000)}, dsn=${o.dsn.replace(/^4/, '5')}, status=expired, returned to sender`,
+                'warning',
+              );
             }
           }
         } else {
@@ -832,7 +864,13 @@ export class Engine {
             .map((r) => {
               const o = outcomes.get(r.address)!;
               const peer = relayOf.get(r.address) ?? '';
-              return { address: r.address, ...(r.orcpt ? { orcpt: r.orcpt } : {}), dsn: o.dsn, reason: o.reason, ...(peer && peer !== 'none' ? { remoteMta: `dns; ${peer.replace(/\[.*$/, '').replace(/:\d+$/, '')}` } : {}) };
+              return {
+                address: r.address,
+                ...(r.orcpt ? { orcpt: r.orcpt } : {}),
+                dsn: o.dsn,
+                reason: o.reason,
+                ...(peer && peer !== 'none' ? { remoteMta: `dns; ${peer.replace(/\[.*$/, '').replace(/:\d+$/, '')}` } : {}),
+              };
             });
           if (notice.length > 0) {
             try {
@@ -855,7 +893,12 @@ export class Engine {
       if (next > 0 && !configProblem && rec.sender !== '' && delayWarningDue(this.policy, rec.arrival, now, rec.warned === true)) {
         const late: ReportRecipient[] = pending
           .filter((r) => outcomes.get(r.address)?.status === 'deferred' && wantsNotice(r, 'delayed'))
-          .map((r) => ({ address: r.address, ...(r.orcpt ? { orcpt: r.orcpt } : {}), dsn: outcomes.get(r.address)!.dsn, reason: outcomes.get(r.address)!.reason }));
+          .map((r) => ({
+            address: r.address,
+            ...(r.orcpt ? { orcpt: r.orcpt } : {}),
+            dsn: outcomes.get(r.address)!.dsn,
+            reason: outcomes.get(r.address)!.reason,
+          }));
         if (late.length > 0) {
           try {
             const wid = await commitReport(config, rec, 'delayed', late, now);
@@ -903,7 +946,15 @@ export class Engine {
       const o = outcomes.get(r.address);
       if (!o || r.status === 'sent' || r.status === 'failed') return r;
       const { fix: _f, cause: _c, ...rest } = r;
-      return { ...rest, status: o.status, reason: o.reason, ...(o.fix ? { fix: o.fix, cause: o.cause ?? o.reason } : {}), dsn: o.dsn, relay: relayOf.get(r.address) ?? 'none', updated: now };
+      return {
+        ...rest,
+        status: o.status,
+        reason: o.reason,
+        ...(o.fix ? { fix: o.fix, cause: o.cause ?? o.reason } : {}),
+        dsn: o.dsn,
+        relay: relayOf.get(r.address) ?? 'none',
+        updated: now,
+      };
     });
     let next: ControlRecord = { ...rec, recipients };
     if (final) {
@@ -912,7 +963,11 @@ export class Engine {
       if (deferred) next.lastError = withFix(deferred.reason, deferred.fix);
       const counts = { sent: 0, deferred: 0, failed: 0 };
       for (const o of outcomes.values()) counts[o.status]++;
-      next = withHistory(next, { time: now, event: 'attempt', detail: `sent=${counts.sent} deferred=${counts.deferred} failed=${counts.failed}${deferred ? `: ${deferred.reason}` : ''}` });
+      next = withHistory(next, {
+        time: now,
+        event: 'attempt',
+        detail: `sent=${counts.sent} deferred=${counts.deferred} failed=${counts.failed}${deferred ? `: ${deferred.reason}` : ''}`,
+      });
     }
     return next;
   }

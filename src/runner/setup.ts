@@ -65,7 +65,11 @@ export interface EngineSetup {
 }
 
 /** Build an engine for a run (shared with deliver-command.ts). */
-export function setupEngine(config0: Config, io: Io, opts: { verbose: boolean; idleMs: number; relayDownMs: number; env?: NodeJS.ProcessEnv; slots?: number }): EngineSetup {
+export function setupEngine(
+  config0: Config,
+  io: Io,
+  opts: { verbose: boolean; idleMs: number; relayDownMs: number; env?: NodeJS.ProcessEnv; slots?: number },
+): EngineSetup {
   const env = opts.env ?? process.env;
   // Root on the system spool becomes its owner (`outbox`) before touching anything in it, after
   // giving back what root left in the queue (the runner could not read it).
@@ -87,4 +91,3 @@ export function setupEngine(config0: Config, io: Io, opts: { verbose: boolean; i
   });
   return { engine, log, paths, config };
 }
-

@@ -70,7 +70,9 @@ export async function prepareRelay(settings: RelaySettings, env: NodeJS.ProcessE
   }
   const label = `${endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}`;
   if (endpoint.user !== undefined && password === undefined && !usesOauth(settings)) {
-    throw configFailure(`relay ${settings.name}: user "${endpoint.user}" but no password: set OUTBOX_RELAY_PASSWORD_FILE (or password_file / password_command)`);
+    throw configFailure(
+      `relay ${settings.name}: user "${endpoint.user}" but no password: set OUTBOX_RELAY_PASSWORD_FILE (or password_file / password_command)`,
+    );
   }
   let secureContext: tls.SecureContext | undefined;
   if (endpoint.scheme !== 'smtp') {
@@ -136,7 +138,15 @@ export interface SendInfo {
   response: string;
 }
 
-export type SmtpError = Error & { code?: string; responseCode?: number; command?: string; response?: string; originalCode?: string; recipient?: string; rejectedErrors?: SmtpError[] };
+export type SmtpError = Error & {
+  code?: string;
+  responseCode?: number;
+  command?: string;
+  response?: string;
+  originalCode?: string;
+  recipient?: string;
+  rejectedErrors?: SmtpError[];
+};
 
 /** One open, authenticated session. */
 export class Session {
@@ -206,7 +216,9 @@ export class Session {
                     return Object.assign(new Error((err as Error).message), { code });
                   }
                   const blob = bearer
-                    ? Buffer.from(`n,a=${(e.user ?? '').replace(/=/g, '=3D').replace(/,/g, '=2C')},\x01host=${e.host}\x01port=${e.port}\x01auth=Bearer ${token}\x01\x01`).toString('base64')
+                    ? Buffer.from(
+                        `n,a=${(e.user ?? '').replace(/=/g, '=3D').replace(/,/g, '=2C')},\x01host=${e.host}\x01port=${e.port}\x01auth=Bearer ${token}\x01\x01`,
+                      ).toString('base64')
                     : Buffer.from(`user=${e.user ?? ''}\x01auth=Bearer ${token}\x01\x01`).toString('base64');
                   let r = await ctx.sendCommand(`AUTH ${bearer ? 'OAUTHBEARER' : 'XOAUTH2'} ${blob}`);
                   // 334 carries the server's error details; the client answers with an empty
@@ -326,7 +338,12 @@ export class Session {
         reject0(e);
       };
       this.abortSend = reject;
-      const env: Record<string, unknown> = { from: envelope.from === '' ? '' : envelope.from, to: envelope.to, size: envelope.size, use8BitMime: envelope.use8BitMime };
+      const env: Record<string, unknown> = {
+        from: envelope.from === '' ? '' : envelope.from,
+        to: envelope.to,
+        size: envelope.size,
+        use8BitMime: envelope.use8BitMime,
+      };
       if (envelope.dsn) {
         const d: Record<string, unknown> = {};
         if (envelope.dsn.ret) d.ret = envelope.dsn.ret;
@@ -387,7 +404,12 @@ export class Session {
   /** Abandon at once (SIGTERM): destroy the socket; the transaction in flight fails (deferred). */
   destroy(): void {
     this.dead = true;
-    this.abortSend?.(Object.assign(new Error('delivery interrupted (terminated); the relay may have received the message'), { code: 'ECONNECTION', command: 'CONN' }) as SmtpError);
+    this.abortSend?.(
+      Object.assign(new Error('delivery interrupted (terminated); the relay may have received the message'), {
+        code: 'ECONNECTION',
+        command: 'CONN',
+      }) as SmtpError,
+    );
     try {
       this.conn.close();
     } catch {
@@ -399,5 +421,9 @@ export class Session {
 /** SHA-256 fingerprint of a PEM certificate, "AA:BB:..": for `outbox check` and tests. */
 export function pemFingerprint(pem: string): string {
   const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
-  return createHash('sha256').update(der).digest('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:');
+  return createHash('sha256')
+    .update(der)
+    .digest('hex')
+    .toUpperCase()
+    .replace(/(..)(?!$)/g, '$1:');
 }

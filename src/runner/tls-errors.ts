@@ -40,11 +40,11 @@ const ALERTS: Record<number, string> = {
 /** What to do about an alert the server sent. */
 function alertHint(n: number): string {
   if (n === 40 || n === 70 || n === 71)
-    return 'the relay and Outbox share no TLS version or cipher (Outbox needs TLS 1.2 or newer): use the relay\'s other port (465 or 587) or ask its operator to enable TLS 1.2';
+    return "the relay and Outbox share no TLS version or cipher (Outbox needs TLS 1.2 or newer): use the relay's other port (465 or 587) or ask its operator to enable TLS 1.2";
   if (n === 42 || n === 43 || n === 44 || n === 45 || n === 46 || n === 48 || n === 116)
     return 'the relay refused our client certificate, or wants one: set client_cert and client_key for this relay, or check that the relay trusts their CA';
   if (n === 112) return 'the relay does not know the host name in the relay URL (SNI): use the name its certificate is for';
-  return 'the problem is on the relay\'s side (its TLS setup: certificate, key or configuration); look at the relay\'s log, or ask its operator';
+  return "the problem is on the relay's side (its TLS setup: certificate, key or configuration); look at the relay's log, or ask its operator";
 }
 
 /** Node's hint that does not apply to the Outbox executable. */

@@ -375,7 +375,9 @@ export async function serve(config: Config, settings: ListenerSettings, addrs: L
       server.on('error', (e) => log(`warning: ${e.message}`));
       servers.push(server);
       const bound = server.address() as net.AddressInfo;
-      log(`listening on ${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}${users ? ' (AUTH after STARTTLS)' : ' (local clients only)'}`);
+      log(
+        `listening on ${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}${users ? ' (AUTH after STARTTLS)' : ' (local clients only)'}`,
+      );
     }
   } catch (e) {
     for (const s of servers) s.close();

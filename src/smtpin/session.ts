@@ -296,11 +296,7 @@ export class SmtpSession {
         const x = expandRecipient(this.o.config, r.given ?? r.address);
         if ('error' in x) {
           return fail(
-            x.exitCode === EX_NOUSER
-              ? reply(550, '5.1.1', x.error)
-              : x.exitCode === EX_CONFIG
-                ? reply(451, '4.3.5', x.error)
-                : reply(553, '5.1.3', x.error),
+            x.exitCode === EX_NOUSER ? reply(550, '5.1.1', x.error) : x.exitCode === EX_CONFIG ? reply(451, '4.3.5', x.error) : reply(553, '5.1.3', x.error),
           );
         }
         this.tx.rcpts.push({
@@ -425,9 +421,7 @@ export class SmtpSession {
     const from = this.o.client.ip
       ? `${this.heloName} (${this.o.client.host} [${this.o.client.ip}])`
       : `${this.heloName} (${this.o.client.host}${u && /^[\x21-\x7e]+$/.test(u.name) ? `, user ${u.name}` : ''})`;
-    const by = u
-      ? `${this.o.config.hostname} (Outbox, from userid ${u.uid})`
-      : `${this.o.config.hostname} (Outbox)`;
+    const by = u ? `${this.o.config.hostname} (Outbox, from userid ${u.uid})` : `${this.o.config.hostname} (Outbox)`;
     const forPart = rcpts.length === 1 ? `\n\tfor <${rcpts[0]!.address}>` : '';
     const value = `from ${from}\n\tby ${by}\n\twith ${protocol} id ${id}${forPart}; ${rfc5322Date(date)}`;
     // submit() handles header text as one char per byte: a UTF-8 address goes in as its bytes.

@@ -159,8 +159,7 @@ function freeIfHolderDead(p: SpoolPaths, id: string): boolean {
   try {
     const now = readOwner(ownerFile(p, id));
     const dir = dirIdentity(lockDir(p, id));
-    const same =
-      now !== null && dir !== null && now.pid === judged.pid && now.start === judged.start && now.ino === dir.ino && now.btime === dir.btime;
+    const same = now !== null && dir !== null && now.pid === judged.pid && now.start === judged.start && now.ino === dir.ino && now.btime === dir.btime;
     if (!same) return false;
     fs.rmSync(ownerFile(p, id), { force: true });
     fs.rmdirSync(lockDir(p, id));

@@ -379,7 +379,12 @@ async function pickupOne(p: SpoolPaths, dir: string, envName: string, config: Co
     await writeControl(p, rec);
     created = undefined;
     /* From here on the mail is safe in the queue; removing the entry may be repeated. */
-    log.line(out.id, `${formatReceived(uid, rec.sender)} (${user}, size ${rec.size}, ${rec.recipients.length} recipient(s), picked up from ${INCOMING}/)`, 'info', 'pickup');
+    log.line(
+      out.id,
+      `${formatReceived(uid, rec.sender)} (${user}, size ${rec.size}, ${rec.recipients.length} recipient(s), picked up from ${INCOMING}/)`,
+      'info',
+      'pickup',
+    );
     // 5. Remove the entry: the envelope first, so a crash leaves at most an orphan message.
     await env.fh.close();
     await msg.fh.close();
@@ -458,7 +463,8 @@ async function sweepIncoming(p: SpoolPaths, dir: string, junk: string[], config:
       else await fsp.unlink(file);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOTEMPTY' || code === 'EEXIST') log.line(null, `cannot remove ${INCOMING}/${n} (uid ${st.uid}): a directory that is not empty; remove it as root`, 'warning');
+      if (code === 'ENOTEMPTY' || code === 'EEXIST')
+        log.line(null, `cannot remove ${INCOMING}/${n} (uid ${st.uid}): a directory that is not empty; remove it as root`, 'warning');
       continue;
     }
     swept++;
@@ -521,11 +527,23 @@ export async function pickupIncoming(p: SpoolPaths, config: Config, log: PickupL
     await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallel ?? PICKUP_PARALLEL, envelopes.length)) }, worker));
     result.queued.sort();
     for (const [uid, count] of waiting) {
-      log.line(null, `uid ${uid}: ${count} more entries in ${INCOMING}/ than max_pending_per_user = ${pass.limits.maxPending} in one pickup; they wait for the next`, 'warning');
+      log.line(
+        null,
+        `uid ${uid}: ${count} more entries in ${INCOMING}/ than max_pending_per_user = ${pass.limits.maxPending} in one pickup; they wait for the next`,
+        'warning',
+      );
     }
     result.waiting = [...waiting.values()].reduce((a, b) => a + b, 0);
     const committed = new Set(envelopes.map((n) => n.slice(0, -4)));
-    result.swept = await sweepIncoming(p, dir, names.filter((n) => !DROP_ENVELOPE_RE.test(n) && !committed.has(n)), config, log, now, pass);
+    result.swept = await sweepIncoming(
+      p,
+      dir,
+      names.filter((n) => !DROP_ENVELOPE_RE.test(n) && !committed.has(n)),
+      config,
+      log,
+      now,
+      pass,
+    );
     await fsyncDir(dir).catch(() => {});
   } finally {
     await release();

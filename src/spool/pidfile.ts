@@ -22,7 +22,13 @@ function isOurProgram(pid: number): boolean {
     if (fs.readlinkSync(`/proc/${pid}/exe`) !== fs.realpathSync(process.execPath)) return false;
     // The slim variant runs on the system's node, as other programs may: its script tells.
     const slim = (globalThis as { __outboxSlim?: string }).__outboxSlim;
-    return !slim || fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').includes(path.join(path.dirname(slim), 'slim.cjs'));
+    return (
+      !slim ||
+      fs
+        .readFileSync(`/proc/${pid}/cmdline`, 'latin1')
+        .split('\0')
+        .includes(path.join(path.dirname(slim), 'slim.cjs'))
+    );
   } catch {
     return true;
   }

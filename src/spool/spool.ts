@@ -11,13 +11,7 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import {
-  type ControlRecord,
-  isQueueId,
-  makeQueueId,
-  parseControl,
-  serializeControl,
-} from './format.js';
+import { type ControlRecord, isQueueId, makeQueueId, parseControl, serializeControl } from './format.js';
 
 export interface SpoolPaths {
   root: string;
@@ -88,7 +82,9 @@ let counter = 0;
 /** A short string unique to this process and call: pid, counter and 32 random bits, hex. */
 export function uniqueSuffix(): string {
   counter++;
-  return `${process.pid.toString(16)}${counter.toString(16)}${Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0')}`;
+  return `${process.pid.toString(16)}${counter.toString(16)}${Math.floor(Math.random() * 0x100000000)
+    .toString(16)
+    .padStart(8, '0')}`;
 }
 
 export interface NewMessageFile {
@@ -120,7 +116,7 @@ export async function writeFileDurable(p: SpoolPaths, dest: string, data: string
     // Not fh.writeFile: it loads Node's whole stream machinery (20 modules), which every
     // sendmail call would pay for (about 3 ms under --jitless, README "Where it runs").
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+    for (let off = 0; off < buf.length;) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
     await fh.sync();
   } catch (e) {
     await fh.close().catch(() => {});

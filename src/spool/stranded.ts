@@ -27,7 +27,9 @@ export function strandedSpoolNotice(config: Config, uid: number, env: NodeJS.Pro
     if (!dir || path.resolve(dir) === path.resolve(config.spool)) return null;
     const n = fs.readdirSync(path.join(dir, 'ctl')).length;
     if (n === 0) return null;
-    fs.closeSync(fs.openSync(path.join(dir, NOTICE_MARKER), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600));
+    fs.closeSync(
+      fs.openSync(path.join(dir, NOTICE_MARKER), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600),
+    );
     return `your private queue ${dir} still holds ${n} message${n === 1 ? '' : 's'}, which nothing delivers now that this machine has a system queue (${config.spool}); move them there with: outbox migrate-spool (this note is shown once)`;
   } catch {
     // No private spool (ENOENT), or the note was given already (EEXIST): nothing to say.

@@ -15,9 +15,7 @@ import { constants } from 'node:os';
 import { EX_OK, EX_OSERR, EX_TEMPFAIL } from '../sysexits.js';
 
 export type ChildOutcome =
-  | { kind: 'exited'; code: number }
-  | { kind: 'signaled'; signal: NodeJS.Signals; code: number }
-  | { kind: 'spawn-error'; error: Error };
+  { kind: 'exited'; code: number } | { kind: 'signaled'; signal: NodeJS.Signals; code: number } | { kind: 'spawn-error'; error: Error };
 
 /**
  * Run a child to completion and describe how it ended. Never rejects. (child_process is loaded

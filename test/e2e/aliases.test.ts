@@ -41,7 +41,10 @@ const env = { ...t.env };
 
 describe('aliases', () => {
   it('a bare name and user@this-host are aliased at submission; other addresses untouched', async () => {
-    const r = await run(SENDMAIL, ['-C', conf, '-i', 'postmaster', 'x@remote.example', 'root@host.example.com', 'nobody@alt.example.com'], { env, input: 'Subject: a\n\nhi\n' });
+    const r = await run(SENDMAIL, ['-C', conf, '-i', 'postmaster', 'x@remote.example', 'root@host.example.com', 'nobody@alt.example.com'], {
+      env,
+      input: 'Subject: a\n\nhi\n',
+    });
     assert.equal(r.code, 0, r.stderr);
     const recs = controls(t.spool);
     const last = recs[recs.length - 1]!;
@@ -58,7 +61,10 @@ describe('aliases', () => {
     assert.equal(r.code, 0, r.stderr);
     const recs = controls(t.spool);
     const last = recs[recs.length - 1]!;
-    assert.deepEqual(last.recipients.map((x: { address: string }) => x.address), ['admin@example.org', 'ops@example.com', 'oncall@example.org']);
+    assert.deepEqual(
+      last.recipients.map((x: { address: string }) => x.address),
+      ['admin@example.org', 'ops@example.com', 'oncall@example.org'],
+    );
     assert.match(messageText(t.spool, last.id), /^To: root$/m);
   });
 
@@ -79,7 +85,10 @@ describe('aliases', () => {
     assert.match(r.stdout, /250 2\.0\.0 Ok: queued as [0-9A-Z]{12}/);
     const recs = controls(t.spool);
     assert.equal(recs.length, before + 1);
-    assert.deepEqual(recs[recs.length - 1]!.recipients.map((x: { address: string }) => x.address), ['admin@example.org', 'ops@example.com', 'oncall@example.org']);
+    assert.deepEqual(
+      recs[recs.length - 1]!.recipients.map((x: { address: string }) => x.address),
+      ['admin@example.org', 'ops@example.com', 'oncall@example.org'],
+    );
   });
 
   it('a pipe alias is refused clearly (78)', async () => {
@@ -107,7 +116,10 @@ describe('aliases', () => {
     const r = await run(SENDMAIL, ['-C', conf, '-bv', 'root', 'a@test.invalid', 'gone'], { env });
     assert.equal(r.code, 67);
     assert.match(r.stdout, /root: alias "root" \(.*:3\) -> admin@example\.org, ops/);
-    assert.match(r.stdout, /admin@example\.org\.\.\. deliverable: relay main \(smtp\+starttls:\/\/smtp\.example\.net:587\); no route matches: the first relay, main/);
+    assert.match(
+      r.stdout,
+      /admin@example\.org\.\.\. deliverable: relay main \(smtp\+starttls:\/\/smtp\.example\.net:587\); no route matches: the first relay, main/,
+    );
     assert.match(r.stdout, /a@test\.invalid\.\.\. held: route domain test\.invalid \(line 8\): hold/);
     assert.match(r.stdout, /gone\.\.\. refused: gone: This address is no longer in use/);
     assert.equal(controls(t.spool).length, before);

@@ -212,7 +212,7 @@ describe('outbox check', () => {
     assert.match(r.stdout, /verdict env: OK/);
   });
 
-  it('one CA set: with the relay\'s CA in OUTBOX_CA_BUNDLE and no ca_file, check says OK and delivery delivers', async () => {
+  it("one CA set: with the relay's CA in OUTBOX_CA_BUNDLE and no ca_file, check says OK and delivery delivers", async () => {
     const r0 = await startRelay({});
     relays.push(r0);
     const f = path.join(t.dir, 'system-ca.conf');

@@ -110,7 +110,10 @@ const headerOf = (m: { data: Buffer }) => m.data.toString('latin1').split('\r\n\
 describe('routes, aliases and rewriting as received by the relays', () => {
   it('one message, recipients in several routes: split, each delivered once, through its own relay; hold kept', async () => {
     const [m0, c0] = counts();
-    await send(['-f', 'app@elsewhere.example', 'a@remote.example', 'b@corp.example', 'c@x.corp.example', 'd@test.invalid', 'e@remote.example', 'a@REMOTE.example'], 'From: app@elsewhere.example\nSubject: split\n\nbody\n');
+    await send(
+      ['-f', 'app@elsewhere.example', 'a@remote.example', 'b@corp.example', 'c@x.corp.example', 'd@test.invalid', 'e@remote.example', 'a@REMOTE.example'],
+      'From: app@elsewhere.example\nSubject: split\n\nbody\n',
+    );
     await queueRun();
     assert.equal(main.received.length, m0! + 1);
     assert.equal(corp.received.length, c0! + 1);
@@ -120,9 +123,14 @@ describe('routes, aliases and rewriting as received by the relays', () => {
     assert.deepEqual(c.rcptTo, ['b@corp.example', 'c@x.corp.example']);
     assert.equal(c.authUser, 'corpuser');
     // The held recipient stays queued, the others are done.
-    const left = controls(t.spool).filter((x) => x.recipients.some((r: { address: string; status: string }) => r.address === 'd@test.invalid' && r.status === 'pending'));
+    const left = controls(t.spool).filter((x) =>
+      x.recipients.some((r: { address: string; status: string }) => r.address === 'd@test.invalid' && r.status === 'pending'),
+    );
     assert.equal(left.length, 1);
-    assert.deepEqual(left[0]!.recipients.filter((r: { status: string }) => r.status === 'pending').map((r: { address: string }) => r.address), ['d@test.invalid']);
+    assert.deepEqual(
+      left[0]!.recipients.filter((r: { status: string }) => r.status === 'pending').map((r: { address: string }) => r.address),
+      ['d@test.invalid'],
+    );
   });
 
   it('aliases and this host name are expanded at submission; masquerading rewrites envelope, From: and Sender:', async () => {
@@ -158,7 +166,10 @@ describe('routes, aliases and rewriting as received by the relays', () => {
 
   it('route by From: domain', async () => {
     const [, , g0] = counts();
-    await send(['-f', 'bounces@lists.example', 'reader@remote.example'], 'From: News <news@newsletter.example>\nReply-To: editor@newsletter.example\nSubject: news\n\nbody\n');
+    await send(
+      ['-f', 'bounces@lists.example', 'reader@remote.example'],
+      'From: News <news@newsletter.example>\nReply-To: editor@newsletter.example\nSubject: news\n\nbody\n',
+    );
     await queueRun();
     const g = gmail.received[g0!]!;
     assert.deepEqual(g.rcptTo, ['reader@remote.example']);

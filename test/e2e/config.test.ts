@@ -35,7 +35,10 @@ describe('bad configuration files exit 78 naming file:line:key', () => {
   });
   it('unknown key with "did you mean"', async () => {
     const f = conf('[relay.main]\nurl = "smtps://u@h.example"\npasword_file = "/etc/x"\n');
-    await expect78(['-C', f, 'a@b.example'], new RegExp(`^sendmail: ${f}:3: relay\\.main\\.pasword_file: unknown key \\(did you mean "password_file"\\?\\)$`, 'm'));
+    await expect78(
+      ['-C', f, 'a@b.example'],
+      new RegExp(`^sendmail: ${f}:3: relay\\.main\\.pasword_file: unknown key \\(did you mean "password_file"\\?\\)$`, 'm'),
+    );
   });
   it('bad URL', async () => {
     const f = conf('[relay.main]\nurl = "smtp+startls://u@h.example"\n');
@@ -47,7 +50,10 @@ describe('bad configuration files exit 78 naming file:line:key', () => {
   });
   it('inline password in a world-readable file, for every command', async () => {
     const f = conf('[relay.main]\nurl = "smtps://u@h.example"\npassword = "s3cret-inline"\n', 0o644);
-    const e = await expect78(['-C', f, 'a@b.example'], new RegExp(`${f}:3: relay\\.main\\.password: an inline password is only allowed in a private file.*chmod 600`));
+    const e = await expect78(
+      ['-C', f, 'a@b.example'],
+      new RegExp(`${f}:3: relay\\.main\\.password: an inline password is only allowed in a private file.*chmod 600`),
+    );
     assert.doesNotMatch(e, /s3cret-inline/);
     await expect78(['-C', f, '-bp'], /inline password/);
   });
@@ -60,7 +66,9 @@ describe('outbox config check', () => {
   it('a valid file: summary and exit 0; secrets are read but never printed', async () => {
     const pw = path.join(t.dir, 'good.password');
     fs.writeFileSync(pw, 'pw-never-shown\n', { mode: 0o600 });
-    const f = conf(`[relay.main]\nurl = "smtp+starttls://me@smtp.example.com"\npassword_file = "${pw}"\n[relay.cmd]\nurl = "smtps://me@b.example.com"\npassword_command = "echo cmd-secret"\n`);
+    const f = conf(
+      `[relay.main]\nurl = "smtp+starttls://me@smtp.example.com"\npassword_file = "${pw}"\n[relay.cmd]\nurl = "smtps://me@b.example.com"\npassword_command = "echo cmd-secret"\n`,
+    );
     const r = await run(OUTBOX, ['config', 'check', '-C', f], { env });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /relay main: smtp\+starttls:\/\/smtp\.example\.com:587 as me, password_file .* \(read: ok\)/);
@@ -75,7 +83,10 @@ describe('outbox config check', () => {
     const f = conf(`[relay.main]\nurl = "smtps://me@h.example.com"\npassword_file = "${pw}"\n`);
     const r = await run(OUTBOX, ['config', 'check', '-C', f], { env });
     assert.equal(r.code, 78);
-    assert.match(r.stderr, new RegExp(`${f}:3: relay\\.main\\.password_file: refusing ${pw}: it is readable or writable by others \\(mode 0644\\); fix with: chmod 600 ${pw}`));
+    assert.match(
+      r.stderr,
+      new RegExp(`${f}:3: relay\\.main\\.password_file: refusing ${pw}: it is readable or writable by others \\(mode 0644\\); fix with: chmod 600 ${pw}`),
+    );
     assert.doesNotMatch(r.stdout + r.stderr, /open-secret/);
   });
   it('unreadable password file (checked as an unprivileged user)', async (tc) => {
@@ -103,7 +114,9 @@ describe('outbox config check', () => {
     assert.match(r.stderr, new RegExp(`${f}:3: relay\\.main\\.password_file: ${pw} cannot be read by this user \\(permission denied\\)`));
   });
   it('password command that fails, and one that hangs (killed after its timeout)', async () => {
-    const f = conf('[relay.a]\nurl = "smtps://me@h.example.com"\npassword_command = "exit 7"\n\n[relay.b]\nurl = "smtps://me@h.example.com"\npassword_command = "sleep 60"\npassword_command_timeout = "1s"\n');
+    const f = conf(
+      '[relay.a]\nurl = "smtps://me@h.example.com"\npassword_command = "exit 7"\n\n[relay.b]\nurl = "smtps://me@h.example.com"\npassword_command = "sleep 60"\npassword_command_timeout = "1s"\n',
+    );
     const r = await run(OUTBOX, ['config', 'check', '-C', f], { env });
     assert.equal(r.code, 78);
     assert.match(r.stderr, new RegExp(`${f}:3: relay\\.a\\.password_command: the command failed with exit status 7`));

@@ -17,7 +17,6 @@ import { after, describe, it } from 'node:test';
 import { smarthostEnv, usePostfixSmarthost, waitForMaildir } from '../helpers/postfix.js';
 import { SENDMAIL, controls, run, sleep, tempSpool } from '../helpers/run.js';
 
-
 async function findMail(maildir: string, token: string, timeoutMs: number): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -70,7 +69,10 @@ echo $ok ? "true" : "false";`,
       const q = await run(SENDMAIL, ['-q'], { env, timeoutMs: 30_000 });
       assert.equal(q.code, 0, q.stderr);
       assert.match(q.stderr, /status=sent \(250 /);
-      assert.deepEqual(controls(t.spool).filter((c) => c.id === rec.id), []);
+      assert.deepEqual(
+        controls(t.spool).filter((c) => c.id === rec.id),
+        [],
+      );
 
       const files = await findMail(sh.maildir, token, 60_000);
       assert.equal(files.length, 1, 'delivered once');

@@ -25,7 +25,10 @@ interface Setup {
 async function setup(opts: RelayOptions = {}, extraEnv: Record<string, string> = {}): Promise<Setup> {
   const relay = await startRelay(opts);
   const t = tempSpool('outbox-deliver-');
-  cleanups.push(() => relay.close(), () => t.cleanup());
+  cleanups.push(
+    () => relay.close(),
+    () => t.cleanup(),
+  );
   const pw = path.join(t.dir, 'password');
   fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
   const env = { ...t.env, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: relay.caFile, OUTBOX_LOG: 'stderr', ...extraEnv };
@@ -73,10 +76,18 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     assert.deepEqual(m.rcptTo, ['a@example.com']);
     assert.equal(m.data.toString('latin1'), stored);
     const sess = s.relay.sessions.find((x) => x.id === m.sessionId)!;
-    assert.ok(sess.tlsStartIndex !== undefined && !sess.commands.slice(0, sess.tlsStartIndex).some((c) => /^(AUTH|MAIL)/i.test(c)), 'nothing but EHLO/STARTTLS in clear');
+    assert.ok(
+      sess.tlsStartIndex !== undefined && !sess.commands.slice(0, sess.tlsStartIndex).some((c) => /^(AUTH|MAIL)/i.test(c)),
+      'nothing but EHLO/STARTTLS in clear',
+    );
     assert.deepEqual(controls(s.t.spool), []);
     assert.match(r.stderr, new RegExp(`outbox/qmgr\\[\\d+\\]: ${id}: from=<sender@example.com>, size=\\d+, nrcpt=1`));
-    assert.match(r.stderr, new RegExp(`${id}: to=<a@example.com>, relay=localhost\\[127\\.0\\.0\\.1\\]:${s.relay.port}, delay=[\\d.]+, delays=[\\d.]+/[\\d.]+/[\\d.]+/[\\d.]+, dsn=2\\.0\\.0, status=sent \\(250 `));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `${id}: to=<a@example.com>, relay=localhost\\[127\\.0\\.0\\.1\\]:${s.relay.port}, delay=[\\d.]+, delays=[\\d.]+/[\\d.]+/[\\d.]+/[\\d.]+, dsn=2\\.0\\.0, status=sent \\(250 `,
+      ),
+    );
     assert.match(r.stderr, new RegExp(`${id}: removed`));
   });
 
@@ -102,7 +113,10 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     assert.equal(parsed.to && !Array.isArray(parsed.to) ? parsed.to.text : '', 'sender@example.com');
     assert.match(parsed.text ?? '', /Final-Recipient: rfc822; bad@example\.com\nAction: failed\nStatus: 5\.1\.1/);
     const types = parsed.attachments.map((a) => a.contentType);
-    assert.ok(types.some((t) => t === 'message/rfc822' || t === 'text/rfc822-headers'), `parts: ${types.join(', ')}`);
+    assert.ok(
+      types.some((t) => t === 'message/rfc822' || t === 'text/rfc822-headers'),
+      `parts: ${types.join(', ')}`,
+    );
 
     const q = await run(MAILQ, [], { env: s.env });
     assert.match(q.stdout, /451 4\.3\.0 Try later \(in reply to RCPT TO command\); next attempt/);
@@ -112,7 +126,10 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     assert.equal(j.queue_id, id);
     assert.equal(j.attempts, 1);
     assert.ok(j.next_attempt > Date.now() / 1000);
-    assert.deepEqual(j.recipients.map((r: { address: string }) => r.address), ['later@example.com']);
+    assert.deepEqual(
+      j.recipients.map((r: { address: string }) => r.address),
+      ['later@example.com'],
+    );
     assert.match(j.recipients[0].delay_reason, /451 4\.3\.0/);
 
     s.relay.setFaults({});
@@ -215,7 +232,10 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     assert.equal(controls(s.t.spool).length, 20);
     const end = Date.now() + 5000;
     while (!s.relay.sessions[0]?.commands.includes('QUIT') && Date.now() < end) await sleep(20);
-    assert.deepEqual(s.relay.sessions[0]?.commands.slice(-2).map((c) => c.split(' ')[0]), ['AUTH', 'QUIT']);
+    assert.deepEqual(
+      s.relay.sessions[0]?.commands.slice(-2).map((c) => c.split(' ')[0]),
+      ['AUTH', 'QUIT'],
+    );
   });
 
   it('an untrusted CA (no OUTBOX_RELAY_CA) is refused', async () => {
@@ -315,7 +335,10 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     const id1 = await queue(s, ['alice@example.com']);
     await queue(s, ['bob@example.com']);
     await queueRun(s, ['-qRalice']);
-    assert.deepEqual(s.relay.received.map((m) => m.rcptTo[0]), ['alice@example.com']);
+    assert.deepEqual(
+      s.relay.received.map((m) => m.rcptTo[0]),
+      ['alice@example.com'],
+    );
     await queueRun(s, ['-qSnobody']);
     assert.equal(s.relay.received.length, 1);
     await queueRun(s, [`-qI${id1}`]);
@@ -345,7 +368,11 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     assert.doesNotMatch(r.stderr, /need MAIL command|status=bounced|non-delivery/, r.stderr);
     assert.match(r.stderr, /Sender address rejected/);
     const recs = controls(s.t.spool);
-    assert.deepEqual(recs.map((c) => c.id), [id], 'the message stays, and no bounce was queued');
+    assert.deepEqual(
+      recs.map((c) => c.id),
+      [id],
+      'the message stays, and no bounce was queued',
+    );
     assert.deepEqual(rcptState(s, id), { 'a@example.com': 'deferred', 'b@example.com': 'deferred' });
   });
 
@@ -383,12 +410,18 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
     const inData = s.relay.sessions.filter((x) => x.commands.includes('DATA')).length;
     child.kill('SIGKILL');
     await new Promise((r) => child.once('close', r));
-    assert.ok(fs.readdirSync(path.join(s.t.spool, 'lock')).some((n) => n.endsWith('.lock')), 'the dead runner left locks behind');
+    assert.ok(
+      fs.readdirSync(path.join(s.t.spool, 'lock')).some((n) => n.endsWith('.lock')),
+      'the dead runner left locks behind',
+    );
     const r = await queueRun(s);
     assert.deepEqual(controls(s.t.spool), [], r.stderr);
     await sleep(1600); // replies the relay was still holding for the dead runner
     const got = s.relay.received.map((m) => m.rcptTo[0]!);
-    assert.deepEqual([...new Set(got)].sort(), ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'].map((k) => `${k}@example.com`));
+    assert.deepEqual(
+      [...new Set(got)].sort(),
+      ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'].map((k) => `${k}@example.com`),
+    );
     assert.ok(got.length <= 6 + inData, `${got.length} received: duplicates only of what the dead runner had sent`);
   });
 });
@@ -402,10 +435,11 @@ async function silentServer(): Promise<{ port: number; close(): Promise<void> }>
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const port = (srv.address() as net.AddressInfo).port;
-  const close = () => new Promise<void>((r) => {
-    for (const c of sockets) c.destroy();
-    srv.close(() => r());
-  });
+  const close = () =>
+    new Promise<void>((r) => {
+      for (const c of sockets) c.destroy();
+      srv.close(() => r());
+    });
   cleanups.push(close);
   return { port, close };
 }
@@ -556,7 +590,10 @@ describe('configuration and usage errors', () => {
     const id2 = await queue(s, ['b@example.com']);
     const r2 = await run(OUTBOX, ['deliver', `--config=${cfg}`, id2], { env, timeoutMs: 30_000 });
     assert.equal(r2.code, 0, r2.stderr);
-    assert.deepEqual(s.relay.received.map((m) => m.rcptTo[0]), ['a@example.com', 'b@example.com']);
+    assert.deepEqual(
+      s.relay.received.map((m) => m.rcptTo[0]),
+      ['a@example.com', 'b@example.com'],
+    );
     assert.equal((await run(OUTBOX, ['pickup', '--config', cfg], { env })).code, 0);
     const missing = await run(OUTBOX, ['pickup', '--config', path.join(s.t.dir, 'nonexistent.toml')], { env });
     assert.equal(missing.code, 78, missing.stderr);
@@ -693,7 +730,7 @@ describe('background delivery and the daemon', () => {
     assert.deepEqual(controls(s.t.spool), []);
   });
 
-  it('-odi with the daemon running: the outcome is still -odi\'s own (a 550 exits 67, not 0)', async () => {
+  it("-odi with the daemon running: the outcome is still -odi's own (a 550 exits 67, not 0)", async () => {
     const s = await setup({ faults: { rcpt: { 'bad@example.com': '550 5.1.1 No such user' } } });
     const daemon = start(SENDMAIL, ['-bd', '-q1m'], { env: s.env });
     let err = '';

@@ -42,14 +42,21 @@ function setup(primaryUrl: string, ca: string, fallbacks: Record<string, string[
   fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
   const conf = path.join(t.dir, 'outbox.conf');
   const lines = ['default_relay = "main"', '[relay.main]', `url = "${primaryUrl}"`, `password_file = "${pw}"`, `ca_file = "${ca}"`, 'connect_timeout = "5s"'];
-  lines.push(`fallbacks = [${Object.keys(fallbacks).map((n) => `"${n}"`).join(', ')}]`);
+  lines.push(
+    `fallbacks = [${Object.keys(fallbacks)
+      .map((n) => `"${n}"`)
+      .join(', ')}]`,
+  );
   for (const [name, extra] of Object.entries(fallbacks)) lines.push(`[relay.${name}]`, ...extra);
   fs.writeFileSync(conf, lines.join('\n') + '\n', { mode: 0o600 });
   return { t, conf, env: { ...t.env, OUTBOX_CONFIG: conf, OUTBOX_LOG: 'stderr' } };
 }
 
 async function queueAndRun(env: Record<string, string>) {
-  const sub = await run(SENDMAIL, ['-odq', '-f', 'app@example.com', 'a@example.com'], { env, input: 'Subject: secret plans\n\nthe body must not travel in clear\n' });
+  const sub = await run(SENDMAIL, ['-odq', '-f', 'app@example.com', 'a@example.com'], {
+    env,
+    input: 'Subject: secret plans\n\nthe body must not travel in clear\n',
+  });
   assert.equal(sub.code, 0, sub.stderr);
   const r = await run(SENDMAIL, ['-q'], { env, timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);
@@ -65,7 +72,10 @@ describe('a TLS failure of the primary never moves mail to a weaker fallback', (
       const r = await queueAndRun(s.env);
       assert.equal(plain.received.length, 0, `the message went in clear to the fallback:\n${r.stderr}`);
       assert.equal(primary.received.length, 0);
-      assert.match(r.stderr, /relay main failed TLS .*; not used: fallback p \(plain SMTP without TLS\) is weaker than relay main \(TLS verified by CAs without a certificate pin\)/);
+      assert.match(
+        r.stderr,
+        /relay main failed TLS .*; not used: fallback p \(plain SMTP without TLS\) is weaker than relay main \(TLS verified by CAs without a certificate pin\)/,
+      );
       const [rec] = controls(s.t.spool);
       assert.ok(rec, 'the message stays queued');
       assert.equal(rec.recipients[0].status, 'deferred');
@@ -79,7 +89,10 @@ describe('a TLS failure of the primary never moves mail to a weaker fallback', (
     const primary = await relay({ cert: 'selfsigned' });
     const good = await relay({});
     // (An inline password is allowed: setup writes the file 0600.)
-    const s = setup(primary.url(), primary.caFile, { plain: [`url = "smtp://localhost:${await deadPort()}"`], good: [`url = "${good.url()}"`, 'password = "secret"', `ca_file = "${good.caFile}"`] });
+    const s = setup(primary.url(), primary.caFile, {
+      plain: [`url = "smtp://localhost:${await deadPort()}"`],
+      good: [`url = "${good.url()}"`, 'password = "secret"', `ca_file = "${good.caFile}"`],
+    });
     const r = await queueAndRun(s.env);
     assert.match(r.stderr, /not used: fallback plain \(plain SMTP without TLS\) is weaker/);
     assert.match(r.stderr, /using fallback good/);
@@ -99,6 +112,9 @@ describe('a TLS failure of the primary never moves mail to a weaker fallback', (
     const s = setup('smtp+starttls://outbox@localhost:587', '/dev/null', { p: ['url = "smtp://localhost:25"'] });
     const r = await run(OUTBOX, ['config', 'check', '--no-secrets'], { env: s.env });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /warning: .*relay\.main\.fallbacks: fallback p \(plain SMTP without TLS\) is weaker than relay main \(TLS verified by CAs without a certificate pin\); after a TLS failure of main it is skipped/);
+    assert.match(
+      r.stderr,
+      /warning: .*relay\.main\.fallbacks: fallback p \(plain SMTP without TLS\) is weaker than relay main \(TLS verified by CAs without a certificate pin\); after a TLS failure of main it is skipped/,
+    );
   });
 });

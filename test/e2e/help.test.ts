@@ -49,7 +49,13 @@ test('every outbox command and subcommand prints its usage on --help (and -h, an
     assert.equal(await help(OUTBOX, [name, '-h']), want, `outbox ${name} -h`);
     assert.equal(await help(OUTBOX, ['help', name]), want, `outbox help ${name}`);
   }
-  for (const args of [['config', 'check', '--help'], ['config', 'migrate', '--help'], ['queue', 'show', '--help'], ['queue', 'hold', '--all', '--help'], ['deliver', '-C', '/x', '--help']]) {
+  for (const args of [
+    ['config', 'check', '--help'],
+    ['config', 'migrate', '--help'],
+    ['queue', 'show', '--help'],
+    ['queue', 'hold', '--all', '--help'],
+    ['deliver', '-C', '/x', '--help'],
+  ]) {
     assert.equal(await help(OUTBOX, args), commandUsage(args[0]!) + '\n', args.join(' '));
   }
   const bad = await run(OUTBOX, ['help', 'frobnicate'], { env });

@@ -82,14 +82,27 @@ async function mailWith(maildir: string, token: string, count: number, timeoutMs
 
       const mq = await run(MAILQ, [], { env });
       assert.equal(mq.code, 0);
-      assert.match(mq.stdout, new RegExp(`\\nProblems:\\n  ${N} held: relay env refuses the sender <outboxtest@vm>: set domain \\(or OUTBOX_DOMAIN\\)\\n\\n-- \\d+ Kbytes in ${N} Requests\\.\\n$`));
-      const json = (await run(MAILQ, ['--json'], { env })).stdout.trim().split('\n').map((l) => JSON.parse(l));
+      assert.match(
+        mq.stdout,
+        new RegExp(
+          `\\nProblems:\\n  ${N} held: relay env refuses the sender <outboxtest@vm>: set domain \\(or OUTBOX_DOMAIN\\)\\n\\n-- \\d+ Kbytes in ${N} Requests\\.\\n$`,
+        ),
+      );
+      const json = (await run(MAILQ, ['--json'], { env })).stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       assert.equal(json.length, N);
       assert.ok(json.every((m) => m.problem.kind === 'held' && m.problem.fix === 'set domain (or OUTBOX_DOMAIN)'));
 
       const crit = await run(OUTBOX, ['check', '--queue'], { env });
       assert.equal(crit.code, 2, crit.stdout + crit.stderr);
-      assert.match(crit.stdout, new RegExp(`^OUTBOX QUEUE CRITICAL - ${N} held: relay env refuses the sender <outboxtest@vm>: set domain \\(or OUTBOX_DOMAIN\\); ${N} held, 0 deferred, 0 failed bounce\\(s\\); oldest \\S+ \\| messages=${N};;;0 held=${N};;0;0 `));
+      assert.match(
+        crit.stdout,
+        new RegExp(
+          `^OUTBOX QUEUE CRITICAL - ${N} held: relay env refuses the sender <outboxtest@vm>: set domain \\(or OUTBOX_DOMAIN\\); ${N} held, 0 deferred, 0 failed bounce\\(s\\); oldest \\S+ \\| messages=${N};;;0 held=${N};;0;0 `,
+        ),
+      );
 
       // The fix, in the configuration file. One queue run delivers every held message once.
       fs.writeFileSync(conf, `hostname = "vm"\ndomain = "harness.test"\naliases = "${aliases}"\n`);
@@ -116,7 +129,10 @@ describe('outbox check --queue', () => {
   it('WARNING for a deferred message older than --max-age; UNKNOWN for bad arguments', async () => {
     const relay = await startRelay({ faults: { rcpt: { 'later@example.com': '451 4.3.0 Try later' } } });
     const t = tempSpool('outbox-holds-');
-    cleanups.push(() => relay.close(), () => t.cleanup());
+    cleanups.push(
+      () => relay.close(),
+      () => t.cleanup(),
+    );
     const pw = path.join(t.dir, 'password');
     fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
     const env = { ...t.env, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: relay.caFile };
@@ -130,7 +146,10 @@ describe('outbox check --queue', () => {
     assert.match(young.stdout, /^OUTBOX QUEUE OK - 1 deferred: .*451 4\.3\.0 Try later/);
     const old = await run(OUTBOX, ['check', '--queue', '--max-age', '1s'], { env });
     assert.equal(old.code, 1, old.stdout);
-    assert.match(old.stdout, /^OUTBOX QUEUE WARNING - 1 deferred: .*; 0 held, 1 deferred, 0 failed bounce\(s\); oldest \d+s \(more than 1s\) \| .* oldest=\d+s;1;;0\n/);
+    assert.match(
+      old.stdout,
+      /^OUTBOX QUEUE WARNING - 1 deferred: .*; 0 held, 1 deferred, 0 failed bounce\(s\); oldest \d+s \(more than 1s\) \| .* oldest=\d+s;1;;0\n/,
+    );
     const bad = await run(OUTBOX, ['check', '--queue', '--max-age', 'soon'], { env });
     assert.equal(bad.code, 3);
     assert.match(bad.stdout, /^OUTBOX QUEUE UNKNOWN - --max-age/);
@@ -141,13 +160,23 @@ describe('the daemon and hold routes', () => {
   it('scan_interval is honoured; a changed file and SIGHUP reload it; a hold route holds and says so', async () => {
     const relay = await startRelay();
     const t = tempSpool('outbox-holds-');
-    cleanups.push(() => relay.close(), () => t.cleanup());
+    cleanups.push(
+      () => relay.close(),
+      () => t.cleanup(),
+    );
     const pw = path.join(t.dir, 'password');
     fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
     const conf = path.join(t.dir, 'outbox.conf');
     const base = `hostname = "vm"\ndomain = "harness.test"\n[delivery]\nscan_interval = "1s"\n`;
     fs.writeFileSync(conf, base);
-    const env = { ...t.env, OUTBOX_CONFIG: conf, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: relay.caFile, OUTBOX_LOG: 'stderr' };
+    const env = {
+      ...t.env,
+      OUTBOX_CONFIG: conf,
+      OUTBOX_RELAY: relay.url(),
+      OUTBOX_RELAY_PASSWORD_FILE: pw,
+      OUTBOX_RELAY_CA: relay.caFile,
+      OUTBOX_LOG: 'stderr',
+    };
     const daemon = start(OUTBOX, ['-bd'], { env });
     let err = '';
     daemon.stderr!.on('data', (d) => (err += d));
@@ -195,6 +224,9 @@ describe('the daemon and hold routes', () => {
     fs.writeFileSync(conf, 'hostname = "vm"\ndomain = "harness.test"\n');
     const r = await run(SENDMAIL, ['-bv', 'someone@example.com'], { env: { ...t.env, OUTBOX_CONFIG: conf } });
     assert.equal(r.code, 78, r.stdout + r.stderr);
-    assert.match(r.stdout, /^someone@example\.com\.\.\. not deliverable: relay env \(OUTBOX_RELAY is not set: no relay configured\); .*fix: set OUTBOX_RELAY=/m);
+    assert.match(
+      r.stdout,
+      /^someone@example\.com\.\.\. not deliverable: relay env \(OUTBOX_RELAY is not set: no relay configured\); .*fix: set OUTBOX_RELAY=/m,
+    );
   });
 });

@@ -129,17 +129,33 @@ echo $ok ? "true" : "false";`,
 
       // Debian cron: /usr/sbin/sendmail -FCronDaemon -i -B8BITMIME -oem <MAILTO>, MAILTO a bare local name.
       const cronMail = `From: root (Cron Daemon)\nTo: cron-${token}\nSubject: Cron <root@${HOST}> date\nMIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n\ncron ${token} gr\xfc\xdfe\n`;
-      const cron = await inHost(t.dir, NO_DOMAIN, SENDMAIL, ['-FCronDaemon', '-i', '-B8BITMIME', '-oem', `cron-${token}`], { env, input: Buffer.from(cronMail, 'latin1') });
+      const cron = await inHost(t.dir, NO_DOMAIN, SENDMAIL, ['-FCronDaemon', '-i', '-B8BITMIME', '-oem', `cron-${token}`], {
+        env,
+        input: Buffer.from(cronMail, 'latin1'),
+      });
       assert.equal(cron.code, 0, cron.stderr);
 
       // s-nail (mailx): sendmail -i -- rcpt... with the Bcc on argv and no From: header.
-      const mailx = await inHost(t.dir, NO_DOMAIN, 's-nail', ['-:/', `-Smta=${SENDMAIL}`, '-s', `mailx ${token}`, '-b', `mailxbcc-${token}@example.com`, `mailx-${token}@example.com`], { env, input: `mailx ${token}\n` });
+      const mailx = await inHost(
+        t.dir,
+        NO_DOMAIN,
+        's-nail',
+        ['-:/', `-Smta=${SENDMAIL}`, '-s', `mailx ${token}`, '-b', `mailxbcc-${token}@example.com`, `mailx-${token}@example.com`],
+        { env, input: `mailx ${token}\n` },
+      );
       assert.equal(mailx.code, 0, mailx.stderr);
 
       // git send-email: sendmail -i rcpt... (Bcc on argv), From: the author.
       const repo = path.join(t.dir, 'repo');
-      const gitEnv = { ...env, GIT_AUTHOR_NAME: 'Dev', GIT_AUTHOR_EMAIL: 'dev@harness.test', GIT_COMMITTER_NAME: 'Dev', GIT_COMMITTER_EMAIL: 'dev@harness.test' };
-      const git = (args: string[], cwd = repo) => execFileSync('git', args, { cwd, env: { PATH: process.env.PATH, ...gitEnv }, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+      const gitEnv = {
+        ...env,
+        GIT_AUTHOR_NAME: 'Dev',
+        GIT_AUTHOR_EMAIL: 'dev@harness.test',
+        GIT_COMMITTER_NAME: 'Dev',
+        GIT_COMMITTER_EMAIL: 'dev@harness.test',
+      };
+      const git = (args: string[], cwd = repo) =>
+        execFileSync('git', args, { cwd, env: { PATH: process.env.PATH, ...gitEnv }, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
       fs.mkdirSync(repo);
       git(['init', '-q']);
       fs.writeFileSync(path.join(repo, 'f'), `${token}\n`);
@@ -150,7 +166,16 @@ echo $ok ? "true" : "false";`,
         t.dir,
         NO_DOMAIN,
         'git',
-        ['send-email', `--sendmail-cmd=${SENDMAIL}`, `--to=git-${token}@example.com`, `--bcc=gitbcc-${token}@example.com`, '--confirm=never', '--suppress-cc=all', '--from=Dev <dev@harness.test>', patch],
+        [
+          'send-email',
+          `--sendmail-cmd=${SENDMAIL}`,
+          `--to=git-${token}@example.com`,
+          `--bcc=gitbcc-${token}@example.com`,
+          '--confirm=never',
+          '--suppress-cc=all',
+          '--from=Dev <dev@harness.test>',
+          patch,
+        ],
         { env: gitEnv, cwd: repo, timeoutMs: 60_000 },
       );
       assert.equal(gse.code, 0, gse.stdout + gse.stderr);
@@ -180,7 +205,10 @@ echo $ok ? "true" : "false";`,
       const c = await inHost(t.dir, etc, OUTBOX, ['config', 'check'], { env: relayEnv });
       assert.match(c.stdout, /^domain mailname\.test \(from \/etc\/mailname\)$/m);
       assert.doesNotMatch(c.stdout, /WARN/);
-      const s = await inHost(t.dir, etc, SENDMAIL, ['-FCronDaemon', '-i', '-B8BITMIME', '-oem', `cron-${token}`], { env: relayEnv, input: `Subject: ${token}\n\n${token}\n` });
+      const s = await inHost(t.dir, etc, SENDMAIL, ['-FCronDaemon', '-i', '-B8BITMIME', '-oem', `cron-${token}`], {
+        env: relayEnv,
+        input: `Subject: ${token}\n\n${token}\n`,
+      });
       assert.equal(s.code, 0, s.stderr);
       assert.equal((await inHost(t.dir, etc, SENDMAIL, ['-q'], { env: relayEnv, timeoutMs: 60_000 })).code, 0);
       const [m] = await delivered(sh.maildir, token, 1);
@@ -199,9 +227,19 @@ describe('a relay whose login is an email address accepts only that sender', () 
     try {
       const pw = path.join(t.dir, 'password');
       fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
-      const env = { ...t.env, HOME: t.dir, OUTBOX_RELAY: relay.url(login), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: relay.caFile, OUTBOX_LOG: 'stderr' };
+      const env = {
+        ...t.env,
+        HOME: t.dir,
+        OUTBOX_RELAY: relay.url(login),
+        OUTBOX_RELAY_PASSWORD_FILE: pw,
+        OUTBOX_RELAY_CA: relay.caFile,
+        OUTBOX_LOG: 'stderr',
+      };
       // Only OUTBOX_RELAY and its password: cron's argv, the sender the default (a local user).
-      const cron = await run(SENDMAIL, ['-FCronDaemon', '-i', '-B8BITMIME', '-oem', '-odq', 'admin@example.net'], { env, input: 'From: root (Cron Daemon)\nSubject: cron\n\nhello\n' });
+      const cron = await run(SENDMAIL, ['-FCronDaemon', '-i', '-B8BITMIME', '-oem', '-odq', 'admin@example.net'], {
+        env,
+        input: 'From: root (Cron Daemon)\nSubject: cron\n\nhello\n',
+      });
       assert.equal(cron.code, 0, cron.stderr);
       // A message that already has a Reply-To: keeps it.
       const own = await run(SENDMAIL, ['-i', '-odq', 'admin@example.net'], { env, input: 'Reply-To: desk@example.net\nSubject: own\n\nhello\n' });
@@ -211,7 +249,8 @@ describe('a relay whose login is an email address accepts only that sender', () 
       assert.equal(relay.received.length, 2, q.stderr);
       for (const m of relay.received) assert.equal(m.mailFrom, login);
       // Two connections may deliver them in either order: find each by its subject.
-      const bySubject = (subject: string) => relay.received.map((m) => m.data.toString('latin1')).find((d) => new RegExp(`^Subject: ${subject}\r?$`, 'm').test(d));
+      const bySubject = (subject: string) =>
+        relay.received.map((m) => m.data.toString('latin1')).find((d) => new RegExp(`^Subject: ${subject}\r?$`, 'm').test(d));
       const [a, b] = [bySubject('cron'), bySubject('own')];
       assert.match(a!, /^From: me@gmail\.example \(Cron Daemon\)\r?$/m);
       assert.match(a!, /^Reply-To: root(@\S+)? \(Cron Daemon\)\r?$/m);
@@ -222,9 +261,15 @@ describe('a relay whose login is an email address accepts only that sender', () 
 
       // A sender of another domain (an application's -f) is left alone: the relay refuses it,
       // and the switch OUTBOX_RELAY_LOGIN_SENDER=no turns the rule off.
-      const app = await run(SENDMAIL, ['-i', '-odq', '-f', 'bounce@shop.example', 'admin@example.net'], { env, input: 'From: shop@shop.example\nSubject: app\n\nhello\n' });
+      const app = await run(SENDMAIL, ['-i', '-odq', '-f', 'bounce@shop.example', 'admin@example.net'], {
+        env,
+        input: 'From: shop@shop.example\nSubject: app\n\nhello\n',
+      });
       assert.equal(app.code, 0, app.stderr);
-      const off = await run(SENDMAIL, ['-i', '-odq', 'admin@example.net'], { env: { ...env, OUTBOX_RELAY_LOGIN_SENDER: 'no' }, input: 'Subject: off\n\nhello\n' });
+      const off = await run(SENDMAIL, ['-i', '-odq', 'admin@example.net'], {
+        env: { ...env, OUTBOX_RELAY_LOGIN_SENDER: 'no' },
+        input: 'Subject: off\n\nhello\n',
+      });
       assert.equal(off.code, 0, off.stderr);
       const q2 = await run(SENDMAIL, ['-q'], { env: { ...env, OUTBOX_RELAY_LOGIN_SENDER: 'no' }, timeoutMs: 60_000 });
       assert.equal(q2.code, 0, q2.stderr);
@@ -269,7 +314,10 @@ describe('root checks secrets as the user that delivers mail (the spool owner)',
       set(0, 0o600);
       const priv = await run(OUTBOX, ['config', 'check'], { env });
       assert.equal(priv.code, 78);
-      assert.match(priv.stderr, new RegExp(`${pw} cannot be read by the user that delivers mail \\(uid 4242, the spool's owner\\); fix with: chgrp 4242 ${pw} && chmod 640 ${pw}`));
+      assert.match(
+        priv.stderr,
+        new RegExp(`${pw} cannot be read by the user that delivers mail \\(uid 4242, the spool's owner\\); fix with: chgrp 4242 ${pw} && chmod 640 ${pw}`),
+      );
       set(0, 0o640);
       const grp = await run(OUTBOX, ['config', 'check'], { env });
       assert.equal(grp.code, 78);

@@ -26,7 +26,18 @@ const UNINSTALL = path.join(REPO, 'scripts/uninstall.sh');
 const BUILD_DEB = path.join(REPO, 'scripts/build-deb');
 const LINKS = ['/usr/sbin/sendmail', '/usr/bin/mailq', '/usr/bin/newaliases'];
 const MAN_PAGES = ['man1/mailq.1', 'man5/outbox.conf.5', 'man8/outbox.8', 'man8/sendmail.8', 'man8/newaliases.8'].map((p) => `/usr/local/share/man/${p}`);
-const OURS = ['/usr/local/sbin/outbox', '/usr/local/lib/outbox', '/usr/local/bin/outbox', '/etc/outbox', '/var/spool/outbox', '/var/lib/outbox', '/etc/systemd/system/outbox.service', '/etc/systemd/system/outbox-queue.service', '/etc/systemd/system/outbox-queue.timer', ...MAN_PAGES];
+const OURS = [
+  '/usr/local/sbin/outbox',
+  '/usr/local/lib/outbox',
+  '/usr/local/bin/outbox',
+  '/etc/outbox',
+  '/var/spool/outbox',
+  '/var/lib/outbox',
+  '/etc/systemd/system/outbox.service',
+  '/etc/systemd/system/outbox-queue.service',
+  '/etc/systemd/system/outbox-queue.timer',
+  ...MAN_PAGES,
+];
 
 function describe(p: string): string {
   let st: fs.Stats;
@@ -121,14 +132,36 @@ test('install.sh --force installs the binary, links, user, spool, config and uni
   const conf = fs.statSync('/etc/outbox/outbox.conf');
   assert.equal(conf.mode & 0o777, 0o644);
   assert.equal(conf.uid, 0);
-  assert.doesNotMatch(fs.readFileSync('/etc/outbox/outbox.conf', 'utf8'), /copy it to \/etc\/outbox\/outbox\.conf/, 'the file does not tell to copy it onto itself');
+  assert.doesNotMatch(
+    fs.readFileSync('/etc/outbox/outbox.conf', 'utf8'),
+    /copy it to \/etc\/outbox\/outbox\.conf/,
+    'the file does not tell to copy it onto itself',
+  );
   // Ordinary users find `outbox` and `mailq` on their PATH.
   assert.equal(fs.readlinkSync('/usr/local/bin/outbox'), '/usr/local/sbin/outbox');
-  const w = await run('setpriv', ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '/bin/sh', '-c', 'command -v outbox; command -v mailq; outbox queue --help | head -n1'], { env: { PATH: USER_PATH, HOME: '/' } });
-  assert.equal(w.stdout, '/usr/local/bin/outbox\n/usr/bin/mailq\nusage: outbox queue hold|release|requeue|delete [-C FILE] (ID... | --all | FILTER...)\n', w.stderr);
+  const w = await run(
+    'setpriv',
+    ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '/bin/sh', '-c', 'command -v outbox; command -v mailq; outbox queue --help | head -n1'],
+    { env: { PATH: USER_PATH, HOME: '/' } },
+  );
+  assert.equal(
+    w.stdout,
+    '/usr/local/bin/outbox\n/usr/bin/mailq\nusage: outbox queue hold|release|requeue|delete [-C FILE] (ID... | --all | FILTER...)\n',
+    w.stderr,
+  );
   const units = ['outbox.service', 'outbox-queue.service', 'outbox-queue.timer'].map((u) => `/etc/systemd/system/${u}`);
   const service = fs.readFileSync(units[0]!, 'utf8');
-  for (const line of ['User=outbox', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ReadWritePaths=/var/spool/outbox', 'ProtectHome=yes', 'PrivateTmp=yes', 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6', 'CapabilityBoundingSet=\n', 'ExecStart=/usr/local/sbin/outbox -bd']) {
+  for (const line of [
+    'User=outbox',
+    'NoNewPrivileges=yes',
+    'ProtectSystem=strict',
+    'ReadWritePaths=/var/spool/outbox',
+    'ProtectHome=yes',
+    'PrivateTmp=yes',
+    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6',
+    'CapabilityBoundingSet=\n',
+    'ExecStart=/usr/local/sbin/outbox -bd',
+  ]) {
     assert.ok(service.includes(line), `outbox.service lacks ${line.trim()}`);
   }
   assert.match(fs.readFileSync(units[1]!, 'utf8'), /ExecStart=\/usr\/local\/sbin\/outbox -q\n/);
@@ -145,7 +178,10 @@ test('install.sh --force installs the binary, links, user, spool, config and uni
   assert.equal(v.stderr.trim(), '', 'systemd-analyze verify warnings');
 
   // It works as the system's sendmail: an unprivileged user submits, the runner picks up.
-  const s = await run('setpriv', ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '/usr/sbin/sendmail', '-i', 'someone@example.com'], { input: 'Subject: installed\n\nhello\n', env: { HOME: '/' } });
+  const s = await run('setpriv', ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '/usr/sbin/sendmail', '-i', 'someone@example.com'], {
+    input: 'Subject: installed\n\nhello\n',
+    env: { HOME: '/' },
+  });
   assert.equal(s.code, 0, s.stderr);
   assert.equal(fs.readdirSync('/var/spool/outbox/incoming').length, 2);
   const p = await run('/usr/local/sbin/outbox', ['pickup', '-v']);
@@ -164,7 +200,7 @@ test('a second install.sh changes nothing', async () => {
   assert.equal(machineState(), before);
 });
 
-test('installed: a user\'s private spool from before is named once and moved by outbox migrate-spool (on the user\'s PATH)', async () => {
+test("installed: a user's private spool from before is named once and moved by outbox migrate-spool (on the user's PATH)", async () => {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-home-'));
   fs.chmodSync(home, 0o700);
   const nobody = sh('id', ['-u', 'nobody']).stdout.trim();
@@ -174,13 +210,21 @@ test('installed: a user\'s private spool from before is named once and moved by 
   try {
     // The private spool as sendmail made it before the installation (named here explicitly).
     const priv = path.join(home, '.local/state/outbox');
-    const a = await asNobody('/usr/sbin/sendmail', ['-odq', '-f', 'nobody@example.com', 'left@example.com'], { OUTBOX_SPOOL: priv }, 'Subject: left behind\n\nhello\n');
+    const a = await asNobody(
+      '/usr/sbin/sendmail',
+      ['-odq', '-f', 'nobody@example.com', 'left@example.com'],
+      { OUTBOX_SPOOL: priv },
+      'Subject: left behind\n\nhello\n',
+    );
     assert.equal(a.code, 0, a.stderr);
     const incoming = () => fs.readdirSync('/var/spool/outbox/incoming').filter((n) => n.endsWith('.env')).length;
     const before = incoming();
     const s1 = await asNobody('/usr/sbin/sendmail', ['-i', 'new@example.com'], {}, 'Subject: new\n\nhello\n');
     assert.equal(s1.code, 0, s1.stderr);
-    assert.match(s1.stderr, /^sendmail: note: your private queue .*\/\.local\/state\/outbox still holds 1 message, .* move them there with: outbox migrate-spool \(this note is shown once\)\n$/);
+    assert.match(
+      s1.stderr,
+      /^sendmail: note: your private queue .*\/\.local\/state\/outbox still holds 1 message, .* move them there with: outbox migrate-spool \(this note is shown once\)\n$/,
+    );
     const s2 = await asNobody('/usr/bin/mailq', []);
     assert.doesNotMatch(s2.stderr, /private queue/);
     const m = await asNobody('/bin/sh', ['-c', 'outbox migrate-spool']);
@@ -196,7 +240,11 @@ test('installed: a user\'s private spool from before is named once and moved by 
 test('uninstall.sh restores the previous sendmail and keeps the queue; --purge removes the rest', async () => {
   const r = await run(UNINSTALL, []);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  for (const l of LINKS) assert.equal(describe(l), initial.split('\n').find((x) => x.startsWith(`${l}: `)));
+  for (const l of LINKS)
+    assert.equal(
+      describe(l),
+      initial.split('\n').find((x) => x.startsWith(`${l}: `)),
+    );
   assert.equal(fs.readdirSync('/var/spool/outbox/ctl').length, 1, 'the queue is kept');
   assert.match(r.stdout, /kept the queue \/var\/spool\/outbox \(1 message\(s\)\)/);
   assert.ok(!fs.existsSync('/usr/local/sbin/outbox'));
@@ -206,7 +254,7 @@ test('uninstall.sh restores the previous sendmail and keeps the queue; --purge r
   assert.equal(machineState(), initial);
 });
 
-test('install.sh --slim: the slim variant on the system\'s Node delivers a message; install.sh switches back; uninstall --purge restores', async () => {
+test("install.sh --slim: the slim variant on the system's Node delivers a message; install.sh switches back; uninstall --purge restores", async () => {
   const { startRelay } = await import('../helpers/relay.js');
   const relay = await startRelay({ users: { outbox: 'slim-secret' } });
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-slim-'));
@@ -227,7 +275,10 @@ test('install.sh --slim: the slim variant on the system\'s Node delivers a messa
     assert.match(again.stdout, /nothing to change \(0 changes\)/);
     // A user submits through the launcher with a hostile NODE_OPTIONS: it does not apply, and
     // nothing is printed (no V8 flag warning either).
-    const s = await run('setpriv', ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '/usr/sbin/sendmail', '-i', 'slim@example.com'], { input: 'Subject: slim variant\n\nhello\n', env: { HOME: '/', NODE_OPTIONS: '--require=/nonexistent.js', NODE_DEBUG: 'module' } });
+    const s = await run('setpriv', ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '/usr/sbin/sendmail', '-i', 'slim@example.com'], {
+      input: 'Subject: slim variant\n\nhello\n',
+      env: { HOME: '/', NODE_OPTIONS: '--require=/nonexistent.js', NODE_DEBUG: 'module' },
+    });
     assert.equal(s.code, 0, s.stderr);
     assert.equal(s.stderr, '');
     const p = await run('/usr/local/sbin/outbox', ['pickup', '-v']);
@@ -238,7 +289,10 @@ test('install.sh --slim: the slim variant on the system\'s Node delivers a messa
     fs.chownSync('/etc/outbox/relay.password', 0, gid);
     fs.chmodSync('/etc/outbox/relay.password', 0o640);
     // Root starts the queue run; the runner works as outbox (a child started through the launcher).
-    const q = await run('/usr/sbin/sendmail', ['-q'], { env: { OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_CA: ca, OUTBOX_RELAY_PASSWORD_FILE: '/etc/outbox/relay.password', OUTBOX_LOG: 'stderr' }, timeoutMs: 60_000 });
+    const q = await run('/usr/sbin/sendmail', ['-q'], {
+      env: { OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_CA: ca, OUTBOX_RELAY_PASSWORD_FILE: '/etc/outbox/relay.password', OUTBOX_LOG: 'stderr' },
+      timeoutMs: 60_000,
+    });
     assert.equal(q.code, 0, q.stdout + q.stderr);
     assert.match(q.stderr, /to=<slim@example\.com>, relay=.*status=sent/);
     assert.equal(relay.received.length, 1);
@@ -275,7 +329,17 @@ test('build-deb: outbox_<version>_amd64.deb that provides, conflicts with and re
   const version = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')).version;
   assert.equal(path.basename(deb), `outbox_${version}_amd64.deb`);
   const info = execFileSync('dpkg-deb', ['--info', deb], { encoding: 'utf8' });
-  for (const re of [/Package: outbox/, new RegExp(`Version: ${version.replace(/\./g, '\\.')}`), /Architecture: amd64/, /Provides: mail-transport-agent/, /Conflicts: mail-transport-agent/, /Replaces: mail-transport-agent/, /postinst/, /postrm/, /conffiles/]) {
+  for (const re of [
+    /Package: outbox/,
+    new RegExp(`Version: ${version.replace(/\./g, '\\.')}`),
+    /Architecture: amd64/,
+    /Provides: mail-transport-agent/,
+    /Conflicts: mail-transport-agent/,
+    /Replaces: mail-transport-agent/,
+    /postinst/,
+    /postrm/,
+    /conffiles/,
+  ]) {
     assert.match(info, re);
   }
   const contents = execFileSync('dpkg-deb', ['--contents', deb], { encoding: 'utf8' });
@@ -291,7 +355,10 @@ test('build-deb: outbox_<version>_amd64.deb that provides, conflicts with and re
   }
   assert.match(contents, /-rw-r--r-- root\/root .* \.\/etc\/outbox\/outbox\.conf/);
   assert.equal(execFileSync('dpkg-deb', ['--field', deb, 'Package'], { encoding: 'utf8' }).trim(), 'outbox');
-  assert.equal(execFileSync('sh', ['-c', 'dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./conffiles', 'sh', deb], { encoding: 'utf8' }).trim(), '/etc/outbox/outbox.conf');
+  assert.equal(
+    execFileSync('sh', ['-c', 'dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./conffiles', 'sh', deb], { encoding: 'utf8' }).trim(),
+    '/etc/outbox/outbox.conf',
+  );
 });
 
 /** Install DEB with apt-get and dpkg -i in an overlay, deliver a message, purge (see the header). */
@@ -396,8 +463,12 @@ test('build-deb --slim: outbox_<version>_all.deb, Depends nodejs (>= 20), the la
   assert.equal(path.basename(slimDeb), `outbox_${version}_all.deb`);
   assert.ok(fs.statSync(slimDeb).size < 1_000_000, `${fs.statSync(slimDeb).size} bytes`);
   const info = execFileSync('dpkg-deb', ['--info', slimDeb], { encoding: 'utf8' });
-  for (const re of [/Architecture: all/, /Depends: passwd, nodejs \(>= 20\)/, /Provides: mail-transport-agent/, /Conflicts: mail-transport-agent/, /triggers/]) assert.match(info, re);
-  assert.equal(execFileSync('sh', ['-c', 'dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./triggers', 'sh', slimDeb], { encoding: 'utf8' }).trim(), 'interest-noawait /usr/bin/node');
+  for (const re of [/Architecture: all/, /Depends: passwd, nodejs \(>= 20\)/, /Provides: mail-transport-agent/, /Conflicts: mail-transport-agent/, /triggers/])
+    assert.match(info, re);
+  assert.equal(
+    execFileSync('sh', ['-c', 'dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./triggers', 'sh', slimDeb], { encoding: 'utf8' }).trim(),
+    'interest-noawait /usr/bin/node',
+  );
   const contents = execFileSync('dpkg-deb', ['--contents', slimDeb], { encoding: 'utf8' });
   assert.match(contents, /\.\/usr\/sbin\/outbox -> \.\.\/lib\/outbox\/outbox\n/);
   for (const f of ['outbox', 'configure-node']) assert.match(contents, new RegExp(`-rwxr-xr-x root/root .* \\./usr/lib/outbox/${f}\n`));
@@ -405,7 +476,7 @@ test('build-deb --slim: outbox_<version>_all.deb, Depends nodejs (>= 20), the la
   assert.match(contents, /\.\/usr\/sbin\/sendmail -> outbox/);
 });
 
-test('the _all.deb installs with apt and dpkg -i on the system\'s Node, delivers a message to the relay, and purges (in an overlay)', async () => {
+test("the _all.deb installs with apt and dpkg -i on the system's Node, delivers a message to the relay, and purges (in an overlay)", async () => {
   assert.ok(slimDeb, 'the previous test built the _all.deb');
   await debInOverlay(slimDeb, true);
 });

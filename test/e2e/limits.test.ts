@@ -51,7 +51,8 @@ describe('rate', () => {
     assert.ok(at[N - 1]! - start >= 3800, `the 20th message came ${at[N - 1]! - start} ms after the start`);
     // Seen at the relay: no burst. Any 6 messages in a row span at least 5 intervals, less the
     // first one's session setup (generous: 600 ms of the 1000).
-    for (let i = 0; i + 5 < N; i++) assert.ok(at[i + 5]! - at[i]! >= 400, `messages ${i}..${i + 5} within ${at[i + 5]! - at[i]!} ms: ${at.map((x) => x - start).join(',')}`);
+    for (let i = 0; i + 5 < N; i++)
+      assert.ok(at[i + 5]! - at[i]! >= 400, `messages ${i}..${i + 5} within ${at[i + 5]! - at[i]!} ms: ${at.map((x) => x - start).join(',')}`);
     assert.ok(at[N - 1]! - at[0]! >= 3000, `first to last ${at[N - 1]! - at[0]!} ms`);
   });
 });
@@ -87,7 +88,9 @@ describe('daily quota as the tools show it', () => {
 
 describe('quota reply', () => {
   it('550 5.4.5 pauses the relay: one attempt for 6 messages, a second queue run makes none; mailq --json and check show the pause', async () => {
-    const { relay, t, conf, env } = await setup('', { faults: { mailFrom: '550 5.4.5 Daily user sending quota exceeded. https://support.google.com/mail/?p=SendingQuota' } });
+    const { relay, t, conf, env } = await setup('', {
+      faults: { mailFrom: '550 5.4.5 Daily user sending quota exceeded. https://support.google.com/mail/?p=SendingQuota' },
+    });
     for (let i = 0; i < 6; i++) {
       const r = await run(SENDMAIL, ['-odq', '-i', `r${i}@example.com`], { env, input: `Subject: quota ${i}\n\nbody\n` });
       assert.equal(r.code, 0, r.stderr);
@@ -101,9 +104,15 @@ describe('quota reply', () => {
     assert.equal((await run(SENDMAIL, ['-q'], { env, timeoutMs: 60_000 })).code, 0);
     assert.equal(relay.mailFromTimes.length, attempts, 'the second queue run respects the pause');
     assert.equal(controls(t.spool).length, 6, 'nothing bounced');
-    const js = (await run(MAILQ, ['--json'], { env })).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const js = (await run(MAILQ, ['--json'], { env })).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(js.length, 6);
-    assert.ok(js.every((j) => j.limit?.relay === 'main' && j.next_attempt >= Date.now() / 1000 + 3000), JSON.stringify(js));
+    assert.ok(
+      js.every((j) => j.limit?.relay === 'main' && j.next_attempt >= Date.now() / 1000 + 3000),
+      JSON.stringify(js),
+    );
     assert.ok(js.filter((j) => j.limit.kind === 'paused').length >= 4);
     const c = await run(OUTBOX, ['check', '-C', conf, '--timeout', '3', '--ports', String(relay.port)], { env: t.env, timeoutMs: 60_000 });
     assert.match(c.stdout, /WARN relay main paused after a quota reply .*\(in (60 min|1 h)\)\n/, c.stdout);

@@ -27,7 +27,10 @@ function totals(report: string): Record<string, number> {
 test('pflogsumm counts received, delivered, deferred and bounced from our log lines', async () => {
   const relay = await startRelay({ faults: { rcpt: { 'later@example.com': '451 4.3.0 Try later', 'nobody@example.com': '550 5.1.1 No such user' } } });
   const t = tempSpool('outbox-pflogsumm-');
-  cleanups.push(() => relay.close(), () => t.cleanup());
+  cleanups.push(
+    () => relay.close(),
+    () => t.cleanup(),
+  );
   const pw = path.join(t.dir, 'password');
   fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
   const env = { ...t.env, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: relay.caFile, OUTBOX_LOG: 'stderr' };

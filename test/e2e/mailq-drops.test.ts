@@ -28,12 +28,15 @@ after(() => {
 
 const incoming = () => path.join(sp.spool, 'incoming');
 
-test('root\'s -odi without a daemon: committed into incoming/, and root\'s and the owner\'s mailq list it as waiting there', async () => {
+test("root's -odi without a daemon: committed into incoming/, and root's and the owner's mailq list it as waiting there", async () => {
   const r = await run(SENDMAIL, ['-odi', 'root'], { env: sp.env, input: 'Subject: for root\n\nbody\n' });
   assert.equal(r.code, 0, r.stderr);
   const a = await asUser(alice, SENDMAIL, ['-i', 'x@example.com'], { env: sp.env, input: 'Subject: alice\n\nbody\n' });
   assert.equal(a.code, 0, a.stderr);
-  const envs = fs.readdirSync(incoming()).filter((n) => n.endsWith('.env')).sort();
+  const envs = fs
+    .readdirSync(incoming())
+    .filter((n) => n.endsWith('.env'))
+    .sort();
   assert.equal(envs.length, 2, 'both wait in incoming/');
   const ids = envs.map((n) => n.slice(0, 12));
 
@@ -48,9 +51,18 @@ test('root\'s -odi without a daemon: committed into incoming/, and root\'s and t
     assert.match(l.stdout, /^-- \d+ Kbytes in 2 Requests\.$/m);
   }
   const j = await run(MAILQ, ['--json'], { env: sp.env });
-  const objs = j.stdout.trim().split('\n').map((x) => JSON.parse(x) as Record<string, any>);
-  assert.deepEqual(objs.map((o) => o.queue_name), ['maildrop', 'maildrop']);
-  assert.deepEqual(objs.map((o) => o.queue_id), ids);
+  const objs = j.stdout
+    .trim()
+    .split('\n')
+    .map((x) => JSON.parse(x) as Record<string, any>);
+  assert.deepEqual(
+    objs.map((o) => o.queue_name),
+    ['maildrop', 'maildrop'],
+  );
+  assert.deepEqual(
+    objs.map((o) => o.queue_id),
+    ids,
+  );
 
   // Once picked up, the same messages are ordinary queue entries.
   const p = await run(OUTBOX, ['pickup'], { env: sp.env });
@@ -61,11 +73,20 @@ test('root\'s -odi without a daemon: committed into incoming/, and root\'s and t
   assert.deepEqual(fs.readdirSync(incoming()), []);
 });
 
-test('a planted envelope shows no terminal escapes, its owner is the file\'s, and junk is not listed', async () => {
+test("a planted envelope shows no terminal escapes, its owner is the file's, and junk is not listed", async () => {
   // Alice writes an envelope by hand: escapes in the addresses, a lie about uid and state.
   const id = '1M8000000000';
   const name = `${id}.${'a'.repeat(32)}`;
-  const envelope = JSON.stringify({ v: 1, id, arrival: Date.now(), sender: 'evil\x1b]0;pwned\x07@example.com', recipients: [{ address: 'x\x1b[2J@example.com', status: 'sent' }], uid: 0, hold: true, size: 1 });
+  const envelope = JSON.stringify({
+    v: 1,
+    id,
+    arrival: Date.now(),
+    sender: 'evil\x1b]0;pwned\x07@example.com',
+    recipients: [{ address: 'x\x1b[2J@example.com', status: 'sent' }],
+    uid: 0,
+    hold: true,
+    size: 1,
+  });
   const script = `printf 'body\\n' > ${incoming()}/${name} && printf '%s' '${envelope.replace(/'/g, "'\\''")}' > ${incoming()}/${name}.env`;
   const w = await asUser(alice, '/bin/sh', ['-c', script], { env: sp.env });
   assert.equal(w.code, 0, w.stderr);
@@ -74,10 +95,14 @@ test('a planted envelope shows no terminal escapes, its owner is the file\'s, an
   const l = await run(MAILQ, ['--json'], { env: sp.env });
   assert.equal(l.code, 0, l.stderr);
   assert.doesNotMatch(l.stdout, /\x1b|\\u001b/);
-  const objs = l.stdout.trim().split('\n').map((x) => JSON.parse(x) as Record<string, any>).filter((o) => o.queue_id.startsWith('1M80000'));
+  const objs = l.stdout
+    .trim()
+    .split('\n')
+    .map((x) => JSON.parse(x) as Record<string, any>)
+    .filter((o) => o.queue_id.startsWith('1M80000'));
   assert.equal(objs.length, 1, l.stdout);
   assert.equal(objs[0]!.queue_name, 'maildrop', 'no hold state taken from the envelope');
-  assert.equal(objs[0]!.message_size, 5, 'the size is the message file\'s');
+  assert.equal(objs[0]!.message_size, 5, "the size is the message file's");
   assert.equal(objs[0]!.recipients[0].address, 'x?[2J@example.com');
   const t = await run(MAILQ, [], { env: sp.env });
   assert.doesNotMatch(t.stdout, /\x1b/);

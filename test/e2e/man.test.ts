@@ -72,5 +72,8 @@ test('outbox(8) names every outbox command', async () => {
   const src = fs.readFileSync(path.join(REPO, 'src', 'outbox-cli.ts'), 'utf8');
   const commands = [...src.matchAll(/^\s+'?([\w-]+)'?: \(\) => import\(/gm)].map((m) => m[1]!);
   assert.ok(commands.length >= 6, `found the command table: ${commands.join(', ')}`);
-  assert.deepEqual(commands.filter((c) => !new RegExp(`outbox ${c}\\b`).test(text)), []);
+  assert.deepEqual(
+    commands.filter((c) => !new RegExp(`outbox ${c}\\b`).test(text)),
+    [],
+  );
 });

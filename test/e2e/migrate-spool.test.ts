@@ -37,7 +37,10 @@ test('the private spool is named once, and migrate-spool moves its messages with
   // Before the system installation: alice's mail went into her private spool (here named
   // explicitly, so that this machine's own /etc/outbox does not matter).
   const priv = { HOME: home, OUTBOX_SPOOL: privateSpool() };
-  const a = await asUser(alice, SENDMAIL, ['-odq', '-f', 'alice@example.com', '-N', 'failure', '-R', 'hdrs', '-V', 'env-1', 'a@example.com', 'b@example.com'], { env: priv, input: 'Subject: one\n\nfirst\n' });
+  const a = await asUser(alice, SENDMAIL, ['-odq', '-f', 'alice@example.com', '-N', 'failure', '-R', 'hdrs', '-V', 'env-1', 'a@example.com', 'b@example.com'], {
+    env: priv,
+    input: 'Subject: one\n\nfirst\n',
+  });
   assert.equal(a.code, 0, a.stderr);
   const b = await asUser(alice, SENDMAIL, ['-odq', '-f', '', 'c@example.com'], { env: priv, input: 'Subject: two\n\nsecond\n' });
   assert.equal(b.code, 0, b.stderr);
@@ -83,7 +86,10 @@ test('the private spool is named once, and migrate-spool moves its messages with
     const moved = recs.find((r) => r.recipients[0].address === old.recipients[0].address)!;
     assert.ok(moved, `moved ${old.id}`);
     assert.equal(moved.sender, old.sender);
-    assert.deepEqual(moved.recipients.map((r: any) => [r.address, r.notify]), old.recipients.map((r: any) => [r.address, r.notify]));
+    assert.deepEqual(
+      moved.recipients.map((r: any) => [r.address, r.notify]),
+      old.recipients.map((r: any) => [r.address, r.notify]),
+    );
     assert.equal(moved.ret, old.ret);
     assert.equal(moved.envid, old.envid);
     assert.equal(moved.uid, alice.uid);

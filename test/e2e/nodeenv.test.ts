@@ -20,7 +20,11 @@ after(async () => {
 
 const MSG = 'To: someone@example.com\nFrom: app@example.com\nSubject: env\n\nHello.\n';
 /** Log lines carry queue ids, pids and times: compare their shape only. */
-const shape = (s: string) => s.replace(/\b[0-9A-Z]{12}\b/g, 'ID').replace(/\[\d+\]/g, '[PID]').replace(/delays?=[\d./]+/g, 'delay');
+const shape = (s: string) =>
+  s
+    .replace(/\b[0-9A-Z]{12}\b/g, 'ID')
+    .replace(/\[\d+\]/g, '[PID]')
+    .replace(/delays?=[\d./]+/g, 'delay');
 
 async function relaySetup() {
   const relay = await startRelay();
@@ -39,7 +43,9 @@ describe("the caller's NODE_OPTIONS and Node variables change nothing", () => {
     { NODE_DEBUG: 'module,fs', NODE_PENDING_DEPRECATION: '1' },
   ];
   for (const extra of callerEnvs) {
-    it(`${Object.entries(extra).map(([k, v]) => `${k}="${v}"`).join(' ')}: same exit status, stderr and spool for a submission and mailq`, async () => {
+    it(`${Object.entries(extra)
+      .map(([k, v]) => `${k}="${v}"`)
+      .join(' ')}: same exit status, stderr and spool for a submission and mailq`, async () => {
       const plain = spool();
       const withOpts = spool();
       const a = await run(SENDMAIL, ['-t', '-i'], { env: plain.env, input: MSG });
@@ -79,7 +85,10 @@ describe("the caller's NODE_OPTIONS and Node variables change nothing", () => {
     assert.equal(s.relay.received.length, 2);
     assert.equal(s.relay.received[0]!.secure, true);
     const lines = r.stderr.trim().split('\n');
-    assert.ok(lines.every((l) => /^sendmail\[PID\]: |^outbox\/(pickup|qmgr|smtp|bounce)\[PID\]: /.test(shape(l))), `only our own log lines on stderr:\n${r.stderr}`);
+    assert.ok(
+      lines.every((l) => /^sendmail\[PID\]: |^outbox\/(pickup|qmgr|smtp|bounce)\[PID\]: /.test(shape(l))),
+      `only our own log lines on stderr:\n${r.stderr}`,
+    );
     assert.ok(!fs.existsSync(cov) || fs.readdirSync(cov).length === 0, 'no coverage files');
     assert.ok(!fs.existsSync(noisy.NODE_REDIRECT_WARNINGS), 'no warnings file');
 
@@ -98,12 +107,17 @@ describe("the caller's NODE_OPTIONS and Node variables change nothing", () => {
     const s = await relaySetup();
     const seen = path.join(s.t.dir, 'seen-env');
     const conf = path.join(s.t.dir, 'outbox.conf');
-    fs.writeFileSync(
-      conf,
-      `[relay.main]\nurl = "${s.relay.url()}"\npassword_command = "env > ${seen}; echo secret"\nca_file = "${s.relay.caFile}"\n`,
-      { mode: 0o600 },
-    );
-    const env = { OUTBOX_SPOOL: s.t.spool, OUTBOX_CONFIG: conf, OUTBOX_LOG: 'stderr', NODE_OPTIONS: '--require ./tracing.js', NODE_DEBUG: 'net', APP_SETTING: 'kept' };
+    fs.writeFileSync(conf, `[relay.main]\nurl = "${s.relay.url()}"\npassword_command = "env > ${seen}; echo secret"\nca_file = "${s.relay.caFile}"\n`, {
+      mode: 0o600,
+    });
+    const env = {
+      OUTBOX_SPOOL: s.t.spool,
+      OUTBOX_CONFIG: conf,
+      OUTBOX_LOG: 'stderr',
+      NODE_OPTIONS: '--require ./tracing.js',
+      NODE_DEBUG: 'net',
+      APP_SETTING: 'kept',
+    };
     assert.equal((await run(SENDMAIL, ['-odq', '-t', '-i'], { env, input: MSG })).code, 0);
     const r = await run(SENDMAIL, ['-q'], { env, timeoutMs: 60_000 });
     assert.equal(r.code, 0, r.stderr);
@@ -149,7 +163,10 @@ describe('below the minimum address space', () => {
     assert.deepEqual([sub.code, sub.signal], [0, null], sub.stderr);
     const r = await run('prlimit', [...lim, SENDMAIL, '-q'], { env: s.env, timeoutMs: 60_000 });
     assert.deepEqual([r.code, r.signal], [75, null], r.stderr);
-    assert.match(r.stderr, /^sendmail: the address-space limit \(ulimit -v 696320\) is below the \d+ MiB a queue run needs: the mail stays queued; raise it to at least ulimit -v \d+\n$/);
+    assert.match(
+      r.stderr,
+      /^sendmail: the address-space limit \(ulimit -v 696320\) is below the \d+ MiB a queue run needs: the mail stays queued; raise it to at least ulimit -v \d+\n$/,
+    );
     assert.equal(controls(s.t.spool).length, 1);
     assert.equal(s.relay.received.length, 0);
   });
@@ -161,11 +178,26 @@ describe('a uid with no passwd entry (docker run --user, OpenShift, DynamicUser)
   let uid = 12345;
   while (new RegExp(`^[^:]*:[^:]*:${uid}:`, 'm').test(passwd)) uid++;
   const asUid = (env: Record<string, string>, args: string[], input = '') =>
-    run('setpriv', ['--reuid', String(uid), '--regid', String(uid), '--clear-groups', 'env', '-i', ...Object.entries({ PATH: '/usr/bin:/bin', ...env }).map(([k, v]) => `${k}=${v}`), SENDMAIL, ...args], {
-      input,
-      cwd: '/',
-      env: {},
-    });
+    run(
+      'setpriv',
+      [
+        '--reuid',
+        String(uid),
+        '--regid',
+        String(uid),
+        '--clear-groups',
+        'env',
+        '-i',
+        ...Object.entries({ PATH: '/usr/bin:/bin', ...env }).map(([k, v]) => `${k}=${v}`),
+        SENDMAIL,
+        ...args,
+      ],
+      {
+        input,
+        cwd: '/',
+        env: {},
+      },
+    );
 
   it('without HOME, and with HOME=/ : exit 78 and one line naming OUTBOX_SPOOL, for sendmail and mailq', async () => {
     for (const env of [{}, { HOME: '/' }] as Record<string, string>[]) {

@@ -32,7 +32,11 @@ async function setup(opts: { accessTokenTtl?: number; mechanism?: 'XOAUTH2' | 'O
   const mech = opts.mechanism ?? 'XOAUTH2';
   const relay = await startRelay({ authMethods: [mech], users: { 'me@example.com': 'unused' }, oauthValidate: (_u, token) => as.valid(token) });
   const t = tempSpool('outbox-oauth-');
-  cleanups.push(() => as.close(), () => relay.close(), () => t.cleanup());
+  cleanups.push(
+    () => as.close(),
+    () => relay.close(),
+    () => t.cleanup(),
+  );
   const conf = path.join(t.dir, 'outbox.conf');
   fs.writeFileSync(
     conf,
@@ -99,7 +103,10 @@ describe('built-in OAuth 2.0 (oidc-provider as the authorization server)', () =>
     assert.equal(fs.statSync(s.tokenFile).mode & 0o777, 0o600);
     await queue(s, 'a@example.com');
     const r = await queueRun(s);
-    assert.deepEqual(s.relay.received.map((m) => m.rcptTo[0]), ['a@example.com']);
+    assert.deepEqual(
+      s.relay.received.map((m) => m.rcptTo[0]),
+      ['a@example.com'],
+    );
     assert.equal(s.relay.received[0]!.authUser, 'me@example.com');
     assert.doesNotMatch(r.stderr, new RegExp(tokens(s).access_token!));
     const st = await run(OUTBOX, ['oauth', 'status'], { env: s.env });
@@ -114,7 +121,10 @@ describe('built-in OAuth 2.0 (oidc-provider as the authorization server)', () =>
     await sleep(3500); // the access token has expired
     await queue(s, 'b@example.com');
     await queueRun(s);
-    assert.deepEqual(s.relay.received.map((m) => m.rcptTo[0]), ['b@example.com']);
+    assert.deepEqual(
+      s.relay.received.map((m) => m.rcptTo[0]),
+      ['b@example.com'],
+    );
     const second = tokens(s);
     assert.notEqual(second.access_token, first.access_token, 'a new access token');
     assert.notEqual(second.refresh_token, first.refresh_token, 'the rotated refresh token was stored');
@@ -125,8 +135,15 @@ describe('built-in OAuth 2.0 (oidc-provider as the authorization server)', () =>
     fs.writeFileSync(s.tokenFile, JSON.stringify({ ...tokens(s), expires_at: Date.now() + 3_600_000 }), { mode: 0o600 });
     await queue(s, 'c@example.com');
     await queueRun(s);
-    assert.deepEqual(s.relay.received.map((m) => m.rcptTo[0]), ['b@example.com', 'c@example.com']);
-    assert.deepEqual(s.relay.oauthTokens.slice(-2).map((x) => x.valid), [false, true], 'refused once, then a fresh token');
+    assert.deepEqual(
+      s.relay.received.map((m) => m.rcptTo[0]),
+      ['b@example.com', 'c@example.com'],
+    );
+    assert.deepEqual(
+      s.relay.oauthTokens.slice(-2).map((x) => x.valid),
+      [false, true],
+      'refused once, then a fresh token',
+    );
   });
 
   it('a revoked grant holds the mail (never bounced) and names the fix; after a new login it goes out once', async () => {
@@ -153,7 +170,11 @@ describe('built-in OAuth 2.0 (oidc-provider as the authorization server)', () =>
     await login(s);
     await queueRun(s);
     await queueRun(s);
-    assert.deepEqual(s.relay.received.map((m) => m.rcptTo[0]), ['d@example.com'], 'delivered exactly once');
+    assert.deepEqual(
+      s.relay.received.map((m) => m.rcptTo[0]),
+      ['d@example.com'],
+      'delivered exactly once',
+    );
     assert.deepEqual(controls(s.t.spool), []);
   });
 
@@ -175,7 +196,10 @@ describe('built-in OAuth 2.0 (oidc-provider as the authorization server)', () =>
     assert.equal(mon.code, 0, `a temporary deferral is not a held message: ${mon.stdout}`);
     await s.as.start();
     await queueRun(s);
-    assert.deepEqual(s.relay.received.map((m) => m.rcptTo[0]), ['e@example.com']);
+    assert.deepEqual(
+      s.relay.received.map((m) => m.rcptTo[0]),
+      ['e@example.com'],
+    );
   });
 
   it('the client credentials grant (an application with its own secret, as Microsoft 365 allows) needs no login and delivers', async () => {
@@ -188,7 +212,10 @@ describe('built-in OAuth 2.0 (oidc-provider as the authorization server)', () =>
     await sleep(2500); // that token has expired: the next run gets another one by itself
     await queue(s, 'h@example.com');
     await queueRun(s);
-    assert.deepEqual(s.relay.received.map((m) => m.rcptTo[0]), ['g@example.com', 'h@example.com']);
+    assert.deepEqual(
+      s.relay.received.map((m) => m.rcptTo[0]),
+      ['g@example.com', 'h@example.com'],
+    );
     assert.ok(s.as.tokenRequests.filter((x) => x.grant === 'client_credentials' && x.status === 200).length >= 2, JSON.stringify(s.as.tokenRequests));
     // A wrong secret is this host's configuration problem: held, named.
     fs.writeFileSync(path.join(s.t.dir, 'app.secret'), 'wrong\n', { mode: 0o600 });
@@ -204,7 +231,13 @@ describe('built-in OAuth 2.0 (oidc-provider as the authorization server)', () =>
     await login(s);
     await queue(s, 'f@example.com');
     await queueRun(s);
-    assert.deepEqual(s.relay.received.map((m) => m.rcptTo[0]), ['f@example.com']);
-    assert.ok(s.relay.sessions.some((x) => x.commands.some((c) => /^AUTH OAUTHBEARER/.test(c))), 'AUTH OAUTHBEARER was used');
+    assert.deepEqual(
+      s.relay.received.map((m) => m.rcptTo[0]),
+      ['f@example.com'],
+    );
+    assert.ok(
+      s.relay.sessions.some((x) => x.commands.some((c) => /^AUTH OAUTHBEARER/.test(c))),
+      'AUTH OAUTHBEARER was used',
+    );
   });
 });

@@ -74,7 +74,9 @@ test('a directory swapped for a symlink while mkspool runs: the target is never 
       try { fs.renameSync(m, link); } catch {}
       try { fs.renameSync(real, m); } catch {}
     }`;
-  const attacker = spawn('setpriv', ['--reuid', owner.name, '--regid', owner.name, '--init-groups', process.execPath, '-e', attack, spool, v, stop], { stdio: 'ignore' });
+  const attacker = spawn('setpriv', ['--reuid', owner.name, '--regid', owner.name, '--init-groups', process.execPath, '-e', attack, spool, v, stop], {
+    stdio: 'ignore',
+  });
   const exited = new Promise<void>((r) => attacker.on('close', () => r()));
   try {
     await sleep(200);

@@ -41,7 +41,8 @@ function spool(extra = '') {
 type Spool = ReturnType<typeof spool>;
 const incoming = (sp: Spool) => path.join(sp.spool, 'incoming');
 const names = (sp: Spool) => fs.readdirSync(incoming(sp)).sort();
-const queued = (sp: Spool) => fs.readdirSync(path.join(sp.spool, 'ctl')).map((n) => JSON.parse(fs.readFileSync(path.join(sp.spool, 'ctl', n), 'utf8')) as Record<string, any>);
+const queued = (sp: Spool) =>
+  fs.readdirSync(path.join(sp.spool, 'ctl')).map((n) => JSON.parse(fs.readFileSync(path.join(sp.spool, 'ctl', n), 'utf8')) as Record<string, any>);
 const msgBytes = (sp: Spool) => fs.readdirSync(path.join(sp.spool, 'msg')).reduce((sum, n) => sum + fs.statSync(path.join(sp.spool, 'msg', n)).size, 0);
 
 async function pickup(sp: Spool) {
@@ -64,7 +65,23 @@ async function plant(sp: Spool, user: TestUser, script: string): Promise<string>
   const w = await asUser(user, 'sh', ['-c', script, 'sh', file]);
   assert.equal(w.code, 0, w.stderr);
   const size = fs.statSync(file).size;
-  const env = { v: 1, id: name.slice(0, 12), arrival: Date.now(), uid: user.uid, user: user.name, sender: `${user.name}@example.test`, recipients: [{ address: 'victim@example.com', status: 'pending' }], body: '7BIT', smtputf8: false, size, origin: 'sendmail', attempts: 0, nextAttempt: 0, hold: false, history: [] };
+  const env = {
+    v: 1,
+    id: name.slice(0, 12),
+    arrival: Date.now(),
+    uid: user.uid,
+    user: user.name,
+    sender: `${user.name}@example.test`,
+    recipients: [{ address: 'victim@example.com', status: 'pending' }],
+    body: '7BIT',
+    smtputf8: false,
+    size,
+    origin: 'sendmail',
+    attempts: 0,
+    nextAttempt: 0,
+    hold: false,
+    history: [],
+  };
   const e = await asUser(user, 'sh', ['-c', 'cat > "$1"', 'sh', `${file}.env`], { input: JSON.stringify(env) });
   assert.equal(e.code, 0, e.stderr);
   return name;
@@ -87,7 +104,7 @@ test('H2: sparse files are refused before anything is copied dense into msg/', a
   assert.deepEqual(names(sp), []);
 });
 
-test('H2: hand-written drops get sendmail\'s content rules: NUL, bare CR in a header, a malformed header section', async () => {
+test("H2: hand-written drops get sendmail's content rules: NUL, bare CR in a header, a malformed header section", async () => {
   const sp = spool();
   const nul = await plant(sp, alice, 'printf "Subject: x\\n\\nbody \\000 nul\\n" > "$1"');
   const cr = await plant(sp, alice, 'printf "Subject: x\\rBcc: injected@example.com\\n\\nbody\\n" > "$1"');
@@ -108,12 +125,18 @@ test('H2: per-user queue limits (messages and bytes): the excess is refused with
   assert.equal((await submit(sp, bob, 'b1@example.com')).code, 0);
   let log = await pickup(sp);
   assert.match(log, /3 queued, 1 refused/);
-  assert.match(log, new RegExp(`refused incoming/\\S+ \\(uid ${alice.uid}\\): uid ${alice.uid} already has 2 messages queued \\(max_queued_messages_per_user = 2\\); removed`));
+  assert.match(
+    log,
+    new RegExp(`refused incoming/\\S+ \\(uid ${alice.uid}\\): uid ${alice.uid} already has 2 messages queued \\(max_queued_messages_per_user = 2\\); removed`),
+  );
   assert.equal(queued(sp).filter((r) => r.uid === alice.uid).length, 2);
   assert.equal(queued(sp).filter((r) => r.uid === bob.uid).length, 1, 'bob is not charged for alice');
   // outbox check --queue names the users at a limit.
   const check = await run(OUTBOX, ['check', '--queue'], { env: sp.env });
-  assert.match(check.stdout, new RegExp(`^near a per-user limit: uid ${alice.uid} \\(obx-palice\\): 2 messages \\(100% of 2\\), \\d+ bytes \\(\\d+% of 3000\\) queued$`, 'm'));
+  assert.match(
+    check.stdout,
+    new RegExp(`^near a per-user limit: uid ${alice.uid} \\(obx-palice\\): 2 messages \\(100% of 2\\), \\d+ bytes \\(\\d+% of 3000\\) queued$`, 'm'),
+  );
   assert.doesNotMatch(check.stdout, new RegExp(`uid ${bob.uid} `));
   // Bytes: bob's second message would take him over 3000 bytes.
   assert.equal((await submit(sp, bob, 'b2@example.com', 'x'.repeat(3000) + '\n')).code, 0);
@@ -132,7 +155,8 @@ test('H2: a burst over max_pending_per_user waits for the next pickup (nothing l
   assert.match(log, /1 queued, 0 refused/);
   assert.equal(queued(sp).length, 3);
   // A queue run (the timer's sendmail -q) runs the next passes at once: the whole burst is queued.
-  for (const r of ['p4@example.com', 'p5@example.com', 'p6@example.com', 'p7@example.com', 'p8@example.com']) assert.equal((await submit(sp, alice, r)).code, 0);
+  for (const r of ['p4@example.com', 'p5@example.com', 'p6@example.com', 'p7@example.com', 'p8@example.com'])
+    assert.equal((await submit(sp, alice, r)).code, 0);
   const q = await run(SENDMAIL, ['-q'], { env: { ...sp.env, OUTBOX_LOG: 'stderr' }, timeoutMs: 60_000 });
   assert.equal(q.code, 78, q.stderr); // no relay in this test: the run picks up, then says so
   assert.match(q.stderr, /wait for the next/);
@@ -144,7 +168,12 @@ test('M3: junk in incoming/ is swept by age, type and owner, at most 10,000 name
   const sp = spool('orphan_grace_seconds = 2\nmax_pending_per_user = 0\n');
   const dir = incoming(sp);
   // 20,000 junk names, a file with an mtime a year ahead, an empty and a non-empty directory, a FIFO.
-  const mk = await asUser(alice, 'sh', ['-c', 'cd "$1" && seq -f "junk-%05g" 1 20000 | xargs touch && touch -d "+1 year" future && mkdir empty full && touch full/x && mkfifo fifo', 'sh', dir], { timeoutMs: 60_000 });
+  const mk = await asUser(
+    alice,
+    'sh',
+    ['-c', 'cd "$1" && seq -f "junk-%05g" 1 20000 | xargs touch && touch -d "+1 year" future && mkdir empty full && touch full/x && mkfifo fifo', 'sh', dir],
+    { timeoutMs: 60_000 },
+  );
   assert.equal(mk.code, 0, mk.stderr);
   assert.ok(fs.statSync(path.join(dir, 'future')).mtimeMs > Date.now() + 86_400_000);
   await sleep(3000); // past the grace period
@@ -168,11 +197,17 @@ test('M3: junk in incoming/ is swept by age, type and owner, at most 10,000 name
   assert.match(last, /cannot remove incoming\/full \(uid \d+\): a directory that is not empty; remove it as root/);
 });
 
-test('M3: by owner: a user\'s fresh names over max_pending_per_user are swept at once', async () => {
+test("M3: by owner: a user's fresh names over max_pending_per_user are swept at once", async () => {
   const sp = spool('max_pending_per_user = 100\n');
   // 300 junk names sorted first, then a message bob may be writing right now (no envelope yet).
   const writing = entryName();
-  const mk = await asUser(bob, 'sh', ['-c', 'cd "$1" && seq -f "0junk-%04g" 1 300 | xargs touch && printf "Subject: half" > "$2"', 'sh', incoming(sp), writing]);
+  const mk = await asUser(bob, 'sh', [
+    '-c',
+    'cd "$1" && seq -f "0junk-%04g" 1 300 | xargs touch && printf "Subject: half" > "$2"',
+    'sh',
+    incoming(sp),
+    writing,
+  ]);
   assert.equal(mk.code, 0, mk.stderr);
   const s = await submit(sp, alice, 'ok@example.com');
   assert.equal(s.code, 0, s.stderr);

@@ -90,7 +90,7 @@ test('setup: alice, bob and root each have a message queued by the daemon', asyn
   assert.equal(own.protocol, 2);
 });
 
-test('H1: alice moves bob\'s group-writable file to the proof name: she is not bob', async () => {
+test("H1: alice moves bob's group-writable file to the proof name: she is not bob", async () => {
   const file = path.join(shared, 'bob-notes.txt');
   assert.equal((await asUser(bob, 'sh', ['-c', 'umask 002; echo notes > "$1"; chmod 666 "$1"', 'sh', file])).code, 0);
   assert.equal((await asUser(alice, 'touch', [file])).code, 0, 'alice may touch it (to make it fresh)');
@@ -105,7 +105,7 @@ test('H1: alice moves bob\'s group-writable file to the proof name: she is not b
   assert.equal(ofUser(bob).length, 1);
 });
 
-test('H1: bob\'s directories cannot be borrowed either: a 0755 one cannot be moved, a writable one is refused', async () => {
+test("H1: bob's directories cannot be borrowed either: a 0755 one cannot be moved, a writable one is refused", async () => {
   const closed = path.join(shared, 'bob-dir');
   const open = path.join(shared, 'bob-open');
   assert.equal((await asUser(bob, 'sh', ['-c', 'mkdir -m 755 "$1" && mkdir -m 777 "$2"', 'sh', closed, open])).code, 0);
@@ -245,16 +245,23 @@ test('L2: -F with a control character is refused (exit 64)', async () => {
 
 test('stop the daemon', async () => {
   await daemon.stop();
-  assert.deepEqual(proofsLeft().filter((n) => fs.lstatSync(path.join(sp.spool, 'incoming', n)).isDirectory()), [], 'proof directories left behind');
+  assert.deepEqual(
+    proofsLeft().filter((n) => fs.lstatSync(path.join(sp.spool, 'incoming', n)).isDirectory()),
+    [],
+    'proof directories left behind',
+  );
 });
 
 test('item 23: without a daemon, sendmail -q by a user says in one line who can run it (exit 69)', async () => {
   const r = await asUser(bob, SENDMAIL, ['-q'], { env: sp.env });
   assert.equal(r.code, 69, r.stderr);
-  assert.match(r.stderr, /^sendmail: the queue daemon is not running \(no listener on .*\); only root and the spool owner can read the queue directly: run "sudo sendmail -q", or start the daemon \(systemctl start outbox\)\n$/);
+  assert.match(
+    r.stderr,
+    /^sendmail: the queue daemon is not running \(no listener on .*\); only root and the spool owner can read the queue directly: run "sudo sendmail -q", or start the daemon \(systemctl start outbox\)\n$/,
+  );
 });
 
-test('M4: hold then release as root leaves the record the runner\'s', async () => {
+test("M4: hold then release as root leaves the record the runner's", async () => {
   for (const action of ['hold', 'release']) {
     const r = await run(OUTBOX, ['queue', action, bobId], { env: sp.env });
     assert.equal(r.code, 0, r.stderr);

@@ -45,7 +45,10 @@ after(async () => {
 
 async function serve(extra: string[] = []): Promise<Served> {
   const pki = testPki();
-  const srv = await startServe(['--listen', '127.0.0.1:0', '--auth-users', usersFile, '--tls-cert', pki.good.certFile, '--tls-key', pki.good.keyFile, ...extra], sp.env);
+  const srv = await startServe(
+    ['--listen', '127.0.0.1:0', '--auth-users', usersFile, '--tls-cert', pki.good.certFile, '--tls-key', pki.good.keyFile, ...extra],
+    sp.env,
+  );
   servers.push(srv);
   return srv;
 }
@@ -74,7 +77,7 @@ async function tlsSession(port: number): Promise<{ d: Dialog; close(): void }> {
 
 const plain = (user: string, pw: string) => 'AUTH PLAIN ' + Buffer.from(`\0${user}\0${pw}`).toString('base64');
 
-test('serve started as root runs as the spool owner after binding; loopback mail is the spool owner\'s, never root\'s', async () => {
+test("serve started as root runs as the spool owner after binding; loopback mail is the spool owner's, never root's", async () => {
   const srv = await serve();
   await srv.waitLog(/running as uid \d+ \(the spool owner\)/);
   const status = fs.readFileSync(`/proc/${srv.child.pid}/status`, 'utf8');

@@ -84,10 +84,13 @@ test('two users submit without privileges: both commit into incoming/, nothing i
     }
   }
   // No dot-temps left behind.
-  assert.deepEqual(entries().filter((n) => n.startsWith('.')), []);
+  assert.deepEqual(
+    entries().filter((n) => n.startsWith('.')),
+    [],
+  );
 });
 
-test('neither can list, alter or remove the other\'s entry, nor read the queue or the credentials', async () => {
+test("neither can list, alter or remove the other's entry, nor read the queue or the credentials", async () => {
   const eb = path.join(incoming(), entryOf(bob));
   const ls = await asUser(alice, 'ls', [incoming()]);
   assert.notEqual(ls.code, 0);
@@ -97,12 +100,12 @@ test('neither can list, alter or remove the other\'s entry, nor read the queue o
     assert.notEqual(r.code, 0, `alice listed ${dir}/`);
   }
   const rm = await asUser(alice, 'rm', ['-f', eb, `${eb}.env`]);
-  assert.notEqual(rm.code, 0, 'sticky incoming/: alice removed bob\'s entry');
+  assert.notEqual(rm.code, 0, "sticky incoming/: alice removed bob's entry");
   assert.ok(fs.existsSync(eb) && fs.existsSync(`${eb}.env`));
   const mv = await asUser(alice, 'mv', [eb, `${eb}.stolen`]);
   assert.notEqual(mv.code, 0);
   const write = await asUser(alice, 'sh', ['-c', 'echo evil >> "$1"', 'sh', eb]);
-  assert.notEqual(write.code, 0, 'alice appended to bob\'s message');
+  assert.notEqual(write.code, 0, "alice appended to bob's message");
   assert.ok(!fs.readFileSync(eb, 'utf8').includes('evil'));
   const cat = await asUser(alice, 'cat', [credentials]);
   assert.notEqual(cat.code, 0);
@@ -128,7 +131,9 @@ test('the runner picks up every entry; the uid comes from the file owner, not th
   const forged = await submitAs(alice, 'z@example.com', 'forged');
   assert.equal(forged.code, 0, forged.stderr);
   const names = entries().filter((n) => n.endsWith('.env'));
-  const forgedEnv = names.find((n) => fs.statSync(path.join(incoming(), n)).uid === alice.uid && fs.readFileSync(path.join(incoming(), n), 'utf8').includes('z@example.com'))!;
+  const forgedEnv = names.find(
+    (n) => fs.statSync(path.join(incoming(), n)).uid === alice.uid && fs.readFileSync(path.join(incoming(), n), 'utf8').includes('z@example.com'),
+  )!;
   const rec = JSON.parse(fs.readFileSync(path.join(incoming(), forgedEnv), 'utf8'));
   const doctored = JSON.stringify({ ...rec, uid: 0, user: 'root', attempts: 99, hold: true, bounce: true, drop: 'x' });
   const w = await asUser(alice, 'sh', ['-c', 'cat > "$1"', 'sh', path.join(incoming(), forgedEnv)], { input: doctored });
@@ -188,8 +193,11 @@ test('limits the runner enforces are enforced at submission: exit 65, nothing le
   assert.deepEqual(entries(), []);
 });
 
-test('cron\'s -odi in drop mode: exit 0 once committed (the runner delivers later)', async () => {
-  const r = await asUser(bob, SENDMAIL, ['-FCronDaemon', '-i', '-odi', '-oem', '-oi', '-t', '-f', 'root'], { input: 'To: ops@example.com\nSubject: cron\n\nout\n', env: sp.env });
+test("cron's -odi in drop mode: exit 0 once committed (the runner delivers later)", async () => {
+  const r = await asUser(bob, SENDMAIL, ['-FCronDaemon', '-i', '-odi', '-oem', '-oi', '-t', '-f', 'root'], {
+    input: 'To: ops@example.com\nSubject: cron\n\nout\n',
+    env: sp.env,
+  });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
   entryOf(bob);
@@ -205,10 +213,14 @@ test('mailq as another user: a clear message when the daemon is not running', as
   assert.equal(q.code, 69, q.stderr);
   assert.match(q.stderr, /^mailq: the queue daemon is not running \(no listener on .*query\.sock\); only root and the spool owner can read the queue directly/);
   assert.equal(q.stdout, '');
-  assert.deepEqual(entries().filter((n) => n.startsWith('q.')), [], 'nothing is left in incoming/');
+  assert.deepEqual(
+    entries().filter((n) => n.startsWith('q.')),
+    [],
+    'nothing is left in incoming/',
+  );
 });
 
-test('mailq as another user through the daemon\'s socket: only that user\'s messages', async () => {
+test("mailq as another user through the daemon's socket: only that user's messages", async () => {
   const { startQueryServer } = await import('../../src/queue/query.js');
   const { loadConfig } = await import('../../src/config/config.js');
   const { spoolPaths } = await import('../../src/spool/spool.js');
@@ -226,8 +238,14 @@ test('mailq as another user through the daemon\'s socket: only that user\'s mess
     assert.match(a.stdout, /-- \d+ Kbytes in 2 Requests\.\n$/);
     const b = await asUser(bob, MAILQ, ['--json'], { env: sp.env });
     assert.equal(b.code, 0, b.stderr);
-    const objs = b.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(objs.map((o) => o.recipients[0].address), ['y@example.com', 'ops@example.com']);
+    const objs = b.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      objs.map((o) => o.recipients[0].address),
+      ['y@example.com', 'ops@example.com'],
+    );
     const w = await asUser(www, MAILQ, [], { env: sp.env, noNewPrivs: true });
     assert.match(w.stdout, /web@example\.com/);
     assert.ok(!w.stdout.includes('x@example.com'));
@@ -236,7 +254,11 @@ test('mailq as another user through the daemon\'s socket: only that user\'s mess
     assert.match(r.stdout, /in 6 Requests\./);
     const o = await asUser(runner, MAILQ, [], { env: sp.env });
     assert.match(o.stdout, /in 6 Requests\./);
-    assert.deepEqual(entries().filter((n) => n.startsWith('q.')), [], 'proofs are used once and removed');
+    assert.deepEqual(
+      entries().filter((n) => n.startsWith('q.')),
+      [],
+      'proofs are used once and removed',
+    );
 
     // Proofs (the attacks are in privsep-query.test.ts): a directory made by alice proves alice;
     // bob's symbolic link to it, or a file, proves nothing.
@@ -258,7 +280,24 @@ test('mailq as another user through the daemon\'s socket: only that user\'s mess
 /** Write an envelope for a planted entry as `user` (content chosen by the test). */
 async function plantEnvelope(user: TestUser, name: string, size: number, extra: Record<string, unknown> = {}) {
   const id = name.slice(0, 12);
-  const env = { v: 1, id, arrival: Date.now(), uid: user.uid, user: user.name, sender: `${user.name}@example.test`, recipients: [{ address: 'victim@example.com', status: 'pending' }], body: '7BIT', smtputf8: false, size, origin: 'sendmail', attempts: 0, nextAttempt: 0, hold: false, history: [], ...extra };
+  const env = {
+    v: 1,
+    id,
+    arrival: Date.now(),
+    uid: user.uid,
+    user: user.name,
+    sender: `${user.name}@example.test`,
+    recipients: [{ address: 'victim@example.com', status: 'pending' }],
+    body: '7BIT',
+    smtputf8: false,
+    size,
+    origin: 'sendmail',
+    attempts: 0,
+    nextAttempt: 0,
+    hold: false,
+    history: [],
+    ...extra,
+  };
   const r = await asUser(user, 'sh', ['-c', 'cat > "$1"', 'sh', path.join(incoming(), `${name}.env`)], { input: JSON.stringify(env) });
   assert.equal(r.code, 0, r.stderr);
 }
@@ -309,7 +348,9 @@ test('hostile entries are refused, logged, removed, and nothing is read through 
   // Malformed envelopes: a recipient with a line break (header injection), not JSON.
   planted.badrcpt = plantedName();
   assert.equal((await asUser(alice, 'sh', ['-c', 'printf "Subject: b\\n\\nb\\n" > "$1"', 'sh', path.join(incoming(), planted.badrcpt)])).code, 0);
-  await plantEnvelope(alice, planted.badrcpt, fs.statSync(path.join(incoming(), planted.badrcpt)).size, { recipients: [{ address: 'a@example.com\r\nRCPT TO:<b@example.com>' }] });
+  await plantEnvelope(alice, planted.badrcpt, fs.statSync(path.join(incoming(), planted.badrcpt)).size, {
+    recipients: [{ address: 'a@example.com\r\nRCPT TO:<b@example.com>' }],
+  });
   planted.notjson = plantedName();
   assert.equal((await asUser(alice, 'sh', ['-c', 'printf "x" > "$1"; printf "{not json" > "$1.env"', 'sh', path.join(incoming(), planted.notjson)])).code, 0);
 
@@ -343,7 +384,10 @@ test('hostile entries are refused, logged, removed, and nothing is read through 
 
 test('orphans: a message without an envelope and a stale dot-temp are swept after the grace period', async () => {
   const name = plantedName();
-  assert.equal((await asUser(alice, 'sh', ['-c', 'printf x > "$1"; printf "{" > "$2"', 'sh', path.join(incoming(), name), path.join(incoming(), `.${name}.env`)])).code, 0);
+  assert.equal(
+    (await asUser(alice, 'sh', ['-c', 'printf x > "$1"; printf "{" > "$2"', 'sh', path.join(incoming(), name), path.join(incoming(), `.${name}.env`)])).code,
+    0,
+  );
   let r = await pickupAs(runner);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(entries().length, 2, 'fresh uncommitted entries are left alone');
@@ -379,7 +423,7 @@ test('a pickup that crashed after its commit does not queue the entry twice', as
   assert.deepEqual(entries(), []);
 });
 
-test('a queue run started by root becomes the runner, picks up and delivers both users\' mail with root:runner 0640 credentials', async () => {
+test("a queue run started by root becomes the runner, picks up and delivers both users' mail with root:runner 0640 credentials", async () => {
   const { startRelay } = await import('../helpers/relay.js');
   const relay = await startRelay({ users: { outbox: SECRET } });
   try {
@@ -463,7 +507,7 @@ test('outbox queue as another user goes through the daemon: each user manages on
     const hold = await asUser(alice, OUTBOX, ['queue', 'hold', '--all'], { env: sp.env });
     assert.equal(hold.code, 0, hold.stderr);
     assert.equal(mine(alice)[0]!.hold, true);
-    assert.equal(mine(bob)[0]!.hold, false, 'bob\'s message is not alice\'s to hold');
+    assert.equal(mine(bob)[0]!.hold, false, "bob's message is not alice's to hold");
 
     const peek = await asUser(alice, OUTBOX, ['queue', 'show', b.id], { env: sp.env });
     assert.equal(peek.code, 77, peek.stderr);
@@ -479,7 +523,7 @@ test('outbox queue as another user goes through the daemon: each user manages on
     assert.equal(mine(bob).length, 1);
     assert.equal((await asUser(bob, OUTBOX, ['queue', 'delete', '--all'], { env: sp.env })).code, 0);
     assert.equal(mine(bob).length, 0);
-    assert.equal(mine(alice).length, 1, 'bob\'s --all never reaches alice\'s message');
+    assert.equal(mine(alice).length, 1, "bob's --all never reaches alice's message");
     assert.equal((await asUser(alice, OUTBOX, ['queue', 'delete', a.id], { env: sp.env })).code, 0);
     assert.equal(mine(alice).length, 0);
     // Records the daemon changed stay the runner's.

@@ -20,13 +20,23 @@ const ids = generateQueue(s.spool, {
     i === 7
       ? // A control record far larger than mailq's 64 KB read buffer.
         { recipients: Array.from({ length: 3000 }, (_, j) => ({ address: `big${j}@example.com`, status: 'pending' as const })) }
-      : i % 10 === 0 ? { attempts: 2, nextAttempt: Date.now() + 3_600_000, lastError: 'connect to smtp.example.com[192.0.2.25]:587: Connection refused', recipients: [{ address: `r${i}@example.com`, status: 'deferred' as const }] }
+      : i % 10 === 0
+        ? {
+            attempts: 2,
+            nextAttempt: Date.now() + 3_600_000,
+            lastError: 'connect to smtp.example.com[192.0.2.25]:587: Connection refused',
+            recipients: [{ address: `r${i}@example.com`, status: 'deferred' as const }],
+          }
         : {},
 });
 
 test(`mailq with ${N} messages: every one listed in arrival order, no message body opened (strace)`, () => {
   const trace = path.join(s.dir, 'strace.out');
-  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=open,openat', '-o', trace, MAILQ], { env: cleanEnv(s.env), maxBuffer: 64 * 1024 * 1024, timeout: 60_000 });
+  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=open,openat', '-o', trace, MAILQ], {
+    env: cleanEnv(s.env),
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 60_000,
+  });
   assert.equal(r.status, 0, r.stderr.toString());
   const out = r.stdout.toString();
   const listed = [...out.matchAll(/^([0-9A-Z]{12})[ *!]/gm)].map((m) => m[1]);
@@ -37,7 +47,11 @@ test(`mailq with ${N} messages: every one listed in arrival order, no message bo
   const opens = fs.readFileSync(trace, 'utf8').split('\n');
   const ctlOpens = opens.filter((l) => l.includes(`${s.spool}/ctl/`)).length;
   assert.ok(ctlOpens >= N, `control records opened: ${ctlOpens}`);
-  assert.deepEqual(opens.filter((l) => l.includes(`${s.spool}/msg`)), [], 'mailq opened message bodies');
+  assert.deepEqual(
+    opens.filter((l) => l.includes(`${s.spool}/msg`)),
+    [],
+    'mailq opened message bodies',
+  );
 });
 
 test('mailq --json: one object per line for each message', async () => {
@@ -45,7 +59,10 @@ test('mailq --json: one object per line for each message', async () => {
   assert.equal(r.code, 0);
   const lines = r.stdout.trimEnd().split('\n');
   assert.equal(lines.length, N);
-  assert.deepEqual(lines.map((l) => JSON.parse(l).queue_id), ids);
+  assert.deepEqual(
+    lines.map((l) => JSON.parse(l).queue_id),
+    ids,
+  );
 });
 
 test(`queue management over ${N} messages: hold a filter, requeue --deferred, delete --all`, async () => {

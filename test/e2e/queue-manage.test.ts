@@ -122,7 +122,16 @@ test('errors: usage 64, unknown id 67 (others still done), corrupt record 65, lo
   await submit(s.env, ['x@example.com']);
   await submit(s.env, ['y@example.com']);
   const [id1, id2] = ids(s.spool);
-  for (const args of [[], ['frobnicate'], ['hold'], ['hold', 'not-an-id'], ['hold', '--all', id1!], ['show'], ['delete', '--older-than=soon'], ['hold', '--bogus']]) {
+  for (const args of [
+    [],
+    ['frobnicate'],
+    ['hold'],
+    ['hold', 'not-an-id'],
+    ['hold', '--all', id1!],
+    ['show'],
+    ['delete', '--older-than=soon'],
+    ['hold', '--bogus'],
+  ]) {
     const r = await queue(args, s.env);
     assert.equal(r.code, 64, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /^outbox: queue: .+\nusage: outbox queue /);
@@ -193,7 +202,7 @@ test('a non-root user of the system spool manages only their own messages (77 fo
   assert.equal(r.code, 77);
   r = asNobody(OUTBOX, ['queue', 'hold', '--all']);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, `${ownId}: held\n`, '--all covers only the caller\'s own messages');
+  assert.equal(r.stdout, `${ownId}: held\n`, "--all covers only the caller's own messages");
   assert.equal(controls(s.spool).find((c) => c.id === ownId)!.hold, true);
   assert.equal(controls(s.spool).find((c) => c.id === rootId)!.hold, false);
   r = asNobody(OUTBOX, ['queue', 'delete', ownId!]);

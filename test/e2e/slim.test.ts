@@ -22,10 +22,17 @@ after(async () => {
 async function setup(): Promise<{ relay: TestRelay; env: Record<string, string>; spool: string }> {
   const relay = await startRelay();
   const t = tempSpool('outbox-slim-');
-  cleanups.push(() => relay.close(), () => t.cleanup());
+  cleanups.push(
+    () => relay.close(),
+    () => t.cleanup(),
+  );
   const pw = path.join(t.dir, 'password');
   fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
-  return { relay, spool: t.spool, env: { ...t.env, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: relay.caFile, OUTBOX_LOG: 'none' } };
+  return {
+    relay,
+    spool: t.spool,
+    env: { ...t.env, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: relay.caFile, OUTBOX_LOG: 'none' },
+  };
 }
 
 test('slim: the link name picks the personality; NODE_OPTIONS and Node variables of the caller change nothing and print nothing', async () => {
@@ -35,7 +42,10 @@ test('slim: the link name picks the personality; NODE_OPTIONS and Node variables
   assert.equal(v.code, 0, v.stderr);
   assert.match(v.stdout, /^outbox \d+\.\d+\.\d+/);
   assert.equal(v.stderr, '');
-  const q = await run(path.join(SLIM, 'sendmail'), ['-odq', '-f', 'app@example.com', 'someone@example.com'], { env: { ...s.env, ...hostile }, input: 'Subject: slim\n\nhello\n' });
+  const q = await run(path.join(SLIM, 'sendmail'), ['-odq', '-f', 'app@example.com', 'someone@example.com'], {
+    env: { ...s.env, ...hostile },
+    input: 'Subject: slim\n\nhello\n',
+  });
   assert.equal(q.code, 0, q.stderr);
   assert.equal(q.stderr, '');
   const m = await run(path.join(SLIM, 'mailq'), [], { env: { ...s.env, ...hostile } });

@@ -21,7 +21,6 @@ function spool(): TempSpool {
   return s;
 }
 
-
 /** MAIL FROM:<a@example.com>, RCPT TO:<b@example.com>, DATA: the usual start of a message. */
 async function envelope(d: { cmd: (line: string, code: number) => Promise<unknown> }): Promise<void> {
   await d.cmd('MAIL FROM:<a@example.com>', 250);
@@ -106,7 +105,10 @@ describe('sendmail -bs', () => {
     assert.deepEqual(codes, [220, 250, ...Array(5).fill([250, 250, 354, 250]).flat(), 221]);
     assert.equal(await exitOf(child), 0);
     const recs = controls(s.spool);
-    assert.deepEqual(recs.map((r) => r.recipients[0].address).sort(), [0, 1, 2, 3, 4].map((i) => `r${i}@example.net`));
+    assert.deepEqual(
+      recs.map((r) => r.recipients[0].address).sort(),
+      [0, 1, 2, 3, 4].map((i) => `r${i}@example.net`),
+    );
     for (const r of recs) assert.ok(messageText(s.spool, r.id).endsWith('\n\nline\n.\n'));
   });
 
@@ -174,7 +176,10 @@ describe('sendmail -bs', () => {
     await d.cmd('QUIT', 221);
     assert.equal(await exitOf(child), 0);
     const recs = controls(s.spool);
-    assert.deepEqual(recs.map((r) => [r.id, r.smtputf8, r.recipients[0].address]), [[utf8Id, true, 'ü@example.com']]);
+    assert.deepEqual(
+      recs.map((r) => [r.id, r.smtputf8, r.recipients[0].address]),
+      [[utf8Id, true, 'ü@example.com']],
+    );
     assert.match(messageText(s.spool, utf8Id), /\twith UTF8SMTP id /);
     const bytes = fs.readFileSync(path.join(s.spool, 'msg', utf8Id));
     assert.ok(bytes.includes(Buffer.from('for <ü@example.com>', 'utf8')), 'Received names the recipient in UTF-8');
@@ -273,7 +278,9 @@ describe('sendmail -bs', () => {
         const pw = path.join(s.dir, 'password');
         fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
         const env = { ...s.env, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: relay.caFile };
-        const input = 'EHLO app.example\r\nMAIL FROM:<app@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nSubject: bs\r\n\r\nhello\r\n.\r\n' + (ending === 'QUIT' ? 'QUIT\r\n' : '');
+        const input =
+          'EHLO app.example\r\nMAIL FROM:<app@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nSubject: bs\r\n\r\nhello\r\n.\r\n' +
+          (ending === 'QUIT' ? 'QUIT\r\n' : '');
         const r = await run(SENDMAIL, ['-bs', '-i'], { env, input });
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /^250 2\.0\.0 Ok: queued as [0-9A-Z]{12}\r$/m);

@@ -57,7 +57,25 @@ describe('outbox serve', () => {
     const s = spool();
     const srv = await serve(s, ['--listen', '127.0.0.1:0', '--listen', '[::1]:0']);
     const [p4, p6] = srv.ports;
-    const sw = await run('swaks', ['--server', '127.0.0.1', '--port', String(p4), '--from', 'sw@example.com', '--to', 'one@example.net,two@example.net', '--pipeline', '--header', 'Subject: from swaks', '--body', 'swaks body\n.\nafter a dot line'], {});
+    const sw = await run(
+      'swaks',
+      [
+        '--server',
+        '127.0.0.1',
+        '--port',
+        String(p4),
+        '--from',
+        'sw@example.com',
+        '--to',
+        'one@example.net,two@example.net',
+        '--pipeline',
+        '--header',
+        'Subject: from swaks',
+        '--body',
+        'swaks body\n.\nafter a dot line',
+      ],
+      {},
+    );
     assert.equal(sw.code, 0, sw.stdout + sw.stderr);
     const swId = /queued as (\S+)/.exec(sw.stdout)![1]!;
 
@@ -71,7 +89,10 @@ describe('outbox serve', () => {
     const sr = recs.find((r) => r.id === swId)!;
     assert.equal(sr.origin, 'smtp');
     assert.equal(sr.client, 'localhost[127.0.0.1]');
-    assert.deepEqual(sr.recipients.map((r: any) => r.address), ['one@example.net', 'two@example.net']);
+    assert.deepEqual(
+      sr.recipients.map((r: any) => r.address),
+      ['one@example.net', 'two@example.net'],
+    );
     assert.match(messageText(s.spool, swId), /^Received: from \S+ \(localhost \[127\.0\.0\.1\]\)\n\tby \S+ \(Outbox\)\n\twith ESMTP id /);
     assert.match(messageText(s.spool, swId), /\nswaks body\n\.\nafter a dot line\n/);
     assert.equal(recs.find((r) => r.id === nmId)!.client, 'localhost[::1]');
@@ -83,7 +104,11 @@ describe('outbox serve', () => {
 
   it('refuses to listen on a non-loopback address without AUTH, and bad settings', async () => {
     const s = spool();
-    for (const args of [['--listen', '0.0.0.0:0'], ['--listen', '[::]:0'], ['--listen', '169.254.10.1:2525']]) {
+    for (const args of [
+      ['--listen', '0.0.0.0:0'],
+      ['--listen', '[::]:0'],
+      ['--listen', '169.254.10.1:2525'],
+    ]) {
       const r = await run(OUTBOX, ['serve', ...args], { env: s.env });
       assert.equal(r.code, 78, r.stderr);
       assert.match(r.stderr, /refusing to listen on .* without AUTH/);
@@ -96,7 +121,9 @@ describe('outbox serve', () => {
     assert.equal((await run(OUTBOX, ['serve', '--listen', '127.0.0.1:0', '--auth-users', f], { env: s.env })).code, 78);
     fs.chmodSync(f, 0o644);
     const pki = testPki();
-    const r = await run(OUTBOX, ['serve', '--listen', '127.0.0.1:0', '--auth-users', f, '--tls-cert', pki.good.certFile, '--tls-key', pki.good.keyFile], { env: s.env });
+    const r = await run(OUTBOX, ['serve', '--listen', '127.0.0.1:0', '--auth-users', f, '--tls-cert', pki.good.certFile, '--tls-key', pki.good.keyFile], {
+      env: s.env,
+    });
     assert.equal(r.code, 78);
     assert.match(r.stderr, /must not be readable .* by group or others/);
   });

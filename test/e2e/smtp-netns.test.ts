@@ -43,7 +43,10 @@ describe('no open relay from a non-loopback address (network namespaces)', () =>
     // Unique local IPv6 addresses, without duplicate address detection (usable at once).
     ip('-n', NS_SRV, '-6', 'addr', 'add', `${SRV_IP6}/64`, 'dev', IF_SRV, 'nodad');
     ip('-n', NS_CLI, '-6', 'addr', 'add', `${CLI_IP6}/64`, 'dev', IF_CLI, 'nodad');
-    for (const [ns, dev] of [[NS_SRV, IF_SRV], [NS_CLI, IF_CLI]] as const) {
+    for (const [ns, dev] of [
+      [NS_SRV, IF_SRV],
+      [NS_CLI, IF_CLI],
+    ] as const) {
       ip('-n', ns, 'link', 'set', 'lo', 'up');
       ip('-n', ns, 'link', 'set', dev, 'up');
     }
@@ -85,7 +88,9 @@ describe('no open relay from a non-loopback address (network namespaces)', () =>
     try {
       const swaks = (...extra: string[]) => swaksTo(SRV_IP, ...extra);
       const swaksTo = (server: string, ...extra: string[]) =>
-        run(inCli[0]!, [...inCli.slice(1), 'swaks', '--server', server, '--port', '2525', '--from', 'x@example.com', '--to', 'victim@example.org', ...extra], { timeoutMs: 20_000 });
+        run(inCli[0]!, [...inCli.slice(1), 'swaks', '--server', server, '--port', '2525', '--from', 'x@example.com', '--to', 'victim@example.org', ...extra], {
+          timeoutMs: 20_000,
+        });
 
       const plain = await swaks();
       assert.notEqual(plain.code, 0);
@@ -111,7 +116,10 @@ describe('no open relay from a non-loopback address (network namespaces)', () =>
       assert.equal(ok.code, 0, ok.stdout + ok.stderr);
       const id = /queued as (\S+)/.exec(ok.stdout)![1]!;
       const recs = controls(s.spool);
-      assert.deepEqual(recs.map((r) => r.id), [id]);
+      assert.deepEqual(
+        recs.map((r) => r.id),
+        [id],
+      );
       assert.equal(recs[0]!.client, `unknown[${CLI_IP}]`);
       await srv.waitLog(new RegExp(`${id}: client=unknown\\[169\\.254\\.77\\.2\\], sasl_method=PLAIN, sasl_username=alice`));
 

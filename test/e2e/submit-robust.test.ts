@@ -28,7 +28,10 @@ test('100 concurrent submitters: 100 distinct committed messages, 0 failures', a
       run(SENDMAIL, ['-i', `r${i}@example.com`], { input: `Subject: msg ${i}\n\nbody ${i}\n`, env: s.env, timeoutMs: 60_000 }),
     ),
   );
-  assert.deepEqual(results.filter((r) => r.code !== 0).map((r) => r.stderr), []);
+  assert.deepEqual(
+    results.filter((r) => r.code !== 0).map((r) => r.stderr),
+    [],
+  );
   const recs = controls(s.spool);
   assert.equal(recs.length, 100);
   assert.equal(new Set(recs.map((r) => r.id)).size, 100);
@@ -56,9 +59,7 @@ test('200 submitters killed at random offsets: nothing partial is ever committed
     child.stdout!.resume();
     child.stderr!.resume();
     child.stdin!.on('error', () => {});
-    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-      child.on('close', (code, signal) => resolve({ code, signal })),
-    );
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
     // Half the runs stop writing at a random offset and are killed with stdin still open; the
     // other half send everything and are killed at a random moment afterwards.
     const cut = Math.floor(Math.random() * message.length);
@@ -136,7 +137,10 @@ test('mailq / sendmail -bp / --json: the same queue, Postfix layout', async () =
   let q = await run(MAILQ, [], { env: s.env });
   assert.equal(q.code, 0);
   assert.equal(q.stdout, 'Mail queue is empty\n');
-  await run(SENDMAIL, ['-i', '-f', 'root@example.com', 'admin@example.com', 'ops@example.com'], { input: 'Subject: x\n\n' + 'a'.repeat(3000) + '\n', env: s.env });
+  await run(SENDMAIL, ['-i', '-f', 'root@example.com', 'admin@example.com', 'ops@example.com'], {
+    input: 'Subject: x\n\n' + 'a'.repeat(3000) + '\n',
+    env: s.env,
+  });
   q = await run(MAILQ, [], { env: s.env });
   const bp = await run(SENDMAIL, ['-bp'], { env: s.env });
   assert.equal(bp.stdout, q.stdout);
@@ -153,6 +157,9 @@ test('mailq / sendmail -bp / --json: the same queue, Postfix layout', async () =
   const j = await run(MAILQ, ['--json'], { env: s.env });
   const obj = JSON.parse(j.stdout.trim());
   assert.equal(obj.sender, 'root@example.com');
-  assert.deepEqual(obj.recipients.map((r: { address: string }) => r.address), ['admin@example.com', 'ops@example.com']);
+  assert.deepEqual(
+    obj.recipients.map((r: { address: string }) => r.address),
+    ['admin@example.com', 'ops@example.com'],
+  );
   assert.ok(obj.message_size > 3000);
 });

@@ -96,7 +96,10 @@ test('mutt: Bcc recipients on argv, the Bcc header never leaks; DSN options kept
 });
 
 test('git send-email: -f envelope -i rcpts', async () => {
-  const { rec } = await submitOne(['-f', 'dev@example.com', '-i', 'list@example.org', 'maint@example.org'], 'From: dev@example.com\nSubject: [PATCH] x\n\ndiff\n');
+  const { rec } = await submitOne(
+    ['-f', 'dev@example.com', '-i', 'list@example.org', 'maint@example.org'],
+    'From: dev@example.com\nSubject: [PATCH] x\n\ndiff\n',
+  );
   assert.deepEqual(rcpts(rec), ['list@example.org', 'maint@example.org']);
 });
 
@@ -122,7 +125,10 @@ test('unattended-upgrades: -oi -t', async () => {
 });
 
 test('Nodemailer sendmail transport: -i -f from rcpt, Bcc header stripped even without -t', async () => {
-  const { rec, text } = await submitOne(['-i', '-f', 'app@example.com', 'to@example.com'], 'From: app@example.com\nTo: to@example.com\nBcc: b@example.com\nSubject: s\n\nhi\n');
+  const { rec, text } = await submitOne(
+    ['-i', '-f', 'app@example.com', 'to@example.com'],
+    'From: app@example.com\nTo: to@example.com\nBcc: b@example.com\nSubject: s\n\nhi\n',
+  );
   assert.deepEqual(rcpts(rec), ['to@example.com']);
   assert.ok(!text.includes('b@example.com'));
 });

@@ -37,7 +37,19 @@ async function traced(cmd: string, args: string[], env: Record<string, string>, 
   const out = path.join(s.dir, `strace.${Date.now()}.out`);
   const r = await run(
     'strace',
-    ['-f', '-qq', '-y', '-s', '0', '-e', 'trace=openat,open,write,pwrite64,writev,fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat', '-o', out, cmd, ...args],
+    [
+      '-f',
+      '-qq',
+      '-y',
+      '-s',
+      '0',
+      '-e',
+      'trace=openat,open,write,pwrite64,writev,fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat',
+      '-o',
+      out,
+      cmd,
+      ...args,
+    ],
     { env, input, timeoutMs: 60_000 },
   );
   assert.equal(r.code, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
@@ -64,7 +76,14 @@ async function traced(cmd: string, args: string[], env: Record<string, string>, 
 /** Index of the first successful call matching, searching from `from`; fails the test if none. */
 function find(calls: Call[], what: string, names: string[], re: RegExp, from = 0): number {
   const c = calls.find((x) => x.at >= from && x.ok && names.includes(x.name) && re.test(x.text));
-  assert.ok(c, `${what}: not found after call ${from}:\n${calls.slice(from).map((x) => x.text).join('\n').slice(0, 3000)}`);
+  assert.ok(
+    c,
+    `${what}: not found after call ${from}:\n${calls
+      .slice(from)
+      .map((x) => x.text)
+      .join('\n')
+      .slice(0, 3000)}`,
+  );
   return c.at;
 }
 

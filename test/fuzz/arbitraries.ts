@@ -55,4 +55,3 @@ export const rawBytes = fc
     { maxLength: 3000 },
   )
   .map((a) => Buffer.from(a));
-

@@ -30,7 +30,9 @@ test('random messages delivered to the relay arrive byte-exact (LF as CRLF), eac
   const s = setup;
   // Long lines too: SMTP's 998-byte line limit is not enforced by Outbox (nor by the relay here);
   // lines are passed through unchanged.
-  const longLines = fc.array(fc.integer({ min: 900, max: 20_000 }), { minLength: 1, maxLength: 3 }).map((ns) => Buffer.from(`Subject: long\n\n${ns.map((n) => 'L'.repeat(n)).join('\n')}\n`));
+  const longLines = fc
+    .array(fc.integer({ min: 900, max: 20_000 }), { minLength: 1, maxLength: 3 })
+    .map((ns) => Buffer.from(`Subject: long\n\n${ns.map((n) => 'L'.repeat(n)).join('\n')}\n`));
   const message = fc.tuple(fc.oneof(structured, rawBytes, longLines), fc.boolean());
   await fc.assert(
     fc.asyncProperty(fc.array(message, { minLength: 8, maxLength: 8 }), async (batch) => {
@@ -59,7 +61,9 @@ test('random messages delivered to the relay arrive byte-exact (LF as CRLF), eac
         if (!m.data.equals(want)) {
           let i = 0;
           while (i < want.length && m.data[i] === want[i]) i++;
-          assert.fail(`${id}: bytes differ at ${i}: got ${JSON.stringify(m.data.subarray(i, i + 40).toString('latin1'))}, stored ${JSON.stringify(want.subarray(i, i + 40).toString('latin1'))}`);
+          assert.fail(
+            `${id}: bytes differ at ${i}: got ${JSON.stringify(m.data.subarray(i, i + 40).toString('latin1'))}, stored ${JSON.stringify(want.subarray(i, i + 40).toString('latin1'))}`,
+          );
         }
       }
       assert.equal(seen.size, stored.size);

@@ -17,10 +17,23 @@ test('normalise: CRLF, lone CR, dots with and without -i', () => {
 
 test('expected: header/body split, no headers, errors', () => {
   assert.deepEqual(expected(B('Subject: s\nBcc: x@y\n\tmore\nFrom: me\n\nbody'), true), {
-    kind: 'stored', fields: 'Subject: s\nFrom: me\n', has: { from: true, date: false, messageId: false }, body: 'body\n',
+    kind: 'stored',
+    fields: 'Subject: s\nFrom: me\n',
+    has: { from: true, date: false, messageId: false },
+    body: 'body\n',
   });
-  assert.deepEqual(expected(B('hello world\nSubject: no\n'), true), { kind: 'stored', fields: '', has: { from: false, date: false, messageId: false }, body: 'hello world\nSubject: no\n' });
-  assert.deepEqual(expected(B('From someone\nSubject: s\n'), true), { kind: 'stored', fields: 'Subject: s\n', has: { from: false, date: false, messageId: false }, body: '' });
+  assert.deepEqual(expected(B('hello world\nSubject: no\n'), true), {
+    kind: 'stored',
+    fields: '',
+    has: { from: false, date: false, messageId: false },
+    body: 'hello world\nSubject: no\n',
+  });
+  assert.deepEqual(expected(B('From someone\nSubject: s\n'), true), {
+    kind: 'stored',
+    fields: 'Subject: s\n',
+    has: { from: false, date: false, messageId: false },
+    body: '',
+  });
   assert.equal(expected(B(' continued\n'), true).kind, 'error');
   assert.equal(expected(B('Subject: s\nnot a field\n\nbody\n'), true).kind, 'error');
   assert.equal(expected(B('Subject: s\n\nnul \0 here\n'), true).kind, 'error');
@@ -30,7 +43,8 @@ test('compareStored: accepts the documented fix-ups, rejects a changed byte', ()
   const exp = expected(B('Subject: s\n\nbody\n'), true);
   assert.equal(exp.kind, 'stored');
   if (exp.kind !== 'stored') return;
-  const stored = 'Received: by h (Outbox, from userid 0)\n\tid 1M815A0FX6KD; Sun, 22 Nov 2026 08:17:35 +0000\nSubject: s\nFrom: root <root@h>\nDate: Sun, 22 Nov 2026 08:17:35 +0000\nMessage-ID: <x@h>\n\nbody\n';
+  const stored =
+    'Received: by h (Outbox, from userid 0)\n\tid 1M815A0FX6KD; Sun, 22 Nov 2026 08:17:35 +0000\nSubject: s\nFrom: root <root@h>\nDate: Sun, 22 Nov 2026 08:17:35 +0000\nMessage-ID: <x@h>\n\nbody\n';
   assert.equal(compareStored(stored, exp), null);
   assert.notEqual(compareStored(stored.replace('body', 'bodY'), exp), null);
   assert.notEqual(compareStored(stored.replace('Subject: s\n', ''), exp), null);

@@ -17,8 +17,7 @@
  */
 
 export type Expected =
-  | { kind: 'stored'; fields: string; has: { from: boolean; date: boolean; messageId: boolean }; body: string }
-  | { kind: 'error'; why: string };
+  { kind: 'stored'; fields: string; has: { from: boolean; date: boolean; messageId: boolean }; body: string } | { kind: 'error'; why: string };
 
 const FIELD = /^[!-9;-~]+[ \t]*:/;
 
@@ -65,7 +64,10 @@ export function expected(input: Buffer, ignoreDots: boolean): Expected {
   const has = (k: string) => fields.some((f) => f.key === k);
   return {
     kind: 'stored',
-    fields: fields.filter((f) => f.key !== 'bcc' && f.key !== 'resent-bcc').map((f) => f.raw).join(''),
+    fields: fields
+      .filter((f) => f.key !== 'bcc' && f.key !== 'resent-bcc')
+      .map((f) => f.raw)
+      .join(''),
     has: { from: has('from'), date: has('date'), messageId: has('message-id') },
     body,
   };

@@ -66,12 +66,25 @@ export async function startOAuthServer(opts: { accessTokenTtl?: number } = {}): 
     scopes: ['openid', 'offline_access', 'smtp'],
     issueRefreshToken: async () => true,
     rotateRefreshToken: true,
-    ttl: { AccessToken: opts.accessTokenTtl ?? 3600, ClientCredentials: opts.accessTokenTtl ?? 3600, DeviceCode: 600, RefreshToken: 86400, Grant: 86400, Interaction: 600, Session: 600, IdToken: 600 },
+    ttl: {
+      AccessToken: opts.accessTokenTtl ?? 3600,
+      ClientCredentials: opts.accessTokenTtl ?? 3600,
+      DeviceCode: 600,
+      RefreshToken: 86400,
+      Grant: 86400,
+      Interaction: 600,
+      Session: 600,
+      IdToken: 600,
+    },
     findAccount: async (_ctx: unknown, id: string) => ({ accountId: id, claims: async () => ({ sub: id }) }),
   } as never);
   const tokenRequests: { grant: string; status: number }[] = [];
-  provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: string } } }) => tokenRequests.push({ grant: String(ctx.oidc.params?.grant_type), status: 200 }));
-  provider.on('grant.error', (ctx: { oidc?: { params?: { grant_type?: string } } }) => tokenRequests.push({ grant: String(ctx.oidc?.params?.grant_type), status: 400 }));
+  provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: string } } }) =>
+    tokenRequests.push({ grant: String(ctx.oidc.params?.grant_type), status: 200 }),
+  );
+  provider.on('grant.error', (ctx: { oidc?: { params?: { grant_type?: string } } }) =>
+    tokenRequests.push({ grant: String(ctx.oidc?.params?.grant_type), status: 400 }),
+  );
   provider.on('grant.saved', (g: { jti: string }) => grants.add(g.jti));
   const handler = provider.callback();
   let server: http.Server | null = null;
@@ -91,7 +104,11 @@ export async function startOAuthServer(opts: { accessTokenTtl?: number } = {}): 
   async function approve(verificationUri: string, userCode: string): Promise<void> {
     const jar = new Map<string, string>();
     const req = async (url: string, init: RequestInit = {}) => {
-      const res = await fetch(new URL(url, issuer), { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
+      const res = await fetch(new URL(url, issuer), {
+        ...init,
+        redirect: 'manual',
+        headers: { ...(init.headers as Record<string, string>), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+      });
       for (const c of res.headers.getSetCookie()) {
         const [kv] = c.split(';');
         const i = kv!.indexOf('=');
@@ -121,7 +138,11 @@ export async function startOAuthServer(opts: { accessTokenTtl?: number } = {}): 
       if ('user_code' in fields) fields.user_code = userCode;
       if ('login' in fields) fields.login = 'me@example.com';
       if ('password' in fields) fields.password = 'anything';
-      res = await req(form[1]!, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
+      res = await req(form[1]!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(fields).toString(),
+      });
     }
     throw new Error('approve: too many steps');
   }
@@ -163,7 +184,11 @@ if (!sasl.SASL_OAUTHBEARER) {
     // n,a=user,^Ahost=..^Aport=..^Aauth=Bearer TOKEN^A^A  ->  XOAUTH2's user=..^Aauth=Bearer TOKEN^A^A
     const text = Buffer.from(list[0]!, 'base64').toString();
     const [gs2, ...fields] = text.split('\x01');
-    const user = /(?:^|,)a=([^,]*)/.exec(gs2 ?? '')?.[1]?.replace(/=2C/g, ',').replace(/=3D/g, '=') ?? '';
+    const user =
+      /(?:^|,)a=([^,]*)/
+        .exec(gs2 ?? '')?.[1]
+        ?.replace(/=2C/g, ',')
+        .replace(/=3D/g, '=') ?? '';
     const auth = fields.find((f) => f.startsWith('auth=')) ?? '';
     const xoauth = Buffer.from(`user=${user}\x01${auth}\x01\x01`).toString('base64');
     return sasl.XOAUTH2_token!.call(this, false, xoauth, cb);

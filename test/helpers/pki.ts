@@ -78,15 +78,7 @@ function openssl(dir: string, args: string[]): void {
 /** YYYYMMDDHHMMSSZ (GeneralizedTime form accepted by `openssl ca -startdate/-enddate`) */
 function asn1Time(d: Date): string {
   const p = (n: number) => String(n).padStart(2, '0');
-  return (
-    String(d.getUTCFullYear()) +
-    p(d.getUTCMonth() + 1) +
-    p(d.getUTCDate()) +
-    p(d.getUTCHours()) +
-    p(d.getUTCMinutes()) +
-    p(d.getUTCSeconds()) +
-    'Z'
-  );
+  return String(d.getUTCFullYear()) + p(d.getUTCMonth() + 1) + p(d.getUTCDate()) + p(d.getUTCHours()) + p(d.getUTCMinutes()) + p(d.getUTCSeconds()) + 'Z';
 }
 
 /** RFC 5280: dates up to 2049 must be UTCTime (YYMMDDHHMMSSZ). */
@@ -210,20 +202,44 @@ function generate(): TestPki {
 
   // CA (self-signed root)
   openssl(dir, [
-    'req', '-config', cnf, '-x509', '-new', ...KEY_ARGS,
-    '-keyout', 'ca.key', '-out', 'ca.crt',
-    '-subj', '/O=Outbox Tests/CN=Outbox Test CA',
-    '-days', '3650', '-set_serial', '1', '-extensions', 'ext_ca',
+    'req',
+    '-config',
+    cnf,
+    '-x509',
+    '-new',
+    ...KEY_ARGS,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-subj',
+    '/O=Outbox Tests/CN=Outbox Test CA',
+    '-days',
+    '3650',
+    '-set_serial',
+    '1',
+    '-extensions',
+    'ext_ca',
   ]);
 
   const issue = (name: string, cn: string, ext: string, start: Date, end: Date) => {
+    openssl(dir, ['req', '-config', cnf, '-new', ...KEY_ARGS, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/O=Outbox Tests/CN=${cn}`]);
     openssl(dir, [
-      'req', '-config', cnf, '-new', ...KEY_ARGS,
-      '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/O=Outbox Tests/CN=${cn}`,
-    ]);
-    openssl(dir, [
-      'ca', '-config', cnf, '-batch', '-notext', '-in', `${name}.csr`, '-out', `${name}.crt`,
-      '-extensions', ext, '-startdate', certTime(start), '-enddate', certTime(end),
+      'ca',
+      '-config',
+      cnf,
+      '-batch',
+      '-notext',
+      '-in',
+      `${name}.csr`,
+      '-out',
+      `${name}.crt`,
+      '-extensions',
+      ext,
+      '-startdate',
+      certTime(start),
+      '-enddate',
+      certTime(end),
     ]);
   };
 
@@ -234,10 +250,24 @@ function generate(): TestPki {
 
   // self-signed server certificate, not issued by the CA
   openssl(dir, [
-    'req', '-config', cnf, '-x509', '-new', ...KEY_ARGS,
-    '-keyout', 'selfsigned.key', '-out', 'selfsigned.crt',
-    '-subj', '/O=Outbox Tests/CN=localhost',
-    '-days', '3650', '-set_serial', '2', '-extensions', 'ext_selfsigned',
+    'req',
+    '-config',
+    cnf,
+    '-x509',
+    '-new',
+    ...KEY_ARGS,
+    '-keyout',
+    'selfsigned.key',
+    '-out',
+    'selfsigned.crt',
+    '-subj',
+    '/O=Outbox Tests/CN=localhost',
+    '-days',
+    '3650',
+    '-set_serial',
+    '2',
+    '-extensions',
+    'ext_selfsigned',
   ]);
 
   const caCert = loadCert(dir, 'ca');

@@ -46,8 +46,19 @@ function unquoteShell(s: string): string {
     } else if (c === '$' && s[i + 1] === "'") {
       i += 2;
       const simple: Record<string, string> = {
-        n: '\n', t: '\t', r: '\r', a: '\x07', b: '\b', e: '\x1b', E: '\x1b',
-        f: '\f', v: '\v', '\\': '\\', "'": "'", '"': '"', '?': '?',
+        n: '\n',
+        t: '\t',
+        r: '\r',
+        a: '\x07',
+        b: '\b',
+        e: '\x1b',
+        E: '\x1b',
+        f: '\f',
+        v: '\v',
+        '\\': '\\',
+        "'": "'",
+        '"': '"',
+        '?': '?',
       };
       while (i < s.length && s[i] !== "'") {
         if (s[i] === '\\' && i + 1 < s.length) {

@@ -17,12 +17,7 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SMTPServer } from 'smtp-server';
-import type {
-  SMTPServerAuthentication,
-  SMTPServerAuthenticationResponse,
-  SMTPServerDataStream,
-  SMTPServerSession,
-} from 'smtp-server';
+import type { SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { testPki, type ServerCertName } from './pki.js';
 import { noteHeadroom } from './run.js';
 
@@ -250,18 +245,20 @@ class Relay implements TestRelay {
     const cert = pki[opts.cert ?? 'good'];
     const debug = debugEnabled();
 
-    const log = (level: string) => (entry: unknown, ...args: unknown[]) => {
-      const e = (entry ?? {}) as { tnx?: string; cid?: string };
-      if (level === 'debug' && e.tnx === 'command' && e.cid) {
-        this.record(e.cid).commands.push(String(args[1] ?? ''));
-      }
-      if (debug) {
-        let i = 1;
-        const fmt = String(args[0] ?? '');
-        const text = fmt.replace(/%[sd]/g, () => String(args[i++]));
-        console.error(`[relay:${this.port} ${level}${e.cid ? ' ' + e.cid : ''}] ${text} ${args.slice(i).join(' ')}`);
-      }
-    };
+    const log =
+      (level: string) =>
+      (entry: unknown, ...args: unknown[]) => {
+        const e = (entry ?? {}) as { tnx?: string; cid?: string };
+        if (level === 'debug' && e.tnx === 'command' && e.cid) {
+          this.record(e.cid).commands.push(String(args[1] ?? ''));
+        }
+        if (debug) {
+          let i = 1;
+          const fmt = String(args[0] ?? '');
+          const text = fmt.replace(/%[sd]/g, () => String(args[i++]));
+          console.error(`[relay:${this.port} ${level}${e.cid ? ' ' + e.cid : ''}] ${text} ${args.slice(i).join(' ')}`);
+        }
+      };
     const logger = {
       level: () => undefined,
       trace: log('trace'),
@@ -401,12 +398,15 @@ class Relay implements TestRelay {
       case 'OAUTHBEARER':
         if (this.opts.oauthValidate) {
           const token = auth.accessToken ?? '';
-          void this.opts.oauthValidate(user, token).then((valid) => {
-            this.oauthTokens.push({ token, valid });
-            if (!valid) return cb(null, { data: { status: 'invalid_token', schemes: 'bearer', scope: 'https://mail.example/' } });
-            this.record(session.id).authUser = user;
-            cb(null, { user });
-          }, (err: Error) => cb(err));
+          void this.opts.oauthValidate(user, token).then(
+            (valid) => {
+              this.oauthTokens.push({ token, valid });
+              if (!valid) return cb(null, { data: { status: 'invalid_token', schemes: 'bearer', scope: 'https://mail.example/' } });
+              this.record(session.id).authUser = user;
+              cb(null, { user });
+            },
+            (err: Error) => cb(err),
+          );
           return;
         }
         ok = known && auth.accessToken === `token-${user}`;
@@ -431,11 +431,7 @@ class Relay implements TestRelay {
     return undefined;
   }
 
-  private onData(
-    stream: SMTPServerDataStream,
-    session: SMTPServerSession,
-    cb: (err?: Error | null, message?: string) => void,
-  ): void {
+  private onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): void {
     const chunks: Buffer[] = [];
     stream.on('error', () => undefined); // the client may go away mid-message
 
@@ -529,7 +525,10 @@ class Relay implements TestRelay {
       .slice(-3)
       .map((s) => `[${s.id}${s.secure ? ' tls' : ''}${s.authUser ? ' ' + s.authUser : ''}: ${s.commands.join(' | ')}]`)
       .join(' ');
-    const errs = this.errors.slice(-3).map((e) => e.message).join('; ');
+    const errs = this.errors
+      .slice(-3)
+      .map((e) => e.message)
+      .join('; ');
     return (
       `connections=${this.connections} authAttempts=${this.authAttempts} rejected=${this.rejected.length}` +
       ` dropped=${this.dropped}; last sessions: ${sess || 'none'}${errs ? '; errors: ' + errs : ''}`
@@ -553,10 +552,7 @@ class Relay implements TestRelay {
         timer: setTimeout(() => {
           this.waiters = this.waiters.filter((w) => w !== waiter);
           reject(
-            new Error(
-              `relay.waitFor(${count}): timed out after ${timeoutMs} ms with ${this.received.length} ` +
-                `message(s) received (${this.describe()})`,
-            ),
+            new Error(`relay.waitFor(${count}): timed out after ${timeoutMs} ms with ${this.received.length} ` + `message(s) received (${this.describe()})`),
           );
         }, timeoutMs),
       };

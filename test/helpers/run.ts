@@ -54,7 +54,8 @@ export function start(cmd: string, args: string[], opts: RunOptions = {}): Child
  */
 export function noteHeadroom(what: string, ms: number, limitMs: number): void {
   const log = process.env.OUTBOX_TEST_HEADROOM_LOG;
-  if (log && ms * 5 > limitMs) fs.appendFileSync(log, `${process.argv[1] ? path.basename(process.argv[1]) : '?'}: ${what}: ${ms} ms of a ${limitMs} ms limit\n`);
+  if (log && ms * 5 > limitMs)
+    fs.appendFileSync(log, `${process.argv[1] ? path.basename(process.argv[1]) : '?'}: ${what}: ${ms} ms of a ${limitMs} ms limit\n`);
 }
 
 /** Run to completion (bounded by timeoutMs, default 20 s: then SIGKILL and reject). */

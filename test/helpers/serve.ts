@@ -44,9 +44,7 @@ export async function startServe(args: string[], env: Record<string, string>, wr
       waiters.add(check);
       check();
     });
-  const exited = new Promise<number>((resolve) =>
-    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0))),
-  );
+  const exited = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0))));
   await Promise.race([
     waitLog(new RegExp(`(listening on .*\\n[^]*){${expected}}`)),
     exited.then((c) => {

@@ -29,7 +29,15 @@ export interface RelaySetup {
 export async function relayEnv(opts: RelayOptions = {}, extra: Record<string, string> = {}): Promise<RelaySetup> {
   const relay = await startRelay(opts);
   const t = tempSpool('outbox-torture-');
-  return { relay, t, env: envFor(relay, t, extra), close: async () => { await relay.close(); t.cleanup(); } };
+  return {
+    relay,
+    t,
+    env: envFor(relay, t, extra),
+    close: async () => {
+      await relay.close();
+      t.cleanup();
+    },
+  };
 }
 
 export function envFor(relay: { url(): string; caFile: string }, t: TempSpool, extra: Record<string, string> = {}): Record<string, string> {
@@ -190,10 +198,20 @@ export async function runnerCrashTorture(o: CrashOptions): Promise<CrashReport> 
   fs.writeFileSync(conf, 'lock_stale_ms = 2000\n');
   const env = { ...setup.env, OUTBOX_CONFIG: conf };
   const report: CrashReport = {
-    seed: o.seed, iterations: 0, committed: 0, submittersKilled: 0,
+    seed: o.seed,
+    iterations: 0,
+    committed: 0,
+    submittersKilled: 0,
     kills: { 'before-connect': 0, connect: 0, mail: 0, data: 0, accepted: 0 },
-    delivered: 0, lost: 0, duplicates: 0, duplicatesByKill: { 'before-connect': 0, connect: 0, mail: 0, data: 0, accepted: 0 },
-    unexplainedDuplicates: 0, halfWritten: 0, runnerRuns: 0, ms: 0, details: [],
+    delivered: 0,
+    lost: 0,
+    duplicates: 0,
+    duplicatesByKill: { 'before-connect': 0, connect: 0, mail: 0, data: 0, accepted: 0 },
+    unexplainedDuplicates: 0,
+    halfWritten: 0,
+    runnerRuns: 0,
+    ms: 0,
+    details: [],
   };
   /** Message-ID -> the bytes the relay must receive (stored form with CRLF). */
   const wire = new Map<string, { qid: string; data: Buffer }>();
@@ -378,8 +396,22 @@ export async function relayFaultTorture(o: FaultOptions): Promise<FaultReport> {
   );
   const env = { ...t.env, OUTBOX_CONFIG: conf, OUTBOX_LOG: 'none' };
   const report: FaultReport = {
-    seed: o.seed, messages: o.messages, delivered: 0, lost: 0, duplicates: 0, unexplainedDuplicates: 0, halfWritten: 0,
-    restarts: 0, slowRestarts: 0, drops: 0, midDataDrops: 0, greetingRefusals: 0, connections: 0, runnerRuns: 0, ms: 0, details: [],
+    seed: o.seed,
+    messages: o.messages,
+    delivered: 0,
+    lost: 0,
+    duplicates: 0,
+    unexplainedDuplicates: 0,
+    halfWritten: 0,
+    restarts: 0,
+    slowRestarts: 0,
+    drops: 0,
+    midDataDrops: 0,
+    greetingRefusals: 0,
+    connections: 0,
+    runnerRuns: 0,
+    ms: 0,
+    details: [],
   };
   const ids = generateQueue(t.spool, { count: o.messages, subject: `faults ${o.seed}` });
   const wire = new Map<string, { qid: string; data: Buffer }>();
@@ -529,7 +561,16 @@ export async function concurrencyTorture(o: ConcurrencyOptions): Promise<Concurr
   const t0 = Date.now();
   const s = await relayEnv();
   const report: ConcurrencyReport = {
-    submitters: o.submitters, runners: o.runners, submitted: 0, failedSubmissions: [], delivered: 0, lost: 0, duplicates: 0, incomplete: 0, runnerRuns: 0, ms: 0,
+    submitters: o.submitters,
+    runners: o.runners,
+    submitted: 0,
+    failedSubmissions: [],
+    delivered: 0,
+    lost: 0,
+    duplicates: 0,
+    incomplete: 0,
+    runnerRuns: 0,
+    ms: 0,
   };
   const body = (i: number) => `concurrent message ${i}\n${'payload '.repeat(50)}\nend ${i}\n`;
   try {

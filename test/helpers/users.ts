@@ -37,7 +37,9 @@ export function ensureUser(name: string): TestUser {
   // Bounded retry: another test file creating its users at the same moment holds /etc/passwd's lock.
   for (let attempt = 1; ; attempt++) {
     try {
-      execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--user-group', name], { stdio: 'pipe' });
+      execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--user-group', name], {
+        stdio: 'pipe',
+      });
       break;
     } catch {
       if (lookupUser(name) || attempt >= 20) break;

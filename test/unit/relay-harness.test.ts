@@ -116,7 +116,10 @@ describe('test relay', { timeout: 30_000 }, () => {
     await send(r, { authMethod: 'CRAM-MD5' });
     await send(r, { auth: { type: 'OAuth2', user: 'outbox', accessToken: 'token-outbox' } });
     const msgs = await r.waitFor(3);
-    assert.deepEqual(msgs.map((m) => m.authUser), ['outbox', 'outbox', 'outbox']);
+    assert.deepEqual(
+      msgs.map((m) => m.authUser),
+      ['outbox', 'outbox', 'outbox'],
+    );
     const authCmds = r.sessions.map((s) => s.commands.find((c) => /^AUTH /i.test(c))?.split(' ')[1]);
     assert.deepEqual(authCmds, ['LOGIN', 'CRAM-MD5', 'XOAUTH2']);
     await assert.rejects(send(r, { auth: { user: 'outbox', pass: 'wrong' } }), (err: { responseCode?: number }) => {

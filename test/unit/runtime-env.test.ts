@@ -24,7 +24,8 @@ test('the two lists do not overlap and hold no OUTBOX_ variable', () => {
 
 test('address space: the soft limit from /proc/self/limits, and the one line for a queue run below the minimum', async () => {
   const { addressSpaceLimit, queueRunShortfall, QUEUE_RUN_MIB } = await import('../../src/addrspace.js');
-  const row = (soft: string) => `Limit                     Soft Limit           Hard Limit           Units\nMax address space         ${soft}            unlimited            bytes\n`;
+  const row = (soft: string) =>
+    `Limit                     Soft Limit           Hard Limit           Units\nMax address space         ${soft}            unlimited            bytes\n`;
   assert.equal(addressSpaceLimit(row('unlimited')), null);
   assert.equal(addressSpaceLimit(row('1073741824')), 1073741824);
   assert.equal(addressSpaceLimit(''), null);

@@ -100,7 +100,29 @@ test('DSN options: -N never, -V envid (xtext decoded)', () => {
 });
 
 test('accepted and ignored flags', () => {
-  const m = send(['-Am', '-c', '-G', '-h', '17', '-L', 'label', '-m', '-n', '-O', 'DeliveryMode=b', '-o7', '-pSMTP:x', '-s', '-U', '-X', '/tmp/x', '-x', '-d0.1', '-Mrfoo', 'a@x.org']);
+  const m = send([
+    '-Am',
+    '-c',
+    '-G',
+    '-h',
+    '17',
+    '-L',
+    'label',
+    '-m',
+    '-n',
+    '-O',
+    'DeliveryMode=b',
+    '-o7',
+    '-pSMTP:x',
+    '-s',
+    '-U',
+    '-X',
+    '/tmp/x',
+    '-x',
+    '-d0.1',
+    '-Mrfoo',
+    'a@x.org',
+  ]);
   assert.deepEqual(m.recipients, ['a@x.org']);
   assert.ok(m.ignored.length >= 10);
 });
@@ -121,7 +143,14 @@ test('modes are never read as sending a message', () => {
 
 test('queue runs: -q, -q15m, -bd, filters', () => {
   const q = parseArgs(['-q']);
-  assert.deepEqual(q, { kind: 'queue-run', verbose: false, ignored: [], filter: { ids: [], recipients: [], senders: [] }, intervalMs: undefined, daemon: false });
+  assert.deepEqual(q, {
+    kind: 'queue-run',
+    verbose: false,
+    ignored: [],
+    filter: { ids: [], recipients: [], senders: [] },
+    intervalMs: undefined,
+    daemon: false,
+  });
   const d = parseArgs(['-q15m']) as { intervalMs: number; daemon: boolean };
   assert.equal(d.intervalMs, 15 * 60_000);
   assert.equal(d.daemon, true);

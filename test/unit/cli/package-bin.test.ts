@@ -13,6 +13,10 @@ it('every bin entry of package.json runs main under its own name', () => {
   assert.deepEqual(Object.keys(pkg.bin).sort(), ['mailq', 'newaliases', 'outbox', 'sendmail']);
   for (const [name, file] of Object.entries(pkg.bin)) {
     const shim = fs.readFileSync(path.join(REPO, file), 'utf8');
-    assert.deepEqual([...shim.matchAll(/\brun\('([a-z]+)'\)/g)].map((m) => m[1]), [name], `${file} (bin.${name})`);
+    assert.deepEqual(
+      [...shim.matchAll(/\brun\('([a-z]+)'\)/g)].map((m) => m[1]),
+      [name],
+      `${file} (bin.${name})`,
+    );
   }
 });

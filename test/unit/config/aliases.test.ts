@@ -34,7 +34,10 @@ describe('aliases file', () => {
       { kind: 'address', value: 'ops' },
     ]);
     assert.equal(table.entries.get('root')!.line, 3);
-    assert.deepEqual(table.entries.get('team')!.targets.map((t) => (t as { value: string }).value), ['alice', 'bob@example.net', 'carol@example.net']);
+    assert.deepEqual(
+      table.entries.get('team')!.targets.map((t) => (t as { value: string }).value),
+      ['alice', 'bob@example.net', 'carol@example.net'],
+    );
   });
 
   it('reports problems by line: pipes, files, :include:, syntax, duplicates', () => {

@@ -15,9 +15,27 @@ describe('outbox check helpers', () => {
   });
 
   it('verdicts', () => {
-    assert.equal(verdictOf([{ level: 'ok', text: '' }, { level: 'info', text: '' }]), 'OK');
-    assert.equal(verdictOf([{ level: 'ok', text: '' }, { level: 'warn', text: '' }]), 'WARN');
-    assert.equal(verdictOf([{ level: 'warn', text: '' }, { level: 'fail', text: '' }]), 'FAIL');
+    assert.equal(
+      verdictOf([
+        { level: 'ok', text: '' },
+        { level: 'info', text: '' },
+      ]),
+      'OK',
+    );
+    assert.equal(
+      verdictOf([
+        { level: 'ok', text: '' },
+        { level: 'warn', text: '' },
+      ]),
+      'WARN',
+    );
+    assert.equal(
+      verdictOf([
+        { level: 'warn', text: '' },
+        { level: 'fail', text: '' },
+      ]),
+      'FAIL',
+    );
     assert.equal(verdictOf([{ level: 'config', text: '' }]), 'FAIL');
   });
 
@@ -47,7 +65,10 @@ describe('outbox check helpers', () => {
     // A pin is checked in addition to verification, never instead: delivery refuses this, so check does.
     const pinned = certFindings(sock(false, 'DEPTH_ZERO_SELF_SIGNED_CERT'), 'localhost', { name: 'r', url: 'x', fingerprints: [cert.fingerprint256] }, now);
     assert.equal(pinned.trusted, false);
-    assert.ok(pinned.findings.some((f) => f.level === 'fail' && /self-signed.*the pin does not replace verification/.test(f.text)), JSON.stringify(pinned.findings));
+    assert.ok(
+      pinned.findings.some((f) => f.level === 'fail' && /self-signed.*the pin does not replace verification/.test(f.text)),
+      JSON.stringify(pinned.findings),
+    );
     assert.ok(!pinned.findings.some((f) => /accepted because of the pin/.test(f.text)));
     const pinnedOk = certFindings(sock(true), 'localhost', { name: 'r', url: 'x', fingerprints: [cert.fingerprint256.replace(/:/g, '').toLowerCase()] }, now);
     assert.equal(pinnedOk.trusted, true);

@@ -30,7 +30,10 @@ describe('credentials', () => {
     fs.chmodSync(f, 0o600);
     assert.equal(await resolveSecret({ name: 'r', url: 'x', passwordFile: f }, ctx), 'pa55');
     fs.chmodSync(f, 0o644);
-    const m = await rejects(resolveSecret({ name: 'r', url: 'x', passwordFile: f }, ctx), /relay\.r\.password_file: refusing .*pw: it is readable or writable by others \(mode 0644\); fix with: chmod 600/);
+    const m = await rejects(
+      resolveSecret({ name: 'r', url: 'x', passwordFile: f }, ctx),
+      /relay\.r\.password_file: refusing .*pw: it is readable or writable by others \(mode 0644\); fix with: chmod 600/,
+    );
     assert.doesNotMatch(m, /pa55/);
     fs.chmodSync(f, 0o640);
     await rejects(resolveSecret({ name: 'r', url: 'x', passwordFile: f }, { ...ctx, gids: [12345] }), /accessible to its group/);
@@ -47,19 +50,31 @@ describe('credentials', () => {
     assert.equal(await resolveSecret({ name: 'r', url: 'x', passwordFile: f }, { ...ctx, gids: [424242], as: outbox }), 'pa55');
     // Private to its owner: the runner could not read it, and says how to fix it.
     fs.chmodSync(f, 0o600);
-    await rejects(resolveSecret({ name: 'r', url: 'x', passwordFile: f }, { ...ctx, as: outbox }), new RegExp(`pw-as cannot be read by the user that delivers mail \\(uid ${outbox.uid}, the spool's owner\\); fix with: chgrp outbox .*pw-as && chmod 640`));
+    await rejects(
+      resolveSecret({ name: 'r', url: 'x', passwordFile: f }, { ...ctx, as: outbox }),
+      new RegExp(`pw-as cannot be read by the user that delivers mail \\(uid ${outbox.uid}, the spool's owner\\); fix with: chgrp outbox .*pw-as && chmod 640`),
+    );
     // Group-readable by another group: refused with a fix that keeps the runner able to read it.
     fs.chmodSync(f, 0o640);
-    await rejects(resolveSecret({ name: 'r', url: 'x', passwordFile: f }, { ...ctx, as: { ...outbox, gids: [st.gid + 1] } }), /cannot be read by the user that delivers mail/);
+    await rejects(
+      resolveSecret({ name: 'r', url: 'x', passwordFile: f }, { ...ctx, as: { ...outbox, gids: [st.gid + 1] } }),
+      /cannot be read by the user that delivers mail/,
+    );
   });
 
   it('password_command: output, failure, silence, hang (killed after the timeout)', async () => {
     assert.equal(await resolveSecret({ name: 'r', url: 'x', passwordCommand: 'printf "s3\\nx"' }, ctx), 's3');
-    const m = await rejects(resolveSecret({ name: 'r', url: 'x', passwordCommand: 'echo leaked; exit 3' }, ctx), /outbox\.conf:3: relay\.r\.password_command: the command failed with exit status 3/);
+    const m = await rejects(
+      resolveSecret({ name: 'r', url: 'x', passwordCommand: 'echo leaked; exit 3' }, ctx),
+      /outbox\.conf:3: relay\.r\.password_command: the command failed with exit status 3/,
+    );
     assert.doesNotMatch(m, /leaked/);
     await rejects(resolveSecret({ name: 'r', url: 'x', passwordCommand: 'true' }, ctx), /printed nothing/);
     const t0 = Date.now();
-    await rejects(resolveSecret({ name: 'r', url: 'x', passwordCommand: 'sleep 30; echo late', passwordCommandTimeoutMs: 300 }, ctx), /did not finish within 0\.3 s and was killed/);
+    await rejects(
+      resolveSecret({ name: 'r', url: 'x', passwordCommand: 'sleep 30; echo late', passwordCommandTimeoutMs: 300 }, ctx),
+      /did not finish within 0\.3 s and was killed/,
+    );
     assert.ok(Date.now() - t0 < 5000);
   });
 

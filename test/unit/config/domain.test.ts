@@ -16,10 +16,17 @@ fs.writeFileSync(mailname, 'mail.example.net\n');
 fs.writeFileSync(hosts, '127.0.0.1 localhost\n127.0.0.1 vm\n# 127.0.1.1 vm.commented.example vm\n127.0.1.1 vm.hosts.example vm # Debian installer\n');
 
 describe('where the domain comes from (first match wins)', () => {
-  const at = (over: Partial<Parameters<typeof chooseDomain>[0]>) => chooseDomain({ env: {}, hostname: 'vm', mailnameFile: mailname, hostsFile: hosts, ...over });
+  const at = (over: Partial<Parameters<typeof chooseDomain>[0]>) =>
+    chooseDomain({ env: {}, hostname: 'vm', mailnameFile: mailname, hostsFile: hosts, ...over });
   it('1. OUTBOX_DOMAIN wins over the file, and the file over /etc/mailname', () => {
-    assert.deepEqual(at({ env: { OUTBOX_DOMAIN: 'env.example' }, fileDomain: 'file.example', file: '/etc/outbox/outbox.conf' }), { domain: 'env.example', source: 'OUTBOX_DOMAIN' });
-    assert.deepEqual(at({ fileDomain: 'file.example', file: '/etc/outbox/outbox.conf' }), { domain: 'file.example', source: 'domain in /etc/outbox/outbox.conf' });
+    assert.deepEqual(at({ env: { OUTBOX_DOMAIN: 'env.example' }, fileDomain: 'file.example', file: '/etc/outbox/outbox.conf' }), {
+      domain: 'env.example',
+      source: 'OUTBOX_DOMAIN',
+    });
+    assert.deepEqual(at({ fileDomain: 'file.example', file: '/etc/outbox/outbox.conf' }), {
+      domain: 'file.example',
+      source: 'domain in /etc/outbox/outbox.conf',
+    });
   });
   it('2. /etc/mailname (first line); an empty or invalid one is skipped', () => {
     assert.deepEqual(at({}), { domain: 'mail.example.net', source: mailname });
@@ -38,7 +45,10 @@ describe('where the domain comes from (first match wins)', () => {
     assert.equal(fqdnFromHosts('10.0.0.5 VM.Corp.Example vm\n', 'VM'), 'vm.corp.example');
   });
   it('an invalid OUTBOX_DOMAIN is a configuration error (78)', () => {
-    assert.throws(() => at({ env: { OUTBOX_DOMAIN: 'no spaces.example' } }), (e: unknown) => e instanceof OutboxError && e.exitCode === 78 && /OUTBOX_DOMAIN/.test(e.message));
+    assert.throws(
+      () => at({ env: { OUTBOX_DOMAIN: 'no spaces.example' } }),
+      (e: unknown) => e instanceof OutboxError && e.exitCode === 78 && /OUTBOX_DOMAIN/.test(e.message),
+    );
   });
 });
 

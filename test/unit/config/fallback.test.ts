@@ -12,7 +12,10 @@ test('plain < starttls = smtps < pinned; equal or stronger is never weaker', () 
   const bare = r('b', 'relay:587');
   const smtps = r('t', 'smtps://u@relay:465');
   const pinned = r('x', 'smtps://u@relay:465', { fingerprints: PIN });
-  assert.match(weakerFallback(plain, starttls)!, /^fallback p \(plain SMTP without TLS\) is weaker than relay s \(TLS verified by CAs without a certificate pin\)$/);
+  assert.match(
+    weakerFallback(plain, starttls)!,
+    /^fallback p \(plain SMTP without TLS\) is weaker than relay s \(TLS verified by CAs without a certificate pin\)$/,
+  );
   assert.match(weakerFallback(plain, bare)!, /plain SMTP without TLS/);
   assert.match(weakerFallback(starttls, pinned)!, /is weaker than relay x \(TLS with a pinned certificate\)/);
   assert.equal(weakerFallback(starttls, smtps), null);

@@ -112,7 +112,10 @@ idle_timeout = "2m"
   it('unknown keys name file:line:key and suggest the nearest key, in every section', () => {
     assert.equal(err('# c\nhostnme = "x"\n'), 't.conf:2: hostnme: unknown key (did you mean "hostname"?)');
     assert.equal(err('[relay.a]\nurl = "smtp://h"\npasword_file = "/x"\n'), 't.conf:3: relay.a.pasword_file: unknown key (did you mean "password_file"?)');
-    assert.equal(err('[relay.a]\nurl = "smtp://h"\n[[route]]\ndomian = "x.com"\nrelay = "a"\n'), 't.conf:4: route[1].domian: unknown key (did you mean "domain"?)');
+    assert.equal(
+      err('[relay.a]\nurl = "smtp://h"\n[[route]]\ndomian = "x.com"\nrelay = "a"\n'),
+      't.conf:4: route[1].domian: unknown key (did you mean "domain"?)',
+    );
     assert.equal(err('[delivery]\nretry_schedul = ["5m"]\n'), 't.conf:2: delivery.retry_schedul: unknown key (did you mean "retry_schedule"?)');
     assert.equal(err('[listener]\nlisten = "127.0.0.1:1"\nmax_client = 3\n'), 't.conf:3: listener.max_client: unknown key (did you mean "max_clients"?)');
     assert.equal(err('[relays.a]\nurl = "x"\n'), 't.conf:1: relays: unknown key (did you mean "relay"?)');
@@ -132,7 +135,10 @@ idle_timeout = "2m"
   });
 
   it('cross references and values are checked', () => {
-    assert.match(err('default_relay = "mian"\n[relay.main]\nurl = "smtps://h"\n'), /^t\.conf:1: default_relay: no relay named "mian" \(did you mean "main"\?\)/);
+    assert.match(
+      err('default_relay = "mian"\n[relay.main]\nurl = "smtps://h"\n'),
+      /^t\.conf:1: default_relay: no relay named "mian" \(did you mean "main"\?\)/,
+    );
     assert.match(err('[relay.a]\nurl = "smtps://h"\nfallbacks = ["a"]\n'), /its own fallback/);
     assert.match(err('[relay.a]\nurl = "smtps://h"\n[[route]]\nrelay = "a"\n'), /route\[1\]: a route needs domain, sender or from/);
     assert.match(err('delivery = "later"\n'), /delivery: must be one of/);
@@ -149,11 +155,14 @@ idle_timeout = "2m"
       const f = path.join(dir, 'o.conf');
       fs.writeFileSync(f, '[relay.a]\nurl = "smtps://u@h"\npassword = "s3cret"\n', { mode: 0o644 });
       fs.chmodSync(f, 0o644);
-      assert.throws(() => readConfigFile(f), (e: Error) => {
-        assert.match(e.message, /o\.conf:3: relay\.a\.password: an inline password is only allowed in a private file.*chmod 600/);
-        assert.doesNotMatch(e.message, /s3cret/);
-        return true;
-      });
+      assert.throws(
+        () => readConfigFile(f),
+        (e: Error) => {
+          assert.match(e.message, /o\.conf:3: relay\.a\.password: an inline password is only allowed in a private file.*chmod 600/);
+          assert.doesNotMatch(e.message, /s3cret/);
+          return true;
+        },
+      );
       fs.chmodSync(f, 0o600);
       assert.equal(readConfigFile(f).relays!.a!.password, 's3cret');
     } finally {
@@ -177,7 +186,10 @@ idle_timeout = "2m"
     assert.equal(secretFileProblem({ mode: 0o100640, gid: 998, uid: 0 }, [998], outbox), null);
     // root:root, read by outbox: chmod 600 would lock it out; give it the runner's group.
     assert.match(secretFileProblem({ mode: 0o100644, gid: 0, uid: 0 }, [998], outbox)!, /fix with: chgrp outbox FILE && chmod 640 FILE$/);
-    assert.match(secretFileProblem({ mode: 0o100640, gid: 0, uid: 0 }, [998], outbox)!, /not the group of the user that delivers mail; fix with: chgrp outbox FILE && chmod 640 FILE$/);
+    assert.match(
+      secretFileProblem({ mode: 0o100640, gid: 0, uid: 0 }, [998], outbox)!,
+      /not the group of the user that delivers mail; fix with: chgrp outbox FILE && chmod 640 FILE$/,
+    );
   });
 
   it('durations, URLs, suggestions', () => {
@@ -202,7 +214,10 @@ idle_timeout = "2m"
 
 describe('config file: sending limits', () => {
   it('reads rate, daily_messages, daily_recipients and a preset', () => {
-    const s = parseConfigText('t.conf', `[relay.g]\nurl = "smtp+starttls://u@h.example:587"\npassword_file = "/p"\nlimits = "gmail"\nrate = "30/min"\ndaily_messages = 400\ndaily_recipients = 900\n`);
+    const s = parseConfigText(
+      't.conf',
+      `[relay.g]\nurl = "smtp+starttls://u@h.example:587"\npassword_file = "/p"\nlimits = "gmail"\nrate = "30/min"\ndaily_messages = 400\ndaily_recipients = 900\n`,
+    );
     const g = s.relays!.g!;
     assert.deepEqual([g.limits, g.rate, g.dailyMessages, g.dailyRecipients], ['gmail', '30/min', 400, 900]);
   });

@@ -24,9 +24,18 @@ describe('config migrate', () => {
     assert.equal(s.relays!.work!.caFile, '/etc/ssl/work-ca.pem');
     assert.equal(s.relays!.legacy!.url, 'smtp://relay.lan');
     assert.equal(s.defaultRelay, 'work');
-    assert.deepEqual(s.routes!.map((r) => [r.sender, r.relay]), [['me@gmail.com', 'gmail'], ['jdoe@work.example', 'work']]);
+    assert.deepEqual(
+      s.routes!.map((r) => [r.sender, r.relay]),
+      [
+        ['me@gmail.com', 'gmail'],
+        ['jdoe@work.example', 'work'],
+      ],
+    );
     assert.doesNotMatch(out, /hunter2/);
-    assert.match(out, /# NOTE: .*tls_certcheck off is not supported: certificates are always verified; for a self-signed or private-CA relay set ca_file .*a pin alone does not make an unverifiable certificate acceptable/);
+    assert.match(
+      out,
+      /# NOTE: .*tls_certcheck off is not supported: certificates are always verified; for a self-signed or private-CA relay set ca_file .*a pin alone does not make an unverifiable certificate acceptable/,
+    );
     assert.doesNotMatch(out, /pin the certificate with fingerprint/);
     assert.match(out, /# NOTE: .*"logfile" has no Outbox equivalent/);
   });
@@ -48,8 +57,15 @@ describe('config migrate', () => {
     const fp = 'AB:'.repeat(31) + 'CD';
     const msmtp = migrate({ format: 'msmtp', file: '/etc/msmtprc', text: `account a\nhost smtp.example.com\ntls_fingerprint ${fp}\naccount default : a\n` });
     assert.equal(parseConfigText('out', msmtp).relays!.a!.fingerprints![0], fp);
-    assert.match(msmtp, /# NOTE: account "a": the fingerprint pin is kept, but in Outbox it is checked in addition to verification, not instead of it: .*set ca_file/);
-    const dma = migrate({ format: 'dma', file: '/etc/dma/dma.conf', text: `SMARTHOST smtp.example.com\nSECURETRANSFER\nFINGERPRINT ${fp.replace(/:/g, '')}\n` });
+    assert.match(
+      msmtp,
+      /# NOTE: account "a": the fingerprint pin is kept, but in Outbox it is checked in addition to verification, not instead of it: .*set ca_file/,
+    );
+    const dma = migrate({
+      format: 'dma',
+      file: '/etc/dma/dma.conf',
+      text: `SMARTHOST smtp.example.com\nSECURETRANSFER\nFINGERPRINT ${fp.replace(/:/g, '')}\n`,
+    });
     assert.match(dma, /# NOTE: FINGERPRINT: the fingerprint pin is kept, but in Outbox it is checked in addition to verification/);
   });
 
@@ -65,7 +81,10 @@ describe('config migrate', () => {
     assert.equal(s.domain, 'example.org');
     assert.equal(s.hostname, 'box.example.org');
     assert.doesNotMatch(out, /pa55word/);
-    assert.match(out, /# NOTE: .*--insecure is not supported: certificates are always verified; .*a pin alone does not make an unverifiable certificate acceptable/);
+    assert.match(
+      out,
+      /# NOTE: .*--insecure is not supported: certificates are always verified; .*a pin alone does not make an unverifiable certificate acceptable/,
+    );
     assert.match(out, /QMQP is not supported/);
   });
 });
@@ -87,8 +106,14 @@ describe('config migrate: msmtp OAuth helpers (passwordeval)', () => {
     assert.equal(r.gmail!.oauth!.clientSecretFile, '/etc/outbox/gmail.client-secret');
     assert.equal(r.gmail!.oauthTokenCommand, undefined);
     assert.equal(r.gmail!.url, 'smtp+starttls://me%40gmail.com@smtp.gmail.com');
-    assert.match(out, /# NOTE: account "gmail": OAUTHBEARER \(its passwordeval ran oama\) is now the built-in OAuth client, \[relay\.gmail\.oauth\], provider "google" guessed from smtp\.gmail\.com: fill in client_id and client_secret_file/);
-    assert.match(out, /# NOTE: account "gmail": then get a refresh token .*Google's device flow does not grant it.* run: outbox oauth login gmail --import FILE/);
+    assert.match(
+      out,
+      /# NOTE: account "gmail": OAUTHBEARER \(its passwordeval ran oama\) is now the built-in OAuth client, \[relay\.gmail\.oauth\], provider "google" guessed from smtp\.gmail\.com: fill in client_id and client_secret_file/,
+    );
+    assert.match(
+      out,
+      /# NOTE: account "gmail": then get a refresh token .*Google's device flow does not grant it.* run: outbox oauth login gmail --import FILE/,
+    );
     assert.equal(r.work!.authMechanism, 'XOAUTH2');
     assert.equal(r.work!.oauth!.provider, 'microsoft');
     assert.equal(r.work!.oauth!.tenant, undefined);
@@ -107,10 +132,16 @@ describe('config migrate: msmtp OAuth helpers (passwordeval)', () => {
     assert.equal(r.corp!.oauth, undefined);
     assert.equal(r.corp!.oauthTokenCommand, 'oauth2token me@corp.example');
     assert.equal(r.corp!.passwordCommand, undefined);
-    assert.match(out, /# NOTE: account "corp": XOAUTH2 with passwordeval kept as oauth_token_command \(mail\.corp\.example is not a provider Outbox has a preset for\)/);
+    assert.match(
+      out,
+      /# NOTE: account "corp": XOAUTH2 with passwordeval kept as oauth_token_command \(mail\.corp\.example is not a provider Outbox has a preset for\)/,
+    );
     assert.equal(r.gmail2!.oauth, undefined);
     assert.equal(r.gmail2!.oauthTokenCommand, 'cat ~/.cache/gmail-access-token');
-    assert.match(out, /# NOTE: account "gmail2": XOAUTH2 with passwordeval kept as oauth_token_command \(its passwordeval is not a token helper Outbox knows\).*outbox oauth login gmail2/);
+    assert.match(
+      out,
+      /# NOTE: account "gmail2": XOAUTH2 with passwordeval kept as oauth_token_command \(its passwordeval is not a token helper Outbox knows\).*outbox oauth login gmail2/,
+    );
   });
 
   it('recognises the helpers behind wrappers and paths, and nothing else', () => {
@@ -127,7 +158,11 @@ describe('config migrate: msmtp OAuth helpers (passwordeval)', () => {
   });
 
   it('an OAuth account without passwordeval on an unknown host gets a custom table to fill in', () => {
-    const o = migrate({ format: 'msmtp', file: 'rc', text: 'account x\nhost mail.example.org\ntls on\nauth xoauth2\nuser me@example.org\npassword ya29.static\n' });
+    const o = migrate({
+      format: 'msmtp',
+      file: 'rc',
+      text: 'account x\nhost mail.example.org\ntls on\nauth xoauth2\nuser me@example.org\npassword ya29.static\n',
+    });
     const x = parseConfigText('out', o).relays!.x!;
     assert.equal(x.oauth!.provider, 'custom');
     assert.doesNotMatch(o, /ya29/);

@@ -30,7 +30,12 @@ describe('rewrite-stream', () => {
     assert.equal(h.text, 'From: a@host\nSubject: s\n');
     const same = groupMessage(f, h, { route: { relay: 'r' }, relay: 'r', recipients: ['x@y'], sender: 's', header: h.text, rewrites: [] }, stored.length);
     assert.deepEqual(await collect(same.stream), stored);
-    const g = groupMessage(f, h, { route: { relay: 'r' }, relay: 'r', recipients: ['x@y'], sender: 's', header: 'From: a@example.com\nSubject: s\n', rewrites: ['x'] }, stored.length);
+    const g = groupMessage(
+      f,
+      h,
+      { route: { relay: 'r' }, relay: 'r', recipients: ['x@y'], sender: 's', header: 'From: a@example.com\nSubject: s\n', rewrites: ['x'] },
+      stored.length,
+    );
     const got = await collect(g.stream);
     assert.deepEqual(got, Buffer.concat([Buffer.from('From: a@example.com\nSubject: s\n\n'), body]));
     assert.equal(g.size, got.length);

@@ -80,7 +80,11 @@ describe('rewriting', () => {
 
 describe('the login-address rule and qualification at delivery', () => {
   const cfg = (over: string, domain = 'vm') =>
-    ({ ...parseConfigText('t.conf', `[relay.g]\nurl = "smtp+starttls://me%40gmail.example@smtp.gmail.example:587"\n${over}`), hostname: 'vm', domain }) as Config;
+    ({
+      ...parseConfigText('t.conf', `[relay.g]\nurl = "smtp+starttls://me%40gmail.example@smtp.gmail.example:587"\n${over}`),
+      hostname: 'vm',
+      domain,
+    }) as Config;
   it('local senders (bare host, @localhost, @domain) go out as the login, the original kept in Reply-To:', () => {
     const r = rewriteSender(cfg(''), 'g', 'root@vm', 'From: Cron Daemon <root@vm>\nSubject: x\n', undefined);
     assert.equal(r.sender, 'me@gmail.example');
@@ -101,7 +105,11 @@ describe('the login-address rule and qualification at delivery', () => {
     assert.equal(masq.sender, 'root@example.org');
   });
   it('a local sender at a name that cannot work is qualified with a usable domain (known only to the runner)', () => {
-    const c = { ...parseConfigText('t.conf', '[relay.p]\nurl = "smtp+starttls://outboxtest@smtp.example.net:587"\n'), hostname: 'vm', domain: 'example.org' } as Config;
+    const c = {
+      ...parseConfigText('t.conf', '[relay.p]\nurl = "smtp+starttls://outboxtest@smtp.example.net:587"\n'),
+      hostname: 'vm',
+      domain: 'example.org',
+    } as Config;
     const r = rewriteSender(c, 'p', 'root@vm', 'From: Root <root@vm>\nSender: daemon@localhost\nTo: x@vm\n', undefined);
     assert.equal(r.sender, 'root@example.org');
     assert.equal(r.header, 'From: Root <root@example.org>\nSender: daemon@example.org\nTo: x@vm\n');

@@ -30,5 +30,9 @@ it('a certificate for another host names what it holds (also when the URL holds 
 
 it("the relay's timeouts: its settings, else 30 s to connect, 30 s for the greeting, 120 s per command", () => {
   assert.deepEqual(relayTimeouts({ name: 'r', url: 'x' }), { connectMs: 30_000, greetingMs: 30_000, commandMs: 120_000 });
-  assert.deepEqual(relayTimeouts({ name: 'r', url: 'x', connectTimeoutMs: 1, greetingTimeoutMs: 2, commandTimeoutMs: 3, dataTimeoutMs: 4 }), { connectMs: 1, greetingMs: 2, commandMs: 4 });
+  assert.deepEqual(relayTimeouts({ name: 'r', url: 'x', connectTimeoutMs: 1, greetingTimeoutMs: 2, commandTimeoutMs: 3, dataTimeoutMs: 4 }), {
+    connectMs: 1,
+    greetingMs: 2,
+    commandMs: 4,
+  });
 });

@@ -7,7 +7,10 @@ import { loadConfig, userSpoolProblem } from '../../../src/config/config.js';
 
 test('no home at all: one line naming OUTBOX_SPOOL', () => {
   const p = userSpoolProblem('', 12345, '');
-  assert.match(p ?? '', /^no spool for uid 12345: it has no home directory \(HOME is unset and there is no passwd entry\); set OUTBOX_SPOOL to a directory uid 12345 can write/);
+  assert.match(
+    p ?? '',
+    /^no spool for uid 12345: it has no home directory \(HOME is unset and there is no passwd entry\); set OUTBOX_SPOOL to a directory uid 12345 can write/,
+  );
   assert.ok(!p!.includes('\n'));
 });
 

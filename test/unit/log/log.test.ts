@@ -7,7 +7,15 @@ import { chooseTarget, formatDelivery, formatPickup, formatReceived, openLog, se
 describe('log lines', () => {
   it('delivery lines have Postfix fields in Postfix order', () => {
     assert.equal(
-      formatDelivery({ rcpt: 'sales@example.com', relay: 'smtp.example.com[192.0.2.25]:587', delay: 10_280, delays: [780, 0, 0, 9500], dsn: '2.0.0', status: 'sent', reason: '250 2.0.0 Ok: queued as 4XYZ' }),
+      formatDelivery({
+        rcpt: 'sales@example.com',
+        relay: 'smtp.example.com[192.0.2.25]:587',
+        delay: 10_280,
+        delays: [780, 0, 0, 9500],
+        dsn: '2.0.0',
+        status: 'sent',
+        reason: '250 2.0.0 Ok: queued as 4XYZ',
+      }),
       'to=<sales@example.com>, relay=smtp.example.com[192.0.2.25]:587, delay=10, delays=0.78/0/0/9.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4XYZ)',
     );
     assert.equal(formatPickup('root@h', 412, 2), 'from=<root@h>, size=412, nrcpt=2 (queue active)');

@@ -22,7 +22,7 @@ test('a stored message passes, in any chunking; so do a message without headers 
   assert.equal(check(''), null);
 });
 
-test('NUL anywhere (what a sparse file\'s hole reads as), a bare CR or a non-field line in the header section: refused', () => {
+test("NUL anywhere (what a sparse file's hole reads as), a bare CR or a non-field line in the header section: refused", () => {
   assert.match(check('Subject: x\n\nbody\0\n')!, /NUL byte/);
   assert.match(check(Buffer.alloc(1 << 20))!, /NUL byte/);
   assert.match(check('Subject: x\rBcc: y@example.com\n\nb\n')!, /bare CR/);

@@ -9,12 +9,23 @@ const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 
 function record(over: Partial<ControlRecord> = {}): ControlRecord {
   return {
-    v: 1, id: ID, arrival: NOW - 3_600_000, uid: 1000, user: 'alice', sender: 'cron@example.com',
+    v: 1,
+    id: ID,
+    arrival: NOW - 3_600_000,
+    uid: 1000,
+    user: 'alice',
+    sender: 'cron@example.com',
     recipients: [
       { address: 'root@example.com', status: 'deferred', reason: 'connect refused', dsn: '4.4.1' },
       { address: 'ops@example.org', status: 'sent', dsn: '2.0.0', relay: 'smtp.example.com[192.0.2.1]:587' },
     ],
-    body: '7BIT', smtputf8: false, size: 1234, origin: 'sendmail', attempts: 2, nextAttempt: NOW + 600_000, hold: false,
+    body: '7BIT',
+    smtputf8: false,
+    size: 1234,
+    origin: 'sendmail',
+    attempts: 2,
+    nextAttempt: NOW + 600_000,
+    hold: false,
     history: [{ time: NOW - 3_600_000, event: 'queued', detail: 'uid=1000' }],
     ...over,
   };
@@ -35,14 +46,22 @@ test('parseAge: units and malformed values', () => {
 
 test('parseQueueArgs: ids (upper-cased, any order of options), --all, filters, -C, show options', () => {
   assert.deepEqual(parseQueueArgs(['hold', ID.toLowerCase(), '-C', '/etc/o.conf']), {
-    kind: 'change', action: 'hold', configFile: '/etc/o.conf', ids: [ID], all: false,
+    kind: 'change',
+    action: 'hold',
+    configFile: '/etc/o.conf',
+    ids: [ID],
+    all: false,
     filter: { senders: [], recipients: [], held: false, deferred: false, olderThanMs: 0 },
   });
   const all = parseQueueArgs(['delete', 'ALL']);
   assert.equal(all.kind === 'change' && all.all, true);
   const f = parseQueueArgs(['requeue', '--sender=a', '--sender', 'b', '--recipient=c', '--deferred', '--older-than=1h', '-C/x']);
   assert.deepEqual(f, {
-    kind: 'change', action: 'requeue', configFile: '/x', ids: [], all: false,
+    kind: 'change',
+    action: 'requeue',
+    configFile: '/x',
+    ids: [],
+    all: false,
     filter: { senders: ['a', 'b'], recipients: ['c'], held: false, deferred: true, olderThanMs: 3_600_000 },
   });
   assert.deepEqual(parseQueueArgs(['show', '--no-body', ID]), { kind: 'show', configFile: undefined, id: ID, body: false, json: false, raw: false });

@@ -12,9 +12,21 @@ let n = 0;
 function record(rcpt: Partial<RecipientState>, over: Partial<ControlRecord> = {}): ControlRecord {
   n++;
   return {
-    v: 1, id: `1M815A0FX${String(n).padStart(3, '0')}`, arrival: NOW - 3_600_000, uid: 1000, user: 'alice', sender: 'outboxtest@vm',
+    v: 1,
+    id: `1M815A0FX${String(n).padStart(3, '0')}`,
+    arrival: NOW - 3_600_000,
+    uid: 1000,
+    user: 'alice',
+    sender: 'outboxtest@vm',
     recipients: [{ address: 'a@example.com', status: 'deferred', ...rcpt }],
-    body: '7BIT', smtputf8: false, size: 300, origin: 'sendmail', attempts: 1, nextAttempt: NOW + 600_000, hold: false, history: [],
+    body: '7BIT',
+    smtputf8: false,
+    size: 300,
+    origin: 'sendmail',
+    attempts: 1,
+    nextAttempt: NOW + 600_000,
+    hold: false,
+    history: [],
     ...over,
   };
 }
@@ -48,7 +60,14 @@ describe('problems', () => {
     assert.deepEqual(p, { kind: 'held', cause: 'held by route 2 (/etc/outbox/outbox.conf:14): relay = "hold"' });
   });
   it('mailq: one reason, one fix (never the fix twice)', () => {
-    const rec = record({ reason: 'relay env: password_file: refusing /x: is readable or writable by others (mode 0644)', fix: 'chmod o-rwx FILE', cause: 'relay env: password_file: refusing /x' }, { nextAttempt: 0 });
+    const rec = record(
+      {
+        reason: 'relay env: password_file: refusing /x: is readable or writable by others (mode 0644)',
+        fix: 'chmod o-rwx FILE',
+        cause: 'relay env: password_file: refusing /x',
+      },
+      { nextAttempt: 0 },
+    );
     const text = formatEntry({ rec, active: false }, NOW);
     assert.match(text, /\(relay env: password_file: refusing \/x: is readable or writable by others \(mode 0644\); fix: chmod o-rwx FILE\)\n/);
     assert.equal(text.match(/fix/g)!.length, 1, text);
@@ -67,7 +86,10 @@ describe('check --queue: judge()', () => {
   it('OK on an empty queue, with perfdata', () => {
     const r = judge(facts, t, NOW);
     assert.equal(r.status, OK);
-    assert.equal(r.text, 'OUTBOX QUEUE OK - queue empty; 0 held, 0 deferred, 0 failed bounce(s) | messages=0;;;0 held=0;;0;0 deferred=0;;;0 failed_bounces=0;;0;0 on_hold=0;;;0 oldest=0s;3600;;0\n');
+    assert.equal(
+      r.text,
+      'OUTBOX QUEUE OK - queue empty; 0 held, 0 deferred, 0 failed bounce(s) | messages=0;;;0 held=0;;0;0 deferred=0;;;0 failed_bounces=0;;0;0 on_hold=0;;;0 oldest=0s;3600;;0\n',
+    );
   });
   it('WARNING when the oldest waiting message is older than --max-age', () => {
     const s = new ProblemSummary();
@@ -75,7 +97,10 @@ describe('check --queue: judge()', () => {
     s.add(rec);
     const r = judge({ ...facts, messages: 1, deferred: 1, oldest: rec.arrival, groups: s.groups() }, t, NOW);
     assert.equal(r.status, WARNING);
-    assert.match(r.text, /^OUTBOX QUEUE WARNING - 1 deferred: connect to x: Connection refused; 0 held, 1 deferred, 0 failed bounce\(s\); oldest 2h \(more than 1h\) \| .*oldest=7200s;3600;;0\n/);
+    assert.match(
+      r.text,
+      /^OUTBOX QUEUE WARNING - 1 deferred: connect to x: Connection refused; 0 held, 1 deferred, 0 failed bounce\(s\); oldest 2h \(more than 1h\) \| .*oldest=7200s;3600;;0\n/,
+    );
   });
   it('CRITICAL when more than --max-held are held, naming the cause', () => {
     const s = new ProblemSummary();

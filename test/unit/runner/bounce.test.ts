@@ -12,7 +12,15 @@ describe('bounce reports', () => {
     arrival: Date.UTC(2026, 10, 22, 8, 0, 0),
     now: Date.UTC(2026, 10, 22, 8, 5, 0),
     envid: 'ENV-1',
-    recipients: [{ address: 'bad@example.com', orcpt: 'rfc822;Bad@Example.com', dsn: '5.1.1', reason: 'host mx[192.0.2.1]:587 said: 550 5.1.1 No such user (in reply to RCPT TO command)', remoteMta: 'dns; mx' }],
+    recipients: [
+      {
+        address: 'bad@example.com',
+        orcpt: 'rfc822;Bad@Example.com',
+        dsn: '5.1.1',
+        reason: 'host mx[192.0.2.1]:587 said: 550 5.1.1 No such user (in reply to RCPT TO command)',
+        remoteMta: 'dns; mx',
+      },
+    ],
     originalHeaders: 'Subject: hi\nFrom: me@example.com\n',
     full: false,
     boundary: 'B1',
@@ -32,7 +40,8 @@ describe('bounce reports', () => {
       'Status: 5.1.1',
       'Remote-MTA: dns; mx',
       'Diagnostic-Code: smtp; 550 5.1.1 No such user',
-    ]) assert.ok(text.includes(`\n${field}\n`), field);
+    ])
+      assert.ok(text.includes(`\n${field}\n`), field);
     assert.ok(text.includes('Content-Type: text/rfc822-headers\n\nSubject: hi\nFrom: me@example.com\n'));
     assert.ok(text.endsWith('\n--B1--\n'));
     assert.equal(text.split('\n--B1\n').length, 4);

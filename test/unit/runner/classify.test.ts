@@ -78,10 +78,7 @@ describe('classify', () => {
     assert.ok(g.fix);
   });
   it('client-side refusals: too big for SIZE and a bad address fail', () => {
-    assert.deepEqual(
-      [classify({ code: 'EMESSAGE', command: 'MAIL FROM', message: 'Message size larger than allowed 100' }, PEER).dsn],
-      ['5.3.4'],
-    );
+    assert.deepEqual([classify({ code: 'EMESSAGE', command: 'MAIL FROM', message: 'Message size larger than allowed 100' }, PEER).dsn], ['5.3.4']);
     assert.equal(classify({ code: 'EENVELOPE', command: 'API', message: 'Invalid recipient' }, PEER).status, 'failed');
   });
   it('our own configuration failures are deferred with the message as the fix', () => {
@@ -91,7 +88,10 @@ describe('classify', () => {
   });
   it('a 250 is sent, multi-line replies are joined', () => {
     assert.deepEqual(sentOutcome(PEER, '250 2.0.0 Ok: queued as 4XYZ'), { status: 'sent', dsn: '2.0.0', reason: '250 2.0.0 Ok: queued as 4XYZ' });
-    assert.equal(classify({ code: 'EENVELOPE', responseCode: 550, command: 'RCPT TO', response: '550-5.1.1 first\n550 5.1.1 second' }, PEER).reason, `host ${PEER} said: 550-5.1.1 first 5.1.1 second (in reply to RCPT TO command)`);
+    assert.equal(
+      classify({ code: 'EENVELOPE', responseCode: 550, command: 'RCPT TO', response: '550-5.1.1 first\n550 5.1.1 second' }, PEER).reason,
+      `host ${PEER} said: 550-5.1.1 first 5.1.1 second (in reply to RCPT TO command)`,
+    );
   });
 });
 
@@ -104,13 +104,25 @@ describe('classify: refused senders (held, never bounced)', () => {
   const ctx = { relay: 'env', sender: 'outboxtest@vm' };
   const refusals: [string, string, string][] = [
     // [command, reply, why it is the sender]
-    ['RCPT TO', '504 5.5.2 <outboxtest@vm>: Sender address rejected: need fully-qualified address', 'Postfix reject_non_fqdn_sender: 5.5.2 is ambiguous, the text decides'],
+    [
+      'RCPT TO',
+      '504 5.5.2 <outboxtest@vm>: Sender address rejected: need fully-qualified address',
+      'Postfix reject_non_fqdn_sender: 5.5.2 is ambiguous, the text decides',
+    ],
     ['RCPT TO', '553 5.7.1 <outboxtest@vm>: Sender address rejected: not owned by user outbox', 'Postfix reject_sender_login_mismatch'],
     ['RCPT TO', '450 4.1.8 <outboxtest@vm>: Sender address rejected: Domain not found', '4xx stays an ordinary deferral'],
     ['RCPT TO', '550 5.1.8 <outboxtest@vm>: Sender address rejected: Domain not found', 'Postfix reject_unknown_sender_domain: 5.1.8'],
     ['RCPT TO', '553 5.1.7 <outboxtest@vm>: Sender address rejected: bad address syntax', 'RFC 3463 5.1.7'],
-    ['DATA', '554 5.2.252 SendAsDenied; outboxtest@example.com not allowed to send as app@example.com; STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; Failed to process message due to a permanent exception with message [BeginDiagnosticData]', 'Microsoft 365'],
-    ['DATA', '554 Message rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: outboxtest@example.com', 'Amazon SES: no enhanced code, the text decides'],
+    [
+      'DATA',
+      '554 5.2.252 SendAsDenied; outboxtest@example.com not allowed to send as app@example.com; STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; Failed to process message due to a permanent exception with message [BeginDiagnosticData]',
+      'Microsoft 365',
+    ],
+    [
+      'DATA',
+      '554 Message rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: outboxtest@example.com',
+      'Amazon SES: no enhanced code, the text decides',
+    ],
     ['MAIL FROM', '550 5.7.1 Sender rejected', 'any 5xx to MAIL FROM'],
     ['MAIL FROM', '553 5.7.0 Sender address not allowed', 'any 5xx to MAIL FROM'],
   ];
@@ -133,7 +145,10 @@ describe('classify: refused senders (held, never bounced)', () => {
     const r = '504 5.5.2 <outboxtest@vm>: Sender address rejected: need fully-qualified address';
     const a = classify({ code: 'EENVELOPE', responseCode: 504, command: 'RCPT TO', response: r }, PEER, ctx);
     assert.equal(a.fix, 'set domain (or OUTBOX_DOMAIN)');
-    const b = classify({ code: 'EMESSAGE', responseCode: 554, command: 'DATA', response: '554 5.2.252 SendAsDenied' }, PEER, { relay: 'm365', sender: 'app@example.com' });
+    const b = classify({ code: 'EMESSAGE', responseCode: 554, command: 'DATA', response: '554 5.2.252 SendAsDenied' }, PEER, {
+      relay: 'm365',
+      sender: 'app@example.com',
+    });
     assert.match(b.fix!, /force_sender in \[relay\.m365\].*verify <app@example\.com>/);
   });
   it('recipient refusals stay permanent: the enhanced code is trusted before the text', () => {
@@ -160,13 +175,22 @@ describe('classify: refused senders (held, never bounced)', () => {
 describe('classify: quota and throttling are temporary (never bounced)', () => {
   const quotas: [string, string][] = [
     ['RCPT TO', '550 5.4.5 Daily user sending quota exceeded. d2-20020a05600c4b8200b0040e3b9d3a8bsm12345wmp.0 - gsmtp'],
-    ['RCPT TO', '550-5.7.1 [192.0.2.10] Daily SMTP relay limit exceeded for customer C01abcd. 5.7.1 To learn more about SMTP relay sending limits please visit 5.7.1 https://support.google.com/a/answer/166852 - gsmtp'],
+    [
+      'RCPT TO',
+      '550-5.7.1 [192.0.2.10] Daily SMTP relay limit exceeded for customer C01abcd. 5.7.1 To learn more about SMTP relay sending limits please visit 5.7.1 https://support.google.com/a/answer/166852 - gsmtp',
+    ],
     ['MAIL FROM', '454 Throttling failure: Maximum sending rate exceeded.'],
-    ['DATA', '554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message due to a permanent exception with message [BeginDiagnosticData]'],
+    [
+      'DATA',
+      '554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message due to a permanent exception with message [BeginDiagnosticData]',
+    ],
   ];
   for (const [command, response] of quotas) {
     it(response.slice(0, 70), () => {
-      const o = classify({ code: command === 'DATA' ? 'EMESSAGE' : 'EENVELOPE', responseCode: Number(response.slice(0, 3)), command, response }, PEER, { relay: 'env', sender: 'a@example.com' });
+      const o = classify({ code: command === 'DATA' ? 'EMESSAGE' : 'EENVELOPE', responseCode: Number(response.slice(0, 3)), command, response }, PEER, {
+        relay: 'env',
+        sender: 'a@example.com',
+      });
       assert.equal(o.status, 'deferred');
       assert.equal(o.slow, true, 'retried after a longer wait');
       assert.match(o.dsn, /^4\./);

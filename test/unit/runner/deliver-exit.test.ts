@@ -27,7 +27,15 @@ describe('exitForResult', () => {
 });
 
 describe('-qI / -qR / -qS filters', () => {
-  const rec = parseControl(JSON.stringify({ v: 1, id: '1M8156742G9Z', arrival: 1, sender: 'Cron@Host.example', recipients: [{ address: 'admin@example.com' }, { address: 'done@example.com', status: 'sent' }] }));
+  const rec = parseControl(
+    JSON.stringify({
+      v: 1,
+      id: '1M8156742G9Z',
+      arrival: 1,
+      sender: 'Cron@Host.example',
+      recipients: [{ address: 'admin@example.com' }, { address: 'done@example.com', status: 'sent' }],
+    }),
+  );
   it('match substrings, case-blind, pending recipients only', () => {
     assert.equal(matchesFilter(rec, { ids: [], recipients: [], senders: [] }), true);
     assert.equal(matchesFilter(rec, { ids: ['56742'], recipients: [], senders: [] }), true);

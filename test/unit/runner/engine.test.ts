@@ -71,7 +71,13 @@ async function queue(config: Config, rcpts: string[], opts: { sender?: string; n
   return r.id;
 }
 
-async function deliver(config: Config, ids: string[], log = captureLog(), slots = 2, now?: () => number): Promise<{ results: MessageResult[]; log: typeof log }> {
+async function deliver(
+  config: Config,
+  ids: string[],
+  log = captureLog(),
+  slots = 2,
+  now?: () => number,
+): Promise<{ results: MessageResult[]; log: typeof log }> {
   const engine = new Engine({ config, paths: ensureSpool(config.spool), log, env: {}, slots, idleMs: 0, relayDownMs: 60_000, ...(now ? { now } : {}) });
   const results: MessageResult[] = [];
   engine.onResult = (r) => {
@@ -89,10 +95,13 @@ async function silentServer(): Promise<{ port: number; sockets: net.Socket[] }> 
   const sockets: net.Socket[] = [];
   const srv = net.createServer((c) => void sockets.push(c));
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => {
-    for (const c of sockets) c.destroy();
-    srv.close(() => r());
-  }));
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const c of sockets) c.destroy();
+        srv.close(() => r());
+      }),
+  );
   return { port: (srv.address() as net.AddressInfo).port, sockets };
 }
 
@@ -105,7 +114,10 @@ describe('engine: AUTH mechanisms', () => {
       const id = await queue(config, ['a@example.com']);
       await deliver(config, [id]);
       assert.equal(r.received.length, 1);
-      assert.ok(r.sessions.some((s) => s.commands.some((c) => c.toUpperCase().startsWith(`AUTH ${mech}`))), r.sessions.map((s) => s.commands.join('|')).join('\n'));
+      assert.ok(
+        r.sessions.some((s) => s.commands.some((c) => c.toUpperCase().startsWith(`AUTH ${mech}`))),
+        r.sessions.map((s) => s.commands.join('|')).join('\n'),
+      );
     });
   }
   it('XOAUTH2 with a token from a command', async () => {
@@ -161,19 +173,32 @@ describe('engine: routes, schedule, expiry', () => {
     const a = await relay();
     const b = await relay();
     const dir = tmp();
-    const config = makeConfig(dir, { a: relaySettings(a, dir, {}, 'a'), b: relaySettings(b, dir, {}, 'b') }, {
-      defaultRelay: 'a',
-      routes: [
-        { recipientDomain: 'corp.example', relay: 'b' },
-        { recipientDomain: 'frozen.example', relay: 'hold' },
-      ],
-    });
+    const config = makeConfig(
+      dir,
+      { a: relaySettings(a, dir, {}, 'a'), b: relaySettings(b, dir, {}, 'b') },
+      {
+        defaultRelay: 'a',
+        routes: [
+          { recipientDomain: 'corp.example', relay: 'b' },
+          { recipientDomain: 'frozen.example', relay: 'hold' },
+        ],
+      },
+    );
     const id = await queue(config, ['x@example.com', 'y@corp.example', 'z@frozen.example']);
     await deliver(config, [id]);
-    assert.deepEqual(a.received.map((m) => m.rcptTo), [['x@example.com']]);
-    assert.deepEqual(b.received.map((m) => m.rcptTo), [['y@corp.example']]);
+    assert.deepEqual(
+      a.received.map((m) => m.rcptTo),
+      [['x@example.com']],
+    );
+    assert.deepEqual(
+      b.received.map((m) => m.rcptTo),
+      [['y@corp.example']],
+    );
     const rec = await readControl(ensureSpool(config.spool), id);
-    assert.deepEqual(rec.recipients.map((r) => r.status), ['sent', 'sent', 'pending']);
+    assert.deepEqual(
+      rec.recipients.map((r) => r.status),
+      ['sent', 'sent', 'pending'],
+    );
   });
 
   it('sends one delay warning once the message is old enough, then none', async () => {
@@ -227,7 +252,10 @@ describe('engine: connection limits', () => {
     const { results, log } = await deliver(config, ids, captureLog(), 8);
     assert.equal(r.received.length, 24, log.lines.filter((l) => !/status=sent|removed|queue active/.test(l)).join('\n'));
     assert.ok(results.every((x) => x.remaining === 0));
-    assert.ok(log.lines.some((l) => /refused connection \d+ .*using at most/.test(l)), 'the limit was learned');
+    assert.ok(
+      log.lines.some((l) => /refused connection \d+ .*using at most/.test(l)),
+      'the limit was learned',
+    );
   });
   it('max_connections caps a relay; sessions are reused (one login per connection)', async () => {
     const r = await relay();
@@ -331,7 +359,16 @@ describe('engine: a relay that fails is down for the rest of the run', () => {
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) ids.push(await queue(config, [`r${i}@example.com`]));
     const lines: string[] = [];
-    const engine = new Engine({ config, paths: ensureSpool(config.spool), log: captureLog(), env: {}, slots: 4, idleMs: 0, relayDownMs: 60_000, transcript: (l) => void lines.push(l) });
+    const engine = new Engine({
+      config,
+      paths: ensureSpool(config.spool),
+      log: captureLog(),
+      env: {},
+      slots: 4,
+      idleMs: 0,
+      relayDownMs: 60_000,
+      transcript: (l) => void lines.push(l),
+    });
     for (const id of ids) engine.enqueue(id, true);
     await engine.idle();
     await engine.stop(0);
@@ -357,10 +394,19 @@ describe('engine: UTF-8 addresses (RFC 6531)', () => {
     assert.deepEqual([o.get('josé@example.org')!.status, o.get('josé@example.org')!.dsn], ['failed', '5.6.7']);
     assert.match(o.get('josé@example.org')!.reason, /does not offer SMTPUTF8, which the address <josé@example\.org> needs: its local part/);
     // The message, then the bounce for josé to the sender.
-    assert.deepEqual(r.received.map((m) => m.mailFrom), ['sender@example.com', '']);
+    assert.deepEqual(
+      r.received.map((m) => m.mailFrom),
+      ['sender@example.com', ''],
+    );
     const rcpts = r.sessions.flatMap((s) => s.commands.filter((c) => /^RCPT TO:/i.test(c) && !c.includes('sender@example.com')));
-    assert.deepEqual(rcpts.map((c) => /<(.*)>/.exec(c)![1]), ['user@xn--exmple-cua.org', 'plain@example.org']);
-    assert.ok(r.sessions.every((s) => s.commands.every((c) => /^[\x00-\x7f]*$/.test(c))), r.sessions.map((s) => s.commands.join(' | ')).join('\n'));
+    assert.deepEqual(
+      rcpts.map((c) => /<(.*)>/.exec(c)![1]),
+      ['user@xn--exmple-cua.org', 'plain@example.org'],
+    );
+    assert.ok(
+      r.sessions.every((s) => s.commands.every((c) => /^[\x00-\x7f]*$/.test(c))),
+      r.sessions.map((s) => s.commands.join(' | ')).join('\n'),
+    );
   });
   it('a relay without SMTPUTF8 and a UTF-8 sender local part: every recipient fails with 5.6.7, nothing is sent', async () => {
     const r = await relay({ smtputf8: false });
@@ -408,8 +454,14 @@ describe('engine: TLS failure wording', () => {
     const id = await queue(config, ['a@example.com']);
     const { results, log } = await deliver(config, [id]);
     const o = results[0]!.outcomes.get('a@example.com')!;
-    assert.equal(o.reason, `TLS with 127.0.0.1[127.0.0.1]:${r.port} failed: the certificate is for another host: it names DNS:wrong.example, the relay URL says 127.0.0.1`);
-    assert.ok(log.lines.some((l) => l.includes(`relay=127.0.0.1[127.0.0.1]:${r.port},`)), log.lines.join('\n'));
+    assert.equal(
+      o.reason,
+      `TLS with 127.0.0.1[127.0.0.1]:${r.port} failed: the certificate is for another host: it names DNS:wrong.example, the relay URL says 127.0.0.1`,
+    );
+    assert.ok(
+      log.lines.some((l) => l.includes(`relay=127.0.0.1[127.0.0.1]:${r.port},`)),
+      log.lines.join('\n'),
+    );
   });
 });
 
@@ -470,7 +522,11 @@ describe('engine: sending limits (issue 14 §2), with a moved clock', () => {
     assert.equal(r.mailFromTimes.length, 1);
     const left = queued(config, ids);
     assert.equal(left.length, 3);
-    for (const id of left) assert.match((await readControl(ensureSpool(config.spool), id)).recipients[0]!.reason ?? '', /^rate limit: relay main allows 12\/min; delivery interrupted/);
+    for (const id of left)
+      assert.match(
+        (await readControl(ensureSpool(config.spool), id)).recipients[0]!.reason ?? '',
+        /^rate limit: relay main allows 12\/min; delivery interrupted/,
+      );
   });
 
   it('daily_recipients counts recipients; a refused message is not counted', async () => {

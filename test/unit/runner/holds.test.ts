@@ -93,7 +93,10 @@ describe('a refused sender is held, never bounced', () => {
     for (const res of first.results) assert.equal([...res.outcomes.values()][0]!.status, 'deferred');
     const notices = first.log.lines.filter((l) => l.level === 'error');
     assert.equal(notices.length, 1, `one loud notice for three messages:\n${first.log.lines.map((l) => l.text).join('\n')}`);
-    assert.match(notices[0]!.text, /^configuration problem, the message stays queued and is not bounced: relay env refuses the sender <outboxtest@vm>: set domain \(or OUTBOX_DOMAIN\) \(one notice for all/);
+    assert.match(
+      notices[0]!.text,
+      /^configuration problem, the message stays queued and is not bounced: relay env refuses the sender <outboxtest@vm>: set domain \(or OUTBOX_DOMAIN\) \(one notice for all/,
+    );
     const held = await readControl(p, ids[0]!);
     assert.equal(held.hold, false, 'no manual release needed');
     assert.ok(held.configSince && held.configTag && held.nextAttempt > Date.now());
@@ -107,7 +110,10 @@ describe('a refused sender is held, never bounced', () => {
     r.setFaults({});
     const fixed = { ...config, domain: 'harness.test' };
     const second = await run(fixed, ids, { force: false });
-    assert.ok(second.results.every((x) => x.state === 'done' && x.remaining === 0), JSON.stringify(second.results.map((x) => x.state)));
+    assert.ok(
+      second.results.every((x) => x.state === 'done' && x.remaining === 0),
+      JSON.stringify(second.results.map((x) => x.state)),
+    );
     assert.equal(r.received.length, 3, 'each delivered once');
     for (const m of r.received) {
       assert.equal(m.mailFrom, 'outboxtest@harness.test');
@@ -123,7 +129,10 @@ describe('queue lifetime and configuration holds', () => {
     const id = await queue(config, ['a@example.com'], 'app@example.com');
     await new Promise((res) => setTimeout(res, 5));
     const { results } = await run(config, [id]);
-    assert.deepEqual(results.map((x) => x.bounceIds.length), [0]);
+    assert.deepEqual(
+      results.map((x) => x.bounceIds.length),
+      [0],
+    );
     assert.equal((await readControl(ensureSpool(config.spool), id)).warned, undefined);
   });
 
@@ -214,7 +223,13 @@ describe('bounce hygiene', () => {
 describe('hold routes say why', () => {
   it('"held by route N (file:line)" in the record and the result', async () => {
     const r = await relay();
-    const config = setup(r, { file: '/etc/outbox/outbox.conf', routes: [{ recipientDomain: 'other.example', relay: 'env', line: 9 }, { recipientDomain: 'frozen.example', relay: 'hold', line: 12 }] });
+    const config = setup(r, {
+      file: '/etc/outbox/outbox.conf',
+      routes: [
+        { recipientDomain: 'other.example', relay: 'env', line: 9 },
+        { recipientDomain: 'frozen.example', relay: 'hold', line: 12 },
+      ],
+    });
     const id = await queue(config, ['z@frozen.example'], 'app@example.com');
     const { results } = await run(config, [id]);
     assert.equal(results[0]!.state, 'held');

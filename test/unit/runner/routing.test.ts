@@ -5,7 +5,17 @@ import { relaysFor } from '../../../src/runner/routing.js';
 import { routeRecipient } from '../../../src/config/routing.js';
 import type { Config } from '../../../src/config/config.js';
 
-const base = { file: null, system: false, spool: '/x', hostname: 'h', domain: 'h', delivery: 'background', maxMessageSize: 0, orphanGraceSeconds: 1, lockStaleMs: 1 } as Config;
+const base = {
+  file: null,
+  system: false,
+  spool: '/x',
+  hostname: 'h',
+  domain: 'h',
+  delivery: 'background',
+  maxMessageSize: 0,
+  orphanGraceSeconds: 1,
+  lockStaleMs: 1,
+} as Config;
 
 describe('routing', () => {
   it('the environment relay is the default', () => {

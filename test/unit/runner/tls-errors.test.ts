@@ -5,7 +5,8 @@ import { tlsAlert, tlsFailureText, withoutNodeHints } from '../../../src/runner/
 import { classify } from '../../../src/runner/classify.js';
 
 const PEER = 'smtp.example.com[192.0.2.1]:465';
-const ALERT80 = '4083E7F1C27F0000:error:0A000438:SSL routines:ssl3_read_bytes:tlsv1 alert internal error:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:1605:SSL alert number 80\n';
+const ALERT80 =
+  '4083E7F1C27F0000:error:0A000438:SSL routines:ssl3_read_bytes:tlsv1 alert internal error:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:1605:SSL alert number 80\n';
 
 it('a server alert is said as what happened, with a hint, never as "connect to"', () => {
   assert.deepEqual(tlsAlert(ALERT80)?.text, 'the server sent alert 80 (internal_error)');

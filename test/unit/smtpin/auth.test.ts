@@ -20,7 +20,10 @@ describe('auth users', () => {
     assert.equal(parseHash('scrypt$2097152$8$1$c2FsdA==$' + 'A'.repeat(44)), null);
     assert.equal(parseHash('scrypt$1000$8$1$c2FsdA==$' + 'A'.repeat(44)), null);
     assert.equal(parseHash('md5$x'), null);
-    assert.throws(() => parseUsers('# c\n\nbob\n', 'f'), (e: unknown) => e instanceof OutboxError && e.exitCode === 78 && /f:3:/.test(e.message));
+    assert.throws(
+      () => parseUsers('# c\n\nbob\n', 'f'),
+      (e: unknown) => e instanceof OutboxError && e.exitCode === 78 && /f:3:/.test(e.message),
+    );
   });
 
   it('reads the file, refuses group/world-readable files, re-reads on change', async () => {

@@ -94,12 +94,18 @@ describe('protocol', () => {
   it('formats replies and the EHLO list', () => {
     assert.equal(formatReply({ code: 250, enhanced: '2.0.0', lines: ['Ok'] }), '250 2.0.0 Ok\r\n');
     const e = formatReply(ehloReply({ hostname: 'h', maxSize: 5, starttls: true, auth: ['PLAIN', 'LOGIN'] }));
-    assert.equal(e, '250-h\r\n250-PIPELINING\r\n250-SIZE 5\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250 SMTPUTF8\r\n');
+    assert.equal(
+      e,
+      '250-h\r\n250-PIPELINING\r\n250-SIZE 5\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250 SMTPUTF8\r\n',
+    );
   });
 
   it('maps commit errors to replies', () => {
     assert.equal(formatReply(commitErrorReply(new SizeLimitError(5))), '552 5.3.4 Message size exceeds fixed limit\r\n');
-    assert.match(formatReply(commitErrorReply(new OutboxError(EX_DATAERR, 'the message contains a NUL byte'))), /^554 5\.6\.0 Error: the message contains a NUL byte/);
+    assert.match(
+      formatReply(commitErrorReply(new OutboxError(EX_DATAERR, 'the message contains a NUL byte'))),
+      /^554 5\.6\.0 Error: the message contains a NUL byte/,
+    );
     assert.match(formatReply(commitErrorReply(new OutboxError(EX_CANTCREAT, '/x: denied'))), /^451 4\.3\.0 /);
     assert.match(formatReply(commitErrorReply(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }))), /^451 4\.3\.0 /);
     assert.match(formatReply(commitErrorReply(new Error('weird'))), /^451 4\.3\.0 /);

@@ -31,7 +31,13 @@ describe('SmtpSession', () => {
   it('refuses a non-local client at the greeting and answers only QUIT and NOOP', async () => {
     const { out, end } = await converse('EHLO x\r\nMAIL FROM:<a@b>\r\nNOOP\r\nQUIT\r\n', { refuse: 'mx.test Error: access denied' });
     assert.equal(end, 'quit');
-    assert.deepEqual(out.split('\r\n').filter(Boolean).map((l) => l.slice(0, 3)), ['554', '503', '503', '250', '221']);
+    assert.deepEqual(
+      out
+        .split('\r\n')
+        .filter(Boolean)
+        .map((l) => l.slice(0, 3)),
+      ['554', '503', '503', '250', '221'],
+    );
   });
 
   it('without AUTH a non-local client cannot relay: RCPT 530', async () => {
@@ -86,9 +92,31 @@ describe('SmtpSession fuzz', () => {
       const cfg = { ...config, spool: path.join(dir, 'spool'), maxMessageSize: 5000 } as Config;
       const piece = fc.oneof(
         fc.constant('EHLO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n'),
-        fc.constantFrom('EHLO x\r\n', 'HELO y\n', 'MAIL FROM:<a@b.example>\r\n', 'MAIL FROM:<> SIZE=9999999\r\n', 'RCPT TO:<c@d.example> NOTIFY=NEVER\r\n',
-          'RCPT TO:<root>\r\n', 'DATA\r\n', 'Subject: x\r\n\r\nbody\r\n.\r\n', '..\r\n', '.\r\n', 'RSET\r\n', 'NOOP\r\n', 'VRFY x\r\n', 'HELP\r\n',
-          'AUTH PLAIN AGEAYg==\r\n', 'STARTTLS\r\n', 'BDAT 1\r\n', '\r\n', '\n', '\r', '\0', 'MAIL FROM:<\xff@\x00>\r\n', 'RCPT TO:<"a>b"@c> ORCPT=x\r\n'),
+        fc.constantFrom(
+          'EHLO x\r\n',
+          'HELO y\n',
+          'MAIL FROM:<a@b.example>\r\n',
+          'MAIL FROM:<> SIZE=9999999\r\n',
+          'RCPT TO:<c@d.example> NOTIFY=NEVER\r\n',
+          'RCPT TO:<root>\r\n',
+          'DATA\r\n',
+          'Subject: x\r\n\r\nbody\r\n.\r\n',
+          '..\r\n',
+          '.\r\n',
+          'RSET\r\n',
+          'NOOP\r\n',
+          'VRFY x\r\n',
+          'HELP\r\n',
+          'AUTH PLAIN AGEAYg==\r\n',
+          'STARTTLS\r\n',
+          'BDAT 1\r\n',
+          '\r\n',
+          '\n',
+          '\r',
+          '\0',
+          'MAIL FROM:<\xff@\x00>\r\n',
+          'RCPT TO:<"a>b"@c> ORCPT=x\r\n',
+        ),
         fc.string({ maxLength: 30 }),
         fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a).toString('latin1')),
       );

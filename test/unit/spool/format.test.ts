@@ -1,11 +1,32 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeQueueId, isQueueId, parseControl, serializeControl, ControlFormatError, withHistory, MAX_HISTORY, type ControlRecord } from '../../../src/spool/format.js';
+import {
+  makeQueueId,
+  isQueueId,
+  parseControl,
+  serializeControl,
+  ControlFormatError,
+  withHistory,
+  MAX_HISTORY,
+  type ControlRecord,
+} from '../../../src/spool/format.js';
 
 const rec: ControlRecord = {
-  v: 1, id: '1M814N5E8KZM', arrival: 1, uid: 0, user: 'root', sender: 's@x',
-  recipients: [{ address: 'a@x', status: 'pending' }], body: '7BIT', smtputf8: false, size: 10,
-  origin: 'sendmail', attempts: 0, nextAttempt: 0, hold: false, history: [],
+  v: 1,
+  id: '1M814N5E8KZM',
+  arrival: 1,
+  uid: 0,
+  user: 'root',
+  sender: 's@x',
+  recipients: [{ address: 'a@x', status: 'pending' }],
+  body: '7BIT',
+  smtputf8: false,
+  size: 10,
+  origin: 'sendmail',
+  attempts: 0,
+  nextAttempt: 0,
+  hold: false,
+  history: [],
 };
 
 test('queue ids are 12 characters and sort by time', () => {

@@ -12,8 +12,21 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function record(id: string): ControlRecord {
   return {
-    v: 1, id, arrival: Date.now(), uid: 0, user: 'root', sender: 's@x', recipients: [{ address: 'a@x', status: 'pending' }],
-    body: '7BIT', smtputf8: false, size: 2, origin: 'test', attempts: 0, nextAttempt: 0, hold: false, history: [],
+    v: 1,
+    id,
+    arrival: Date.now(),
+    uid: 0,
+    user: 'root',
+    sender: 's@x',
+    recipients: [{ address: 'a@x', status: 'pending' }],
+    body: '7BIT',
+    smtputf8: false,
+    size: 2,
+    origin: 'test',
+    attempts: 0,
+    nextAttempt: 0,
+    hold: false,
+    history: [],
   };
 }
 

@@ -29,10 +29,10 @@ test('usageReport: users at 80 % of a limit or more, fullest first, at most 5', 
   addUsage(t, 1001, 990);
   addUsage(t, 1002, 10);
   const names: Record<number, string> = { 1000: 'alice', 1001: 'bob' };
-  assert.deepEqual(usageReport(t, l, (u) => names[u] ?? `uid${u}`), [
-    'uid 1001 (bob): 1 messages (1% of 100), 990 bytes (99% of 1000) queued',
-    'uid 1000 (alice): 85 messages (85% of 100), 85 bytes (8% of 1000) queued',
-  ]);
+  assert.deepEqual(
+    usageReport(t, l, (u) => names[u] ?? `uid${u}`),
+    ['uid 1001 (bob): 1 messages (1% of 100), 990 bytes (99% of 1000) queued', 'uid 1000 (alice): 85 messages (85% of 100), 85 bytes (8% of 1000) queued'],
+  );
   for (let u = 0; u < 10; u++) addUsage(t, 2000 + u, 999);
   assert.equal(usageReport(t, l, String).length, 5);
 });

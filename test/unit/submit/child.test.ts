@@ -36,7 +36,10 @@ test('a child killed from outside while it runs is a failure', async () => {
   await new Promise((r) => setTimeout(r, 200));
   // Find and kill our own child (the newest node child of this process).
   const { execFileSync } = await import('node:child_process');
-  const pids = execFileSync('pgrep', ['-P', String(process.pid)], { encoding: 'utf8' }).trim().split('\n').map(Number);
+  const pids = execFileSync('pgrep', ['-P', String(process.pid)], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map(Number);
   process.kill(Math.max(...pids), 'SIGKILL');
   const o = await p;
   assert.equal(o.kind, 'signaled');
