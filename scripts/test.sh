@@ -61,6 +61,12 @@ if [[ ! -d node_modules ]] || ! npm ls --all >/dev/null 2>&1; then
   npm ci
 fi
 
+# The formatting is part of the build's contract: `npm run format` fixes what this refuses.
+say "checking the formatting (prettier)"
+if ! npx --no-install prettier --check --log-level warn "src/**/*.ts" "test/**/*.ts" "scripts/**/*.mjs"; then
+  die "some files are not formatted: run npm run format"
+fi
+
 # What this run creates is removed when it ends, however it ends.
 postfix_dir=''
 headroom_log=$(mktemp /tmp/outbox-test-headroom.XXXXXX)
