@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OUTBOX, SENDMAIL, run, sleep } from '../helpers/run.js';
-import { asUser, ensureUser, removeUsers, requireRoot, systemSpool, type TestUser } from '../helpers/users.js';
+import { asUser, ensureUser, removeUsers, requireRoot, systemSpool, writeDropEnvelope, type TestUser } from '../helpers/users.js';
 
 const USERS = ['obx-prun', 'obx-palice', 'obx-pbob'];
 let runner: TestUser;
@@ -65,25 +65,7 @@ async function plant(sp: Spool, user: TestUser, script: string): Promise<string>
   const w = await asUser(user, 'sh', ['-c', script, 'sh', file]);
   assert.equal(w.code, 0, w.stderr);
   const size = fs.statSync(file).size;
-  const env = {
-    v: 1,
-    id: name.slice(0, 12),
-    arrival: Date.now(),
-    uid: user.uid,
-    user: user.name,
-    sender: `${user.name}@example.test`,
-    recipients: [{ address: 'victim@example.com', status: 'pending' }],
-    body: '7BIT',
-    smtputf8: false,
-    size,
-    origin: 'sendmail',
-    attempts: 0,
-    nextAttempt: 0,
-    hold: false,
-    history: [],
-  };
-  const e = await asUser(user, 'sh', ['-c', 'cat > "$1"', 'sh', `${file}.env`], { input: JSON.stringify(env) });
-  assert.equal(e.code, 0, e.stderr);
+  await writeDropEnvelope(user, file, size);
   return name;
 }
 

@@ -10,7 +10,17 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OUTBOX, SENDMAIL, MAILQ, run, sleep } from '../helpers/run.js';
-import { asUser, ensureUser, lookupUser, removeUsers, requireRoot, startDaemon as startSpoolDaemon, systemSpool, type TestUser } from '../helpers/users.js';
+import {
+  asUser,
+  ensureUser,
+  lookupUser,
+  removeUsers,
+  requireRoot,
+  startDaemon as startSpoolDaemon,
+  systemSpool,
+  writeDropEnvelope,
+  type TestUser,
+} from '../helpers/users.js';
 
 const SECRET = 'hunter2-relay-password';
 let runner: TestUser;
@@ -279,27 +289,7 @@ test("mailq as another user through the daemon's socket: only that user's messag
 
 /** Write an envelope for a planted entry as `user` (content chosen by the test). */
 async function plantEnvelope(user: TestUser, name: string, size: number, extra: Record<string, unknown> = {}) {
-  const id = name.slice(0, 12);
-  const env = {
-    v: 1,
-    id,
-    arrival: Date.now(),
-    uid: user.uid,
-    user: user.name,
-    sender: `${user.name}@example.test`,
-    recipients: [{ address: 'victim@example.com', status: 'pending' }],
-    body: '7BIT',
-    smtputf8: false,
-    size,
-    origin: 'sendmail',
-    attempts: 0,
-    nextAttempt: 0,
-    hold: false,
-    history: [],
-    ...extra,
-  };
-  const r = await asUser(user, 'sh', ['-c', 'cat > "$1"', 'sh', path.join(incoming(), `${name}.env`)], { input: JSON.stringify(env) });
-  assert.equal(r.code, 0, r.stderr);
+  await writeDropEnvelope(user, path.join(incoming(), name), size, extra);
 }
 
 let n = 0;

@@ -100,3 +100,31 @@ export async function startDaemon(spool: string, env: Record<string, string>) {
     },
   };
 }
+
+/**
+ * Write, as `user`, the envelope of a hand-planted drop `file` (incoming/<ID>.<R>) of `size`
+ * bytes: the fields sendmail would write (src/spool/drop.ts), overridden by `extra`. For tests
+ * that bypass sendmail to attack pickup.
+ */
+export async function writeDropEnvelope(user: TestUser, file: string, size: number, extra: Record<string, unknown> = {}): Promise<void> {
+  const env = {
+    v: 1,
+    id: path.basename(file).slice(0, 12),
+    arrival: Date.now(),
+    uid: user.uid,
+    user: user.name,
+    sender: `${user.name}@example.test`,
+    recipients: [{ address: 'victim@example.com', status: 'pending' }],
+    body: '7BIT',
+    smtputf8: false,
+    size,
+    origin: 'sendmail',
+    attempts: 0,
+    nextAttempt: 0,
+    hold: false,
+    history: [],
+    ...extra,
+  };
+  const r = await asUser(user, 'sh', ['-c', 'cat > "$1"', 'sh', `${file}.env`], { input: JSON.stringify(env) });
+  if (r.code !== 0) throw new Error(`writing ${file}.env as ${user.name}: ${r.stderr}`);
+}
