@@ -66,7 +66,8 @@ async function mailWith(maildir: string, token: string, count: number, timeoutMs
       const conf = path.join(t.dir, 'outbox.conf');
       const aliases = path.join(t.dir, 'aliases');
       fs.writeFileSync(aliases, '');
-      fs.writeFileSync(conf, `hostname = "vm"\naliases = "${aliases}"\n`);
+      // The broken state, whatever this machine's /etc/mailname or FQDN: a domain without a dot.
+      fs.writeFileSync(conf, `hostname = "vm"\ndomain = "vm"\naliases = "${aliases}"\n`);
       const env = {
         ...t.env,
         OUTBOX_CONFIG: conf,
