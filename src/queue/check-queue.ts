@@ -19,8 +19,8 @@ import type { Io } from '../main.js';
 import { loadConfig } from '../config/config.js';
 import { takeConfigFlag } from '../config/config-flag.js';
 import { parseDuration } from '../config/file.js';
-import { parseControl, pendingRecipients } from '../spool/format.js';
-import { listIds, spoolPaths } from '../spool/spool.js';
+import { pendingRecipients } from '../spool/format.js';
+import { listIds, readControlSync, spoolPaths } from '../spool/spool.js';
 import { ProblemSummary, formatGroup, type ProblemGroup } from './problems.js';
 import { type UsageTable, addUsage, usageReport, userLimits } from '../spool/usage.js';
 import { passwdEntry } from '../passwd.js';
@@ -98,7 +98,7 @@ export async function queueFacts(spool: string): Promise<QueueFacts> {
   for (const id of await listIds(p)) {
     let rec;
     try {
-      rec = parseControl(fs.readFileSync(path.join(p.ctl, id), 'utf8'));
+      rec = readControlSync(p, id);
     } catch {
       continue; // delivered meanwhile, or not ours to judge
     }

@@ -37,8 +37,8 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Config } from '../config/config.js';
 import type { RelaySettings } from '../config/types.js';
-import { type ControlRecord, type RecipientState, parseControl, pendingRecipients, withHistory } from '../spool/format.js';
-import { type SpoolPaths, messagePath, removeMessage, writeControl } from '../spool/spool.js';
+import { type ControlRecord, type RecipientState, pendingRecipients, withHistory } from '../spool/format.js';
+import { type SpoolPaths, messagePath, readControlSync, removeMessage, writeControl } from '../spool/spool.js';
 import { tryLock } from '../spool/lock.js';
 import type { Log } from '../log/log.js';
 import { formatDelivery, formatPickup, formatReceived } from '../log/log.js';
@@ -633,7 +633,7 @@ export class Engine {
       try {
         // Small files read synchronously: one call instead of four thread-pool round trips
         // (open, stat, read, close), which is most of the CPU a flush spends per message.
-        rec = parseControl(fs.readFileSync(path.join(paths.ctl, id), 'utf8'));
+        rec = readControlSync(paths, id);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') return { ...result, state: 'gone' };

@@ -4,13 +4,11 @@
  * number of connections, and the -qI/-qR/-qS filter. Used by queue-run.ts (-q), daemon.ts (the
  * daemon and the lingering runner) and deliver-command.ts (`outbox deliver`).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Io } from '../main.js';
 import type { Mode, QueueRunFilter } from '../cli/flags.js';
 import type { Config } from '../config/config.js';
-import { type ControlRecord, parseControl, pendingRecipients } from '../spool/format.js';
-import { type SpoolPaths, ensureSpool } from '../spool/spool.js';
+import { type ControlRecord, pendingRecipients } from '../spool/format.js';
+import { type SpoolPaths, ensureSpool, readControlSync } from '../spool/spool.js';
 import { openLog, type Log } from '../log/log.js';
 import { Engine } from './runner.js';
 import { relaysFor } from './routing.js';
@@ -31,7 +29,7 @@ export function matchesFilter(rec: ControlRecord, f: QueueRunFilter): boolean {
 
 export function readRecord(p: SpoolPaths, id: string): ControlRecord | null {
   try {
-    return parseControl(fs.readFileSync(path.join(p.ctl, id), 'utf8'));
+    return readControlSync(p, id);
   } catch {
     return null;
   }

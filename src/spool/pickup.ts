@@ -39,7 +39,7 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { checkAddress, isAscii } from '../message/address.js';
 import { type ControlRecord, FORMAT_VERSION, type RecipientState, makeQueueId, parseControl } from './format.js';
-import { type SpoolPaths, fsyncDir, writeControl } from './spool.js';
+import { type SpoolPaths, fsyncDir, readControl, writeControl } from './spool.js';
 import { DEFAULT_DROP_MAX_BYTES, DROP_ENVELOPE_RE, DROP_MESSAGE_RE, INCOMING, MAX_ENVELOPE_BYTES, MAX_RECIPIENTS } from './drop.js';
 import { tryLock } from './lock.js';
 import { NUL_ERROR, StoredMessageCheck } from '../message/content.js';
@@ -267,12 +267,8 @@ async function unlinkQuiet(file: string): Promise<void> {
   await fsp.unlink(file).catch(() => {});
 }
 
-async function readRecordAt(p: SpoolPaths, id: string): Promise<ControlRecord | null> {
-  try {
-    return parseControl(await fsp.readFile(path.join(p.ctl, id), 'utf8'));
-  } catch {
-    return null;
-  }
+function readRecordAt(p: SpoolPaths, id: string): Promise<ControlRecord | null> {
+  return readControl(p, id).catch(() => null);
 }
 
 type OneResult = { kind: 'queued'; id: string } | { kind: 'refused' } | { kind: 'cleaned' } | { kind: 'waiting'; uid: number };

@@ -143,6 +143,14 @@ export async function readControl(p: SpoolPaths, id: string): Promise<ControlRec
   return parseControl(await fsp.readFile(path.join(p.ctl, id), 'utf8'));
 }
 
+/**
+ * The same, synchronously: for a small file one call instead of four thread-pool round trips
+ * (open, stat, read, close), which is most of the CPU a flush spends per message.
+ */
+export function readControlSync(p: SpoolPaths, id: string): ControlRecord {
+  return parseControl(fs.readFileSync(path.join(p.ctl, id), 'utf8'));
+}
+
 export function messagePath(p: SpoolPaths, id: string): string {
   return path.join(p.msg, id);
 }

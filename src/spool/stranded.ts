@@ -25,6 +25,8 @@ export function strandedSpoolNotice(config: Config, uid: number, env: NodeJS.Pro
   try {
     const dir = userSpoolDir(env);
     if (!dir || path.resolve(dir) === path.resolve(config.spool)) return null;
+    // Said once already: one stat, not a listing of the whole private queue on every call.
+    if (fs.existsSync(path.join(dir, NOTICE_MARKER))) return null;
     const n = fs.readdirSync(path.join(dir, 'ctl')).length;
     if (n === 0) return null;
     fs.closeSync(

@@ -13,11 +13,8 @@
  * limit. usageReport() gives `outbox check --queue` its lines about users near a limit.
  * queueUsage() reads every control record once (uid and size only); the rest is pure.
  */
-import * as fsp from 'node:fs/promises';
-import * as path from 'node:path';
 import type { Config } from '../config/config.js';
-import { parseControl } from './format.js';
-import { type SpoolPaths, listIds } from './spool.js';
+import { type SpoolPaths, listIds, readControl } from './spool.js';
 
 export interface UserLimits {
   maxPending: number;
@@ -67,7 +64,7 @@ export async function queueUsage(p: SpoolPaths): Promise<UsageTable> {
   const table: UsageTable = new Map();
   for (const id of await listIds(p)) {
     try {
-      const rec = parseControl(await fsp.readFile(path.join(p.ctl, id), 'utf8'));
+      const rec = await readControl(p, id);
       addUsage(table, rec.uid, rec.size);
     } catch {
       // gone meanwhile, or unreadable: the runner reports it
