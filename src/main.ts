@@ -4,37 +4,18 @@
  *   sendmail [flags] [--] [recipients]   submit (default), or -bs, -bp, -bi, -bv, -q..., -bd
  *   mailq [--json]                       = sendmail -bp
  *   newaliases                           = sendmail -bi
- *   outbox <command> ...                 the Outbox-specific commands (src/outbox-cli.ts)
+ *   outbox <command> ...                 the Outbox-specific commands (src/commands/outbox.ts)
  *
  * This is the only module that decides the exit status, and run() the only place that exits.
  * Every mode is loaded lazily (await import) so that a submission does not pay for the SMTP
  * client, the parser of other modes, or commander. Any unexpected error exits 75 (EX_TEMPFAIL)
  * with one line on stderr, never 0 and never a stack trace on stdout.
  */
-import * as os from 'node:os';
 import { EX_IOERR, EX_OK, EX_TEMPFAIL, OutboxError, describeError, exitCodeOf } from './sysexits.js';
 import type { Mode } from './cli/flags.js';
 import type { Config } from './config/config.js';
 import pkg from '../package.json' with { type: 'json' };
-
-export interface Io {
-  stdin: NodeJS.ReadableStream & AsyncIterable<Buffer | string>;
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-  /** The message input for a submission (defaults to iterating `stdin`). */
-  readInput?: () => AsyncIterable<Buffer | string>;
-}
-
-/** The calling user: uid and login name (getpwuid, then $LOGNAME/$USER, then uid<N>). */
-export function currentUser(): { uid: number; name: string } {
-  const uid = process.getuid ? process.getuid() : 0;
-  try {
-    return { uid, name: os.userInfo().username };
-  } catch {
-    const env = process.env.LOGNAME || process.env.USER;
-    return { uid, name: env && /^[A-Za-z0-9._-]+$/.test(env) ? env : `uid${uid}` };
-  }
-}
+import { type Io, readFd0 } from './io.js';
 
 /** A private spool left behind by a system installation: say so once (spool/stranded.ts). */
 async function noteStrandedSpool(config: Config, io: Io, prog: string): Promise<void> {
@@ -63,6 +44,7 @@ async function runMode(mode: Mode, io: Io, prog: string): Promise<number> {
     }
     case 'list': {
       const { listQueue } = await import('./queue/mailq.js');
+      const { currentUser } = await import('./passwd.js');
       const config = loadConfig({ file: mode.configFile });
       await noteStrandedSpool(config, io, prog);
       await listQueue(config, { json: mode.json, uid: currentUser().uid, out: io.stdout });
@@ -78,11 +60,11 @@ async function runMode(mode: Mode, io: Io, prog: string): Promise<number> {
       return runQueue(mode, loadConfig({ file: mode.configFile }), io);
     }
     case 'newaliases': {
-      const { newaliases } = await import('./config/aliases-command.js');
+      const { newaliases } = await import('./commands/newaliases.js');
       return newaliases(loadConfig({ file: mode.configFile }), io);
     }
     case 'verify': {
-      const { verifyAddresses } = await import('./config/aliases-command.js');
+      const { verifyAddresses } = await import('./commands/newaliases.js');
       return verifyAddresses(mode.addresses, loadConfig({ file: mode.configFile }), io);
     }
   }
@@ -104,7 +86,7 @@ export async function main(name: string, args: string[], io: Io): Promise<number
   try {
     if (prog === 'outbox' && args.length > 0 && (!args[0]!.startsWith('-') || args[0] === '--help' || args[0] === '-h')) {
       if (args[0] === 'deliver') await checkAddressSpace();
-      const { outboxCommand } = await import('./outbox-cli.js');
+      const { outboxCommand } = await import('./commands/outbox.js');
       return await outboxCommand(args, io);
     }
     const { parseArgs } = await import('./cli/flags.js');
@@ -116,31 +98,6 @@ export async function main(name: string, args: string[], io: Io): Promise<number
     io.stderr.write(`${prog}: ${msg}\n`);
     if (process.env.OUTBOX_DEBUG && err instanceof Error && err.stack) io.stderr.write(err.stack + '\n');
     return code;
-  }
-}
-
-/**
- * Standard input as an async iterable of chunks, read with fs.read on fd 0. A yielded chunk is
- * only valid until the consumer asks for the next one. Why not
- * process.stdin: creating it loads the net and stream machinery, which costs every sendmail call
- * several milliseconds; plain reads work the same for pipes, files and terminals.
- */
-export async function* readFd0(): AsyncGenerator<Buffer> {
-  const { read } = await import('node:fs');
-  // One buffer, reused: each chunk is consumed (written to the spool) before the next read,
-  // because the generator only resumes when the consumer asks for more. Keeps RSS flat.
-  const buf = Buffer.allocUnsafe(128 * 1024);
-  for (;;) {
-    const n = await new Promise<number>((resolve, reject) =>
-      read(0, buf, 0, buf.length, null, (err, bytes) => {
-        if (!err) resolve(bytes);
-        else if (err.code === 'EAGAIN') setTimeout(() => resolve(-1), 5);
-        else if (err.code === 'EOF') resolve(0);
-        else reject(err);
-      }),
-    );
-    if (n === 0) return;
-    if (n > 0) yield buf.subarray(0, n);
   }
 }
 

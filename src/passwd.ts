@@ -2,9 +2,10 @@
  * passwd.ts — one reader of /etc/passwd (a uid's login name and GECOS field) and /etc/group (a
  * gid's name). Used for the From: header's full name (only when the message has no From:), for
  * the submitter's name that pickup records from a drop file's owner, and for the group named in
- * a secret file's fix. Pure apart from one file read.
+ * a secret file's fix; and the calling user (currentUser). Pure apart from one file read.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 
 export interface PasswdEntry {
   name: string;
@@ -35,4 +36,15 @@ export function groupName(gid: number): string {
     // No group file.
   }
   return String(gid);
+}
+
+/** The calling user: uid and login name (getpwuid, then $LOGNAME/$USER, then uid<N>). */
+export function currentUser(): { uid: number; name: string } {
+  const uid = process.getuid ? process.getuid() : 0;
+  try {
+    return { uid, name: os.userInfo().username };
+  } catch {
+    const env = process.env.LOGNAME || process.env.USER;
+    return { uid, name: env && /^[A-Za-z0-9._-]+$/.test(env) ? env : `uid${uid}` };
+  }
 }

@@ -7,7 +7,7 @@
  * restructuring generates man pages from one source; until then this module is that source.)
  *
  * Pure text; loaded only for --help and usage errors, never on the submit path.
- * Used by src/main.ts (sendmail, mailq, newaliases, outbox) and src/outbox-cli.ts (subcommands).
+ * Used by src/main.ts (sendmail, mailq, newaliases, outbox) and src/commands/outbox.ts (subcommands).
  */
 import { FLAGS } from './flags.js';
 
@@ -18,7 +18,7 @@ export interface CommandUsage {
   usage: string;
 }
 
-/** `outbox COMMAND`: keep in step with COMMANDS in src/outbox-cli.ts (a unit test checks it). */
+/** `outbox COMMAND`: keep in step with COMMANDS in src/commands/outbox.ts (a unit test checks it). */
 export const COMMAND_USAGE: Readonly<Record<string, CommandUsage>> = {
   check: {
     summary: 'diagnose relays (ports, STARTTLS, certificate, AUTH); --queue: a monitoring check',

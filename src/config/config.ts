@@ -9,7 +9,7 @@
  *      `~/.local/state/outbox`), and `$XDG_CONFIG_HOME/outbox/outbox.conf` if it exists.
  * `$OUTBOX_SPOOL` overrides the spool directory in every case.
  * The mail domain: config/domain.ts (OUTBOX_DOMAIN, `domain`, /etc/mailname, the FQDN, the host
- * name). Other OUTBOX_* variables are read where they are used (config/relay.ts for the relay).
+ * name). Other OUTBOX_* variables are read where they are used (relay/relay.ts for the relay).
  * A uid with no usable home (no passwd entry and no $HOME, as `docker run --user 12345`, or a
  * $HOME it cannot write, such as `/` under OpenShift) has no per-user spool: EX_CONFIG with one
  * line that names OUTBOX_SPOOL (userSpoolProblem). An installed system (/etc/outbox) is unaffected.

@@ -16,7 +16,7 @@
  *   4. the bare host name.
  * Cost: this runs on every `sendmail` call, so it reads at most two small local files and never
  * asks DNS. A name found later (OUTBOX_DOMAIN set for the daemon but not for a submitter) still
- * fixes the sender at delivery: config/rewrite.ts requalifies local senders at a name without a
+ * fixes the sender at delivery: plan/rewrite.ts requalifies local senders at a name without a
  * dot with the runner's domain.
  *
  * Pure apart from reading those two files (paths injectable for tests). An unreadable or invalid

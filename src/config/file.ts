@@ -265,7 +265,7 @@ const SCHEMES: Record<string, { tls: ParsedRelayUrl['tls']; port: number }> = {
 /**
  * Check a relay URL's form: smtp+starttls://[user@]host[:port] (port 587 by default),
  * smtps://[user@]host[:port] (465), smtp://host[:port] (25, plaintext, never AUTH).
- * Returns the parts, or an error message. The runner's parseRelayUrl (config/relay.ts) wraps this.
+ * Returns the parts, or an error message. The runner's parseRelayUrl (relay/relay.ts) wraps this.
  */
 export function checkRelayUrl(url: string): ParsedRelayUrl | { error: string } {
   // A bare host[:port] means smtp+starttls.

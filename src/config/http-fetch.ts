@@ -6,12 +6,12 @@
  * starts under small address-space limits: README "Where it runs"), which also takes away
  * WebAssembly, and Node's fetch (undici) parses HTTP with a WebAssembly build of llhttp. This
  * transport moves bytes only: every OAuth rule stays in the library. It trusts the same CA set
- * as delivery and `outbox check` (config/tls.ts), never follows redirects (token endpoints do
+ * as delivery and `outbox check` (relay/tls.ts), never follows redirects (token endpoints do
  * not redirect), and reads at most 1 MiB of response.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { systemCas } from './tls.js';
+import { systemCas } from '../relay/tls.js';
 
 const MAX_BODY = 1 << 20;
 

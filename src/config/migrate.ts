@@ -1,7 +1,7 @@
 /**
  * config/migrate.ts — translate an msmtp, dma or nullmailer configuration into outbox.conf.
  * Pure: file texts in, TOML text out (with `# NOTE:` comments for whatever does not
- * translate). `outbox config migrate FILE` (config/command.ts) reads the files and prints it.
+ * translate). `outbox config migrate FILE` (commands/config.ts) reads the files and prints it.
  *
  *   msmtp       ~/.msmtprc or /etc/msmtprc: each `account` becomes a [relay.NAME]; an account's
  *               `from` becomes a sender route (msmtp picks the account by envelope sender);
@@ -18,7 +18,7 @@
  * Never throws.
  */
 
-/** What replaces "do not verify the certificate": Outbox always verifies (config/tls.ts). */
+/** What replaces "do not verify the certificate": Outbox always verifies (relay/tls.ts). */
 const NO_UNVERIFIED_TLS =
   'certificates are always verified; for a self-signed or private-CA relay set ca_file to its certificate (or its CA). A fingerprint pin does not replace this: it is checked in addition to verification, so a pin alone does not make an unverifiable certificate acceptable';
 /** A pin migrated from a tool where it replaced verification. */

@@ -1,7 +1,7 @@
 /**
  * config/types.ts — the shapes of configuration shared by several modules.
  *
- * config/file.ts fills them from the TOML file, config/relay.ts from the OUTBOX_RELAY*
+ * config/file.ts fills them from the TOML file, relay/relay.ts from the OUTBOX_RELAY*
  * environment variables; the runner, the SMTP listener and `outbox check` read them.
  * Durations are milliseconds, sizes bytes.
  */
@@ -59,7 +59,7 @@ export interface RelaySettings {
   /** Rewrite envelope sender and From: to this address (Gmail/SES style accounts). */
   forceSender?: string;
   /**
-   * The login-address rule (config/rewrite.ts): when the login (URL user) is an email address,
+   * The login-address rule (plan/rewrite.ts): when the login (URL user) is an email address,
    * local senders go out as that address. Default true; false sends every sender unchanged.
    */
   loginSender?: boolean;

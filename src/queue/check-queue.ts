@@ -15,7 +15,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Io } from '../main.js';
+import type { Io } from '../io.js';
 import { loadConfig } from '../config/config.js';
 import { takeConfigFlag } from '../config/config-flag.js';
 import { parseDuration } from '../config/file.js';

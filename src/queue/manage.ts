@@ -40,7 +40,7 @@
 import { problemOf, withFix } from './problems.js';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import type { Io } from '../main.js';
+import type { Io } from '../io.js';
 import type { Config } from '../config/config.js';
 import { EX_DATAERR, EX_NOPERM, EX_NOUSER, EX_OK, EX_TEMPFAIL, EX_USAGE, OutboxError } from '../sysexits.js';
 import { type ControlRecord, ControlFormatError, isQueueId, pendingRecipients, withHistory } from '../spool/format.js';
@@ -374,7 +374,7 @@ export async function runQueueCommand(req: Exclude<Request, { kind: 'help' }>, c
   return status;
 }
 
-/** `outbox queue ...` (src/outbox-cli.ts). */
+/** `outbox queue ...` (src/commands/outbox.ts). */
 export async function command(args: string[], io: Io): Promise<number> {
   const req = parseQueueArgs(args);
   if (req.kind === 'help') {
@@ -382,7 +382,7 @@ export async function command(args: string[], io: Io): Promise<number> {
     return EX_OK;
   }
   const { loadConfig } = await import('../config/config.js');
-  const { currentUser } = await import('../main.js');
+  const { currentUser } = await import('../passwd.js');
   const config = loadConfig({ file: req.configFile });
   const user = currentUser();
   // A user who cannot read the system spool asks the daemon, which runs the command for that

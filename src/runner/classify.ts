@@ -29,7 +29,7 @@
  *     (5.3.4) and an address the client cannot send (5.1.3): failed.
  * The enhanced status code comes from the reply when it has one of the right class.
  */
-import { tlsAlert, withoutNodeHints } from './tls-errors.js';
+import { tlsAlert, withoutNodeHints } from '../relay/tls-errors.js';
 
 export type DeliveryStatus = 'sent' | 'deferred' | 'failed';
 

@@ -27,7 +27,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Io } from '../main.js';
+import type { Io } from '../io.js';
 import type { Config } from '../config/config.js';
 import { EX_OK, EX_TEMPFAIL, OutboxError } from '../sysexits.js';
 import { isQueueId, pendingRecipients } from '../spool/format.js';

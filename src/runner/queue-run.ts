@@ -30,7 +30,7 @@
  * Returns the exit status (0; 78 when messages wait and no relay is configured; 75 when a daemon
  * already runs). Next: runner.ts (the engine).
  */
-import type { Io } from '../main.js';
+import type { Io } from '../io.js';
 import type { Config } from '../config/config.js';
 import { EX_CONFIG, EX_OK, EX_TEMPFAIL, OutboxError } from '../sysexits.js';
 import { pendingRecipients } from '../spool/format.js';

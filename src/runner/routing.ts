@@ -4,12 +4,12 @@
  * relaysFor() merges the OUTBOX_RELAY* environment into the configuration: the environment's
  * relay is named "env" and becomes the default relay (a container's environment wins over a
  * file baked into the image); routes naming other relays still apply. Which relay each
- * recipient goes to is decided by config/routing.ts (through config/rewrite.ts planDelivery).
+ * recipient goes to is decided by plan/routing.ts (through plan/rewrite.ts planDelivery).
  * Throws OutboxError(EX_CONFIG) for a bad OUTBOX_RELAY URL.
  */
 import type { Config } from '../config/config.js';
 import type { RelaySettings } from '../config/types.js';
-import { relayFromEnv } from '../config/relay.js';
+import { relayFromEnv } from '../relay/relay.js';
 
 /** The configuration with the environment's relay merged in (relays, defaultRelay). */
 export function relaysFor(config: Config, env: NodeJS.ProcessEnv = process.env): Config {

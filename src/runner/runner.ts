@@ -6,7 +6,7 @@
  * Per message (processMessage), in this order, each step for a reason:
  *   1. tryLock (spool/lock.ts), the only lock: two runners never deliver the same message.
  *   2. Re-read the control record under the lock: another runner may have delivered it already.
- *   3. Plan the delivery (config/rewrite.ts: route each pending recipient, rewrite the sender
+ *   3. Plan the delivery (plan/rewrite.ts: route each pending recipient, rewrite the sender
  *      per group); deliver each group over the slot's session to its relay (opened on first
  *      use: one login per connection, not per message), or to the relay's fallbacks.
  *   4. Classify each recipient's result (classify.ts). A configuration problem of this host
@@ -30,7 +30,7 @@
  * run, and a relay that never greets costs one timeout, whatever the queue size.
  *
  * Never throws for a message: every failure ends as a recipient outcome or a log line. Next:
- * queue-run.ts (modes) and deliver-command.ts.
+ * queue-run.ts (modes) and commands/deliver.ts.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -46,11 +46,11 @@ import { weakerFallback } from '../config/fallback.js';
 import { type Outcome, type SmtpFailure, classify, sentOutcome } from './classify.js';
 import { configTag } from './config-tag.js';
 import { withFix } from '../queue/problems.js';
-import { explainRoute } from '../config/routing.js';
-import { fromAddressOf, planDelivery, rewriteSender, senderEntryFor, type DeliveryGroup } from '../config/rewrite.js';
-import { groupMessage, headerSectionOf, readStoredHeader, type StoredHeader } from '../config/rewrite-stream.js';
+import { explainRoute } from '../plan/routing.js';
+import { fromAddressOf, planDelivery, rewriteSender, senderEntryFor, type DeliveryGroup } from '../plan/rewrite.js';
+import { groupMessage, headerSectionOf, readStoredHeader, type StoredHeader } from '../plan/rewrite-stream.js';
 import { type RetryPolicy, delayWarningDue, lifetimeStart, nextAttempt, retryPolicy } from './schedule.js';
-import { type PreparedRelay, type SendInfo, type SmtpError, Session, configFailure, prepareRelay, type Transcript } from './smtp-client.js';
+import { type PreparedRelay, type SendInfo, type SmtpError, Session, configFailure, prepareRelay, type Transcript } from '../relay/session.js';
 import { commitReport, postmasterAddress, wantsNotice, type ReportRecipient } from './bounce.js';
 import { asciiEnvelope, needsSmtpUtf8 } from './smtputf8.js';
 import { relayLimits } from '../config/limits.js';
@@ -660,7 +660,7 @@ export class Engine {
         return { ...result, state: 'gone' };
       }
 
-      // Plan (config/rewrite.ts): route each recipient (or hold it) and rewrite the sender and
+      // Plan (plan/rewrite.ts): route each recipient (or hold it) and rewrite the sender and
       // header per group (masquerade, force_sender, sender_table). Small messages are read whole
       // once (header and sending); large ones are streamed, so memory stays flat.
       const file = messagePath(paths, id);

@@ -2,9 +2,9 @@
  * runner/setup.ts — what every kind of queue run shares: the engine built for a run (as the
  * spool owner, with the relays of the file and the environment), the signal hook, the default
  * number of connections, and the -qI/-qR/-qS filter. Used by queue-run.ts (-q), daemon.ts (the
- * daemon and the lingering runner) and deliver-command.ts (`outbox deliver`).
+ * daemon and the lingering runner) and commands/deliver.ts (`outbox deliver`).
  */
-import type { Io } from '../main.js';
+import type { Io } from '../io.js';
 import type { Mode, QueueRunFilter } from '../cli/flags.js';
 import type { Config } from '../config/config.js';
 import { type ControlRecord, pendingRecipients } from '../spool/format.js';
@@ -62,7 +62,7 @@ export interface EngineSetup {
   config: Config;
 }
 
-/** Build an engine for a run (shared with deliver-command.ts). */
+/** Build an engine for a run (shared with commands/deliver.ts). */
 export function setupEngine(
   config0: Config,
   io: Io,

@@ -23,10 +23,10 @@
  */
 import type { Mode } from '../cli/flags.js';
 import type { Config } from '../config/config.js';
-import type { Io } from '../main.js';
-import { currentUser } from '../main.js';
+import type { Io } from '../io.js';
+import { currentUser } from '../passwd.js';
 import { EX_IOERR, EX_OK, EX_PROTOCOL, EX_TEMPFAIL } from '../sysexits.js';
-import { relayConfigured } from '../config/relay-env.js';
+import { relayConfigured } from '../relay/env.js';
 import { gecosName } from '../submit/submit.js';
 import { kickBackground } from '../submit/kick.js';
 import { InputQueue } from './input.js';

@@ -6,7 +6,7 @@
  * user's sendmail and mailq use the system spool, and nothing looks at the private one again:
  * its messages would wait there for ever, silently. So when such a user runs sendmail or mailq
  * on the system spool and the private spool still holds messages, one line on stderr names
- * them and the command that moves them (`outbox migrate-spool`, queue/migrate-spool.ts).
+ * them and the command that moves them (`outbox migrate-spool`, commands/migrate-spool.ts).
  * Once: the note creates the marker file NOTICE_MARKER in the private spool (O_EXCL), and is
  * not shown while it exists.
  *

@@ -9,13 +9,13 @@
  */
 import type { SendOptions } from '../cli/flags.js';
 import type { Config } from '../config/config.js';
-import type { Io } from '../main.js';
-import { currentUser } from '../main.js';
+import type { Io } from '../io.js';
+import { currentUser } from '../passwd.js';
 import { EX_DATAERR, EX_NOHOST, EX_NOUSER, EX_OK, EX_UNAVAILABLE } from '../sysexits.js';
 import { gecosName, submit } from './submit.js';
 import { rfc5322Date } from '../message/headers.js';
 import { deliverInteractive, kickBackground } from './kick.js';
-import { relayConfigured } from '../config/relay-env.js';
+import { relayConfigured } from '../relay/env.js';
 
 /** How long -odi's delivery child has the new message to itself (see SubmitRequest.reserveMs). */
 export const ODI_RESERVE_MS = 60_000;

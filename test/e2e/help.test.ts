@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { COMMANDS } from '../../src/outbox-cli.js';
+import { COMMANDS } from '../../src/commands/outbox.js';
 import { COMMAND_USAGE, commandUsage, programUsage } from '../../src/cli/usage.js';
 import { FLAGS } from '../../src/cli/flags.js';
 import { MAILQ, NEWALIASES, OUTBOX, REPO, SENDMAIL, run } from '../helpers/run.js';

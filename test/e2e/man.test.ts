@@ -69,7 +69,7 @@ test('outbox.conf(5) names every OUTBOX_* variable the program reads', () => {
 
 test('outbox(8) names every outbox command', async () => {
   const { text } = render('outbox.8');
-  const src = fs.readFileSync(path.join(REPO, 'src', 'outbox-cli.ts'), 'utf8');
+  const src = fs.readFileSync(path.join(REPO, 'src', 'commands/outbox.ts'), 'utf8');
   const commands = [...src.matchAll(/^\s+'?([\w-]+)'?: \(\) => import\(/gm)].map((m) => m[1]!);
   assert.ok(commands.length >= 6, `found the command table: ${commands.join(', ')}`);
   assert.deepEqual(

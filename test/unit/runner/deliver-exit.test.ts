@@ -1,7 +1,7 @@
 /** The exit status of `outbox deliver` (and so of sendmail -odi) for each outcome. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { exitForResult } from '../../../src/runner/deliver-command.js';
+import { exitForResult } from '../../../src/commands/deliver.js';
 import { matchesFilter } from '../../../src/runner/queue-run.js';
 import type { Outcome } from '../../../src/runner/classify.js';
 import { parseControl } from '../../../src/spool/format.js';

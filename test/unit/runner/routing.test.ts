@@ -1,8 +1,8 @@
-/** The environment's relay joins the configuration and becomes the default (config/routing.ts routes). */
+/** The environment's relay joins the configuration and becomes the default (plan/routing.ts routes). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { relaysFor } from '../../../src/runner/routing.js';
-import { routeRecipient } from '../../../src/config/routing.js';
+import { routeRecipient } from '../../../src/plan/routing.js';
 import type { Config } from '../../../src/config/config.js';
 
 const base = {

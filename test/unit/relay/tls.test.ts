@@ -1,9 +1,9 @@
-/** The one TLS policy (src/config/tls.ts): fingerprint format, identity check wording, timeouts. */
+/** The one TLS policy (src/relay/tls.ts): fingerprint format, identity check wording, timeouts. */
 import assert from 'node:assert/strict';
 import type { PeerCertificate } from 'node:tls';
 import { it } from 'node:test';
-import { relayIdentityCheck, relayPins, relayTimeouts } from '../../../src/config/tls.js';
-import { pemFingerprint } from '../../../src/runner/smtp-client.js';
+import { relayIdentityCheck, relayPins, relayTimeouts } from '../../../src/relay/tls.js';
+import { pemFingerprint } from '../../../src/relay/session.js';
 import { testPki } from '../../helpers/pki.js';
 
 const FP = 'AB:'.repeat(31) + 'CD';

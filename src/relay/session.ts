@@ -1,12 +1,12 @@
 /**
- * runner/smtp-client.ts — one authenticated SMTP session to a relay (nodemailer's
+ * relay/session.ts — one authenticated SMTP session to a relay (nodemailer's
  * smtp-connection), reused for many messages. I/O only: outcomes are decided in classify.ts.
  *
  * Security rules enforced here:
  *   - smtp+starttls: requireTLS: STARTTLS is sent even if not advertised and any failure ends the
  *     attempt; nothing (no AUTH, no MAIL) is ever sent in clear on such a relay.
- *   - smtps: TLS from the first byte. smtp://: plain, and never AUTH (refused in config/relay.ts).
- *   - Certificates are verified as config/tls.ts says (the one TLS policy, shared with `outbox
+ *   - smtps: TLS from the first byte. smtp://: plain, and never AUTH (refused in relay/relay.ts).
+ *   - Certificates are verified as relay/tls.ts says (the one TLS policy, shared with `outbox
  *     check`): system CAs + the relay's CA file, host name, SHA-256 pins in addition (a pin never
  *     replaces verification). TLS 1.2 at least.
  *   - The -v transcript never shows credentials: AUTH lines and SASL continuations are redacted.
@@ -24,9 +24,9 @@ import { format } from 'node:util';
 import type { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { RelaySettings } from '../config/types.js';
-import { parseRelayUrl, type RelayEndpoint } from '../config/relay.js';
+import { parseRelayUrl, type RelayEndpoint } from './relay.js';
 import { resolveOauthToken, resolveSecret } from '../config/credentials.js';
-import { relayPins, relaySecureContext, relayTimeouts, relayTlsOptions } from '../config/tls.js';
+import { relayPins, relaySecureContext, relayTimeouts, relayTlsOptions } from './tls.js';
 
 /** A relay ready to connect to: URL parsed, secret read, TLS context built (once per run). */
 export interface PreparedRelay {

@@ -1,5 +1,5 @@
 /**
- * config/relay.ts — what a relay setting means: URL parsing, the OUTBOX_RELAY* environment, and
+ * relay/relay.ts — what a relay setting means: URL parsing, the OUTBOX_RELAY* environment, and
  * reading the secret (password file with a permission check, password command, variable).
  *
  *   smtp+starttls://user@host[:587]   submission with STARTTLS required (the default scheme)
@@ -16,19 +16,19 @@
  *   OUTBOX_RELAY_CA              a CA file trusted in addition to the system's
  *   OUTBOX_RELAY_FORCE_SENDER    force_sender: every sender goes out as this address
  *   OUTBOX_RELAY_LOGIN_SENDER    login_sender: yes (default) / no, the login-address rule
- *                                (config/rewrite.ts)
+ *                                (plan/rewrite.ts)
  * The password has only the file form: a variable's value would show in `ps e`, as a password
  * in the URL would.
  *
  * Pure. Secrets (OUTBOX_RELAY_PASSWORD_FILE included) are read by config/credentials.ts, under
  * the same rules as the file's password_file. Throws OutboxError(EX_CONFIG) with one line saying
  * what to fix. Next: src/runner/routing.ts picks a relay for a recipient;
- * src/runner/smtp-client.ts connects to it.
+ * src/relay/session.ts connects to it.
  */
 import * as fs from 'node:fs';
 import { EX_CONFIG, OutboxError } from '../sysexits.js';
-import type { RelaySettings } from './types.js';
-import { checkRelayUrl, isMailbox } from './file.js';
+import type { RelaySettings } from '../config/types.js';
+import { checkRelayUrl, isMailbox } from '../config/file.js';
 
 export type RelayScheme = 'starttls' | 'smtps' | 'smtp';
 

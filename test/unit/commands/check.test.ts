@@ -1,7 +1,7 @@
-/** Unit tests of the pure parts of `outbox check` (src/config/check.ts). */
+/** Unit tests of the pure parts of `outbox check` (src/commands/check.ts). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { certFindings, expiredAgo, portFinding, verdictOf } from '../../../src/config/check.js';
+import { certFindings, expiredAgo, portFinding, verdictOf } from '../../../src/commands/check.js';
 
 describe('outbox check helpers', () => {
   it('says "port 25 blocked" plainly', () => {

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { parseRelayUrl, redactUrl, relayFromEnv } from '../../../src/config/relay.js';
+import { parseRelayUrl, redactUrl, relayFromEnv } from '../../../src/relay/relay.js';
 import { resolveSecret } from '../../../src/config/credentials.js';
 import { OutboxError } from '../../../src/sysexits.js';
 

@@ -1,5 +1,5 @@
 /**
- * config/routing.ts — which relay handles a recipient (sendmail's mailertable and msmtp's
+ * plan/routing.ts — which relay handles a recipient (sendmail's mailertable and msmtp's
  * accounts, as data). Pure: configuration and addresses in, a relay name (or "hold") out.
  *
  * Rules are the [[route]] entries of the file, tried in file order; the first rule whose every
@@ -11,14 +11,14 @@
  *   from = ...                  the same, matched against the From: header address
  *   relay = "NAME" | "hold"     where matching mail goes; "hold" keeps it in the queue
  * No rule matches: `default_relay`, else the first [relay.NAME], else "env" (OUTBOX_RELAY,
- * see config/relay-env.ts). Fallbacks (relay.NAME.fallbacks) are the runner's business: a
+ * see relay/env.ts). Fallbacks (relay.NAME.fallbacks) are the runner's business: a
  * route names the first relay to try.
  *
- * Never throws. Where to look next: config/rewrite.ts (what is sent through that relay).
+ * Never throws. Where to look next: plan/rewrite.ts (what is sent through that relay).
  */
 import { splitAddress } from '../message/address.js';
-import type { Config } from './config.js';
-import type { RouteRule } from './types.js';
+import type { Config } from '../config/config.js';
+import type { RouteRule } from '../config/types.js';
 
 export type Route = { relay: string } | { hold: true };
 

@@ -1,5 +1,5 @@
 /**
- * queue/migrate-spool.ts — `outbox migrate-spool [-C FILE] [--from DIR]`: move the messages of
+ * commands/migrate-spool.ts — `outbox migrate-spool [-C FILE] [--from DIR]`: move the messages of
  * a user's private spool (~/.local/state/outbox, from before the machine had a system
  * installation) into the system queue, through the normal submission path.
  *
@@ -18,8 +18,8 @@
  * the private spool is the queue).
  */
 import * as fs from 'node:fs';
-import type { Io } from '../main.js';
-import { currentUser } from '../main.js';
+import type { Io } from '../io.js';
+import { currentUser } from '../passwd.js';
 import { loadConfig, userSpoolDir } from '../config/config.js';
 import { takeConfigFlag } from '../config/config-flag.js';
 import { usageLine } from '../cli/usage.js';

@@ -1,12 +1,12 @@
 /**
- * runner/tls-errors.ts — what a failed TLS handshake means, in words an administrator can act on.
- * Pure; used by classify.ts (delivery's reasons and hints) and config/check.ts.
+ * relay/tls-errors.ts — what a failed TLS handshake means, in words an administrator can act on.
+ * Pure; used by classify.ts (delivery's reasons and hints) and commands/check.ts.
  *
  * OpenSSL reports an alert from the server as "...:SSL alert number 80" (Node's code
  * ERR_SSL_TLSV1_ALERT_INTERNAL_ERROR and friends): that is said as "TLS handshake with
  * host[ip]:port failed: the server sent alert 80 (internal_error)", with a hint for the alert. Node's own hint "try running
  * Node.js with --use-system-ca" means nothing for our executable (which already trusts the
- * system's CAs, config/tls.ts): it is removed.
+ * system's CAs, relay/tls.ts): it is removed.
  */
 
 /** TLS alert descriptions (RFC 8446 section 6, RFC 5246 section 7.2). */

@@ -1,5 +1,5 @@
 /**
- * outbox-cli.ts — the `outbox <command>` commands. Each command is a module loaded on demand,
+ * commands/outbox.ts — the `outbox <command>` commands. Each command is a module loaded on demand,
  * so the submit path never loads them (or commander). See README.md "The outbox command".
  *
  *   outbox deliver [-C FILE] [-v] ID    deliver one queued message now (used by -odi and the
@@ -16,20 +16,20 @@
  *   outbox oauth login RELAY             sign a relay's account in (built-in OAuth 2.0)
  *   outbox help [COMMAND], outbox COMMAND --help   usage (the texts: src/cli/usage.ts)
  */
-import { EX_OK, EX_USAGE, OutboxError } from './sysexits.js';
-import type { Io } from './main.js';
+import { EX_OK, EX_USAGE, OutboxError } from '../sysexits.js';
+import type { Io } from '../io.js';
 
 export type CommandModule = { command: (args: string[], io: Io) => Promise<number> };
 
 export const COMMANDS: Record<string, () => Promise<CommandModule>> = {
-  deliver: () => import('./runner/deliver-command.js'),
-  pickup: () => import('./spool/pickup-command.js'),
-  check: () => import('./config/check.js'),
-  config: () => import('./config/command.js'),
-  queue: () => import('./queue/manage.js'),
-  'migrate-spool': () => import('./queue/migrate-spool.js'),
-  serve: () => import('./smtpin/serve.js'),
-  oauth: () => import('./config/oauth-command.js'),
+  deliver: () => import('./deliver.js'),
+  pickup: () => import('./pickup.js'),
+  check: () => import('./check.js'),
+  config: () => import('./config.js'),
+  queue: () => import('../queue/manage.js'),
+  'migrate-spool': () => import('./migrate-spool.js'),
+  serve: () => import('../smtpin/serve.js'),
+  oauth: () => import('./oauth.js'),
 };
 
 /** `--help` or `-h` before any `--`: every command answers it the same way (cli/usage.ts). */
@@ -41,7 +41,7 @@ function wantsHelp(args: string[]): boolean {
 export async function outboxCommand(args: string[], io: Io): Promise<number> {
   const [name, ...rest] = args;
   if (name === 'help' || name === '--help' || name === '-h') {
-    const { commandUsage, programUsage } = await import('./cli/usage.js');
+    const { commandUsage, programUsage } = await import('../cli/usage.js');
     const topic = rest[0];
     if (topic !== undefined && !COMMANDS[topic])
       throw new OutboxError(EX_USAGE, `help: ${topic}: unknown command (expected one of: ${Object.keys(COMMANDS).join(', ')})`);
@@ -56,7 +56,7 @@ export async function outboxCommand(args: string[], io: Io): Promise<number> {
     );
   }
   if (wantsHelp(rest)) {
-    const { commandUsage } = await import('./cli/usage.js');
+    const { commandUsage } = await import('../cli/usage.js');
     io.stdout.write(commandUsage(name!) + '\n');
     return EX_OK;
   }

@@ -1,18 +1,18 @@
 /**
- * spool/pickup-command.ts — `outbox pickup [-C FILE] [-v]`: move what submitters dropped into
+ * commands/pickup.ts — `outbox pickup [-C FILE] [-v]`: move what submitters dropped into
  * the system spool's incoming/ into the queue, once (spool/pickup.ts), as the spool's owner
  * (root drops to it first: spool/privileges.ts). Queue runs and the daemon do the same at the
  * start of every run; this command is for the timer, for scripts and for tests.
  * Log lines go to stderr (`outbox/pickup[PID]: ID: ...`). Exit 0 when the pass completed (refused
  * entries are logged, not errors); 64 on a usage error; 75 when the pass itself failed.
  */
-import type { Io } from '../main.js';
+import type { Io } from '../io.js';
 import { loadConfig } from '../config/config.js';
 import { takeConfigFlag } from '../config/config-flag.js';
 import { EX_OK, EX_USAGE, OutboxError } from '../sysexits.js';
-import { spoolPaths } from './spool.js';
-import { pickupIncoming, type PickupLog } from './pickup.js';
-import { dropToSpoolOwner } from './privileges.js';
+import { spoolPaths } from '../spool/spool.js';
+import { pickupIncoming, type PickupLog } from '../spool/pickup.js';
+import { dropToSpoolOwner } from '../spool/privileges.js';
 import { openLog } from '../log/log.js';
 import { usageLine } from '../cli/usage.js';
 

@@ -1,5 +1,5 @@
 /**
- * config/aliases-command.ts — `newaliases` (sendmail -bi) and `sendmail -bv ADDRESS...`.
+ * commands/newaliases.ts — `newaliases` (sendmail -bi) and `sendmail -bv ADDRESS...`.
  *
  * newaliases: Outbox reads the aliases text file directly (no .db to rebuild), so newaliases
  * validates it: every problem is printed as FILE:LINE: message on stderr; a summary line goes to
@@ -14,13 +14,13 @@
  * no password, see config/file.ts). Ends with the domain and its source (config/domain.ts).
  */
 import { EX_CONFIG, EX_OK, OutboxError } from '../sysexits.js';
-import type { Io } from '../main.js';
+import type { Io } from '../io.js';
 import type { Config } from '../config/config.js';
-import { aliasTable, DEFAULT_ALIASES, expandRecipientTraced, parseAliases } from './aliases.js';
-import { explainRoute } from './routing.js';
-import { rewriteSender, senderEntryFor } from './rewrite.js';
-import { checkRelayUrl } from './file.js';
-import { domainReport } from './domain.js';
+import { aliasTable, DEFAULT_ALIASES, expandRecipientTraced, parseAliases } from '../config/aliases.js';
+import { explainRoute } from '../plan/routing.js';
+import { rewriteSender, senderEntryFor } from '../plan/rewrite.js';
+import { checkRelayUrl } from '../config/file.js';
+import { domainReport } from '../config/domain.js';
 import { relaysFor } from '../runner/routing.js';
 import * as fs from 'node:fs';
 
@@ -54,7 +54,7 @@ export function relayDisplay(config: Config, name: string, env: NodeJS.ProcessEn
 }
 
 export async function verifyAddresses(addresses: string[], fileConfig: Config, io: Io): Promise<number> {
-  const { currentUser } = await import('../main.js');
+  const { currentUser } = await import('../passwd.js');
   // The relays as the runner sees them (OUTBOX_RELAY merged in), so routes and rewrites match.
   const config = process.env.OUTBOX_RELAY?.trim() ? relaysFor(fileConfig) : fileConfig;
   const sender = `${currentUser().name}@${config.domain}`;

@@ -1,12 +1,12 @@
 /**
- * config/check.ts — `outbox check [-C FILE] [--timeout SECONDS] [--ports LIST] [RELAY...]`
+ * commands/check.ts — `outbox check [-C FILE] [--timeout SECONDS] [--ports LIST] [RELAY...]`
  * (`outbox check --queue ...` is the queue's monitoring check: queue/check-queue.ts):
  * why is mail not going out? For each configured relay (or the ones named), within bounded time:
  *   - TCP reachability of ports 587, 465 and 25 (and the relay's own port), in parallel; a port
  *     that does not answer is reported plainly as blocked ("port 25 blocked" is the everyday case);
  *   - the SMTP greeting and EHLO on the relay's URL; STARTTLS offered (smtp+starttls://);
  *   - the certificate: chain valid (system CAs + ca_file), host name, fingerprint pin, days
- *     until expiry, judged with delivery's own TLS options (config/tls.ts): what delivery
+ *     until expiry, judged with delivery's own TLS options (relay/tls.ts): what delivery
  *     refuses is a FAIL here, a pin never excusing an unverified chain;
  *   - AUTH with the configured credentials (only over a verified TLS connection: a password is
  *     never sent to a server we could not authenticate);
@@ -27,18 +27,18 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { EX_CONFIG, EX_OK, EX_UNAVAILABLE, EX_USAGE, OutboxError } from '../sysexits.js';
-import type { Io } from '../main.js';
-import { loadConfig, type Config } from './config.js';
-import { takeConfigFlag } from './config-flag.js';
-import { checkRelayUrl, normalizeFingerprint, type ParsedRelayUrl } from './file.js';
-import { certNames, relayPins, relaySecureContext, relayTimeouts, relayTlsOptions } from './tls.js';
-import { tlsFailureText } from '../runner/tls-errors.js';
+import type { Io } from '../io.js';
+import { loadConfig, type Config } from '../config/config.js';
+import { takeConfigFlag } from '../config/config-flag.js';
+import { checkRelayUrl, normalizeFingerprint, type ParsedRelayUrl } from '../config/file.js';
+import { certNames, relayPins, relaySecureContext, relayTimeouts, relayTlsOptions } from '../relay/tls.js';
+import { tlsFailureText } from '../relay/tls-errors.js';
 import { relaysFor } from '../runner/routing.js';
-import { resolveOauthToken, resolveSecret, secretReader, type SecretReader } from './credentials.js';
-import type { RelaySettings } from './types.js';
-import { domainReport, loginAddress } from './domain.js';
+import { resolveOauthToken, resolveSecret, secretReader, type SecretReader } from '../config/credentials.js';
+import type { RelaySettings } from '../config/types.js';
+import { domainReport, loginAddress } from '../config/domain.js';
 import { usageLine } from '../cli/usage.js';
-import { relayLimits } from './limits.js';
+import { relayLimits } from '../config/limits.js';
 import { spoolPaths } from '../spool/spool.js';
 
 export const STANDARD_PORTS = [587, 465, 25];
@@ -222,7 +222,7 @@ function connectPlain(host: string, port: number, ms: number): Promise<net.Socke
 }
 
 /**
- * TLS with the options delivery uses (config/tls.ts relayTlsOptions: same CAs, same host name
+ * TLS with the options delivery uses (relay/tls.ts relayTlsOptions: same CAs, same host name
  * and pin check), except that a certificate delivery would refuse is kept for examination:
  * sock.authorized is then exactly delivery's judgement.
  */
@@ -281,7 +281,7 @@ export function certFindings(
   const pins = relayPins(relay);
   const pinned = pins.length > 0 && pins.includes(normalizeFingerprint(cert.fingerprint256) ?? '');
   const authErr = sock.authorized ? null : String(sock.authorizationError ?? 'not trusted');
-  // The identity check (config/tls.ts) runs after a valid chain: its errors are not chain errors.
+  // The identity check (relay/tls.ts) runs after a valid chain: its errors are not chain errors.
   const chainErr = authErr === 'ERR_TLS_CERT_ALTNAME_INVALID' || authErr === 'ERR_OUTBOX_PIN_MISMATCH' ? null : authErr;
   // The setting's name where this relay is configured: the environment's relay has no ca_file.
   const caKey = relay.name === 'env' ? 'OUTBOX_RELAY_CA' : 'ca_file';
@@ -311,7 +311,7 @@ export function certFindings(
       text: `certificate expires ${new Date(expires).toISOString().slice(0, 10)}: in ${days} day${days === 1 ? '' : 's'}`,
     });
   }
-  // Delivery's own verdict (the same options, config/tls.ts) has the last word.
+  // Delivery's own verdict (the same options, relay/tls.ts) has the last word.
   if (!sock.authorized && !out.some((f) => f.level === 'fail')) out.push({ level: 'fail', text: `certificate NOT accepted: ${authErr}` });
   return { findings: out, trusted: sock.authorized && !out.some((f) => f.level === 'fail') };
 }
@@ -364,7 +364,7 @@ async function tryAuth(p: Probe, relay: RelaySettings, user: string, secret: str
 
 export interface ProbeOptions {
   configFile: string | null;
-  /** --timeout: every step bounded by this instead of the relay's own timeouts (config/tls.ts). */
+  /** --timeout: every step bounded by this instead of the relay's own timeouts (relay/tls.ts). */
   stepMs?: number;
   ports: number[];
   env: NodeJS.ProcessEnv;
@@ -391,7 +391,7 @@ export async function probe(relay: RelaySettings, opts: ProbeOptions): Promise<{
   if (u.user) {
     try {
       if (relay.oauth) {
-        const st = (await import('./oauth.js')).tokenState(relay);
+        const st = (await import('../config/oauth.js')).tokenState(relay);
         findings.push({ level: st.ok ? 'ok' : 'config', text: `OAuth tokens: ${st.text}` });
       }
       const ctx = { configFile: opts.configFile, env: opts.env, ...(opts.as ? { as: opts.as } : {}) };

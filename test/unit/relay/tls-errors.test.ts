@@ -1,7 +1,7 @@
-/** TLS failure wording (src/runner/tls-errors.ts) as delivery's reasons say it (classify.ts). */
+/** TLS failure wording (src/relay/tls-errors.ts) as delivery's reasons say it (classify.ts). */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { tlsAlert, tlsFailureText, withoutNodeHints } from '../../../src/runner/tls-errors.js';
+import { tlsAlert, tlsFailureText, withoutNodeHints } from '../../../src/relay/tls-errors.js';
 import { classify } from '../../../src/runner/classify.js';
 
 const PEER = 'smtp.example.com[192.0.2.1]:465';

@@ -1,6 +1,6 @@
 /**
- * config/tls.ts — the one TLS policy for talking to a relay. Delivery (runner/smtp-client.ts)
- * and `outbox check` (config/check.ts) both open their TLS sessions with relayTlsOptions(), so
+ * relay/tls.ts — the one TLS policy for talking to a relay. Delivery (relay/session.ts)
+ * and `outbox check` (commands/check.ts) both open their TLS sessions with relayTlsOptions(), so
  * check trusts exactly what delivery trusts and judges a certificate exactly as delivery does:
  *   - trusted roots: systemCas() (the system bundle, else Node's) plus the relay's ca_file
  *     (OUTBOX_RELAY_CA for the environment's relay);
@@ -14,8 +14,8 @@
  */
 import * as fs from 'node:fs';
 import * as tls from 'node:tls';
-import { normalizeFingerprint } from './file.js';
-import type { RelaySettings } from './types.js';
+import { normalizeFingerprint } from '../config/file.js';
+import type { RelaySettings } from '../config/types.js';
 
 let systemCaCache: string[] | undefined;
 

@@ -1,10 +1,10 @@
-/** Unit tests of the runner's half of rewriting (src/config/rewrite-stream.ts). */
+/** Unit tests of the runner's half of rewriting (src/plan/rewrite-stream.ts). */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { groupMessage, headerSectionOf, readStoredHeader } from '../../../src/config/rewrite-stream.js';
+import { groupMessage, headerSectionOf, readStoredHeader } from '../../../src/plan/rewrite-stream.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-rwstream-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -1,5 +1,5 @@
 /**
- * config/rewrite-stream.ts — the I/O half of config/rewrite.ts, for the runner: read a stored
+ * plan/rewrite-stream.ts — the I/O half of plan/rewrite.ts, for the runner: read a stored
  * message's header section, and stream a delivery group's message (its rewritten header section,
  * then the stored body bytes unchanged). When a group rewrote nothing, the stored file is streamed
  * as it is.

@@ -1,5 +1,5 @@
 /**
- * runner/deliver-command.ts — `outbox deliver [-C FILE] [-v] [--background] ID`: deliver one
+ * commands/deliver.ts — `outbox deliver [-C FILE] [-v] [--background] ID`: deliver one
  * queued message now. The submitter runs it for -odi (and waits) and, with --background, as
  * the detached kick after a commit when no daemon runs (src/submit/kick.ts).
  *
@@ -22,14 +22,14 @@
  */
 import { withFix } from '../queue/problems.js';
 import { EX_DATAERR, EX_NOHOST, EX_NOUSER, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE, OutboxError } from '../sysexits.js';
-import type { Io } from '../main.js';
+import type { Io } from '../io.js';
 import { loadConfig } from '../config/config.js';
 import { takeConfigFlag } from '../config/config-flag.js';
 import { isQueueId } from '../spool/format.js';
-import type { MessageResult } from './runner.js';
-import { onSignals, setupEngine } from './setup.js';
-import { DEFAULT_LINGER_MS, runDaemon } from './daemon.js';
-import type { Outcome } from './classify.js';
+import type { MessageResult } from '../runner/runner.js';
+import { onSignals, setupEngine } from '../runner/setup.js';
+import { DEFAULT_LINGER_MS, runDaemon } from '../runner/daemon.js';
+import type { Outcome } from '../runner/classify.js';
 import { usageLine } from '../cli/usage.js';
 
 /** The exit status for one message's delivery result. Pure. */

@@ -1,5 +1,5 @@
 /**
- * config/rewrite.ts — what goes out through a relay: routing, recipient splitting and sender
+ * plan/rewrite.ts — what goes out through a relay: routing, recipient splitting and sender
  * rewriting for one queued message. Pure: configuration, envelope and header text in, delivery
  * groups out. The runner calls planDelivery() once per message and sends each group as one SMTP
  * transaction (the body bytes follow the rewritten header section unchanged).
@@ -23,16 +23,16 @@
  * The null sender (bounces) is never rewritten. Header fields are edited as raw text: only the
  * address inside the field changes, every other byte stays (src/message/headers.ts).
  *
- * Never throws. Where to look next: config/routing.ts (which relay), src/runner (sending).
+ * Never throws. Where to look next: plan/routing.ts (which relay), src/runner (sending).
  */
 import { formatDisplayName, splitAddress, splitAddressList } from '../message/address.js';
 import { fieldValue, parseHeaderSection, type HeaderField } from '../message/headers.js';
-import type { Config } from './config.js';
-import { bareAddress } from './file.js';
-import { localDomainsOf, localName } from './aliases.js';
-import { loginAddress } from './domain.js';
+import type { Config } from '../config/config.js';
+import { bareAddress } from '../config/file.js';
+import { localDomainsOf, localName } from '../config/aliases.js';
+import { loginAddress } from '../config/domain.js';
 import { explainRoute, type Route } from './routing.js';
-import type { SenderTableEntry } from './types.js';
+import type { SenderTableEntry } from '../config/types.js';
 
 export interface DeliveryGroup {
   route: Route;

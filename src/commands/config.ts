@@ -1,5 +1,5 @@
 /**
- * config/command.ts — `outbox config check [-C FILE] [--no-secrets]` and
+ * commands/config.ts — `outbox config check [-C FILE] [--no-secrets]` and
  * `outbox config migrate [--auth FILE] [--format msmtp|dma|nullmailer] FILE`.
  *
  * check: load and validate the configuration (the same loader every mode uses), then what the
@@ -17,17 +17,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EX_CONFIG, EX_NOINPUT, EX_OK, EX_USAGE, OutboxError } from '../sysexits.js';
-import type { Io } from '../main.js';
-import { loadConfig, type Config } from './config.js';
-import { resolveOauthToken, resolveSecret, secretReader } from './credentials.js';
-import { relayFromEnv } from './relay.js';
-import { domainReport, loginAddress } from './domain.js';
-import { checkRelayUrl } from './file.js';
-import { DEFAULT_ALIASES, parseAliases } from './aliases.js';
-import { defaultRelayName } from './routing.js';
-import { fallbackWarnings } from './fallback.js';
-import { detectFormat, migrate, type MigrateFormat } from './migrate.js';
-import { takeConfigFlag } from './config-flag.js';
+import type { Io } from '../io.js';
+import { loadConfig, type Config } from '../config/config.js';
+import { resolveOauthToken, resolveSecret, secretReader } from '../config/credentials.js';
+import { relayFromEnv } from '../relay/relay.js';
+import { domainReport, loginAddress } from '../config/domain.js';
+import { checkRelayUrl } from '../config/file.js';
+import { DEFAULT_ALIASES, parseAliases } from '../config/aliases.js';
+import { defaultRelayName } from '../plan/routing.js';
+import { fallbackWarnings } from '../config/fallback.js';
+import { detectFormat, migrate, type MigrateFormat } from '../config/migrate.js';
+import { takeConfigFlag } from '../config/config-flag.js';
 import { commandUsage } from '../cli/usage.js';
 
 const USAGE = commandUsage('config');
@@ -79,7 +79,7 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
         if (r.oauthTokenCommand) await resolveOauthToken(r, ctx);
         if (r.oauth) {
           // Only the stored state: config check sends nothing, not even a token refresh.
-          const st = (await import('./oauth.js')).tokenState(r);
+          const st = (await import('../config/oauth.js')).tokenState(r);
           secret += `, OAuth: ${st.text}`;
           if (!st.ok) problems.push(`relay ${r.name}: ${st.text}`);
         }

@@ -1,7 +1,7 @@
-/** Unit tests of delivery planning and sender rewriting (src/config/rewrite.ts). */
+/** Unit tests of delivery planning and sender rewriting (src/plan/rewrite.ts). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { planDelivery, rewriteSender } from '../../../src/config/rewrite.js';
+import { planDelivery, rewriteSender } from '../../../src/plan/rewrite.js';
 import { parseConfigText } from '../../../src/config/file.js';
 import type { Config } from '../../../src/config/config.js';
 

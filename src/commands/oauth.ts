@@ -1,5 +1,5 @@
 /**
- * config/oauth-command.ts — `outbox oauth login [-C FILE] [--import FILE] RELAY` and
+ * commands/oauth.ts — `outbox oauth login [-C FILE] [--import FILE] RELAY` and
  * `outbox oauth status [-C FILE] [RELAY...]`: sign a relay's account in for the built-in OAuth
  * client (config/oauth.ts) and show the state of its tokens (never the tokens).
  *
@@ -8,13 +8,13 @@
  * Exit: 0 signed in / every relay's tokens usable; 64 usage; 78 no such relay, no [oauth] table,
  * or the provider refused; 75 the token endpoint could not be reached.
  */
-import type { Io } from '../main.js';
-import { loadConfig } from './config.js';
-import { takeConfigFlag } from './config-flag.js';
+import type { Io } from '../io.js';
+import { loadConfig } from '../config/config.js';
+import { takeConfigFlag } from '../config/config-flag.js';
 import { EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_USAGE, OutboxError } from '../sysexits.js';
 import { dropToSpoolOwner } from '../spool/privileges.js';
-import { login, OAuthError, tokenState } from './oauth.js';
-import type { RelaySettings } from './types.js';
+import { login, OAuthError, tokenState } from '../config/oauth.js';
+import type { RelaySettings } from '../config/types.js';
 import { usageLine } from '../cli/usage.js';
 
 const USAGE = usageLine('oauth');

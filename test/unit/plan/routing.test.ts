@@ -1,7 +1,7 @@
-/** Unit tests of routing (src/config/routing.ts). */
+/** Unit tests of routing (src/plan/routing.ts). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { explainRoute, routeRecipient } from '../../../src/config/routing.js';
+import { explainRoute, routeRecipient } from '../../../src/plan/routing.js';
 import { parseConfigText } from '../../../src/config/file.js';
 
 const config = parseConfigText(
