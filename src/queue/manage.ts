@@ -48,6 +48,7 @@ import { type SpoolPaths, listIds, messagePath, readControl, removeMessage, spoo
 import { lockedIds, tryLock } from '../spool/lock.js';
 import { arrivalTime, visibleTo } from './mailq.js';
 import { escapeControls, escapeJsonControls, isTerminal } from './terminal.js';
+import { matchesFilter } from './filter.js';
 import { StringDecoder } from 'node:string_decoder';
 import { commandUsage } from '../cli/usage.js';
 
@@ -141,23 +142,6 @@ export function parseQueueArgs(args: string[]): Request {
   if (kinds === 0) throw usage(`${sub}: name queue ids, --all, or a filter`);
   if (kinds > 1) throw usage(`${sub}: give either queue ids, --all, or filters, not several`);
   return { kind: 'change', action: sub as Action, configFile, ids, all, filter };
-}
-
-/** Does a message match a filter (every given condition)? Pure. */
-export function matchesFilter(rec: ControlRecord, f: Filter, now: number): boolean {
-  const lower = (s: string) => s.toLowerCase();
-  if (f.senders.length > 0) {
-    const s = rec.sender === '' ? '<>' : lower(rec.sender);
-    if (!f.senders.some((x) => (x === '<>' ? s === '<>' : s.includes(lower(x))))) return false;
-  }
-  if (f.recipients.length > 0) {
-    const rcpts = pendingRecipients(rec).map((r) => lower(r.address));
-    if (!f.recipients.some((x) => rcpts.some((a) => a.includes(lower(x))))) return false;
-  }
-  if (f.held && !rec.hold) return false;
-  if (f.deferred && rec.attempts === 0) return false;
-  if (f.olderThanMs > 0 && now - rec.arrival <= f.olderThanMs) return false;
-  return true;
 }
 
 /**
