@@ -38,7 +38,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { checkAddress, isAscii } from '../message/address.js';
-import { type ControlRecord, FORMAT_VERSION, type RecipientState, makeQueueId, parseControl } from './format.js';
+import { type ControlRecord, FORMAT_VERSION, type RecipientState, checkNotify, makeQueueId, parseControl } from './format.js';
 import { type SpoolPaths, fsyncDir, readControl, writeControl } from './spool.js';
 import { DEFAULT_DROP_MAX_BYTES, DROP_ENVELOPE_RE, DROP_MESSAGE_RE, INCOMING, MAX_ENVELOPE_BYTES, MAX_RECIPIENTS } from './drop.js';
 import { tryLock } from './lock.js';
@@ -65,7 +65,6 @@ export interface PickupResult {
   waiting: number;
 }
 
-const NOTIFY_WORDS = new Set(['NEVER', 'SUCCESS', 'FAILURE', 'DELAY']);
 const ORIGINS = new Set(['sendmail', 'smtp-stdio', 'smtp']);
 
 export type EnvelopeCheck = { ok: true; rec: ControlRecord } | { ok: false; error: string };
@@ -116,11 +115,9 @@ export function validateEnvelope(
     if (!c.ok) return { ok: false, error: `recipient ${c.error}` };
     const out: RecipientState = { address: c.address, status: 'pending' };
     if (r.notify !== undefined) {
-      const n = r.notify;
-      if (!Array.isArray(n) || n.length === 0 || n.length > 4 || n.some((w) => typeof w !== 'string' || !NOTIFY_WORDS.has(w))) {
-        return { ok: false, error: 'bad DSN notify' };
-      }
-      out.notify = n as string[];
+      const notify = Array.isArray(r.notify) ? checkNotify(r.notify) : null;
+      if (!notify) return { ok: false, error: 'bad DSN notify' };
+      out.notify = notify;
     }
     if (r.orcpt !== undefined) {
       if (!printable(r.orcpt, 1000)) return { ok: false, error: 'bad DSN orcpt' };
