@@ -32,7 +32,7 @@ import type { Config } from '../config/config.js';
 import { describeError, exitCodeOf } from '../sysexits.js';
 import { INCOMING, randomHex128 } from '../spool/drop.js';
 import type { SpoolPaths } from '../spool/spool.js';
-import type { PickupLog } from '../spool/pickup.js';
+import type { LineLog } from '../log/log.js';
 import { PROTOCOL_VERSION, QUERY_SOCKET, type QueryRequest, proofPath } from './query-client.js';
 
 export { QUERY_SOCKET } from './query-client.js';
@@ -213,7 +213,7 @@ function readRequestLine(sock: net.Socket): Promise<string | null> {
 }
 
 /** Serve one connection: challenge, read one line, verify the proof, run the op. Never throws. */
-async function serveConnection(sock: net.Socket, p: SpoolPaths, config: Config, log: PickupLog, hooks: QueryHooks, perUid: Map<number, number>): Promise<void> {
+async function serveConnection(sock: net.Socket, p: SpoolPaths, config: Config, log: LineLog, hooks: QueryHooks, perUid: Map<number, number>): Promise<void> {
   sock.on('error', () => {});
   const challenge = randomHex128();
   const issuedAt = Date.now();
@@ -282,7 +282,7 @@ export interface QueryServer {
  * Listen on run/query.sock (the daemon calls this once at start and close() when it stops).
  * A socket left by a dead daemon is replaced.
  */
-export async function startQueryServer(p: SpoolPaths, config: Config, log: PickupLog, hooks: QueryHooks = {}): Promise<QueryServer> {
+export async function startQueryServer(p: SpoolPaths, config: Config, log: LineLog, hooks: QueryHooks = {}): Promise<QueryServer> {
   // Renaming within one directory needs no permission on the entry moved: only the sticky bit
   // stops alice from renaming bob's live proof to her own challenge's name. Without it, no answers.
   // (A per-user spool has no incoming/: then nobody can answer a challenge, and nobody needs to.)

@@ -44,15 +44,12 @@ import { DEFAULT_DROP_MAX_BYTES, DROP_ENVELOPE_RE, DROP_MESSAGE_RE, INCOMING, MA
 import { tryLock } from './lock.js';
 import { NUL_ERROR, StoredMessageCheck } from '../message/content.js';
 import { type UsageTable, type UserLimits, addUsage, overLimit, queueUsage, userLimits } from './usage.js';
-import { type Log, formatReceived } from '../log/log.js';
+import { type LineLog, formatReceived } from '../log/log.js';
 
 /** Entries picked up at the same time. */
 export const PICKUP_PARALLEL = 8;
 /** How many ids one entry may be queued under (the submitter's, then derived ones). */
 const ID_CANDIDATES = 8;
-
-/** The part of src/log/log.ts's Log that pickup uses. */
-export type PickupLog = Pick<Log, 'line'>;
 
 export interface PickupResult {
   /** Queue ids committed by this pickup. */
@@ -302,7 +299,7 @@ function countPending(pass: PassState, uid: number): boolean {
 }
 
 /** Pick up one committed entry. Throws only for our own failures (retried on the next pickup). */
-async function pickupOne(p: SpoolPaths, dir: string, envName: string, config: Config, log: PickupLog, now: number, pass: PassState): Promise<OneResult> {
+async function pickupOne(p: SpoolPaths, dir: string, envName: string, config: Config, log: LineLog, now: number, pass: PassState): Promise<OneResult> {
   const m = DROP_ENVELOPE_RE.exec(envName)!;
   const id = m[1]!;
   const msgName = envName.slice(0, -4);
@@ -424,7 +421,7 @@ const SWEEP_CURSOR = 'incoming.sweep';
  * Directories are removed with rmdir only (never recursively: a user controls their contents
  * and could swap a subdirectory for a symlink); a non-empty one is reported. Returns the count.
  */
-async function sweepIncoming(p: SpoolPaths, dir: string, junk: string[], config: Config, log: PickupLog, now: number, pass: PassState): Promise<number> {
+async function sweepIncoming(p: SpoolPaths, dir: string, junk: string[], config: Config, log: LineLog, now: number, pass: PassState): Promise<number> {
   if (junk.length === 0) return 0;
   const cursorFile = path.join(p.run, SWEEP_CURSOR);
   const cursor = await fsp.readFile(cursorFile, 'utf8').catch(() => '');
@@ -482,7 +479,7 @@ async function sweepIncoming(p: SpoolPaths, dir: string, junk: string[], config:
  * Pick up every committed entry of incoming/ and sweep its orphans. Returns what was done;
  * does nothing when the spool has no drop directory or another pickup is running.
  */
-export async function pickupIncoming(p: SpoolPaths, config: Config, log: PickupLog, opts: { now?: number; parallel?: number } = {}): Promise<PickupResult> {
+export async function pickupIncoming(p: SpoolPaths, config: Config, log: LineLog, opts: { now?: number; parallel?: number } = {}): Promise<PickupResult> {
   const now = opts.now ?? Date.now();
   const result: PickupResult = { queued: [], refused: 0, swept: 0, waiting: 0 };
   const dir = path.join(p.root, INCOMING);
