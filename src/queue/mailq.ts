@@ -231,7 +231,7 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
   }
   // Mail committed into incoming/ but not picked up yet (no daemon): listed too, after the queue.
   if (config.system)
-    for (const rec of pendingDrops(config.spool)) if (visibleTo(rec, opts.uid, config, owner)) await emit({ rec, active: false, dropped: true });
+    for (const rec of await pendingDrops(config)) if (visibleTo(rec, opts.uid, config, owner)) await emit({ rec, active: false, dropped: true });
   if (!opts.json) buf += count === 0 ? 'Mail queue is empty\n' : formatSummary(problems.groups()) + formatTotal(total, count);
   await flush();
   return count;

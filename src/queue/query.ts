@@ -64,7 +64,7 @@ export const OPS: Record<string, QueryOp> = {
   },
   async queue({ config, uid, req, out }) {
     const { runQueueCommand, parseQueueArgs } = await import('./manage.js');
-    const { loginName } = await import('../spool/pickup.js');
+    const { loginName } = await import('../passwd.js');
     const frame = frameOf(out);
     // The command's stdout and stderr, framed; write() reports the socket's backpressure. The
     // client is taken for a terminal: its own `outbox queue` adds --raw when its stdout is not.

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseArgs, type SendOptions } from '../../../src/cli/flags.js';
 import { parseRcptTo } from '../../../src/smtpin/protocol.js';
-import { validateEnvelope } from '../../../src/spool/pickup.js';
+import { validateEnvelope } from '../../../src/spool/envelope.js';
 import { checkNotify } from '../../../src/spool/format.js';
 
 const now = 1_800_000_000_000;
