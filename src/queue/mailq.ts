@@ -25,8 +25,8 @@
  */
 import * as fs from 'node:fs';
 import type { Config } from '../config/config.js';
-import { type ControlRecord, pendingRecipients, parseControl } from '../spool/format.js';
-import { listIds, lockedIds, spoolOwner, spoolPaths } from '../spool/spool.js';
+import { type ControlRecord, pendingRecipients } from '../spool/format.js';
+import { controlReader, listIds, lockedIds, spoolOwner, spoolPaths } from '../spool/spool.js';
 import { pendingDrops } from './drops.js';
 import * as path from 'node:path';
 import { ProblemSummary, formatSummary, problemOf, withFix } from './problems.js';
@@ -117,35 +117,9 @@ export function visibleTo(rec: ControlRecord, uid: number, config: Config, owner
   return !config.system || uid === 0 || uid === owner || rec.uid === uid;
 }
 
-const UNREADABLE = Symbol('unreadable');
-
 /** The entry of a record we may not read (another user's, e.g. root's): it would never be delivered. Pure. */
 export function formatUnreadable(id: string): string {
   return `${(id + '!').padEnd(13)} ${'?'.padStart(7)} ${'?'.padEnd(20)} ?\n${REASON_INDENT}(control record unreadable by the runner: permission denied; run "sudo sendmail -q" once to give it back to the spool owner)\n\n`;
-}
-
-/**
- * Read a small file into `buf` with one open/read/close (readFileSync also fstat()s and
- * allocates per call; at 100,000 control records that is half the listing's time). Returns null
- * when the file is gone. Records larger than `buf` are read whole the slow way.
- */
-function readRecordText(file: string, buf: Buffer): string | null | typeof UNREADABLE {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === 'EACCES' || code === 'EPERM' ? UNREADABLE : null;
-  }
-  try {
-    const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    if (n < buf.length) return buf.toString('utf8', 0, n);
-    return fs.readFileSync(fd, 'utf8');
-  } catch {
-    return null;
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /**
@@ -186,7 +160,7 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
   const ids = await listIds(p);
   const locked = await lockedIds(p);
   const now = Date.now();
-  const readBuf = Buffer.allocUnsafe(64 * 1024);
+  const read = controlReader(p);
   let count = 0;
   let total = 0;
   let buf = '';
@@ -207,9 +181,9 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
     if (buf.length > 8192) await flush();
   };
   for (const id of ids) {
-    const text = readRecordText(path.join(p.ctl, id), readBuf);
-    if (text === null) continue; // removed while we listed: delivered meanwhile
-    if (text === UNREADABLE) {
+    const rec = read(id);
+    if (rec === 'gone' || rec === 'corrupt') continue; // delivered meanwhile; or not ours to show
+    if (rec === 'denied') {
       // Said to whoever may see every message (whose it is cannot be known without reading it).
       if (!opts.json && visibleTo({ uid: -1 } as ControlRecord, opts.uid, config, owner)) {
         if (count === 0) buf += MAILQ_HEADER + '\n';
@@ -217,12 +191,6 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
         count++;
       }
       continue;
-    }
-    let rec: ControlRecord;
-    try {
-      rec = parseControl(text);
-    } catch {
-      continue; // unreadable: not ours to show
     }
     if (!visibleTo(rec, opts.uid, config, owner)) continue;
     if (pendingRecipients(rec).length === 0) continue;
