@@ -22,7 +22,7 @@
  * never changed under it (it is reported as locked instead).
  *
  * Who may do what: root, and every user of a per-user spool, manage everything; a non-root user
- * of the system spool manages only the messages submitted with their uid (mailq.ts visibleTo).
+ * of the system spool manages only the messages submitted with their uid (access.ts visibleTo).
  * Root works on the system spool as its owner (spool/privileges.ts), so that no record becomes
  * root's; a user who cannot read the queue asks the daemon (query-client.ts).
  * Selections (--all, filters) silently cover only the messages the caller may see.
@@ -46,7 +46,8 @@ import { EX_DATAERR, EX_NOPERM, EX_NOUSER, EX_OK, EX_TEMPFAIL, EX_USAGE, OutboxE
 import { type ControlRecord, ControlFormatError, isQueueId, pendingRecipients, withHistory } from '../spool/format.js';
 import { type SpoolPaths, listIds, messagePath, readControl, removeMessage, spoolPaths, writeControl } from '../spool/spool.js';
 import { lockedIds, tryLock } from '../spool/lock.js';
-import { arrivalTime, visibleTo } from './mailq.js';
+import { arrivalTime } from './mailq.js';
+import { visibleTo } from './access.js';
 import { escapeControls, escapeJsonControls, isTerminal } from './terminal.js';
 import { matchesFilter } from './filter.js';
 import { StringDecoder } from 'node:string_decoder';
@@ -371,7 +372,7 @@ export async function command(args: string[], io: Io): Promise<number> {
   const user = currentUser();
   // A user who cannot read the system spool asks the daemon, which runs the command for that
   // uid only (src/queue/query.ts): users manage their own messages without any privilege.
-  const { mustAskDaemon } = await import('./mailq.js');
+  const { mustAskDaemon } = await import('./access.js');
   if (mustAskDaemon(config, user.uid)) {
     const { framedViaDaemon } = await import('./query-client.js');
     // The daemon takes its client for a terminal; say so when ours is not (show escapes for one).

@@ -1,7 +1,8 @@
 /**
  * queue/query.ts — the daemon's side of run/query.sock: the queue as seen by users who may not
  * read it, answered for the proven asking user only. The wire format and the client are in
- * queue/query-client.ts (this module imports it; mailq.ts and manage.ts import only the client).
+ * queue/query-client.ts (this module imports it); the answers are the commands' own functions
+ * (mailq.ts listQueue, manage.ts runQueueCommand), which import no query module (queue/access.ts).
  *
  * Why: on the system spool, msg/ and ctl/ are the runner's (mode 0700), so `mailq` run by a user
  * cannot read them, yet it must show that user's own messages. No setuid bit (it would not work
@@ -19,7 +20,7 @@
  * (absolute: trickling bytes does not extend it), the answer must be complete within
  * ANSWER_DEADLINE_MS, output waits for the client to read (backpressure) and a writer that ignores
  * it is cut off past OUTPUT_BOUND bytes buffered; at most MAX_PER_UID answers run at once per uid.
- * Who sees what is queue/mailq.ts visibleTo(): root and the spool owner everything, anyone else
+ * Who sees what is queue/access.ts visibleTo(): root and the spool owner everything, anyone else
  * their own messages.
  *
  * The server never throws for a connection; each problem is answered and logged.
@@ -60,7 +61,7 @@ const frameOf = (out: NodeJS.WritableStream) => (o: object) => out.write(JSON.st
 export const OPS: Record<string, QueryOp> = {
   async list({ config, uid, req, out }) {
     const { listQueue } = await import('./mailq.js');
-    await listQueue(config, { json: req.json === true, uid, out, direct: true });
+    await listQueue(config, { json: req.json === true, uid, out });
   },
   async queue({ config, uid, req, out }) {
     const { runQueueCommand, parseQueueArgs } = await import('./manage.js');
