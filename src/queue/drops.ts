@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import type { Config } from '../config/config.js';
 import { type ControlRecord, parseControl } from '../spool/format.js';
 import { DROP_ENVELOPE_RE, INCOMING } from '../spool/drop.js';
-import { dropMessageLimit, openDropEntry, readEnvelopeText } from '../spool/drop-read.js';
+import { type DropEntry, dropMessageLimit, openDropEntry, readEnvelopeText } from '../spool/drop-read.js';
 
 /** Printable for a terminal: C0/C1 controls and DEL become '?'. Pure. */
 export function printable(s: string): string {
@@ -28,7 +28,7 @@ export function printable(s: string): string {
 
 /** An entry's envelope text, owner and message size, read as pickup reads it; null when pickup would refuse it. */
 async function readEntry(dir: string, envName: string, maxMessage: number): Promise<{ text: string; uid: number; size: number } | null> {
-  let entry;
+  let entry: DropEntry;
   try {
     entry = await openDropEntry(dir, envName, maxMessage);
   } catch {
