@@ -24,6 +24,7 @@ import type { DeliveryMode } from '../cli/flags.js';
 import type { AuthMechanism, DeliverySettings, ListenerSettings, OAuthSettings, RelaySettings, RouteRule, SenderTableEntry } from './types.js';
 import { Locator, showPath, type KeyPath } from './locate.js';
 import { LIMIT_PRESET_NAMES, parseRate } from './limits.js';
+import { bareAddress, isDomain, isMailbox } from '../message/address.js';
 
 /** Settings as they appear in the file (camelCase here, snake_case in TOML). */
 export interface FileSettings {
@@ -227,22 +228,6 @@ export function parseDuration(v: unknown): number | null {
   const n = Number(m[1]);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] ?? 's']!;
   return Math.round(n * unit);
-}
-
-const DOMAIN_RE =
-  /^(?=.{1,253}$)([A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]{0,61}[A-Za-z0-9\u0080-\uffff])?)(\.[A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]{0,61}[A-Za-z0-9\u0080-\uffff])?)*\.?$/;
-
-export function isDomain(s: string): boolean {
-  return DOMAIN_RE.test(s);
-}
-
-/** user@domain (no display name); the local part may be quoted. */
-export function isMailbox(s: string): boolean {
-  const at = s.lastIndexOf('@');
-  if (at <= 0) return false;
-  const local = s.slice(0, at);
-  if (/[\s<>,;\x00-\x1f]/.test(local) && !/^"[^"\r\n]*"$/.test(local)) return false;
-  return isDomain(s.slice(at + 1));
 }
 
 export interface ParsedRelayUrl {
@@ -601,12 +586,6 @@ function readSenderTable(r: Reader, v: unknown): SenderTableEntry[] {
     });
   }
   return out;
-}
-
-/** "Name <a@x>" -> "a@x"; "a@x" -> "a@x". */
-export function bareAddress(s: string): string {
-  const m = /<([^<>]*)>\s*$/.exec(s);
-  return (m ? m[1]! : s).trim();
 }
 
 /** Parse and validate configuration text. `file` is only used in messages. */
