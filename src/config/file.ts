@@ -25,6 +25,7 @@ import type { AuthMechanism, DeliverySettings, ListenerSettings, OAuthSettings, 
 import { Locator, showPath, type KeyPath } from './locate.js';
 import { LIMIT_PRESET_NAMES, parseRate } from './limits.js';
 import { bareAddress, isDomain, isMailbox } from '../message/address.js';
+import { parseDuration } from '../duration.js';
 
 /** Settings as they appear in the file (camelCase here, snake_case in TOML). */
 export interface FileSettings {
@@ -219,17 +220,6 @@ export function configError(file: string, text: string | Locator, key: string | 
   return new OutboxError(EX_CONFIG, `${file}${line ? `:${line}` : ''}: ${showPath(p)}: ${message}`);
 }
 
-/** "30" / 30 (seconds), "500ms", "30s", "5m", "2h", "5d" -> milliseconds; null if not a duration. */
-export function parseDuration(v: unknown): number | null {
-  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? Math.round(v * 1000) : null;
-  if (typeof v !== 'string') return null;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/.exec(v);
-  if (!m) return null;
-  const n = Number(m[1]);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] ?? 's']!;
-  return Math.round(n * unit);
-}
-
 export interface ParsedRelayUrl {
   scheme: 'smtp+starttls' | 'smtps' | 'smtp';
   /** 'starttls' | 'implicit' | 'none' */
@@ -350,6 +340,11 @@ export function currentGids(): number[] {
   return [...g];
 }
 
+/** A duration in the file: a TOML number of seconds (30, 0.5) or a string (duration.ts). */
+function durationValue(v: unknown): number | null {
+  return typeof v === 'number' || typeof v === 'string' ? parseDuration(String(v)) : null;
+}
+
 class Reader {
   private locator: Locator | undefined;
   constructor(
@@ -401,15 +396,15 @@ class Reader {
         if (typeof v !== 'number' || !(v >= spec.min && v <= spec.max)) this.fail(path, `must be a number from ${spec.min} to ${spec.max}`);
         return v;
       case 'duration': {
-        const d = parseDuration(v);
-        if (d === null) this.fail(path, `must be a duration: seconds (30) or a string like "30s", "5m", "2h", "5d", not ${JSON.stringify(v)}`);
+        const d = durationValue(v);
+        if (d === null) this.fail(path, `must be a duration: seconds (30) or a string like "30s", "5m", "1h30m", "2d", not ${JSON.stringify(v)}`);
         return d;
       }
       case 'durations': {
         const list = Array.isArray(v) ? v : [v];
         if (list.length === 0) this.fail(path, 'must list at least one duration');
         return list.map((x) => {
-          const d = parseDuration(x);
+          const d = durationValue(x);
           if (d === null || d === 0) this.fail(path, `must be a list of durations like ["5m", "30m", "2h"], not ${JSON.stringify(x)}`);
           return d;
         });

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { checkRelayUrl, parseConfigText, parseDuration, readConfigFile, secretFileProblem, suggest } from '../../../src/config/file.js';
+import { checkRelayUrl, parseConfigText, readConfigFile, secretFileProblem, suggest } from '../../../src/config/file.js';
 import { Locator } from '../../../src/config/locate.js';
 import { REPO } from '../../helpers/run.js';
 
@@ -192,11 +192,20 @@ idle_timeout = "2m"
     );
   });
 
-  it('durations, URLs, suggestions', () => {
-    assert.equal(parseDuration(30), 30_000);
-    assert.equal(parseDuration('500ms'), 500);
-    assert.equal(parseDuration('2h'), 7_200_000);
-    assert.equal(parseDuration('2 days'), null);
+  it('durations: seconds as a number, strings in the notation of duration.ts, compound ones too', () => {
+    const d = (v: string) => parseConfigText('t.conf', `[delivery]\nmax_queue_lifetime = ${v}\n`).deliverySettings?.maxQueueLifetimeMs;
+    assert.equal(d('30'), 30_000);
+    assert.equal(d('0.5'), 500);
+    assert.equal(d('"500ms"'), 500);
+    assert.equal(d('"2h"'), 7_200_000);
+    // Was refused before the file, -q and --older-than shared one parser (sendmail's -q1h30m form).
+    assert.equal(d('"1h30m"'), 5_400_000);
+    assert.match(err('[delivery]\nmax_queue_lifetime = "2 days"\n'), /must be a duration/);
+    assert.match(err('[delivery]\nmax_queue_lifetime = -5\n'), /must be a duration/);
+    assert.match(err('[delivery]\nretry_schedule = ["5m", "0s"]\n'), /must be a list of durations/);
+  });
+
+  it('URLs, suggestions', () => {
     assert.deepEqual(checkRelayUrl('smtp+starttls://a%40b@[::1]:2525'), { scheme: 'smtp+starttls', tls: 'starttls', host: '::1', port: 2525, user: 'a@b' });
     assert.deepEqual(checkRelayUrl('smtps://smtp.example.com'), { scheme: 'smtps', tls: 'implicit', host: 'smtp.example.com', port: 465 });
     assert.equal(suggest('pasword', ['password', 'url']), 'password');
