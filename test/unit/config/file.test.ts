@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { checkRelayUrl, parseConfigText, readConfigFile, secretFileProblem, suggest } from '../../../src/config/file.js';
+import { checkRelayUrl, parseConfigText, readConfigFile } from '../../../src/config/file.js';
+import { suggest } from '../../../src/config/reader.js';
 import { Locator } from '../../../src/config/locate.js';
 import { REPO } from '../../helpers/run.js';
 
@@ -147,6 +148,14 @@ idle_timeout = "2m"
     assert.match(err('[relay.a]\nurl = "smtps://u@h"\npassword = "x"\npassword_file = "/y"\n'), /at most one of/);
     assert.match(err('[sender_table]\n"nobody" = "a@b.example"\n'), /t\.conf:2: sender_table\.nobody: the key must be/);
     assert.match(err('[relay.hold]\nurl = "smtps://h"\n'), /reserved/);
+    assert.equal(
+      err('[relay.a]\nurl = "smtps://h"\nfingerprint = ["ab:cd"]\n'),
+      't.conf:3: relay.a.fingerprint: "ab:cd" is not a SHA-256 fingerprint (64 hex digits, colons optional)',
+    );
+    assert.match(
+      err(`[relay.a]\nurl = "smtps://h"\nfingerprint = "${'ab'.repeat(32)}\\n"\n`),
+      /^t\.conf:3: relay\.a\.fingerprint: "(ab)+\\n" is not a SHA-256 fingerprint [^\n]*$/,
+    ); // one line
   });
 
   it('an inline password needs a private file', () => {
@@ -168,28 +177,6 @@ idle_timeout = "2m"
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
-  });
-
-  it('secret file permission rule: not others; group only the runner group', () => {
-    assert.equal(secretFileProblem({ mode: 0o100600, gid: 5 }, [0]), null);
-    assert.equal(secretFileProblem({ mode: 0o100640, gid: 5 }, [5]), null);
-    assert.match(secretFileProblem({ mode: 0o100640, gid: 5 }, [0])!, /group/);
-    assert.match(secretFileProblem({ mode: 0o100604, gid: 0 }, [0])!, /others/);
-  });
-
-  it('secret file fixes leave the file readable by the user that delivers mail', () => {
-    const outbox = { uid: 998, group: 'outbox' };
-    // Its own file: chmod 600 (what the README's environment table says).
-    assert.match(secretFileProblem({ mode: 0o100644, gid: 998, uid: 998 }, [998], outbox)!, /others \(mode 0644\); fix with: chmod 600 FILE$/);
-    // root:outbox (the privilege table's advice): keep the group, drop the others.
-    assert.match(secretFileProblem({ mode: 0o100644, gid: 998, uid: 0 }, [998], outbox)!, /fix with: chmod 640 FILE$/);
-    assert.equal(secretFileProblem({ mode: 0o100640, gid: 998, uid: 0 }, [998], outbox), null);
-    // root:root, read by outbox: chmod 600 would lock it out; give it the runner's group.
-    assert.match(secretFileProblem({ mode: 0o100644, gid: 0, uid: 0 }, [998], outbox)!, /fix with: chgrp outbox FILE && chmod 640 FILE$/);
-    assert.match(
-      secretFileProblem({ mode: 0o100640, gid: 0, uid: 0 }, [998], outbox)!,
-      /not the group of the user that delivers mail; fix with: chgrp outbox FILE && chmod 640 FILE$/,
-    );
   });
 
   it('durations: seconds as a number, strings in the notation of duration.ts, compound ones too', () => {
