@@ -1,4 +1,4 @@
-/** Unit tests of the configuration loader (src/config/file.ts, src/config/locate.ts). */
+/** Unit tests of the configuration loader (src/config/file.ts with keys.ts, reader.ts, sections.ts; src/config/locate.ts). */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
