@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { KNOWN_KEYS } from '../../src/config/file.js';
+import { KNOWN_KEYS } from '../../src/config/keys.js';
 import { BIN_DIR, REPO } from '../helpers/run.js';
 
 const MAN_DIR = path.join(BIN_DIR, 'man');

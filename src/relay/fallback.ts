@@ -1,5 +1,5 @@
 /**
- * config/fallback.ts — may a relay's fallback take its mail? Pure.
+ * relay/fallback.ts — may a relay's fallback take its mail? Pure.
  *
  * A fallback must never be less protected than the relay that failed for TLS reasons: a man in
  * the middle who answers STARTTLS with 502, or shows a self-signed certificate, must not get the
@@ -11,8 +11,8 @@
  * The runner (runner/runner.ts sessionWithFallbacks) skips a weaker fallback after a TLS failure
  * (connection failures still use it); `outbox config check` warns about every weaker fallback.
  */
-import type { RelaySettings } from './types.js';
-import { checkRelayUrl } from './file.js';
+import type { RelaySettings } from '../config/types.js';
+import { checkRelayUrl } from '../config/file.js';
 
 /** 0 = plain, 1 = TLS verified by CAs, 2 = TLS with certificate pins; null for a bad URL. */
 function strength(r: RelaySettings): number | null {

@@ -1,7 +1,7 @@
-/** Unit tests: config/fallback.ts, which fallbacks are weaker than their primary. */
+/** Unit tests: relay/fallback.ts, which fallbacks are weaker than their primary. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fallbackWarnings, weakerFallback } from '../../../src/config/fallback.js';
+import { fallbackWarnings, weakerFallback } from '../../../src/relay/fallback.js';
 
 const r = (name: string, url: string, extra: object = {}) => ({ name, url, ...extra });
 const PIN = ['ab'.repeat(32)];
