@@ -15,7 +15,7 @@ test('every size the README gives for the executable is the built one (MB, +-5%)
     Number(/the executable embeds Node and is (\d+) MB/.exec(readme)?.[1]),
     Number(/symbol tables stripped \(\d+ MB -> (\d+) MB/.exec(readme)?.[1]),
   ];
-  const deb = fs.readFileSync(path.join(REPO, 'scripts/build-deb'), 'utf8');
+  const deb = fs.readFileSync(path.join(REPO, 'scripts/package/build-deb'), 'utf8');
   claims.push(Number(/the executable is (\d+) MB/.exec(deb)?.[1]));
   for (const c of claims) assert.ok(Math.abs(c - mb) <= mb * 0.05, `README/build-deb say ${c} MB, build/outbox is ${mb.toFixed(1)} MB`);
 });

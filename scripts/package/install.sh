@@ -1,12 +1,12 @@
 #!/bin/sh
-# scripts/install.sh — install Outbox as this machine's sendmail (run as root; idempotent: a
-# second run changes nothing and says so). See README "Installation".
+# scripts/package/install.sh — install Outbox as this machine's sendmail (run as root; idempotent: a
+# second run changes nothing and says so). See docs/installation.md.
 #
-#   scripts/install.sh [--slim] [--force] [--timer | --no-service]
+#   scripts/package/install.sh [--slim] [--force] [--timer | --no-service]
 #
 #   --slim        the slim variant on the system's Node (>= 20) instead of the single
 #                 executable: build/slim/ -> /usr/local/lib/outbox, /usr/local/sbin/outbox a
-#                 symlink to its launcher (README "Slim variant"); without --slim, a slim
+#                 symlink to its launcher (docs/installation.md "Slim variant"); without --slim, a slim
 #                 installation is replaced by the executable
 #   --force       also replace a sendmail/mailq/newaliases that a Debian package owns (Postfix,
 #                 Exim, ...): the package's file is moved aside with dpkg-divert, so package
@@ -22,7 +22,7 @@
 #       that is not ours is kept as FILE.pre-outbox (dpkg-divert for package-owned files)
 #   /usr/local/bin/outbox -> the same: `outbox queue`, `mailq` on an ordinary user's PATH
 #   system user and group `outbox` (no login shell, home = the spool)
-#   /var/spool/outbox with its owners and modes (scripts/mkspool.sh)
+#   /var/spool/outbox with its owners and modes (scripts/package/mkspool.sh)
 #   /etc/outbox/outbox.conf (0644, outbox.conf.example with its settings commented out) if
 #       absent; never overwritten; the example itself as /etc/outbox/outbox.conf.example
 #   the manual pages sendmail(8), mailq(1), newaliases(8), outbox(8), outbox.conf(5) in
@@ -50,7 +50,7 @@ for a in "$@"; do
 done
 
 [ "$(id -u)" -eq 0 ] || { echo "install.sh: run as root" >&2; exit 77; }
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 changes=0
 say() { echo "install.sh: $*"; }
 changed() { say "$*"; changes=$((changes + 1)); }
@@ -74,7 +74,7 @@ for f in $LINKS; do
   pkg=$(owner_pkg "$f")
   if [ -n "$pkg" ] && [ "$force" -ne 1 ]; then
     echo "install.sh: $f belongs to the package '$pkg'. Remove that MTA first (apt remove $pkg)," >&2
-    echo "install.sh: install the Debian package (scripts/build-deb), or run again with --force to divert it." >&2
+    echo "install.sh: install the Debian package (scripts/package/build-deb), or run again with --force to divert it." >&2
     exit 73
   fi
 done
@@ -90,8 +90,8 @@ fi
 # 2. The executable (or the slim variant's files and a link to its launcher).
 if [ "$slim" -eq 1 ]; then
   if [ ! -x "$here/build/slim/outbox" ]; then
-    say "building build/slim (node scripts/build.mjs)"
-    (cd "$here" && node scripts/build.mjs) >&2
+    say "building build/slim (node scripts/build/build.mjs)"
+    (cd "$here" && node scripts/build/build.mjs) >&2
   fi
   mkdir -p "$LIBDIR"
   lib_changed=0
@@ -117,8 +117,8 @@ if [ "$slim" -eq 1 ]; then
   fi
 else
   if [ ! -x "$here/build/outbox" ]; then
-    say "building build/outbox (node scripts/build.mjs)"
-    (cd "$here" && node scripts/build.mjs) >&2
+    say "building build/outbox (node scripts/build/build.mjs)"
+    (cd "$here" && node scripts/build/build.mjs) >&2
   fi
   if [ -f "$BIN" ] && [ ! -L "$BIN" ] && cmp -s "$here/build/outbox" "$BIN"; then
     :
@@ -169,10 +169,10 @@ if ! getent passwd outbox >/dev/null; then
   changed "created user outbox"
 fi
 
-# 5. The spool: owners and modes as README "Privilege model" describes (mkspool.sh).
+# 5. The spool: owners and modes as docs/privilege-model.md describes (mkspool.sh).
 spool_before=$(stat -c '%n %U:%G %a' "$SPOOL" "$SPOOL"/tmp "$SPOOL"/msg "$SPOOL"/ctl "$SPOOL"/lock "$SPOOL"/run "$SPOOL"/incoming 2>/dev/null || true)
 [ -d "$SPOOL" ] || state_add "spool $SPOOL"
-sh "$here/scripts/mkspool.sh" "$SPOOL" outbox outbox
+sh "$here/scripts/package/mkspool.sh" "$SPOOL" outbox outbox
 spool_after=$(stat -c '%n %U:%G %a' "$SPOOL" "$SPOOL"/tmp "$SPOOL"/msg "$SPOOL"/ctl "$SPOOL"/lock "$SPOOL"/run "$SPOOL"/incoming)
 [ "$spool_before" = "$spool_after" ] || changed "spool $SPOOL: owners and modes set"
 
@@ -211,7 +211,7 @@ if [ ! -e "$ETC/outbox.conf" ]; then
   changed "created $ETC/outbox.conf"
 fi
 
-# 6b. Manual pages (built into build/man/ from docs/man/ by scripts/build.mjs).
+# 6b. Manual pages (built into build/man/ from docs/man/ by scripts/build/build.mjs).
 for page in $MANPAGES; do
   if [ -f "$here/build/man/${page#*/}" ]; then
     mkdir -p "$MANDIR/${page%%/*}"
@@ -223,9 +223,9 @@ done
 tmpdir=$(mktemp -d)
 trap 'rm -rf "$tmpdir"' EXIT
 for u in outbox.service outbox-queue.service; do
-  sed "s|@SBIN@|$SBIN|g" "$here/scripts/systemd/$u.in" > "$tmpdir/$u"
+  sed "s|@SBIN@|$SBIN|g" "$here/scripts/package/systemd/$u.in" > "$tmpdir/$u"
 done
-cp "$here/scripts/systemd/outbox-queue.timer" "$tmpdir/outbox-queue.timer"
+cp "$here/scripts/package/systemd/outbox-queue.timer" "$tmpdir/outbox-queue.timer"
 units_changed=0
 if [ -d "$(dirname "$UNITDIR")" ]; then
   mkdir -p "$UNITDIR"
@@ -250,7 +250,7 @@ if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     systemctl try-restart "$unit"
   fi
 else
-  say "systemd is not running here: start the daemon yourself (setpriv --reuid=outbox --regid=outbox --init-groups -- $BIN -bd), or run the queue from cron (/etc/cron.d/outbox: */5 * * * * outbox $BIN -q); see README \"Without systemd\""
+  say "systemd is not running here: start the daemon yourself (setpriv --reuid=outbox --regid=outbox --init-groups -- $BIN -bd), or run the queue from cron (/etc/cron.d/outbox: */5 * * * * outbox $BIN -q); see docs/installation.md, \"Without systemd\""
 fi
 
 if [ "$changes" -eq 0 ]; then say "nothing to change (0 changes)"; else say "$changes changes"; fi

@@ -1,6 +1,6 @@
 #!/bin/sh
-# scripts/mkspool.sh SPOOL OWNER GROUP — create (or repair) a system spool with the owners and
-# modes of README "Privilege model". Idempotent; never removes anything. Used by install.sh, the
+# scripts/package/mkspool.sh SPOOL OWNER GROUP — create (or repair) a system spool with the owners and
+# modes of docs/privilege-model.md. Idempotent; never removes anything. Used by install.sh, the
 # Debian package's postinst (shipped as /usr/lib/outbox/mkspool) and the privilege tests.
 #
 #   SPOOL            OWNER:GROUP 0711  others may traverse (to reach incoming/ and run/query.sock)

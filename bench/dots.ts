@@ -1,5 +1,4 @@
-#!/usr/bin/env node
-// scripts/bench-dots — what dot handling (sendmail WITHOUT -i) costs, against the same submission
+// bench/dots.ts — what dot handling (sendmail WITHOUT -i) costs, against the same submission
 // with -i, measured in one run on the same file.
 //
 // Input: 50 MB of dot-heavy text ("..\n.\n...x\n" repeated: every line starts with a dot, one in
@@ -9,18 +8,16 @@
 //  1. the median wall time, and the ratio (target <= 1.5);
 //  2. the peak RSS (ru_maxrss from /usr/bin/time) of each, and the ratio (target: the same
 //     memory, ratio <= 1.15: the strings of the 8 KB pieces grow V8's young generation a little);
-//  3. that the stored message is exactly what the README rule gives (one dot removed from each
+//  3. that the stored message is exactly what the documented rule gives (docs/command-line.md) (one dot removed from each
 //     ".." line): the benchmark fails rather than measure a wrong result.
 // Needs `npm run build` first (runs build/sendmail). Clean environment (no NODE_OPTIONS).
-// Usage: scripts/bench-dots [runs=7] [megabytes=50]
-import { spawn, spawnSync } from 'node:child_process';
+// Usage: node dist/bench/dots.js [runs=7] [megabytes=50]
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { SENDMAIL as sendmail } from '../test/helpers/run.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const sendmail = path.join(root, 'build', 'sendmail');
 const runs = Number(process.argv[2] ?? 7);
 const megabytes = Number(process.argv[3] ?? 50);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-bench-dots-'));
@@ -39,13 +36,13 @@ let blocks = 0;
 const inputBytes = fs.statSync(input).size;
 
 /** One submission: wall ms and peak RSS in MB (GNU time's %M), stdin from the file. */
-function runOnce(args) {
+function runOnce(args: string[]): Promise<{ ms: number; mb: number }> {
   fs.rmSync(spool, { recursive: true, force: true });
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const child = spawn('/usr/bin/time', ['-f', '%M', sendmail, ...args], { env, stdio: [fs.openSync(input, 'r'), 'ignore', 'pipe'] });
     let err = '';
-    child.stderr.on('data', (d) => (err += d));
+    child.stderr!.on('data', (d: Buffer) => (err += d));
     child.on('error', reject);
     child.on('close', (code) => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -58,16 +55,17 @@ function runOnce(args) {
 }
 
 /** The size of the one stored message body (after the header section we add). */
-function storedBodyBytes() {
+function storedBodyBytes(): number {
   const msgDir = path.join(spool, 'msg');
   const [name] = fs.readdirSync(msgDir);
+  if (name === undefined) throw new Error(`no message in ${msgDir}`);
   const data = fs.readFileSync(path.join(msgDir, name));
   return data.length - (data.indexOf('\n\n') + 2);
 }
 
-const median = (xs) => {
+const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
 const withI = ['-odq', '-i', 'rcpt@example.com'];
@@ -83,10 +81,13 @@ if (bodyI !== inputBytes || bodyDots !== expectDots) {
   throw new Error(`wrong stored size: -i ${bodyI} (want ${inputBytes}), without -i ${bodyDots} (want ${expectDots})`);
 }
 
-const a = { ms: [], mb: [] };
-const b = { ms: [], mb: [] };
+const a = { ms: [] as number[], mb: [] as number[] };
+const b = { ms: [] as number[], mb: [] as number[] };
 for (let i = 0; i < runs; i++) {
-  for (const [args, acc] of [[withI, a], [withoutI, b]]) {
+  for (const [args, acc] of [
+    [withI, a],
+    [withoutI, b],
+  ] as const) {
     const r = await runOnce(args);
     acc.ms.push(r.ms);
     acc.mb.push(r.mb);

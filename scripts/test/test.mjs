@@ -1,15 +1,15 @@
 #!/usr/bin/env node
-// scripts/test.mjs — the test runner: build (tsc + single executable), then every
+// scripts/test/test.mjs — the test runner: build (tsc + single executable), then every
 // dist/test/**/*.test.js under Node's test runner. Extra arguments filter test files by substring:
-//   node scripts/test.mjs mailq submit
-// It installs nothing: `npm test` (scripts/test.sh) first sets up what the suite needs, then runs it.
+//   node scripts/test/test.mjs mailq submit
+// It installs nothing: `npm test` (scripts/test/test.sh) first sets up what the suite needs, then runs it.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs')], { stdio: 'inherit' });
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+execFileSync(process.execPath, [path.join(root, 'scripts/build/build.mjs')], { stdio: 'inherit' });
 
 const files = [];
 const walk = (dir) => {

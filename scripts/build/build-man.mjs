@@ -1,7 +1,7 @@
-// scripts/build-man.mjs — the manual pages: docs/man/NAME.SECTION.md (Markdown, the one source of
+// scripts/build/build-man.mjs — the manual pages: docs/man/NAME.SECTION.md (Markdown, the one source of
 // each page's text) -> build/man/NAME.SECTION (roff), with remark-man (unified's Markdown-to-roff
 // compiler; GitHub-flavoured tables through remark-gfm). No hand-written roff anywhere.
-// Called by scripts/build.mjs; `man -l build/man/sendmail.8` shows a page.
+// Called by scripts/build/build.mjs; `man -l build/man/sendmail.8` shows a page.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 

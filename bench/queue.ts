@@ -1,5 +1,4 @@
-#!/usr/bin/env node
-// scripts/bench-queue — how Outbox copes with big queues: mailq time and memory, and the queue
+// bench/queue.ts — how Outbox copes with big queues: mailq time and memory, and the queue
 // runner's start-up delay, rate and memory, at 1,000, 10,000 and 100,000 queued messages, so
 // that the growth is visible (it should be linear or better).
 //
@@ -12,37 +11,38 @@
 //     127.0.0.1): time to the first delivered message, delivery rate, connections opened, and
 //     the runner's peak RSS, over the first DELIVER messages (default 5,000: then SIGTERM,
 //     which abandons nothing — the rest stays queued); --full delivers everything.
-// Needs a built tree (node scripts/build.mjs). Usage:
-//   scripts/bench-queue [--sizes=1000,10000,100000] [--deliver=5000] [--full]
+// Needs a built tree (npm run build). Usage:
+//   node dist/bench/queue.js [--sizes=1000,10000,100000] [--deliver=5000] [--full]
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { generateQueue } from '../test/helpers/queue-gen.js';
+import { cleanEnv, REPO, tempSpool } from '../test/helpers/run.js';
+import { relayEnv, watchPeakRss } from '../test/helpers/torture.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const dist = (p) => path.join(root, 'dist', p);
-const { generateQueue } = await import(dist('test/helpers/queue-gen.js'));
-const { relayEnv, watchPeakRss } = await import(dist('test/helpers/torture.js'));
-const { cleanEnv, tempSpool } = await import(dist('test/helpers/run.js'));
-
-const arg = (name, def) => {
+const arg = (name: string, def: string): string => {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
   return a ? a.slice(name.length + 3) : def;
 };
 const sizes = arg('sizes', '1000,10000,100000').split(',').map(Number);
 const full = process.argv.includes('--full');
 const deliverCap = full ? Infinity : Number(arg('deliver', '5000'));
-const mailqBin = path.join(root, 'build', 'mailq');
-const sendmailBin = path.join(root, 'build', 'sendmail');
+const mailqBin = path.join(REPO, 'build', 'mailq');
+const sendmailBin = path.join(REPO, 'build', 'sendmail');
+
+interface Measured {
+  ms: number;
+  rssKB: number;
+  bytes: number;
+}
 
 /** Run a command, drain stdout, return { ms, rssKB, bytes }. */
-function measure(cmd, args, env) {
+function measure(cmd: string, args: string[], env: Record<string, string | undefined>): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const child = spawn(cmd, args, { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'inherit'] });
     const peak = watchPeakRss(child, 20);
     let bytes = 0;
-    child.stdout.on('data', (d) => (bytes += d.length));
+    child.stdout.on('data', (d: Buffer) => (bytes += d.length));
     child.on('error', reject);
     child.on('close', (code) => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -52,11 +52,11 @@ function measure(cmd, args, env) {
   });
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const mb = (kb) => (kb / 1024).toFixed(0);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const mb = (kb: number): string => (kb / 1024).toFixed(0);
 
 const empty = tempSpool('outbox-bench-empty-');
-const baseline = [];
+const baseline: Measured[] = [];
 for (let i = 0; i < 3; i++) baseline.push(await measure(mailqBin, [], empty.env));
 empty.cleanup();
 const base = { ms: median(baseline.map((r) => r.ms)), rssKB: median(baseline.map((r) => r.rssKB)) };
@@ -64,14 +64,23 @@ console.log(`baseline: mailq on an empty spool ${base.ms.toFixed(0)} ms, ${mb(ba
 console.log('');
 console.log('messages | generate | mailq time | mailq RSS | runner: first delivery | delivered | rate msg/s | connections | runner RSS');
 
-const rows = [];
+const rows: {
+  n: number;
+  genMs: number;
+  mq: { ms: number; rssKB: number };
+  firstMs: number;
+  delivered: number;
+  rate: number;
+  connections: number;
+  runnerKB: number;
+}[] = [];
 for (const n of sizes) {
   const s = await relayEnv();
   try {
     let t0 = Date.now();
     generateQueue(s.t.spool, { count: n });
     const genMs = Date.now() - t0;
-    const runs = [];
+    const runs: Measured[] = [];
     for (let i = 0; i < 3; i++) runs.push(await measure(mailqBin, [], s.env));
     const mq = { ms: median(runs.map((r) => r.ms)), rssKB: Math.max(...runs.map((r) => r.rssKB)) };
 
@@ -79,11 +88,17 @@ for (const n of sizes) {
     const target = Math.min(n, deliverCap);
     t0 = Date.now();
     let firstMs = NaN;
-    void s.relay.waitFor(1, 3_600_000).then(() => (firstMs = Date.now() - t0), () => {});
+    void s.relay.waitFor(1, 3_600_000).then(
+      () => (firstMs = Date.now() - t0),
+      () => {},
+    );
     const child = spawn(sendmailBin, ['-q'], { env: cleanEnv(s.env), stdio: ['ignore', 'ignore', 'inherit'] });
     const peak = watchPeakRss(child);
     const exited = new Promise((r) => child.on('close', r));
-    const reached = s.relay.waitFor(target, 3_600_000).then(() => Date.now() - t0, () => NaN);
+    const reached = s.relay.waitFor(target, 3_600_000).then(
+      () => Date.now() - t0,
+      () => NaN,
+    );
     const doneMs = await Promise.race([reached, exited.then(() => Date.now() - t0)]);
     if (s.relay.received.length < n) child.kill('SIGTERM');
     await exited;
@@ -101,7 +116,7 @@ for (const n of sizes) {
 
 console.log('');
 // Per 1,000 messages, net of the empty-spool start-up: flat = linear growth.
-const per1k = (ms, n) => (Math.max(0, ms - base.ms) / (n / 1000)).toFixed(1);
+const per1k = (ms: number, n: number): string => (Math.max(0, ms - base.ms) / (n / 1000)).toFixed(1);
 for (const r of rows) {
   console.log(
     `${r.n} messages: mailq ${per1k(r.mq.ms, r.n)} ms per 1,000 messages, mailq RSS ${mb(r.mq.rssKB - base.rssKB)} MB over the empty baseline, ` +
