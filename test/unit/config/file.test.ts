@@ -179,7 +179,7 @@ idle_timeout = "2m"
 
   it('secret file fixes leave the file readable by the user that delivers mail', () => {
     const outbox = { uid: 998, group: 'outbox' };
-    // Its own file: chmod 600 (what the environment table of docs/configuration.md says).
+    // Its own file: chmod 600 (what the README's environment table says).
     assert.match(secretFileProblem({ mode: 0o100644, gid: 998, uid: 998 }, [998], outbox)!, /others \(mode 0644\); fix with: chmod 600 FILE$/);
     // root:outbox (the privilege table's advice): keep the group, drop the others.
     assert.match(secretFileProblem({ mode: 0o100644, gid: 998, uid: 0 }, [998], outbox)!, /fix with: chmod 640 FILE$/);
