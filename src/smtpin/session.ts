@@ -2,7 +2,7 @@
  * smtpin/session.ts — the SMTP server engine: one session, from greeting to QUIT.
  *
  * The same engine runs `sendmail -bs` (stdio.ts, stdin/stdout) and every connection of
- * `outbox serve` (serve.ts, TCP and TLS): there is one implementation of the dialogue and one
+ * `outbox serve` (listener.ts, TCP and TLS): there is one implementation of the dialogue and one
  * commit path. Each message is committed with src/submit/submit.ts's submit() — the same
  * durable commit as the command line — while the DATA bytes stream through it (never buffered
  * whole); `250 2.0.0 Ok: queued as ID` is sent only after submit() resolved, i.e. after the
@@ -20,7 +20,7 @@
  * replies are flushed with back-pressure before reading more.
  *
  * Throws nothing: run() resolves to how the session ended.
- * Next: stdio.ts, serve.ts; pure pieces in protocol.ts and input.ts.
+ * Next: stdio.ts, listener.ts; pure pieces in protocol.ts and input.ts.
  */
 import { expandRecipient } from '../config/aliases.js';
 import { EX_CONFIG, EX_NOUSER } from '../sysexits.js';

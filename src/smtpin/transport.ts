@@ -5,7 +5,7 @@
  * A write waits for 'drain' when the stream's buffer is full, at most `timeoutMs`: a client that
  * sends commands but never reads the replies is dropped instead of growing our output buffer.
  * Throws (from the write promise) the stream's error or TimeoutError.
- * Next: session.ts (the engine), stdio.ts and serve.ts (the two users).
+ * Next: session.ts (the engine), stdio.ts and listener.ts (the two users).
  */
 import type { InputQueue } from './input.js';
 import { TimeoutError } from './input.js';
