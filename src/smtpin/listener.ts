@@ -50,7 +50,9 @@ import { AuthThrottle, senderLoginMismatch, UsersFile } from './auth.js';
 import { dropToSpoolOwner } from '../spool/privileges.js';
 import { InputQueue } from './input.js';
 import { isLoopback } from './protocol.js';
-import { SmtpSession, type Authenticator, type Transport } from './session.js';
+import { SmtpSession } from './session.js';
+import type { Authenticator } from './sasl.js';
+import type { Transport } from './transport.js';
 import { feed, writer } from './transport.js';
 
 export const DEFAULT_MAX_CLIENTS = 100;
