@@ -1,22 +1,23 @@
 /**
  * cli/usage.ts — the usage text of every command, in one place.
  *
- * `--help` prints these texts (exit 0) and usage errors quote them, so what a command says it
- * takes and what it takes cannot drift apart in two copies. sendmail's flag list is generated
+ * `--help` prints these texts (exit 0); a usage error is one line that points at them
+ * (commands/args.ts usageError). sendmail's flag list is generated
  * from the flag table itself (FLAGS in cli/flags.ts), the one source of the flags. The manual
  * pages' SYNOPSIS sections are generated from these forms too (synopsis(), filled in by
  * scripts/build-man.mjs), so docs/man/*.md hold no copy. In the forms, UPPERCASE words are
  * placeholders and everything else is typed as written.
  *
- * Pure text; loaded only for --help and usage errors, never on the submit path.
- * Used by src/main.ts (sendmail, mailq, newaliases, outbox) and src/commands/outbox.ts (subcommands).
+ * Pure text; loaded only for --help (and `outbox check --queue`'s UNKNOWN line), never on the
+ * submit path. Used by src/main.ts (sendmail, mailq, newaliases), src/commands/outbox.ts and
+ * commands/queue.ts (outbox), queue/check-queue.ts, and scripts/build-man.mjs (the SYNOPSIS).
  */
 import { FLAGS } from './flags.js';
 
 export interface CommandUsage {
   /** One line for `outbox --help`'s list of commands. */
   summary: string;
-  /** The usage lines, starting with "usage: ". The first line alone is quoted by one-line errors. */
+  /** The usage lines, starting with "usage: "; lines of forms start with "usage: " or spaces + "outbox ". */
   usage: string;
 }
 
