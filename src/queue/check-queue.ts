@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Io } from '../io.js';
 import { loadConfig } from '../config/config.js';
-import { takeConfigFlag } from '../config/config-flag.js';
+import { parseForm, value } from '../commands/args.js';
 import { parseDuration } from '../duration.js';
 import { pendingRecipients } from '../spool/format.js';
 import { listIds, readControlSync, spoolPaths } from '../spool/spool.js';
@@ -130,21 +130,18 @@ export async function command(args: string[], io: Io): Promise<number> {
   const t: Thresholds = { maxAgeMs: 3600_000, maxHeld: 0 };
   let configFile: string | undefined;
   try {
-    const taken = takeConfigFlag(args);
-    configFile = taken.configFile;
-    const rest = taken.rest;
-    for (let i = 0; i < rest.length; i++) {
-      const a = rest[i]!;
-      if (a === '--queue') continue;
-      if (a === '--max-age') {
-        const v = parseDuration(rest[++i] ?? '');
-        if (v === null || v <= 0) return unknown(io, `--max-age: a duration like 30m, 2h or 1d (${USAGE})`);
-        t.maxAgeMs = v;
-      } else if (a === '--max-held') {
-        const v = rest[++i] ?? '';
-        if (!/^\d+$/.test(v)) return unknown(io, `--max-held: a count of messages (${USAGE})`);
-        t.maxHeld = Number(v);
-      } else return unknown(io, `unknown argument ${JSON.stringify(a)} (${USAGE})`);
+    const p = parseForm('check --queue', args);
+    configFile = p.configFile;
+    const maxAge = value(p, 'max-age');
+    if (maxAge !== undefined) {
+      const v = parseDuration(maxAge);
+      if (v === null || v <= 0) return unknown(io, `--max-age: a duration like 30m, 2h or 1d (${USAGE})`);
+      t.maxAgeMs = v;
+    }
+    const maxHeld = value(p, 'max-held');
+    if (maxHeld !== undefined) {
+      if (!/^\d+$/.test(maxHeld)) return unknown(io, `--max-held: a count of messages (${USAGE})`);
+      t.maxHeld = Number(maxHeld);
     }
   } catch (e) {
     return unknown(io, (e as Error).message);

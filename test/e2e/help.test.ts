@@ -63,13 +63,13 @@ test('every outbox command and subcommand prints its usage on --help (and -h, an
   assert.match(bad.stderr, /frobnicate: unknown command/);
 });
 
-test('usage errors quote the same text', async () => {
+test('usage errors are one line naming the command and where its usage is', async () => {
   const r = await run(OUTBOX, ['deliver', 'not-an-id'], { env });
   assert.equal(r.code, 64);
-  assert.ok(r.stderr.includes(`(${commandUsage('deliver')})`), r.stderr);
+  assert.equal(r.stderr, 'outbox: deliver: "not-an-id" is not a queue id (12 characters, as mailq shows them) (see outbox deliver --help)\n');
   const q = await run(OUTBOX, ['queue', 'frobnicate'], { env });
   assert.equal(q.code, 64);
-  assert.ok(q.stderr.endsWith(commandUsage('queue') + '\n'), q.stderr);
+  assert.equal(q.stderr, 'outbox: queue: frobnicate: unknown subcommand (expected hold, release, requeue, delete, show) (see outbox queue --help)\n');
   assert.match(commandUsage('queue'), /7d, 2w\)/, 'the ages that work, up to weeks');
 });
 

@@ -1,10 +1,6 @@
 /**
- * smtpin/serve.ts — `outbox serve`: the optional SMTP listener (off unless you run it).
- *
- *   outbox serve [-C FILE] [--listen HOST:PORT]... [--auth-users FILE] [--tls-cert FILE]
- *                [--tls-key FILE] [--max-clients N] [--idle-timeout SECONDS]
- *                [--sender-login-match remote|always|never]
- *   outbox serve --hash-password [USER]        print a users-file entry (password on stdin)
+ * smtpin/listener.ts — the optional SMTP listener that `outbox serve` runs (commands/serve.ts
+ * parses its options; off unless you run it).
  *
  * Settings come from the `[listener]` table of the configuration file (config.listener,
  * ListenerSettings in src/config/types.ts); a command-line option replaces the file's key.
@@ -35,29 +31,29 @@
  * After commits, when `delivery` is background and a relay is configured and no queue daemon
  * runs, one queue run (`outbox -q`) is started shortly after new mail arrived, at most one at a
  * time. Stops on SIGTERM/SIGINT (open sessions are closed; uncommitted DATA is discarded).
- * Throws OutboxError: EX_USAGE (options), EX_CONFIG (settings), EX_OSERR (cannot listen).
+ * Throws OutboxError: EX_CONFIG (settings), EX_OSERR (cannot listen).
  */
 import { openLog, type Log } from '../log/log.js';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { spawn } from 'node:child_process';
-import { parseArgs } from 'node:util';
 import type { Io } from '../io.js';
 import { currentUser } from '../passwd.js';
-import { loadConfig, type Config } from '../config/config.js';
+import type { Config } from '../config/config.js';
 import type { ListenerSettings } from '../config/types.js';
 import { relayConfigured } from '../relay/env.js';
 import { runningDaemon } from '../submit/kick.js';
 import { selfCommand } from '../submit/child.js';
-import { EX_CONFIG, EX_OK, EX_OSERR, EX_USAGE, OutboxError } from '../sysexits.js';
-import { AuthThrottle, hashPassword, senderLoginMismatch, UsersFile } from './auth.js';
+import { EX_CONFIG, EX_OK, EX_OSERR, OutboxError } from '../sysexits.js';
+import { AuthThrottle, senderLoginMismatch, UsersFile } from './auth.js';
 import { dropToSpoolOwner } from '../spool/privileges.js';
 import { InputQueue } from './input.js';
 import { isLoopback } from './protocol.js';
-import { SmtpSession, type Authenticator, type Transport } from './session.js';
+import { SmtpSession } from './session.js';
+import type { Authenticator } from './sasl.js';
+import type { Transport } from './transport.js';
 import { feed, writer } from './transport.js';
-import { commandUsage } from '../cli/usage.js';
 
 export const DEFAULT_MAX_CLIENTS = 100;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
@@ -143,96 +139,6 @@ function makeKicker(config: Config): () => void {
     if (!timer) timer = setTimeout(startRun, 500);
   };
   return schedule;
-}
-
-interface Options {
-  listener: ListenerSettings;
-  configFile?: string;
-}
-
-function parseOptions(args: string[], io: Io): Options | { hashUser: string | null } {
-  let v;
-  try {
-    v = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string', short: 'C' },
-        listen: { type: 'string', multiple: true },
-        'auth-users': { type: 'string' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        'max-clients': { type: 'string' },
-        'idle-timeout': { type: 'string' },
-        'sender-login-match': { type: 'string' },
-        'hash-password': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new OutboxError(EX_USAGE, `serve: ${(e as Error).message}`);
-  }
-  const o = v.values;
-  if (o.help) {
-    io.stdout.write(commandUsage('serve') + '\n');
-    return { hashUser: '\0help' };
-  }
-  if (o['hash-password']) {
-    if (v.positionals.length > 1) throw new OutboxError(EX_USAGE, 'serve --hash-password: at most one user name');
-    return { hashUser: v.positionals[0] ?? null };
-  }
-  if (v.positionals.length > 0) throw new OutboxError(EX_USAGE, `serve: unexpected argument ${v.positionals[0]}`);
-  const int = (name: string, s: string | undefined): number | undefined => {
-    if (s === undefined) return undefined;
-    if (!/^\d+(\.\d+)?$/.test(s) || Number(s) <= 0) throw new OutboxError(EX_USAGE, `serve: --${name} needs a positive number`);
-    return Number(s);
-  };
-  const listener: ListenerSettings = { listen: o.listen ?? [] };
-  if (o['auth-users']) listener.authUsersFile = o['auth-users'];
-  if (o['tls-cert']) listener.tlsCert = o['tls-cert'];
-  if (o['tls-key']) listener.tlsKey = o['tls-key'];
-  const mc = int('max-clients', o['max-clients']);
-  if (mc !== undefined) listener.maxClients = Math.floor(mc);
-  const it = int('idle-timeout', o['idle-timeout']);
-  if (it !== undefined) listener.idleTimeoutMs = Math.round(it * 1000);
-  const slm = o['sender-login-match'];
-  if (slm !== undefined) {
-    if (slm !== 'remote' && slm !== 'always' && slm !== 'never') throw new OutboxError(EX_USAGE, 'serve: --sender-login-match needs remote, always or never');
-    listener.senderLoginMatch = slm;
-  }
-  return { listener, ...(o.config ? { configFile: o.config } : {}) };
-}
-
-async function readAll(stdin: AsyncIterable<Buffer | string>): Promise<string> {
-  let s = '';
-  for await (const c of stdin) {
-    s += typeof c === 'string' ? c : c.toString('utf8');
-    if (s.length > 4096) throw new OutboxError(EX_USAGE, 'serve --hash-password: password too long');
-  }
-  return s;
-}
-
-export async function command(args: string[], io: Io): Promise<number> {
-  const parsed = parseOptions(args, io);
-  if ('hashUser' in parsed) {
-    if (parsed.hashUser === '\0help') return EX_OK;
-    const pw = (await readAll(io.stdin)).replace(/\r?\n$/, '');
-    if (pw === '') throw new OutboxError(EX_USAGE, 'serve --hash-password: give the password on standard input');
-    if (parsed.hashUser !== null && !/^[^\s:#][^\s:]*$/.test(parsed.hashUser)) throw new OutboxError(EX_USAGE, 'serve --hash-password: bad user name');
-    const h = await hashPassword(pw);
-    io.stdout.write(parsed.hashUser !== null ? `${parsed.hashUser}:${h}\n` : `${h}\n`);
-    return EX_OK;
-  }
-  const config = loadConfig({ ...(parsed.configFile ? { file: parsed.configFile } : {}) });
-  const fromFile: Partial<ListenerSettings> = config.listener ?? {};
-  const cli = parsed.listener;
-  const settings: ListenerSettings = {
-    ...fromFile,
-    ...cli,
-    listen: cli.listen.length > 0 ? cli.listen : ([] as string[]).concat(fromFile.listen ?? []),
-  };
-  const addrs = checkListener(settings);
-  return serve(config, settings, addrs);
 }
 
 export async function serve(config: Config, settings: ListenerSettings, addrs: ListenAddress[]): Promise<number> {
