@@ -5,12 +5,12 @@
  * (commands/args.ts usageError). sendmail's flag list is generated
  * from the flag table itself (FLAGS in cli/flags.ts), the one source of the flags. The manual
  * pages' SYNOPSIS sections are generated from these forms too (synopsis(), filled in by
- * scripts/build-man.mjs), so docs/man/*.md hold no copy. In the forms, UPPERCASE words are
+ * scripts/build/build-man.mjs), so docs/man/*.md hold no copy. In the forms, UPPERCASE words are
  * placeholders and everything else is typed as written.
  *
  * Pure text; loaded only for --help (and `outbox check --queue`'s UNKNOWN line), never on the
  * submit path. Used by src/main.ts (sendmail, mailq, newaliases), src/commands/outbox.ts and
- * commands/queue.ts (outbox), queue/check-queue.ts, and scripts/build-man.mjs (the SYNOPSIS).
+ * commands/queue.ts (outbox), commands/check-queue.ts, and scripts/build/build-man.mjs (the SYNOPSIS).
  */
 import { FLAGS } from './flags.js';
 

@@ -1,6 +1,6 @@
 /**
  * commands/check.ts — `outbox check [-C FILE] [--timeout SECONDS] [--ports LIST] [RELAY...]`
- * (`outbox check --queue ...` is the queue's monitoring check: queue/check-queue.ts):
+ * (`outbox check --queue ...` is the queue's monitoring check: commands/check-queue.ts):
  * why is mail not going out? For each configured relay (or the ones named), within bounded time:
  *   - TCP reachability of ports 587, 465 and 25 (and the relay's own port), in parallel; a port
  *     that does not answer is reported plainly as blocked ("port 25 blocked" is the everyday case);
@@ -540,8 +540,8 @@ async function session(
 const MARK: Record<Level, string> = { ok: 'ok  ', info: '    ', warn: 'WARN', fail: 'FAIL', config: 'FAIL' };
 
 export async function command(args: string[], io: Io): Promise<number> {
-  // The queue monitoring check (monitoring-plugins exit codes): queue/check-queue.ts.
-  if (args.includes('--queue')) return (await import('../queue/check-queue.js')).command(args, io);
+  // The queue monitoring check (monitoring-plugins exit codes): commands/check-queue.ts.
+  if (args.includes('--queue')) return (await import('./check-queue.js')).command(args, io);
   const p = parseForm('check', args);
   const configFile = p.configFile;
   let stepMs: number | undefined;

@@ -1,5 +1,5 @@
 /**
- * queue/check-queue.ts — `outbox check --queue [-C FILE] [--max-age DURATION] [--max-held N]`:
+ * commands/check-queue.ts — `outbox check --queue [-C FILE] [--max-age DURATION] [--max-held N]`:
  * a monitoring check of the queue with the monitoring-plugins conventions (Nagios, Icinga,
  * Sensu, Zabbix's Nagios bridge): one status line, perfdata after `|`, more causes on the
  * following lines (long output), and the exit status
@@ -17,11 +17,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Io } from '../io.js';
 import { loadConfig } from '../config/config.js';
-import { parseForm, value } from '../commands/args.js';
+import { parseForm, value } from './args.js';
 import { parseDuration } from '../duration.js';
 import { pendingRecipients } from '../spool/format.js';
 import { listIds, readControlSync, spoolPaths } from '../spool/spool.js';
-import { ProblemSummary, formatGroup, type ProblemGroup } from './problems.js';
+import { ProblemSummary, formatGroup, type ProblemGroup } from '../queue/problems.js';
 import { type UsageTable, addUsage, usageReport, userLimits } from '../spool/usage.js';
 import { passwdEntry } from '../passwd.js';
 import { usageForm } from '../cli/usage.js';
