@@ -8,7 +8,7 @@
  *
  * This is the only module that decides the exit status, and run() the only place that exits.
  * Every mode is loaded lazily (await import) so that a submission does not pay for the SMTP
- * client, the parser of other modes, or commander. Any unexpected error exits 75 (EX_TEMPFAIL)
+ * client or the parsers of other modes. Any unexpected error exits 75 (EX_TEMPFAIL)
  * with one line on stderr, never 0 and never a stack trace on stdout.
  */
 import { EX_IOERR, EX_OK, EX_TEMPFAIL, OutboxError, describeError, exitCodeOf } from './sysexits.js';
@@ -87,7 +87,7 @@ export const OUTBOX_VERSION: string = pkg.version;
 export async function main(name: string, args: string[], io: Io): Promise<number> {
   const prog = name === 'mailq' || name === 'newaliases' || name === 'outbox' ? name : 'sendmail';
   try {
-    if (prog === 'outbox' && args.length > 0 && (!args[0]!.startsWith('-') || args[0] === '--help' || args[0] === '-h')) {
+    if (prog === 'outbox' && (args.length === 0 || !args[0]!.startsWith('-') || args[0] === '--help' || args[0] === '-h')) {
       if (args[0] === 'deliver') await checkAddressSpace();
       const { outboxCommand } = await import('./commands/outbox.js');
       return await outboxCommand(args, io);

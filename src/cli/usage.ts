@@ -1,20 +1,23 @@
 /**
  * cli/usage.ts — the usage text of every command, in one place.
  *
- * `--help` prints these texts (exit 0) and usage errors quote them, so what a command says it
- * takes and what it takes cannot drift apart in two copies. sendmail's flag list is generated
- * from the flag table itself (FLAGS in cli/flags.ts), the one source of the flags. (A later
- * restructuring generates man pages from one source; until then this module is that source.)
+ * `--help` prints these texts (exit 0); a usage error is one line that points at them
+ * (commands/args.ts usageError). sendmail's flag list is generated
+ * from the flag table itself (FLAGS in cli/flags.ts), the one source of the flags. The manual
+ * pages' SYNOPSIS sections are generated from these forms too (synopsis(), filled in by
+ * scripts/build/build-man.mjs), so docs/man/*.md hold no copy. In the forms, UPPERCASE words are
+ * placeholders and everything else is typed as written.
  *
- * Pure text; loaded only for --help and usage errors, never on the submit path.
- * Used by src/main.ts (sendmail, mailq, newaliases, outbox) and src/commands/outbox.ts (subcommands).
+ * Pure text; loaded only for --help (and `outbox check --queue`'s UNKNOWN line), never on the
+ * submit path. Used by src/main.ts (sendmail, mailq, newaliases), src/commands/outbox.ts and
+ * commands/queue.ts (outbox), commands/check-queue.ts, and scripts/build/build-man.mjs (the SYNOPSIS).
  */
 import { FLAGS } from './flags.js';
 
 export interface CommandUsage {
   /** One line for `outbox --help`'s list of commands. */
   summary: string;
-  /** The usage lines, starting with "usage: ". The first line alone is quoted by one-line errors. */
+  /** The usage lines, starting with "usage: "; lines of forms start with "usage: " or spaces + "outbox ". */
   usage: string;
 }
 
@@ -67,31 +70,51 @@ export function commandUsage(name: string): string {
   return u.usage;
 }
 
-/** The forms of a command's usage on one line ("usage: A | B"), for one-line error messages. */
-export function usageLine(name: string): string {
-  const forms = commandUsage(name)
+/** The forms of a command ("outbox check [-C FILE] ..."), without "usage:" and notes. */
+export function commandForms(name: string): string[] {
+  return commandUsage(name)
     .split('\n')
     .filter((l) => /^(usage:)?\s+outbox /.test(l) || l.startsWith('usage: '))
-    .map((l) => l.replace(/^usage:\s*|^\s+/, ''));
-  return `usage: ${forms.join(' | ')}`;
+    .map((l) => l.replace(/^usage:\s*|^\s+/, '').split(/\s{3,}/)[0]!);
 }
 
 /** The one form of a command's usage that contains `marker`, as "usage: outbox ...". */
 export function usageForm(name: string, marker: string): string {
-  const line = commandUsage(name)
-    .split('\n')
-    .find((l) => l.includes(marker));
-  if (!line) throw new Error(`no usage form of outbox ${name} with ${marker}`);
-  return `usage: ${line.replace(/^usage:\s*|^\s+/, '')}`;
+  const form = commandForms(name).find((l) => l.includes(marker));
+  if (!form) throw new Error(`no usage form of outbox ${name} with ${marker}`);
+  return `usage: ${form}`;
+}
+
+/** The forms of sendmail, mailq and newaliases, each with what it does. */
+const PROGRAM_FORMS: Readonly<Record<string, readonly (readonly [string, string])[]>> = {
+  sendmail: [
+    ['sendmail [FLAGS] [--] [RECIPIENT...]', 'send the message on standard input'],
+    ['sendmail -t [FLAGS] [RECIPIENT...]', 'the recipients from its To:, Cc: and Bcc:'],
+    [
+      'sendmail -bs | -bp | -bi | -bv ADDRESS... | -bd [-qINTERVAL] | -q[INTERVAL]',
+      'SMTP on stdio, list the queue, check aliases, verify addresses, queue daemon, run the queue',
+    ],
+  ],
+  mailq: [
+    ['mailq [-C FILE] [--json]', 'list the queue; --json: one JSON object per message'],
+    ['sendmail -bp', 'the same'],
+  ],
+  newaliases: [
+    ['newaliases [-C FILE]', 'check the aliases file (there is no database to rebuild)'],
+    ['sendmail -bi', 'the same'],
+  ],
+};
+
+/** `usage: A   what A does` then the other forms aligned under it. */
+function formLines(forms: readonly (readonly [string, string])[]): string[] {
+  return forms.map(([f, what], i) => `${i === 0 ? 'usage: ' : '       '}${f}   ${what}`);
 }
 
 function sendmailUsage(): string {
   const arg = (takes: string) => (takes === 'value' ? ' VALUE' : takes === 'optional-attached' ? '[VALUE]' : '');
   const rows = FLAGS.map((r) => `  -${(r.flag + arg(r.takes)).padEnd(9)} ${r.meaning}`);
   return [
-    'usage: sendmail [flags] [--] [recipient ...]   send the message on standard input',
-    '       sendmail -bs | -bp | -bi | -bv ADDRESS... | -q[INTERVAL] | -bd   SMTP on stdio, list the',
-    '                queue, check aliases, verify addresses, run the queue, queue daemon',
+    ...formLines(PROGRAM_FORMS.sendmail!),
     'Flags may be grouped (-ti) and take values attached (-fuser@x) or separate (-f user@x).',
     ...rows,
     '  --version  print the version',
@@ -100,27 +123,40 @@ function sendmailUsage(): string {
   ].join('\n');
 }
 
+/** The forms of `outbox` itself, before its commands'. */
+const SELF_FORMS: readonly (readonly [string, string])[] = [
+  ['outbox COMMAND [ARGS...]', "outbox COMMAND --help: that command's usage"],
+  ['outbox [FLAGS] [--] [RECIPIENT...]', 'the same as sendmail (sendmail --help)'],
+];
+
 function outboxUsage(): string {
   const names = Object.keys(COMMAND_USAGE).sort();
   const width = Math.max(...names.map((n) => n.length));
-  return [
-    "usage: outbox COMMAND [ARGS...]       (outbox COMMAND --help: that command's usage)",
-    '       outbox [sendmail flags] [--] [recipient ...]   the same as sendmail (sendmail --help)',
-    'commands:',
-    ...names.map((n) => `  ${n.padEnd(width)}  ${COMMAND_USAGE[n]!.summary}`),
-  ].join('\n');
+  return [...formLines(SELF_FORMS), 'commands:', ...names.map((n) => `  ${n.padEnd(width)}  ${COMMAND_USAGE[n]!.summary}`)].join('\n');
 }
 
 /** The usage of a program by the name it was called as: sendmail, mailq, newaliases, outbox. */
 export function programUsage(prog: string): string {
   switch (prog) {
     case 'mailq':
-      return 'usage: mailq [-C FILE] [--json]   list the queue (= sendmail -bp); --json: one JSON object per message';
     case 'newaliases':
-      return 'usage: newaliases [-C FILE]   check the aliases file (= sendmail -bi; there is no database to rebuild)';
+      return formLines(PROGRAM_FORMS[prog]!).join('\n');
     case 'outbox':
       return outboxUsage();
     default:
       return sendmailUsage();
   }
+}
+
+/**
+ * The SYNOPSIS lines of a manual page (sendmail, mailq, newaliases, outbox), as plain forms.
+ * outbox(8) lists every command's forms, in the order of COMMAND_USAGE.
+ */
+export function synopsis(page: string): string[] {
+  if (page !== 'outbox') {
+    const forms = PROGRAM_FORMS[page];
+    if (!forms) throw new Error(`no synopsis for ${page}`);
+    return forms.map(([f]) => f);
+  }
+  return [SELF_FORMS[1]![0], ...Object.keys(COMMAND_USAGE).flatMap(commandForms), 'outbox help [COMMAND]', 'outbox COMMAND --help'];
 }

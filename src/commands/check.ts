@@ -1,6 +1,6 @@
 /**
  * commands/check.ts — `outbox check [-C FILE] [--timeout SECONDS] [--ports LIST] [RELAY...]`
- * (`outbox check --queue ...` is the queue's monitoring check: queue/check-queue.ts):
+ * (`outbox check --queue ...` is the queue's monitoring check: commands/check-queue.ts):
  * why is mail not going out? For each configured relay (or the ones named), within bounded time:
  *   - TCP reachability of ports 587, 465 and 25 (and the relay's own port), in parallel; a port
  *     that does not answer is reported plainly as blocked ("port 25 blocked" is the everyday case);
@@ -29,7 +29,7 @@ import * as tls from 'node:tls';
 import { EX_CONFIG, EX_OK, EX_UNAVAILABLE, EX_USAGE, OutboxError } from '../sysexits.js';
 import type { Io } from '../io.js';
 import { loadConfig, type Config } from '../config/config.js';
-import { takeConfigFlag } from '../config/config-flag.js';
+import { parseForm, usageError, value } from './args.js';
 import { checkRelayUrl, normalizeFingerprint, type ParsedRelayUrl } from '../config/file.js';
 import { certNames, relayPins, relaySecureContext, relayTimeouts, relayTlsOptions } from '../relay/tls.js';
 import { tlsFailureText } from '../relay/tls-errors.js';
@@ -37,7 +37,6 @@ import { relaysFor } from '../runner/routing.js';
 import { resolveOauthToken, resolveSecret, secretReader, type SecretReader } from '../config/credentials.js';
 import type { RelaySettings } from '../config/types.js';
 import { domainReport, loginAddress } from '../config/domain.js';
-import { usageLine } from '../cli/usage.js';
 import { relayLimits } from '../config/limits.js';
 import { spoolPaths } from '../spool/spool.js';
 
@@ -541,24 +540,24 @@ async function session(
 const MARK: Record<Level, string> = { ok: 'ok  ', info: '    ', warn: 'WARN', fail: 'FAIL', config: 'FAIL' };
 
 export async function command(args: string[], io: Io): Promise<number> {
-  // The queue monitoring check (monitoring-plugins exit codes): queue/check-queue.ts.
-  if (args.includes('--queue')) return (await import('../queue/check-queue.js')).command(args, io);
-  const { configFile, rest } = takeConfigFlag(args);
+  // The queue monitoring check (monitoring-plugins exit codes): commands/check-queue.ts.
+  if (args.includes('--queue')) return (await import('./check-queue.js')).command(args, io);
+  const p = parseForm('check', args);
+  const configFile = p.configFile;
   let stepMs: number | undefined;
   let ports = STANDARD_PORTS;
-  const names: string[] = [];
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    if (a === '--timeout') {
-      const v = Number(rest[++i]);
-      if (!(v > 0 && v <= 300)) throw new OutboxError(EX_USAGE, '--timeout: seconds per step, 1 to 300');
-      stepMs = v * 1000;
-    } else if (a === '--ports') {
-      const v = (rest[++i] ?? '').split(',').map(Number);
-      if (v.length === 0 || v.some((n) => !(Number.isInteger(n) && n > 0 && n < 65536))) throw new OutboxError(EX_USAGE, '--ports: a list like 587,465,25');
-      ports = v;
-    } else if (a.startsWith('-')) throw new OutboxError(EX_USAGE, `check: unknown option ${a} (${usageLine('check')})`);
-    else names.push(a);
+  const names = p.operands;
+  const timeout = value(p, 'timeout');
+  if (timeout !== undefined) {
+    const v = Number(timeout);
+    if (!(v > 0 && v <= 300)) throw usageError('check', '--timeout: seconds per step, 1 to 300');
+    stepMs = v * 1000;
+  }
+  const portList = value(p, 'ports');
+  if (portList !== undefined) {
+    const v = portList.split(',').map(Number);
+    if (v.length === 0 || v.some((n) => !(Number.isInteger(n) && n > 0 && n < 65536))) throw usageError('check', '--ports: a list like 587,465,25');
+    ports = v;
   }
   const config: Config = loadConfig(configFile !== undefined ? { file: configFile } : {});
   const env = process.env;

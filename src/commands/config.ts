@@ -16,7 +16,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EX_CONFIG, EX_NOINPUT, EX_OK, EX_USAGE, OutboxError } from '../sysexits.js';
+import { EX_CONFIG, EX_NOINPUT, EX_OK, OutboxError } from '../sysexits.js';
 import type { Io } from '../io.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { resolveOauthToken, resolveSecret, secretReader } from '../config/credentials.js';
@@ -25,12 +25,9 @@ import { domainReport, loginAddress } from '../config/domain.js';
 import { checkRelayUrl } from '../config/file.js';
 import { DEFAULT_ALIASES, parseAliases } from '../config/aliases.js';
 import { defaultRelayName } from '../plan/routing.js';
-import { fallbackWarnings } from '../config/fallback.js';
+import { fallbackWarnings } from '../relay/fallback.js';
 import { detectFormat, migrate, type MigrateFormat } from '../config/migrate.js';
-import { takeConfigFlag } from '../config/config-flag.js';
-import { commandUsage } from '../cli/usage.js';
-
-const USAGE = commandUsage('config');
+import { has, parseForm, subcommand, usageError, value } from './args.js';
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
@@ -145,23 +142,12 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
 }
 
 async function migrateCommand(args: string[], io: Io): Promise<number> {
-  let format: MigrateFormat | undefined;
-  let auth: string | undefined;
-  const files: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--format') {
-      const f = args[++i];
-      if (f !== 'msmtp' && f !== 'dma' && f !== 'nullmailer') throw new OutboxError(EX_USAGE, '--format: expected msmtp, dma or nullmailer');
-      format = f;
-    } else if (a === '--auth') {
-      auth = args[++i];
-      if (!auth) throw new OutboxError(EX_USAGE, '--auth needs a file name');
-    } else if (a.startsWith('-')) throw new OutboxError(EX_USAGE, `config migrate: unknown option ${a}\n${USAGE}`);
-    else files.push(a);
-  }
-  if (files.length !== 1) throw new OutboxError(EX_USAGE, USAGE);
-  const file = files[0]!;
+  const a = parseForm('config migrate', args);
+  const f = value(a, 'format');
+  if (f !== undefined && f !== 'msmtp' && f !== 'dma' && f !== 'nullmailer') throw usageError('config migrate', '--format: expected msmtp, dma or nullmailer');
+  const format: MigrateFormat | undefined = f;
+  const auth = value(a, 'auth');
+  const file = a.operands[0]!;
   const read = (p: string) => {
     try {
       return fs.readFileSync(p, 'utf8');
@@ -196,17 +182,8 @@ async function migrateCommand(args: string[], io: Io): Promise<number> {
 }
 
 export async function command(args: string[], io: Io): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === 'check') {
-    const { configFile, rest: r } = takeConfigFlag(rest);
-    let secrets = true;
-    for (const a of r) {
-      if (a === '--no-secrets') secrets = false;
-      else throw new OutboxError(EX_USAGE, `config check: unexpected argument ${a}\n${USAGE}`);
-    }
-    const config = loadConfig(configFile !== undefined ? { file: configFile } : {});
-    return checkConfig(config, io, { secrets });
-  }
-  if (sub === 'migrate') return migrateCommand(rest, io);
-  throw new OutboxError(EX_USAGE, USAGE);
+  const { form, rest } = subcommand('config', args);
+  if (form === 'config migrate') return migrateCommand(rest, io);
+  const p = parseForm(form, rest);
+  return checkConfig(loadConfig({ file: p.configFile }), io, { secrets: !has(p, 'no-secrets') });
 }

@@ -1,5 +1,5 @@
 /**
- * commands/deliver.ts — `outbox deliver [-C FILE] [-v] [--background] ID`: deliver one
+ * commands/deliver.ts — `outbox deliver [-C FILE] [-v] [--background] ID` (arguments: commands/args.ts): deliver one
  * queued message now. The submitter runs it for -odi (and waits) and, with --background, as
  * the detached kick after a commit when no daemon runs (src/submit/kick.ts).
  *
@@ -21,16 +21,15 @@
  * failure mode of dma).
  */
 import { withFix } from '../queue/problems.js';
-import { EX_DATAERR, EX_NOHOST, EX_NOUSER, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE, OutboxError } from '../sysexits.js';
+import { EX_DATAERR, EX_NOHOST, EX_NOUSER, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE } from '../sysexits.js';
 import type { Io } from '../io.js';
 import { loadConfig } from '../config/config.js';
-import { takeConfigFlag } from '../config/config-flag.js';
+import { has, parseForm, usageError } from './args.js';
 import { isQueueId } from '../spool/format.js';
 import type { MessageResult } from '../runner/runner.js';
 import { onSignals, setupEngine } from '../runner/setup.js';
 import { DEFAULT_LINGER_MS, runDaemon } from '../runner/daemon.js';
 import type { Outcome } from '../runner/classify.js';
-import { usageLine } from '../cli/usage.js';
 
 /** The exit status for one message's delivery result. Pure. */
 export function exitForResult(r: Pick<MessageResult, 'state' | 'outcomes' | 'remaining'>): number {
@@ -47,18 +46,10 @@ export function exitForResult(r: Pick<MessageResult, 'state' | 'outcomes' | 'rem
 }
 
 function parseArgs(args: string[]): { configFile?: string; verbose: boolean; background: boolean; id: string } {
-  const { configFile, rest } = takeConfigFlag(args);
-  let verbose = false;
-  let background = false;
-  let id: string | undefined;
-  for (const a of rest) {
-    if (a === '-v') verbose = true;
-    else if (a === '--background') background = true;
-    else if (!a.startsWith('-') && id === undefined) id = a;
-    else throw new OutboxError(EX_USAGE, `deliver: unexpected argument "${a}" (${usageLine('deliver')})`);
-  }
-  if (!id || !isQueueId(id)) throw new OutboxError(EX_USAGE, `deliver: expected a queue id (${usageLine('deliver')})`);
-  return { ...(configFile ? { configFile } : {}), verbose, background, id };
+  const p = parseForm('deliver', args);
+  const id = p.operands[0]!;
+  if (!isQueueId(id)) throw usageError('deliver', `${JSON.stringify(id)} is not a queue id (12 characters, as mailq shows them)`);
+  return { ...(p.configFile !== undefined ? { configFile: p.configFile } : {}), verbose: has(p, 'v'), background: has(p, 'background'), id };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -21,8 +21,7 @@ import * as fs from 'node:fs';
 import type { Io } from '../io.js';
 import { currentUser } from '../passwd.js';
 import { loadConfig, userSpoolDir } from '../config/config.js';
-import { takeConfigFlag } from '../config/config-flag.js';
-import { usageLine } from '../cli/usage.js';
+import { parseForm, value } from './args.js';
 import { EX_OK, EX_TEMPFAIL, EX_USAGE, OutboxError } from '../sysexits.js';
 import { FORMAT_VERSION, type ControlRecord, pendingRecipients } from '../spool/format.js';
 import { listIds, messagePath, readControl, removeMessage, spoolPaths, type SpoolPaths } from '../spool/spool.js';
@@ -89,14 +88,9 @@ async function resubmit(p: SpoolPaths, rec: ControlRecord, target: SubmitTarget,
 }
 
 export async function command(args: string[], io: Io): Promise<number> {
-  const { configFile, rest } = takeConfigFlag(args);
-  let from: string | undefined;
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    if (a === '--from' && i + 1 < rest.length) from = rest[++i];
-    else if (a.startsWith('--from=')) from = a.slice('--from='.length);
-    else throw new OutboxError(EX_USAGE, `migrate-spool: unexpected argument ${JSON.stringify(a)} (${usageLine('migrate-spool')})`);
-  }
+  const a = parseForm('migrate-spool', args);
+  const from = value(a, 'from');
+  const configFile = a.configFile;
   const config = loadConfig(configFile !== undefined ? { file: configFile } : {});
   if (!config.system) {
     throw new OutboxError(EX_USAGE, `migrate-spool: there is no system queue to move into (no /etc/outbox/outbox.conf): ${config.spool} is the queue`);

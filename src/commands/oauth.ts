@@ -10,33 +10,18 @@
  */
 import type { Io } from '../io.js';
 import { loadConfig } from '../config/config.js';
-import { takeConfigFlag } from '../config/config-flag.js';
-import { EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_USAGE, OutboxError } from '../sysexits.js';
+import { parseForm, subcommand, value } from './args.js';
+import { EX_CONFIG, EX_OK, EX_TEMPFAIL, OutboxError } from '../sysexits.js';
 import { dropToSpoolOwner } from '../spool/privileges.js';
 import { login, OAuthError, tokenState } from '../config/oauth.js';
 import type { RelaySettings } from '../config/types.js';
-import { usageLine } from '../cli/usage.js';
-
-const USAGE = usageLine('oauth');
 
 export async function command(args: string[], io: Io): Promise<number> {
-  const { configFile, rest } = takeConfigFlag(args);
-  const [sub, ...more] = rest;
-  if (sub === '--help' || sub === '-h') {
-    io.stdout.write(`${USAGE}\n`);
-    return EX_OK;
-  }
-  let importFile: string | undefined;
-  const names: string[] = [];
-  for (let i = 0; i < more.length; i++) {
-    const a = more[i]!;
-    if (a === '--import' && i + 1 < more.length) importFile = more[++i];
-    else if (a.startsWith('--import=')) importFile = a.slice('--import='.length);
-    else if (a.startsWith('-')) throw new OutboxError(EX_USAGE, `oauth: unknown option ${JSON.stringify(a)} (${USAGE})`);
-    else names.push(a);
-  }
-  if ((sub !== 'login' && sub !== 'status') || (sub === 'login' && names.length !== 1)) throw new OutboxError(EX_USAGE, `oauth: ${USAGE}`);
-  const config = loadConfig({ file: configFile });
+  const { form, rest } = subcommand('oauth', args);
+  const p = parseForm(form, rest);
+  const importFile = value(p, 'import');
+  const names = p.operands;
+  const config = loadConfig({ file: p.configFile });
   const all = Object.values(config.relays ?? {}).filter((r) => r.oauth);
   const pick = (n: string): RelaySettings => {
     const r = config.relays?.[n];
@@ -51,7 +36,7 @@ export async function command(args: string[], io: Io): Promise<number> {
   const relays = names.length ? names.map(pick) : all;
   dropToSpoolOwner(config);
   const ctx = { configFile: config.file, env: process.env };
-  if (sub === 'status') {
+  if (form === 'oauth status') {
     let bad = 0;
     for (const r of relays) {
       const st = tokenState(r);

@@ -1,6 +1,6 @@
 /**
  * commands/outbox.ts — the `outbox <command>` commands. Each command is a module loaded on demand,
- * so the submit path never loads them (or commander). See README.md "The outbox command".
+ * so the submit path never loads them. See README.md "The outbox command".
  *
  *   outbox deliver [-C FILE] [-v] ID    deliver one queued message now (used by -odi and the
  *                                        background kick); exit status reflects the outcome
@@ -15,9 +15,14 @@
  *   outbox serve                         the optional loopback SMTP listener
  *   outbox oauth login RELAY             sign a relay's account in (built-in OAuth 2.0)
  *   outbox help [COMMAND], outbox COMMAND --help   usage (the texts: src/cli/usage.ts)
+ *   outbox                               (no arguments) the usage on stderr, exit 64
+ *
+ * The arguments of every command are parsed by one table (commands/args.ts); this is the one
+ * file that lists the commands.
  */
 import { EX_OK, EX_USAGE, OutboxError } from '../sysexits.js';
 import type { Io } from '../io.js';
+import { wantsHelp } from './args.js';
 
 export type CommandModule = { command: (args: string[], io: Io) => Promise<number> };
 
@@ -26,20 +31,21 @@ export const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   pickup: () => import('./pickup.js'),
   check: () => import('./check.js'),
   config: () => import('./config.js'),
-  queue: () => import('../queue/manage.js'),
+  queue: () => import('./queue.js'),
   'migrate-spool': () => import('./migrate-spool.js'),
-  serve: () => import('../smtpin/serve.js'),
+  serve: () => import('./serve.js'),
   oauth: () => import('./oauth.js'),
 };
 
-/** `--help` or `-h` before any `--`: every command answers it the same way (cli/usage.ts). */
-function wantsHelp(args: string[]): boolean {
-  const end = args.indexOf('--');
-  return (end < 0 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
-}
-
 export async function outboxCommand(args: string[], io: Io): Promise<number> {
   const [name, ...rest] = args;
+  if (name === undefined) {
+    // A bare `outbox` is someone asking what it does, not a message on stdin: the usage, as a
+    // usage error (sendmail's message submission is `sendmail`, or `outbox` with its flags).
+    const { programUsage } = await import('../cli/usage.js');
+    io.stderr.write(programUsage('outbox') + '\n');
+    return EX_USAGE;
+  }
   if (name === 'help' || name === '--help' || name === '-h') {
     const { commandUsage, programUsage } = await import('../cli/usage.js');
     const topic = rest[0];
@@ -48,7 +54,7 @@ export async function outboxCommand(args: string[], io: Io): Promise<number> {
     io.stdout.write((topic !== undefined ? commandUsage(topic) : programUsage('outbox')) + '\n');
     return EX_OK;
   }
-  const load = COMMANDS[name!];
+  const load = COMMANDS[name];
   if (!load) {
     throw new OutboxError(
       EX_USAGE,
@@ -57,7 +63,7 @@ export async function outboxCommand(args: string[], io: Io): Promise<number> {
   }
   if (wantsHelp(rest)) {
     const { commandUsage } = await import('../cli/usage.js');
-    io.stdout.write(commandUsage(name!) + '\n');
+    io.stdout.write(commandUsage(name) + '\n');
     return EX_OK;
   }
   return (await load()).command(rest, io);

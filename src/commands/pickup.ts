@@ -8,22 +8,17 @@
  */
 import type { Io } from '../io.js';
 import { loadConfig } from '../config/config.js';
-import { takeConfigFlag } from '../config/config-flag.js';
-import { EX_OK, EX_USAGE, OutboxError } from '../sysexits.js';
+import { has, parseForm } from './args.js';
+import { EX_OK } from '../sysexits.js';
 import { spoolPaths } from '../spool/spool.js';
 import { pickupIncoming } from '../spool/pickup.js';
 import { dropToSpoolOwner } from '../spool/privileges.js';
 import { openLog, type LineLog } from '../log/log.js';
-import { usageLine } from '../cli/usage.js';
 
 export async function command(args: string[], io: Io): Promise<number> {
-  const { configFile: file, rest } = takeConfigFlag(args);
-  let verbose = false;
-  for (const a of rest) {
-    if (a === '-v') verbose = true;
-    else throw new OutboxError(EX_USAGE, `pickup: unexpected argument ${JSON.stringify(a)} (${usageLine('pickup')})`);
-  }
-  const config = loadConfig({ file });
+  const p = parseForm('pickup', args);
+  const verbose = has(p, 'v');
+  const config = loadConfig({ file: p.configFile });
   dropToSpoolOwner(config);
   const log: LineLog = openLog({ env: { OUTBOX_LOG: 'stderr' }, verbose, stderr: io.stderr, tag: 'outbox/pickup' });
   const r = await pickupIncoming(spoolPaths(config.spool), config, log);

@@ -1,5 +1,6 @@
 /**
- * queue/manage.ts — `outbox queue ...`: queue management, like Postfix's postsuper/postcat.
+ * queue/manage.ts — the operations of `outbox queue ...` (its arguments: commands/queue.ts):
+ * queue management, like Postfix's postsuper/postcat.
  *
  *   outbox queue hold    [-C FILE] (ID... | --all | FILTER...)   never deliver until released
  *   outbox queue release [-C FILE] (ID... | --all | FILTER...)   undo hold (due at its next attempt)
@@ -42,7 +43,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { Io } from '../io.js';
 import type { Config } from '../config/config.js';
-import { EX_DATAERR, EX_NOPERM, EX_NOUSER, EX_OK, EX_TEMPFAIL, EX_USAGE, OutboxError } from '../sysexits.js';
+import { EX_DATAERR, EX_NOPERM, EX_NOUSER, EX_OK, EX_TEMPFAIL, OutboxError } from '../sysexits.js';
 import { type ControlRecord, ControlFormatError, isQueueId, pendingRecipients, withHistory } from '../spool/format.js';
 import { type SpoolPaths, listIds, messagePath, readControl, removeMessage, spoolPaths, writeControl } from '../spool/spool.js';
 import { lockedIds, tryLock } from '../spool/lock.js';
@@ -51,10 +52,8 @@ import { visibleTo } from './access.js';
 import { escapeControls, escapeJsonControls, isTerminal } from './terminal.js';
 import { matchesFilter } from './filter.js';
 import { StringDecoder } from 'node:string_decoder';
-import { commandUsage } from '../cli/usage.js';
 
 export type Action = 'hold' | 'release' | 'requeue' | 'delete';
-const ACTIONS: readonly string[] = ['hold', 'release', 'requeue', 'delete'];
 
 export interface Filter {
   senders: string[];
@@ -65,85 +64,10 @@ export interface Filter {
   olderThanMs: number;
 }
 
+/** A parsed `outbox queue` request (commands/queue.ts parses the arguments). */
 export type Request =
-  | { kind: 'help' }
   | { kind: 'change'; action: Action; configFile?: string | undefined; ids: string[]; all: boolean; filter: Filter }
   | { kind: 'show'; configFile?: string | undefined; id: string; body: boolean; json: boolean; raw: boolean };
-
-export const USAGE = commandUsage('queue');
-
-function usage(message: string): OutboxError {
-  return new OutboxError(EX_USAGE, `queue: ${message}\n${USAGE}`);
-}
-
-/** "90s", "15m", "12h", "7d", "2w" -> milliseconds; null when malformed. Pure. */
-export function parseAge(text: string): number | null {
-  const m = /^(\d+)([smhdw]?)$/.exec(text.trim());
-  if (!m) return null;
-  const unit = { '': 1000, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2]!]!;
-  return Number(m[1]) * unit;
-}
-
-/** Parse the arguments after `outbox queue`. Pure; throws OutboxError(EX_USAGE). */
-export function parseQueueArgs(args: string[]): Request {
-  const [sub, ...rest] = args;
-  if (sub === '-h' || sub === '--help' || sub === 'help') return { kind: 'help' };
-  if (sub === undefined) throw usage('a subcommand is required');
-  if (sub !== 'show' && !ACTIONS.includes(sub)) throw usage(`${sub}: unknown subcommand`);
-  let configFile: string | undefined;
-  const ids: string[] = [];
-  let all = false;
-  let body = true;
-  let json = false;
-  let raw = false;
-  const filter: Filter = { senders: [], recipients: [], held: false, deferred: false, olderThanMs: 0 };
-  let filtered = false;
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    const eq = a.indexOf('=');
-    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
-    const value = () => {
-      if (a.startsWith('--') && eq > 0) return a.slice(eq + 1);
-      const v = rest[++i];
-      if (v === undefined) throw usage(`${a} needs a value`);
-      return v;
-    };
-    if (a === '-C' || a.startsWith('-C')) configFile = a === '-C' ? value() : a.slice(2);
-    else if (name === '--config') configFile = value();
-    else if (sub === 'show' && a === '--no-body') body = false;
-    else if (sub === 'show' && a === '--json') json = true;
-    else if (sub === 'show' && a === '--raw') raw = true;
-    else if (sub !== 'show' && (a === '--all' || a === 'ALL')) all = true;
-    else if (sub !== 'show' && name === '--sender') {
-      filter.senders.push(value());
-      filtered = true;
-    } else if (sub !== 'show' && name === '--recipient') {
-      filter.recipients.push(value());
-      filtered = true;
-    } else if (sub !== 'show' && a === '--held') filter.held = filtered = true;
-    else if (sub !== 'show' && a === '--deferred') filter.deferred = filtered = true;
-    else if (sub !== 'show' && name === '--older-than') {
-      const v = value();
-      const ms = parseAge(v);
-      if (ms === null) throw usage(`--older-than ${v}: expected a number with s, m, h, d or w`);
-      filter.olderThanMs = ms;
-      filtered = true;
-    } else if (a.startsWith('-')) throw usage(`${a}: unknown option`);
-    else {
-      const id = a.toUpperCase();
-      if (!isQueueId(id)) throw usage(`${a}: not a queue id (12 characters, as mailq shows them)`);
-      ids.push(id);
-    }
-  }
-  if (sub === 'show') {
-    if (ids.length !== 1) throw usage('show takes exactly one queue id');
-    return { kind: 'show', configFile, id: ids[0]!, body, json, raw };
-  }
-  const kinds = (ids.length > 0 ? 1 : 0) + (all ? 1 : 0) + (filtered ? 1 : 0);
-  if (kinds === 0) throw usage(`${sub}: name queue ids, --all, or a filter`);
-  if (kinds > 1) throw usage(`${sub}: give either queue ids, --all, or filters, not several`);
-  return { kind: 'change', action: sub as Action, configFile, ids, all, filter };
-}
 
 /**
  * The record after hold/release/requeue, or null when it already is in that state. Pure.
@@ -329,7 +253,7 @@ export interface ManageContext {
 }
 
 /** Run a parsed request; returns the exit status. */
-export async function runQueueCommand(req: Exclude<Request, { kind: 'help' }>, config: Config, io: Io, ctx: ManageContext): Promise<number> {
+export async function runQueueCommand(req: Request, config: Config, io: Io, ctx: ManageContext): Promise<number> {
   const now = ctx.now ?? Date.now;
   if (req.kind === 'show') return show(req, config, ctx.uid, io, now());
   const p = spoolPaths(config.spool);
@@ -357,31 +281,4 @@ export async function runQueueCommand(req: Exclude<Request, { kind: 'help' }>, c
   else for await (const id of selected(p, req, config, ctx.uid, now())) await handle(id);
   await flush();
   return status;
-}
-
-/** `outbox queue ...` (src/commands/outbox.ts). */
-export async function command(args: string[], io: Io): Promise<number> {
-  const req = parseQueueArgs(args);
-  if (req.kind === 'help') {
-    io.stdout.write(USAGE + '\n');
-    return EX_OK;
-  }
-  const { loadConfig } = await import('../config/config.js');
-  const { currentUser } = await import('../passwd.js');
-  const config = loadConfig({ file: req.configFile });
-  const user = currentUser();
-  // A user who cannot read the system spool asks the daemon, which runs the command for that
-  // uid only (src/queue/query.ts): users manage their own messages without any privilege.
-  const { mustAskDaemon } = await import('./access.js');
-  if (mustAskDaemon(config, user.uid)) {
-    const { framedViaDaemon } = await import('./query-client.js');
-    // The daemon takes its client for a terminal; say so when ours is not (show escapes for one).
-    const raw = req.kind === 'show' && !req.raw && !isTerminal(io.stdout) ? ['--raw'] : [];
-    return framedViaDaemon(config, 'queue', [...args, ...raw], io, 'outbox queue');
-  }
-  // Root changes the system spool as its owner, so that no record becomes root's (which the
-  // runner could no longer read). The caller's uid, taken above, still decides what it may see.
-  const { dropToSpoolOwner } = await import('../spool/privileges.js');
-  dropToSpoolOwner(config);
-  return runQueueCommand(req, config, io, { uid: user.uid, user: user.name });
 }

@@ -64,7 +64,8 @@ export const OPS: Record<string, QueryOp> = {
     await listQueue(config, { json: req.json === true, uid, out });
   },
   async queue({ config, uid, req, out }) {
-    const { runQueueCommand, parseQueueArgs } = await import('./manage.js');
+    const { runQueueCommand } = await import('./manage.js');
+    const { parseQueueArgs } = await import('../commands/queue.js');
     const { loginName } = await import('../passwd.js');
     const frame = frameOf(out);
     // The command's stdout and stderr, framed; write() reports the socket's backpressure. The

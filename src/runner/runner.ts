@@ -42,7 +42,7 @@ import { type SpoolPaths, messagePath, readControlSync, removeMessage, writeCont
 import { tryLock } from '../spool/lock.js';
 import type { Log } from '../log/log.js';
 import { formatDelivery, formatPickup, formatReceived } from '../log/log.js';
-import { weakerFallback } from '../config/fallback.js';
+import { weakerFallback } from '../relay/fallback.js';
 import { type Outcome, type SmtpFailure, classify, sentOutcome } from './classify.js';
 import { configTag } from './config-tag.js';
 import { withFix } from '../queue/problems.js';
@@ -481,7 +481,7 @@ export class Engine {
     if (!('failure' in s)) return { name: first, s };
     const tried = new Set([first]);
     const relays = this.opts.config.relays ?? {};
-    // Relays that failed for TLS reasons: no fallback weaker than one of them (config/fallback.ts).
+    // Relays that failed for TLS reasons: no fallback weaker than one of them (relay/fallback.ts).
     const tlsFailed: string[] = [];
     let current = first;
     for (const fb of relays[first]?.fallbacks ?? []) {

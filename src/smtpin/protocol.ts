@@ -2,7 +2,7 @@
  * smtpin/protocol.ts — the pure parts of the SMTP server dialogue (RFC 5321 and extensions).
  *
  * Command lines in, values or replies out; no I/O, no clock. Used by smtpin/session.ts, which is
- * the one SMTP server engine behind both `sendmail -bs` (stdio.ts) and `outbox serve` (serve.ts).
+ * the one SMTP server engine behind both `sendmail -bs` (stdio.ts) and `outbox serve` (listener.ts).
  * Covers: command splitting, MAIL FROM / RCPT TO paths and their parameters (SIZE, BODY,
  * SMTPUTF8, RET, ENVID, AUTH; NOTIFY, ORCPT — RFC 1870, 6152, 6531, 3461, 4954), xtext, the
  * EHLO keyword list, and the mapping of a failed commit to an SMTP reply.

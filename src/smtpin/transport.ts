@@ -1,14 +1,25 @@
 /**
- * smtpin/transport.ts — connecting a byte stream (stdin/stdout, a socket, a TLS socket) to an
+ * smtpin/transport.ts — the Transport a session talks through, and connecting a byte stream (stdin/stdout, a socket, a TLS socket) to an
  * SMTP session: feed its input into an InputQueue, write replies with back-pressure.
  *
  * A write waits for 'drain' when the stream's buffer is full, at most `timeoutMs`: a client that
  * sends commands but never reads the replies is dropped instead of growing our output buffer.
  * Throws (from the write promise) the stream's error or TimeoutError.
- * Next: session.ts (the engine), stdio.ts and serve.ts (the two users).
+ * Next: session.ts (the engine), stdio.ts and listener.ts (the two users).
  */
 import type { InputQueue } from './input.js';
 import { TimeoutError } from './input.js';
+
+/** What a session reads from and writes to (stdio.ts and listener.ts build one). */
+export interface Transport {
+  input: InputQueue;
+  /** Write bytes; resolves once the transport accepted them (waits for 'drain'). */
+  write(text: string): Promise<void>;
+  /** true once TLS is active. */
+  secure: boolean;
+  /** Present when STARTTLS can be offered: upgrade the connection (after the 220 was sent). */
+  startTls?: () => Promise<void>;
+}
 
 /** Feed `r` into `q`; returns a function that detaches (for STARTTLS and the end of -bs). */
 export function feed(q: InputQueue, r: NodeJS.ReadableStream): () => void {

@@ -63,22 +63,22 @@ test('every outbox command and subcommand prints its usage on --help (and -h, an
   assert.match(bad.stderr, /frobnicate: unknown command/);
 });
 
-test('usage errors quote the same text', async () => {
+test('usage errors are one line naming the command and where its usage is', async () => {
   const r = await run(OUTBOX, ['deliver', 'not-an-id'], { env });
   assert.equal(r.code, 64);
-  assert.ok(r.stderr.includes(`(${commandUsage('deliver')})`), r.stderr);
+  assert.equal(r.stderr, 'outbox: deliver: "not-an-id" is not a queue id (12 characters, as mailq shows them) (see outbox deliver --help)\n');
   const q = await run(OUTBOX, ['queue', 'frobnicate'], { env });
   assert.equal(q.code, 64);
-  assert.ok(q.stderr.endsWith(commandUsage('queue') + '\n'), q.stderr);
+  assert.equal(q.stderr, 'outbox: queue: frobnicate: unknown subcommand (expected hold, release, requeue, delete, show) (see outbox queue --help)\n');
   assert.match(commandUsage('queue'), /7d, 2w\)/, 'the ages that work, up to weeks');
 });
 
-test('scripts/install.sh and uninstall.sh --help print a clean usage', async () => {
+test('scripts/package/install.sh and uninstall.sh --help print a clean usage', async () => {
   for (const script of ['install.sh', 'uninstall.sh']) {
-    const r = await run('/bin/sh', [path.join(REPO, 'scripts', script), '--help'], { env });
+    const r = await run('/bin/sh', [path.join(REPO, 'scripts/package', script), '--help'], { env });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`^scripts/${script.replace('.', '\\.')} — `));
-    assert.match(r.stdout, new RegExp(`^  scripts/${script.replace('.', '\\.')} \\[`, 'm'), 'the synopsis');
+    assert.match(r.stdout, new RegExp(`^scripts/package/${script.replace('.', '\\.')} — `));
+    assert.match(r.stdout, new RegExp(`^  scripts/package/${script.replace('.', '\\.')} \\[`, 'm'), 'the synopsis');
     assert.doesNotMatch(r.stdout, /^#|shellcheck|set -eu/m);
   }
 });

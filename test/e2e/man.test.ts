@@ -1,5 +1,5 @@
 /**
- * The manual pages (docs/man/*.md -> build/man/ by scripts/build-man.mjs) render with man(1)
+ * The manual pages (docs/man/*.md -> build/man/ by scripts/build/build-man.mjs) render with man(1)
  * without a warning, and stay true to the program: every configuration key the parser knows is
  * in outbox.conf(5), every OUTBOX_* variable the source reads is in its ENVIRONMENT section, and
  * every `outbox` command is in outbox(8). (install.test.ts checks that they are installed.)
@@ -9,7 +9,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { KNOWN_KEYS } from '../../src/config/file.js';
+import { KNOWN_KEYS } from '../../src/config/keys.js';
+import { synopsis } from '../../src/cli/usage.js';
 import { BIN_DIR, REPO } from '../helpers/run.js';
 
 const MAN_DIR = path.join(BIN_DIR, 'man');
@@ -76,4 +77,20 @@ test('outbox(8) names every outbox command', async () => {
     commands.filter((c) => !new RegExp(`outbox ${c}\\b`).test(text)),
     [],
   );
+});
+
+test('each SYNOPSIS is generated from the usage forms of src/cli/usage.ts (no copy in docs/man)', () => {
+  for (const page of ['sendmail.8', 'mailq.1', 'newaliases.8', 'outbox.8']) {
+    const md = fs.readFileSync(path.join(REPO, 'docs', 'man', `${page}.md`), 'utf8');
+    const body = md.slice(md.indexOf('## SYNOPSIS'), md.indexOf('## DESCRIPTION'));
+    assert.match(body.trim(), /^## SYNOPSIS\n\n<!-- SYNOPSIS: generated from src\/cli\/usage\.ts by [^\n]+ -->$/, `${page}: the Markdown holds only the mark`);
+    const { text } = render(page);
+    const rendered = text
+      .slice(text.indexOf('\nSYNOPSIS\n'), text.indexOf('\nDESCRIPTION\n'))
+      .replace(/‐\n\s*/g, '')
+      .replace(/\s+/g, ' ');
+    const forms = synopsis(page.split('.')[0]!);
+    assert.ok(forms.length >= 2, page);
+    for (const f of forms) assert.ok(rendered.includes(f.replace(/[A-Z][A-Z0-9_:]+|\bN\b/g, (p) => p.toLowerCase())), `${page}: ${f} in ${rendered}`);
+  }
 });

@@ -134,7 +134,7 @@ test('errors: usage 64, unknown id 67 (others still done), corrupt record 65, lo
   ]) {
     const r = await queue(args, s.env);
     assert.equal(r.code, 64, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(r.stderr, /^outbox: queue: .+\nusage: outbox queue /);
+    assert.match(r.stderr, /^outbox: queue( \w+)?: .+ \(see outbox queue --help\)\n$/);
   }
   const help = await queue(['--help'], s.env);
   assert.equal(help.code, 0);

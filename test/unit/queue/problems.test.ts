@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ProblemSummary, formatSummary, problemOf, withFix } from '../../../src/queue/problems.js';
 import { formatEntry, jsonEntry } from '../../../src/queue/mailq.js';
-import { judge, formatAge, OK, WARNING, CRITICAL } from '../../../src/queue/check-queue.js';
+import { judge, formatAge, OK, WARNING, CRITICAL } from '../../../src/commands/check-queue.js';
 import type { ControlRecord, RecipientState } from '../../../src/spool/format.js';
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
