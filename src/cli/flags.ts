@@ -13,7 +13,7 @@
  * here we only refuse values that can never be right (line breaks, NUL).
  */
 import { EX_USAGE, OutboxError } from '../sysexits.js';
-import { checkNotify } from '../spool/format.js';
+import { checkNotify } from '../message/dsn.js';
 import { parseDuration } from '../duration.js';
 
 export type DeliveryMode = 'background' | 'interactive' | 'queue';

@@ -12,7 +12,7 @@
  */
 import { checkAddress, isAscii } from '../message/address.js';
 import { exitCodeOf, sysexit } from '../sysexits.js';
-import { checkNotify } from '../spool/format.js';
+import { checkNotify } from '../message/dsn.js';
 
 /** One SMTP reply: code, enhanced status (may be '' for 220/221/334/354), text lines. */
 export interface Reply {

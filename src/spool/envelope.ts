@@ -3,12 +3,13 @@
  * spool/drop.ts) before pickup (spool/pickup.ts) queues it. Pure.
  *
  * The submitter wrote the envelope, so nothing in it is trusted: every field is checked again
- * (addresses with message/address.ts, DSN fields with spool/format.ts checkNotify, sizes) and only
+ * (addresses with message/address.ts, DSN fields with message/dsn.ts checkNotify, sizes) and only
  * known fields are kept. The uid and login name come from the caller (fstat and /etc/passwd),
  * the size from the message file; state fields (attempts, hold, history, ...) start fresh.
  */
 import { checkAddress, isAscii } from '../message/address.js';
-import { type ControlRecord, FORMAT_VERSION, type RecipientState, checkNotify, parseControl } from './format.js';
+import { type ControlRecord, FORMAT_VERSION, type RecipientState, parseControl } from './format.js';
+import { checkNotify } from '../message/dsn.js';
 import { INCOMING, MAX_RECIPIENTS } from './drop.js';
 
 const ORIGINS = new Set(['sendmail', 'smtp-stdio', 'smtp']);

@@ -117,20 +117,6 @@ export interface ControlRecord {
 
 export const MAX_HISTORY = 50;
 
-/** RFC 3461 NOTIFY words: NEVER alone, or any of the other three. The one list (-N, RCPT NOTIFY=, drop envelopes). */
-export const NOTIFY_WORDS: readonly string[] = ['NEVER', 'SUCCESS', 'DELAY', 'FAILURE'];
-
-/**
- * A NOTIFY list as stored in `notify`: upper-case words (the caller upper-cases), each once, NEVER
- * alone; null when it is not one. Pure.
- */
-export function checkNotify(words: readonly unknown[]): string[] | null {
-  const list = [...new Set(words)];
-  if (list.length === 0 || list.some((w) => typeof w !== 'string' || !NOTIFY_WORDS.includes(w))) return null;
-  if (list.includes('NEVER') && list.length > 1) return null;
-  return list as string[];
-}
-
 const ID_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
 /** A queue id for a message arriving at `nowMs`; `random` supplies 3 values in [0, 32). */

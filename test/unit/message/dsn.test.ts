@@ -1,5 +1,5 @@
 /**
- * The one DSN NOTIFY list (spool/format.ts checkNotify): sendmail -N, RCPT NOTIFY= and the drop
+ * The one DSN NOTIFY list (message/dsn.ts checkNotify): sendmail -N, RCPT NOTIFY= and the drop
  * envelope's re-validation accept and store the same lists, so that nothing a submitter accepted
  * is refused (and removed) by pickup afterwards.
  */
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { parseArgs, type SendOptions } from '../../../src/cli/flags.js';
 import { parseRcptTo } from '../../../src/smtpin/protocol.js';
 import { validateEnvelope } from '../../../src/spool/envelope.js';
-import { checkNotify } from '../../../src/spool/format.js';
+import { checkNotify } from '../../../src/message/dsn.js';
 
 const now = 1_800_000_000_000;
 const id = '1M815FA3EF5H';
