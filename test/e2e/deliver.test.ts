@@ -427,7 +427,7 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
 });
 
 /** A TCP server that accepts connections and never says anything. */
-async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
+async function silentServer(): Promise<{ port: number; connections(): number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const srv = net.createServer((c) => {
     sockets.add(c);
@@ -441,7 +441,7 @@ async function silentServer(): Promise<{ port: number; close(): Promise<void> }>
       srv.close(() => r());
     });
   cleanups.push(close);
-  return { port, close };
+  return { port, connections: () => sockets.size, close };
 }
 
 /** Pids of the children of `pid` (from /proc). */
@@ -497,7 +497,10 @@ describe('sendmail -odi: the exit status is the delivery outcome', () => {
         await sleep(20);
       }
       assert.equal(kids.length, 1, 'the delivery child is running');
-      await sleep(300); // it is connecting (the relay never sends a greeting)
+      // It is connecting once the relay has its connection (the relay never sends a greeting).
+      const t1 = Date.now();
+      while (silent.connections() === 0 && Date.now() - t1 < 10_000) await sleep(20);
+      assert.ok(silent.connections() > 0, 'the delivery child is connecting to the relay');
       process.kill(kids[0]!, sig);
       const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)));
       assert.equal(code, 75, stderr);
