@@ -26,7 +26,7 @@ import type { Io } from '../io.js';
 import { loadConfig } from '../config/config.js';
 import { takeConfigFlag } from '../config/config-flag.js';
 import { isQueueId } from '../spool/format.js';
-import type { MessageResult } from '../runner/runner.js';
+import type { MessageResult } from '../runner/engine.js';
 import { onSignals, setupEngine } from '../runner/setup.js';
 import { DEFAULT_LINGER_MS, runDaemon } from '../runner/daemon.js';
 import type { Outcome } from '../runner/classify.js';

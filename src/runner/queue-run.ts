@@ -16,7 +16,7 @@
  *                 changed configuration (the file, the files it names, /etc/mailname: see
  *                 config-tag.ts) is also noticed at every periodic scan and reloaded; a bad new
  *                 file is reported and the old settings stay. Messages held for a configuration
- *                 problem are then due at once (runner.ts isDue()).
+ *                 problem are then due at once (engine.ts isDue()).
  *   SIGTERM/SIGINT: take no new messages, give those in flight a few seconds, then abandon them
  *                 (recorded as deferred: nothing is lost; a kill during DATA may duplicate).
  *   -v            the SMTP transcript on stderr (credentials redacted); on a terminal also a
@@ -28,14 +28,14 @@
  * (queue/query.ts) so that users can list their own messages.
  *
  * Returns the exit status (0; 78 when messages wait and no relay is configured; 75 when a daemon
- * already runs). Next: runner.ts (the engine).
+ * already runs). Next: engine.ts (the engine).
  */
 import type { Io } from '../io.js';
 import type { Config } from '../config/config.js';
 import { EX_CONFIG, EX_OK, EX_TEMPFAIL, OutboxError } from '../sysexits.js';
 import { pendingRecipients } from '../spool/format.js';
 import { listIds, sweepOrphans } from '../spool/spool.js';
-import type { Engine } from './runner.js';
+import type { Engine } from './engine.js';
 import { pickupIncoming } from '../spool/pickup.js';
 import { type QueueRunMode, matchesFilter, onSignals, readRecord, setupEngine } from './setup.js';
 import { runDaemon } from './daemon.js';
