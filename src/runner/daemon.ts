@@ -40,6 +40,7 @@ import { loadConfig } from '../config/config.js';
 import { configTag } from './config-tag.js';
 import { relaysFor } from './routing.js';
 import { type QueueRunMode, defaultSlots, matchesFilter, onSignals, readRecord, setupEngine } from './setup.js';
+import { rerunIfBusy } from './rerun.js';
 
 /** Users' `sendmail -q` through the daemon forces a whole-queue attempt at most this often. */
 const FLUSH_EVERY_MS = 10_000;
@@ -79,8 +80,6 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
   let stopping = false;
   let wakeTimer: NodeJS.Timeout | undefined;
   let wakeAt = Infinity;
-  let scanning = false;
-  let rescan = false;
 
   const schedule = (at: number) => {
     if (stopping || at >= wakeAt) return;
@@ -135,27 +134,20 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
     }
   };
 
-  const scan = async () => {
-    if (stopping) return;
-    if (scanning) {
-      rescan = true;
-      return;
-    }
-    scanning = true;
-    try {
-      reload('configuration changed', false);
-      do {
-        rescan = false;
+  // One scan at a time; a trigger during a scan makes one more (rerun.ts).
+  const scan = rerunIfBusy(
+    async () => {
+      try {
+        reload('configuration changed', false);
         await sweepOrphans(paths, config.orphanGraceSeconds * 1000);
         await pickupIncoming(paths, config, log);
         for (const id of await listIds(paths)) consider(id);
-      } while (rescan && !stopping);
-    } catch (e) {
-      log.line(null, `queue scan failed: ${(e as Error).message}`, 'error');
-    } finally {
-      scanning = false;
-    }
-  };
+      } catch (e) {
+        log.line(null, `queue scan failed: ${(e as Error).message}`, 'error');
+      }
+    },
+    () => stopping,
+  );
 
   engine.onResult = (r) => {
     lastWork = Date.now();
@@ -179,27 +171,18 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
   }
   // incoming/ (system spool): a committed envelope triggers a pickup at once; the picked-up
   // message's ctl/ commit is then seen by the watch above.
-  let picking = false;
-  let pickAgain = false;
-  const pickupSoon = async () => {
-    if (stopping) return;
-    if (picking) {
-      pickAgain = true;
-      return;
-    }
-    picking = true;
-    try {
-      do {
-        pickAgain = false;
+  const pickupSoon = rerunIfBusy(
+    async () => {
+      try {
         // Entries left waiting (a user over max_pending_per_user) go in the next pass, at once.
-        if ((await pickupIncoming(paths, config, log)).waiting > 0) pickAgain = true;
-      } while (pickAgain && !stopping);
-    } catch (e) {
-      log.line(null, `pickup failed: ${(e as Error).message}`, 'error');
-    } finally {
-      picking = false;
-    }
-  };
+        return (await pickupIncoming(paths, config, log)).waiting > 0;
+      } catch (e) {
+        log.line(null, `pickup failed: ${(e as Error).message}`, 'error');
+        return false;
+      }
+    },
+    () => stopping,
+  );
   let incomingWatcher: fs.FSWatcher | undefined;
   const incomingDir = path.join(paths.root, INCOMING);
   if (fs.existsSync(incomingDir)) {
@@ -262,7 +245,7 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
     if (lingering) {
       idleCheck = setInterval(
         () => {
-          if (stopping || scanning || engine.pending > 0 || Date.now() - lastWork < lingerMs) return;
+          if (stopping || scan.busy || engine.pending > 0 || Date.now() - lastWork < lingerMs) return;
           stopping = true;
           off();
           resolve('idle');
