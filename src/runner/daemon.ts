@@ -21,9 +21,12 @@
  * another runner alive exits at once: that runner's watch (set up before its first scan) sees
  * the message. One lingering runner per spool, never a process per message.
  *
+ * The daemon runs in the foreground (systemd Type=simple; use & or nohup elsewhere) and keeps
+ * idle sessions for a few seconds, so that a burst of messages reuses one login. After a reload,
+ * messages held for a configuration problem are due at once (engine.ts isDue()).
  * SIGTERM/SIGINT: take no new messages, give those in flight a few seconds, then abandon them
  * (recorded as deferred: nothing is lost; a kill during DATA may duplicate). SIGHUP: reload and
- * rescan (the daemon keeps running).
+ * rescan (the daemon keeps running). Returns 0; throws EX_TEMPFAIL when a daemon already runs.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -46,7 +49,7 @@ import { rerunIfBusy } from './rerun.js';
 const FLUSH_EVERY_MS = 10_000;
 
 /** The lingering runner's idle window when [delivery] linger is not set. */
-export const DEFAULT_LINGER_MS = 10_000;
+const DEFAULT_LINGER_MS = 10_000;
 
 export interface DaemonOptions {
   /** Be the lingering runner: leave after this long without work (see the header). */
@@ -56,6 +59,12 @@ export interface DaemonOptions {
 /** The daemon's scan interval: -q<interval>, else [delivery] scan_interval, else 1 minute. */
 export function scanInterval(mode: Pick<QueueRunMode, 'intervalMs'>, config: Pick<Config, 'deliverySettings'>): number {
   return mode.intervalMs ?? config.deliverySettings?.scanIntervalMs ?? 60_000;
+}
+
+/** The lingering runner (`outbox deliver --background`): deliver, then take more mail for `[delivery] linger`. */
+export function runLingering(config: Config, io: Io, verbose: boolean): Promise<number> {
+  const mode: QueueRunMode = { kind: 'queue-run', daemon: true, filter: { ids: [], recipients: [], senders: [] }, verbose, ignored: [] };
+  return runDaemon(mode, config, io, { lingerMs: config.deliverySettings?.lingerMs ?? DEFAULT_LINGER_MS });
 }
 
 export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opts: DaemonOptions = {}): Promise<number> {
