@@ -10,7 +10,6 @@ import { type SpoolPaths, removeMessage, writeControl } from '../spool/spool.js'
 import type { Log } from '../log/log.js';
 import { withFix } from '../queue/problems.js';
 import type { Outcome } from './classify.js';
-import type { Sent } from './send.js';
 import type { Settled } from './settle.js';
 
 /** A new record with this attempt's outcomes applied (attempts counted once, when `final`). */
@@ -53,7 +52,7 @@ export async function record(
   o: { paths: SpoolPaths; log: Log },
   id: string,
   rec0: ControlRecord,
-  sent: Sent,
+  sent: { outcomes: Map<string, Outcome>; relayOf: Map<string, string> },
   s: Settled,
   now: number,
   bounceIds: string[],
