@@ -2,12 +2,12 @@
  * addrspace.ts — is the caller's address-space limit (RLIMIT_AS, `ulimit -v`) too low for a
  * queue run? Then stop with one line instead of dying of an abort halfway through.
  *
- * The executable (Node 26 with --jitless --v8-pool-size=1, scripts/build.mjs) needs about
+ * The executable (Node 26 with --jitless --v8-pool-size=1, scripts/build/build.mjs) needs about
  * 620 MiB to start at all: V8 reserves its JS dispatch table (256 MiB) and Wasm code pointer
  * table (128 MiB) before our first line runs, so below that Node dies of SIGTRAP/SIGABRT and
  * nothing of ours can help (README "Where it runs"). A submission, mailq and -bs need little more
  * than that; a queue run needs more (TLS, libuv's thread pool, malloc arenas of its threads):
- * 704 MiB measured by scripts/bench-addrspace, so QUEUE_RUN_MIB adds a margin. Between the two,
+ * 704 MiB measured by bench/addrspace.ts, so QUEUE_RUN_MIB adds a margin. Between the two,
  * a queue run would die of SIGABRT when libuv cannot create a thread: it exits 75 instead.
  */
 import { readFileSync } from 'node:fs';

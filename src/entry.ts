@@ -1,5 +1,5 @@
 /**
- * entry.ts — the single executable's entry point (bundled by scripts/build.mjs).
+ * entry.ts — the single executable's entry point (bundled by scripts/build/build.mjs).
  * The name we were called by (sendmail, mailq, newaliases, outbox) selects the personality.
  * First of all, runtime-restart.ts keeps the caller's Node/OpenSSL/libuv variables out.
  */

@@ -7,7 +7,7 @@
  * configured only through its own OUTBOX_* variables (README "Where it runs"). Each variable
  * below is decided deliberately:
  *
- *  - NODE_OPTIONS is ignored by the runtime itself (scripts/build.mjs: `execArgvExtension:
+ *  - NODE_OPTIONS is ignored by the runtime itself (scripts/build/build.mjs: `execArgvExtension:
  *    "none"`); it is removed here only so that our children do not inherit it.
  *  - READ_AT_START: read by Node, V8 or OpenSSL before our first line runs, with an effect that
  *    lasts. When one is present, entry.ts replaces the process by a fresh copy of itself without

@@ -8,7 +8,7 @@ import { planRuntimeEnv } from './runtime-env.js';
 
 const plan = planRuntimeEnv(process.env);
 for (const k of plan.removed) delete process.env[k];
-// Not in the slim variant (scripts/slim/): its launcher unsets these before Node starts, and
+// Not in the slim variant (scripts/package/slim/): its launcher unsets these before Node starts, and
 // process.execPath is the system's node there, not Outbox.
 if (plan.restart && process.execve && !(globalThis as { __outboxSlim?: string }).__outboxSlim) {
   // execve: the same pid, open files and unread stdin; argv[1] is the name we were called by.

@@ -13,6 +13,7 @@
  * here we only refuse values that can never be right (line breaks, NUL).
  */
 import { EX_USAGE, OutboxError } from '../sysexits.js';
+import { parseDuration } from '../duration.js';
 
 export type DeliveryMode = 'background' | 'interactive' | 'queue';
 
@@ -127,21 +128,6 @@ function checkValue(flag: string, value: string, what = `-${flag}: value`): stri
   return value;
 }
 
-/** Parse a sendmail interval such as 15m, 1h30m, 30s, 2d, 90 (minutes, as sendmail). */
-export function parseInterval(text: string): number | undefined {
-  if (/^\d+$/.test(text)) return Number(text) * 60_000;
-  const re = /(\d+)([smhdw])/gy;
-  let ms = 0;
-  let m: RegExpExecArray | null;
-  let end = 0;
-  const unit: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-  while ((m = re.exec(text)) !== null) {
-    ms += Number(m[1]) * unit[m[2]!]!;
-    end = re.lastIndex;
-  }
-  return end === text.length && end > 0 ? ms : undefined;
-}
-
 const NOTIFY_WORDS = new Set(['NEVER', 'SUCCESS', 'DELAY', 'FAILURE']);
 
 /** Decode RFC 3461 xtext (+XX hex escapes). */
@@ -249,8 +235,8 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
         if (v[0] === 'I') filter.ids.push(v.slice(1));
         else if (v[0] === 'R') filter.recipients.push(v.slice(1).toLowerCase());
         else if (v[0] === 'S') filter.senders.push(v.slice(1).toLowerCase());
-        else if (v[0] === 'p' && parseInterval(v.slice(1)) !== undefined) intervalMs = parseInterval(v.slice(1));
-        else if (parseInterval(v) !== undefined) intervalMs = parseInterval(v);
+        else if (v[0] === 'p' && parseDuration(v.slice(1), 'm') !== null) intervalMs = parseDuration(v.slice(1), 'm')!;
+        else if (parseDuration(v, 'm') !== null) intervalMs = parseDuration(v, 'm')!;
         else throw usage(`-q${v}: expected -q, -q<interval>, -qI<id>, -qR<recipient> or -qS<sender>`);
         return;
       }

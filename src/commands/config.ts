@@ -25,7 +25,7 @@ import { domainReport, loginAddress } from '../config/domain.js';
 import { checkRelayUrl } from '../config/file.js';
 import { DEFAULT_ALIASES, parseAliases } from '../config/aliases.js';
 import { defaultRelayName } from '../plan/routing.js';
-import { fallbackWarnings } from '../config/fallback.js';
+import { fallbackWarnings } from '../relay/fallback.js';
 import { detectFormat, migrate, type MigrateFormat } from '../config/migrate.js';
 import { takeConfigFlag } from '../config/config-flag.js';
 import { commandUsage } from '../cli/usage.js';

@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import { EX_CONFIG, OutboxError } from '../sysexits.js';
 import type { RelaySettings } from './types.js';
-import { currentGids, secretFileProblem } from './file.js';
+import { currentGids, secretFileProblem } from './secret-file.js';
 import { Locator } from './locate.js';
 import { targetIdentity } from '../spool/privileges.js';
 import { groupName } from '../passwd.js';

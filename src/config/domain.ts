@@ -24,8 +24,7 @@
  */
 import * as fs from 'node:fs';
 import { EX_CONFIG, OutboxError } from '../sysexits.js';
-import type { Config } from './config.js';
-import { checkRelayUrl } from './file.js';
+import { checkRelayUrl, type FileSettings } from './file.js';
 import type { RelaySettings } from './types.js';
 
 export const MAILNAME = '/etc/mailname';
@@ -144,7 +143,7 @@ export function loginAddress(relay: RelaySettings | undefined): string | undefin
  * Which domain senders get and where it came from, with a WARN line (and the fix) for a name
  * relays refuse. Shared by `outbox check` and `outbox config check`.
  */
-export function domainReport(config: Pick<Config, 'domain' | 'domainSource' | 'defaultRelay'>, relays: RelaySettings[]): string[] {
+export function domainReport(config: Pick<FileSettings, 'defaultRelay'> & { domain: string; domainSource?: string }, relays: RelaySettings[]): string[] {
   const choice = { domain: config.domain, source: config.domainSource ?? 'the configuration' };
   const def = relays.find((r) => r.name === 'env') ?? relays.find((r) => r.name === config.defaultRelay) ?? relays[0];
   const sentAs = def?.forceSender ?? loginAddress(def);

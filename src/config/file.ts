@@ -6,24 +6,31 @@
  * numbers in its syntax errors and no dependencies (fast enough for every sendmail call:
  * ~0.3 ms for the example file with every key: node scripts/bench-config.mjs).
  *
- * Every key of the file is a row in one of the tables below (TOP, RELAY, ROUTE, DELIVERY,
- * LISTENER, SENDER). An unknown key is an error with a "did you mean" suggestion; a value of
- * the wrong type or form is an error. Errors name the file, the line and the key:
+ * Every key of the file is a row in one of the tables of config/keys.ts; config/reader.ts checks
+ * each value against its row, config/sections.ts the rules of the oauth, route, sender_table and
+ * listener sections. This file reads the text, puts the sections together, reads [relay.NAME]
+ * (beside the relay URL grammar it checks) and checks that relay names exist. An unknown key is
+ * an error with a "did you mean" suggestion; a value of the wrong type or form is an error.
+ * Errors name the file, the line and the key:
  *     /etc/outbox/outbox.conf:12: relay.gmail.url: unknown scheme "smtpx" (expected ...)
  * and throw OutboxError(EX_CONFIG, 78). See README.md "Configuration" and outbox.conf.example.
  *
  * Credentials are only *described* here (which file, which command, which variable). Reading
  * them is config/credentials.ts, done by the runner and the diagnostics, never by submitters.
  * The one check made here is cheap and protects everyone: a file that holds an inline
- * `password` must not be readable by others (see secretFileProblem()).
+ * `password` must not be readable by others (config/secret-file.ts).
  */
 import * as fs from 'node:fs';
 import { parse, TomlError } from 'smol-toml';
 import { EX_CONFIG, OutboxError } from '../sysexits.js';
 import type { DeliveryMode } from '../cli/flags.js';
-import type { AuthMechanism, DeliverySettings, ListenerSettings, OAuthSettings, RelaySettings, RouteRule, SenderTableEntry } from './types.js';
-import { Locator, showPath, type KeyPath } from './locate.js';
-import { LIMIT_PRESET_NAMES, parseRate } from './limits.js';
+import type { DeliverySettings, ListenerSettings, RelaySettings, RouteRule, SenderTableEntry } from './types.js';
+import { parseRate } from './limits.js';
+import { isDomain } from '../message/address.js';
+import { DELIVERY, KNOWN_KEYS, RELAY, TOP } from './keys.js';
+import { Reader, configError, suggest } from './reader.js';
+import { readListener, readOauth, readRoutes, readSenderTable } from './sections.js';
+import { currentGids, secretFileProblem } from './secret-file.js';
 
 /** Settings as they appear in the file (camelCase here, snake_case in TOML). */
 export interface FileSettings {
@@ -55,194 +62,6 @@ export interface FileSettings {
   senderTable?: SenderTableEntry[];
   /** Where undeliverable bounces go (runner/bounce.ts postmasterAddress(); OUTBOX_POSTMASTER overrides it). */
   postmaster?: string;
-}
-
-type Spec =
-  | { kind: 'string' }
-  | { kind: 'path' }
-  | { kind: 'domain' }
-  | { kind: 'address' }
-  | { kind: 'integer'; min?: number }
-  | { kind: 'number'; min: number; max: number }
-  | { kind: 'duration' }
-  | { kind: 'durations' }
-  | { kind: 'enum'; values: readonly string[] }
-  | { kind: 'boolean' }
-  | { kind: 'strings'; item: 'string' | 'domain' | 'relay' | 'hostport' | 'fingerprint' | 'domainpattern' | 'senderpattern' };
-
-interface Row {
-  key: string;
-  spec: Spec;
-}
-
-const row = (key: string, spec: Spec): Row => ({ key, spec });
-
-/** Top level keys (besides the [relay], [[route]], [delivery], [listener], [sender_table] tables). */
-const TOP: Record<string, Row> = {
-  hostname: row('hostname', { kind: 'domain' }),
-  domain: row('domain', { kind: 'domain' }),
-  spool: row('spool', { kind: 'path' }),
-  delivery: row('delivery', { kind: 'enum', values: ['background', 'queue', 'interactive'] }),
-  max_message_size: row('maxMessageSize', { kind: 'integer' }),
-  orphan_grace_seconds: row('orphanGraceSeconds', { kind: 'integer' }),
-  lock_stale_ms: row('lockStaleMs', { kind: 'integer', min: 1000 }),
-  max_pending_per_user: row('maxPendingPerUser', { kind: 'integer', min: 0 }),
-  max_queued_messages_per_user: row('maxQueuedMessagesPerUser', { kind: 'integer', min: 0 }),
-  max_queued_bytes_per_user: row('maxQueuedBytesPerUser', { kind: 'integer', min: 0 }),
-  default_relay: row('defaultRelay', { kind: 'string' }),
-  aliases: row('aliasesFile', { kind: 'path' }),
-  local_domains: row('localDomains', { kind: 'strings', item: 'domain' }),
-  masquerade: row('masquerade', { kind: 'domain' }),
-  postmaster: row('postmaster', { kind: 'address' }),
-};
-const TABLES = ['relay', 'route', 'listener', 'sender_table'];
-
-export const AUTH_MECHANISMS: readonly AuthMechanism[] = ['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2', 'OAUTHBEARER'];
-
-const OAUTH: Record<string, Row> = {
-  provider: row('provider', { kind: 'enum', values: ['google', 'microsoft', 'custom'] }),
-  client_id: row('clientId', { kind: 'string' }),
-  client_secret_file: row('clientSecretFile', { kind: 'path' }),
-  tenant: row('tenant', { kind: 'string' }),
-  token_url: row('tokenUrl', { kind: 'string' }),
-  device_url: row('deviceUrl', { kind: 'string' }),
-  scope: row('scope', { kind: 'string' }),
-  token_file: row('tokenFile', { kind: 'path' }),
-  grant: row('grant', { kind: 'enum', values: ['device', 'client_credentials'] }),
-};
-
-const RELAY: Record<string, Row> = {
-  url: row('url', { kind: 'string' }),
-  password: row('password', { kind: 'string' }),
-  password_file: row('passwordFile', { kind: 'path' }),
-  password_command: row('passwordCommand', { kind: 'string' }),
-  password_env: row('passwordEnv', { kind: 'string' }),
-  password_command_timeout: row('passwordCommandTimeoutMs', { kind: 'duration' }),
-  oauth_token_command: row('oauthTokenCommand', { kind: 'string' }),
-  auth: row('authMechanism', { kind: 'enum', values: AUTH_MECHANISMS }),
-  ca_file: row('caFile', { kind: 'path' }),
-  fingerprint: row('fingerprints', { kind: 'strings', item: 'fingerprint' }),
-  client_cert: row('clientCert', { kind: 'path' }),
-  client_key: row('clientKey', { kind: 'path' }),
-  ehlo_name: row('ehloName', { kind: 'domain' }),
-  connect_timeout: row('connectTimeoutMs', { kind: 'duration' }),
-  greeting_timeout: row('greetingTimeoutMs', { kind: 'duration' }),
-  command_timeout: row('commandTimeoutMs', { kind: 'duration' }),
-  data_timeout: row('dataTimeoutMs', { kind: 'duration' }),
-  max_connections: row('maxConnections', { kind: 'integer', min: 1 }),
-  fallbacks: row('fallbacks', { kind: 'strings', item: 'relay' }),
-  force_sender: row('forceSender', { kind: 'address' }),
-  login_sender: row('loginSender', { kind: 'boolean' }),
-  limits: row('limits', { kind: 'enum', values: LIMIT_PRESET_NAMES }),
-  rate: row('rate', { kind: 'string' }),
-  daily_messages: row('dailyMessages', { kind: 'integer', min: 1 }),
-  daily_recipients: row('dailyRecipients', { kind: 'integer', min: 1 }),
-};
-
-const ROUTE_KEYS = ['domain', 'sender', 'from', 'relay'];
-
-const DELIVERY: Record<string, Row> = {
-  mode: row('mode', { kind: 'enum', values: ['background', 'queue', 'interactive'] }),
-  retry_schedule: row('retryScheduleMs', { kind: 'durations' }),
-  retry_jitter: row('retryJitter', { kind: 'number', min: 0, max: 1 }),
-  max_queue_lifetime: row('maxQueueLifetimeMs', { kind: 'duration' }),
-  delay_warning: row('delayWarningMs', { kind: 'duration' }),
-  bounce_size_limit: row('bounceSizeLimit', { kind: 'integer' }),
-  max_parallel: row('maxParallel', { kind: 'integer', min: 1 }),
-  scan_interval: row('scanIntervalMs', { kind: 'duration' }),
-  linger: row('lingerMs', { kind: 'duration' }),
-};
-
-const LISTENER: Record<string, Row> = {
-  listen: row('listen', { kind: 'strings', item: 'hostport' }),
-  auth_users_file: row('authUsersFile', { kind: 'path' }),
-  tls_cert: row('tlsCert', { kind: 'path' }),
-  tls_key: row('tlsKey', { kind: 'path' }),
-  max_clients: row('maxClients', { kind: 'integer', min: 1 }),
-  idle_timeout: row('idleTimeoutMs', { kind: 'duration' }),
-  sender_login_match: row('senderLoginMatch', { kind: 'enum', values: ['remote', 'always', 'never'] }),
-};
-
-const SENDER_KEYS = ['from', 'reply_to'];
-
-/** Every key the file may hold, with its section, for "did you mean" across sections. */
-export const KNOWN_KEYS = {
-  top: [...Object.keys(TOP), ...TABLES],
-  relay: Object.keys(RELAY),
-  route: ROUTE_KEYS,
-  delivery: Object.keys(DELIVERY),
-  listener: Object.keys(LISTENER),
-  oauth: ['oauth', ...Object.keys(OAUTH)],
-  sender: SENDER_KEYS,
-};
-
-/** Levenshtein distance, for "did you mean". */
-export function editDistance(a: string, b: string): number {
-  const d: number[] = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return d[b.length]!;
-}
-
-export function suggest(word: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  const w = word.toLowerCase().replace(/-/g, '_');
-  for (const c of candidates) {
-    const dist = editDistance(w, c);
-    if (dist < bestD) {
-      best = c;
-      bestD = dist;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-/** The 1-based line of the first line in `text` that sets top-level `key` (kept for callers). */
-export function lineOf(text: string, key: string): number | undefined {
-  return new Locator(text).line([key]);
-}
-
-/** Error for a key of a file: `FILE:LINE: KEY: message`, exit 78. */
-export function configError(file: string, text: string | Locator, key: string | KeyPath, message: string): OutboxError {
-  const loc = typeof text === 'string' ? new Locator(text) : text;
-  const p = typeof key === 'string' ? [key] : key;
-  const line = loc.line(p);
-  return new OutboxError(EX_CONFIG, `${file}${line ? `:${line}` : ''}: ${showPath(p)}: ${message}`);
-}
-
-/** "30" / 30 (seconds), "500ms", "30s", "5m", "2h", "5d" -> milliseconds; null if not a duration. */
-export function parseDuration(v: unknown): number | null {
-  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? Math.round(v * 1000) : null;
-  if (typeof v !== 'string') return null;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/.exec(v);
-  if (!m) return null;
-  const n = Number(m[1]);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] ?? 's']!;
-  return Math.round(n * unit);
-}
-
-const DOMAIN_RE =
-  /^(?=.{1,253}$)([A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]{0,61}[A-Za-z0-9\u0080-\uffff])?)(\.[A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]{0,61}[A-Za-z0-9\u0080-\uffff])?)*\.?$/;
-
-export function isDomain(s: string): boolean {
-  return DOMAIN_RE.test(s);
-}
-
-/** user@domain (no display name); the local part may be quoted. */
-export function isMailbox(s: string): boolean {
-  const at = s.lastIndexOf('@');
-  if (at <= 0) return false;
-  const local = s.slice(0, at);
-  if (/[\s<>,;\x00-\x1f]/.test(local) && !/^"[^"\r\n]*"$/.test(local)) return false;
-  return isDomain(s.slice(at + 1));
 }
 
 export interface ParsedRelayUrl {
@@ -333,164 +152,16 @@ export function normalizeFingerprint(s: string): string | null {
   return hex.toUpperCase().match(/../g)!.join(':');
 }
 
-/**
- * What is wrong with a secret-holding file's permissions, or null (owner/group rules in README).
- * The fix named is one that leaves the file readable by the user that delivers mail (`runner`,
- * when known): `chmod 600` for a file it owns; for a file someone else owns (root:outbox, as the
- * README's privilege table recommends), its group must be the runner's and the mode 640.
- */
-export function secretFileProblem(
-  st: { mode: number; gid: number; uid?: number },
-  runnerGids: number[],
-  runner?: { uid: number; group: string },
-): string | null {
-  const mode = st.mode & 0o777;
-  const octal = mode.toString(8).padStart(4, '0');
-  const groupOk = runnerGids.includes(st.gid);
-  const ownedByRunner = !runner || st.uid === undefined || st.uid === runner.uid;
-  const fix = ownedByRunner ? 'chmod 600 FILE' : groupOk ? 'chmod 640 FILE' : `chgrp ${runner.group} FILE && chmod 640 FILE`;
-  if (mode & 0o007) return `is readable or writable by others (mode ${octal}); fix with: ${fix}`;
-  if (mode & 0o070 && !groupOk) {
-    return `is accessible to its group (gid ${st.gid}, mode ${octal}), which is not the group of the user that delivers mail; fix with: ${fix}${ownedByRunner ? ' (or chgrp it to that group)' : ''}`;
-  }
-  return null;
-}
-
-/** The groups of the current process (the runner's when the runner checks). */
-export function currentGids(): number[] {
-  const g = new Set<number>();
-  if (process.getgid) g.add(process.getgid());
-  if (process.getegid) g.add(process.getegid());
-  if (process.getgroups) for (const x of process.getgroups()) g.add(x);
-  return [...g];
-}
-
-class Reader {
-  private locator: Locator | undefined;
-  constructor(
-    readonly file: string,
-    readonly text: string,
-  ) {}
-
-  /** Built on first use (errors, and the line of each relay and route): not on every parse. */
-  get loc(): Locator {
-    return (this.locator ??= new Locator(this.text));
-  }
-
-  fail(path: KeyPath, message: string): never {
-    throw configError(this.file, this.loc, path, message);
-  }
-
-  unknown(path: KeyPath, name: string, known: string[]): never {
-    const s = suggest(name, known);
-    this.fail([...path, name], `unknown key${s ? ` (did you mean "${s}"?)` : ''}`);
-  }
-
-  table(path: KeyPath, v: unknown): Record<string, unknown> {
-    if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Date) {
-      this.fail(path, `must be a table ([${showPath(path)}] followed by key = value lines)`);
-    }
-    return v as Record<string, unknown>;
-  }
-
-  value(path: KeyPath, spec: Spec, v: unknown): unknown {
-    switch (spec.kind) {
-      case 'string':
-      case 'path':
-        if (typeof v !== 'string' || v === '') this.fail(path, 'must be a non-empty string');
-        if (/[\x00\r\n]/.test(v)) this.fail(path, 'may not hold a line break or NUL');
-        if (spec.kind === 'path' && !v.startsWith('/')) this.fail(path, `must be an absolute path (starting with /), not "${v}"`);
-        return v;
-      case 'domain':
-        if (typeof v !== 'string' || !isDomain(v)) this.fail(path, `must be a domain name, not ${JSON.stringify(v)}`);
-        return v.replace(/\.$/, '');
-      case 'address':
-        if (typeof v !== 'string' || !isMailbox(v)) this.fail(path, `must be an address user@domain, not ${JSON.stringify(v)}`);
-        return v;
-      case 'integer': {
-        const min = spec.min ?? 0;
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < min) this.fail(path, `must be a whole number >= ${min}`);
-        return v;
-      }
-      case 'number':
-        if (typeof v !== 'number' || !(v >= spec.min && v <= spec.max)) this.fail(path, `must be a number from ${spec.min} to ${spec.max}`);
-        return v;
-      case 'duration': {
-        const d = parseDuration(v);
-        if (d === null) this.fail(path, `must be a duration: seconds (30) or a string like "30s", "5m", "2h", "5d", not ${JSON.stringify(v)}`);
-        return d;
-      }
-      case 'durations': {
-        const list = Array.isArray(v) ? v : [v];
-        if (list.length === 0) this.fail(path, 'must list at least one duration');
-        return list.map((x) => {
-          const d = parseDuration(x);
-          if (d === null || d === 0) this.fail(path, `must be a list of durations like ["5m", "30m", "2h"], not ${JSON.stringify(x)}`);
-          return d;
-        });
-      }
-      case 'boolean':
-        if (typeof v !== 'boolean') this.fail(path, `must be true or false, not ${JSON.stringify(v)}`);
-        return v;
-      case 'enum':
-        if (typeof v !== 'string' || !spec.values.includes(v)) {
-          const s = typeof v === 'string' ? suggest(v, spec.values) : undefined;
-          this.fail(path, `must be one of ${spec.values.map((x) => `"${x}"`).join(', ')}${s ? ` (did you mean "${s}"?)` : ''}`);
-        }
-        return v;
-      case 'strings': {
-        const list = Array.isArray(v) ? v : [v];
-        return list.map((x) => {
-          if (typeof x !== 'string' || x === '') this.fail(path, 'must be a string or a list of strings');
-          switch (spec.item) {
-            case 'domain':
-              if (!isDomain(x)) this.fail(path, `"${x}" is not a domain name`);
-              return x.toLowerCase().replace(/\.$/, '');
-            case 'domainpattern': {
-              const d = x.startsWith('.') ? x.slice(1) : x;
-              if (!isDomain(d)) this.fail(path, `"${x}" is not a domain ("example.com") or subdomain pattern (".example.com")`);
-              return x.toLowerCase().replace(/\.$/, '');
-            }
-            case 'senderpattern': {
-              const ok = x.startsWith('@') ? isDomain(x.slice(1)) : x.includes('@') ? isMailbox(x) : isDomain(x.replace(/^\./, ''));
-              if (!ok) this.fail(path, `"${x}" is not an address, "@domain", "domain" or ".domain"`);
-              return x.includes('@') && !x.startsWith('@') ? x : x.toLowerCase();
-            }
-            case 'hostport':
-              if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(x)) this.fail(path, `"${x}" is not host:port (e.g. "127.0.0.1:10587", "[::1]:10587")`);
-              return x;
-            case 'fingerprint': {
-              const f = normalizeFingerprint(x);
-              if (!f) this.fail(path, `"${x}" is not a SHA-256 fingerprint (64 hex digits, colons optional)`);
-              return f;
-            }
-            default:
-              if (/[\x00\r\n]/.test(x)) this.fail(path, 'may not hold a line break or NUL');
-              return x;
-          }
-        });
-      }
-    }
-  }
-
-  section<T>(path: KeyPath, v: unknown, rows: Record<string, Row>): T {
-    const t = this.table(path, v);
-    const out: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(t)) {
-      const r = rows[name];
-      if (!r) this.unknown(path, name, Object.keys(rows));
-      out[r.key] = this.value([...path, name], r.spec, value);
-    }
-    return out as T;
-  }
-}
-
 function readRelay(r: Reader, name: string, v: unknown): RelaySettings {
   const path = ['relay', name];
   if (!/^[A-Za-z0-9_-]+$/.test(name)) r.fail(path, 'a relay name is letters, digits, "-" and "_"');
   if (name === 'hold' || name === 'env') r.fail(path, `"${name}" is reserved (hold = keep in the queue; env = OUTBOX_RELAY)`);
   const { oauth: oauthTable, ...rest } = r.table(path, v);
   const s = r.section<Omit<RelaySettings, 'name'>>(path, rest, RELAY);
+  if (s.fingerprints)
+    s.fingerprints = s.fingerprints.map(
+      (x) => normalizeFingerprint(x) ?? r.fail([...path, 'fingerprint'], `${JSON.stringify(x)} is not a SHA-256 fingerprint (64 hex digits, colons optional)`),
+    );
   if (oauthTable !== undefined) s.oauth = readOauth(r, [...path, 'oauth'], oauthTable);
   if (s.url === undefined) r.fail(path, 'url is required (e.g. url = "smtp+starttls://user@smtp.example.com:587")');
   const u = checkRelayUrl(s.url);
@@ -514,99 +185,6 @@ function readRelay(r: Reader, name: string, v: unknown): RelaySettings {
   if (s.passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(s.passwordEnv)) r.fail([...path, 'password_env'], 'must be an environment variable name');
   const line = r.loc.line(path);
   return { name, ...s, ...(line ? { line } : {}) };
-}
-
-/** https everywhere, except a token service on this machine (a local proxy, tests). */
-export function endpointProblem(url: string): string | null {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return `"${url}" is not a URL`;
-  }
-  if (u.protocol === 'https:') return null;
-  if (u.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname)) return null;
-  return `"${url}" must be https:// (plain http only for a service on this machine)`;
-}
-
-function readOauth(r: Reader, path: KeyPath, v: unknown): OAuthSettings {
-  const o = r.section<Partial<OAuthSettings>>(path, v, OAUTH);
-  if (o.provider === undefined) r.fail(path, 'provider is required: "google", "microsoft" or "custom"');
-  if (o.clientId === undefined || o.clientId === '') r.fail(path, 'client_id is required');
-  if (o.provider === 'custom' && o.tokenUrl === undefined) r.fail(path, 'a custom provider needs token_url');
-  if (o.grant === 'client_credentials' && o.provider === 'microsoft' && o.tenant === undefined)
-    r.fail([...path, 'tenant'], 'the client credentials grant needs the tenant (e.g. "contoso.onmicrosoft.com")');
-  for (const k of ['tokenUrl', 'deviceUrl'] as const) {
-    const problem = o[k] === undefined ? null : endpointProblem(o[k]!);
-    if (problem) r.fail([...path, k === 'tokenUrl' ? 'token_url' : 'device_url'], problem);
-  }
-  return o as OAuthSettings;
-}
-
-function readRoutes(r: Reader, v: unknown): RouteRule[] {
-  if (!Array.isArray(v)) r.fail(['route'], 'routes are written as [[route]] entries');
-  const out: RouteRule[] = [];
-  v.forEach((entry, i) => {
-    const path = ['route', i];
-    const t = r.table(path, entry);
-    for (const k of Object.keys(t)) if (!ROUTE_KEYS.includes(k)) r.unknown(path, k, ROUTE_KEYS);
-    if (typeof t.relay !== 'string' || t.relay === '') r.fail([...path, 'relay'], 'relay is required: a relay name, or "hold" to keep the mail in the queue');
-    const domains = t.domain === undefined ? [undefined] : (r.value([...path, 'domain'], { kind: 'strings', item: 'domainpattern' }, t.domain) as string[]);
-    const senders = t.sender === undefined ? [undefined] : (r.value([...path, 'sender'], { kind: 'strings', item: 'senderpattern' }, t.sender) as string[]);
-    const froms = t.from === undefined ? [undefined] : (r.value([...path, 'from'], { kind: 'strings', item: 'senderpattern' }, t.from) as string[]);
-    if (t.domain === undefined && t.sender === undefined && t.from === undefined) {
-      r.fail(path, 'a route needs domain, sender or from (use default_relay for everything else)');
-    }
-    const line = r.loc.line(path);
-    for (const d of domains)
-      for (const s of senders)
-        for (const f of froms) {
-          out.push({
-            relay: t.relay as string,
-            ...(d !== undefined ? { recipientDomain: d } : {}),
-            ...(s !== undefined ? { sender: s } : {}),
-            ...(f !== undefined ? { from: f } : {}),
-            ...(line ? { line } : {}),
-          });
-        }
-  });
-  return out;
-}
-
-function readSenderTable(r: Reader, v: unknown): SenderTableEntry[] {
-  const t = r.table(['sender_table'], v);
-  const out: SenderTableEntry[] = [];
-  for (const [rcpt, val] of Object.entries(t)) {
-    const path = ['sender_table', rcpt];
-    const key = rcpt.startsWith('@') ? isDomain(rcpt.slice(1)) : isMailbox(rcpt);
-    if (!key) r.fail(path, 'the key must be a recipient address or "@domain" (quote it: "a@example.com" = ...)');
-    let from: unknown;
-    let replyTo: unknown;
-    if (typeof val === 'object' && val !== null && !Array.isArray(val)) {
-      const e = val as Record<string, unknown>;
-      for (const k of Object.keys(e)) if (!SENDER_KEYS.includes(k)) r.unknown(path, k, SENDER_KEYS);
-      from = e.from;
-      replyTo = e.reply_to;
-    } else from = val;
-    const check = (p: KeyPath, x: unknown): string => {
-      if (typeof x !== 'string' || !isMailbox(bareAddress(x)))
-        r.fail(p, `must be an address ("a@example.com" or "Name <a@example.com>"), not ${JSON.stringify(x)}`);
-      if (/[\r\n\x00]/.test(x)) r.fail(p, 'may not hold a line break');
-      return x;
-    };
-    out.push({
-      recipient: rcpt.startsWith('@') ? rcpt.toLowerCase() : rcpt,
-      from: check(typeof val === 'string' ? path : [...path, 'from'], from),
-      ...(replyTo !== undefined ? { replyTo: check([...path, 'reply_to'], replyTo) } : {}),
-    });
-  }
-  return out;
-}
-
-/** "Name <a@x>" -> "a@x"; "a@x" -> "a@x". */
-export function bareAddress(s: string): string {
-  const m = /<([^<>]*)>\s*$/.exec(s);
-  return (m ? m[1]! : s).trim();
 }
 
 /** Parse and validate configuration text. `file` is only used in messages. */
@@ -647,14 +225,9 @@ export function parseConfigText(file: string, text: string): FileSettings {
       case 'route':
         out.routes = readRoutes(r, value);
         break;
-      case 'listener': {
-        const l = r.section<Partial<ListenerSettings>>(['listener'], value, LISTENER);
-        if (!l.listen) r.fail(['listener', 'listen'], 'listen is required (e.g. listen = ["127.0.0.1:10587"])');
-        if ((l.tlsCert === undefined) !== (l.tlsKey === undefined))
-          r.fail(['listener', l.tlsCert ? 'tls_key' : 'tls_cert'], 'tls_cert and tls_key go together');
-        out.listener = l as ListenerSettings;
+      case 'listener':
+        out.listener = readListener(r, value);
         break;
-      }
       case 'sender_table':
         out.senderTable = readSenderTable(r, value);
         break;

@@ -5,6 +5,8 @@
  * hold `a@x, b@y`, `Name <a@x>`, `"Doe, J" <j@x>`, `a@x (comment)`, groups `team: a@x, b@y;`
  * and bare local names (`root`), which are qualified with the configured domain.
  * Errors are returned as strings; callers turn them into EX_DATAERR / EX_USAGE.
+ * The yes/no syntax checks at the end (isDomain, isMailbox, bareAddress) are the ones the
+ * configuration file and OUTBOX_RELAY_* variables are checked with (config/file.ts, relay/).
  */
 
 /** Split an RFC 5322 address list into bare addresses (display names and comments dropped). */
@@ -176,4 +178,27 @@ export function formatDisplayName(name: string): string {
   }
   if (/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+$/.test(name) && name.trim() === name) return name;
   return `"${name.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+/** A host or domain name (letters, digits, "-", internationalised labels; a final dot allowed). */
+const DOMAIN_RE =
+  /^(?=.{1,253}$)([A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]{0,61}[A-Za-z0-9\u0080-\uffff])?)(\.[A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]{0,61}[A-Za-z0-9\u0080-\uffff])?)*\.?$/;
+
+export function isDomain(s: string): boolean {
+  return DOMAIN_RE.test(s);
+}
+
+/** user@domain (no display name); the local part may be quoted. */
+export function isMailbox(s: string): boolean {
+  const at = s.lastIndexOf('@');
+  if (at <= 0) return false;
+  const local = s.slice(0, at);
+  if (/[\s<>,;\x00-\x1f]/.test(local) && !/^"[^"\r\n]*"$/.test(local)) return false;
+  return isDomain(s.slice(at + 1));
+}
+
+/** "Name <a@x>" -> "a@x"; "a@x" -> "a@x". */
+export function bareAddress(s: string): string {
+  const m = /<([^<>]*)>\s*$/.exec(s);
+  return (m ? m[1]! : s).trim();
 }

@@ -28,7 +28,7 @@
 import { formatDisplayName, splitAddress, splitAddressList } from '../message/address.js';
 import { fieldValue, parseHeaderSection, type HeaderField } from '../message/headers.js';
 import type { Config } from '../config/config.js';
-import { bareAddress } from '../config/file.js';
+import { bareAddress } from '../message/address.js';
 import { localDomainsOf, localName } from '../config/aliases.js';
 import { loginAddress } from '../config/domain.js';
 import { explainRoute, type Route } from './routing.js';

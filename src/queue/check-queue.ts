@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import type { Io } from '../io.js';
 import { loadConfig } from '../config/config.js';
 import { takeConfigFlag } from '../config/config-flag.js';
-import { parseDuration } from '../config/file.js';
+import { parseDuration } from '../duration.js';
 import { pendingRecipients } from '../spool/format.js';
 import { listIds, readControlSync, spoolPaths } from '../spool/spool.js';
 import { ProblemSummary, formatGroup, type ProblemGroup } from './problems.js';

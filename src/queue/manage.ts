@@ -50,6 +50,7 @@ import { arrivalTime, visibleTo } from './mailq.js';
 import { escapeControls, escapeJsonControls, isTerminal } from './terminal.js';
 import { StringDecoder } from 'node:string_decoder';
 import { commandUsage } from '../cli/usage.js';
+import { parseDuration } from '../duration.js';
 
 export type Action = 'hold' | 'release' | 'requeue' | 'delete';
 const ACTIONS: readonly string[] = ['hold', 'release', 'requeue', 'delete'];
@@ -72,14 +73,6 @@ export const USAGE = commandUsage('queue');
 
 function usage(message: string): OutboxError {
   return new OutboxError(EX_USAGE, `queue: ${message}\n${USAGE}`);
-}
-
-/** "90s", "15m", "12h", "7d", "2w" -> milliseconds; null when malformed. Pure. */
-export function parseAge(text: string): number | null {
-  const m = /^(\d+)([smhdw]?)$/.exec(text.trim());
-  if (!m) return null;
-  const unit = { '': 1000, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2]!]!;
-  return Number(m[1]) * unit;
 }
 
 /** Parse the arguments after `outbox queue`. Pure; throws OutboxError(EX_USAGE). */
@@ -122,8 +115,8 @@ export function parseQueueArgs(args: string[]): Request {
     else if (sub !== 'show' && a === '--deferred') filter.deferred = filtered = true;
     else if (sub !== 'show' && name === '--older-than') {
       const v = value();
-      const ms = parseAge(v);
-      if (ms === null) throw usage(`--older-than ${v}: expected a number with s, m, h, d or w`);
+      const ms = parseDuration(v);
+      if (ms === null) throw usage(`--older-than ${v}: expected a duration like 90s, 15m, 1h30m, 7d or 2w`);
       filter.olderThanMs = ms;
       filtered = true;
     } else if (a.startsWith('-')) throw usage(`${a}: unknown option`);

@@ -28,7 +28,8 @@
 import * as fs from 'node:fs';
 import { EX_CONFIG, OutboxError } from '../sysexits.js';
 import type { RelaySettings } from '../config/types.js';
-import { checkRelayUrl, isMailbox } from '../config/file.js';
+import { checkRelayUrl } from '../config/file.js';
+import { isMailbox } from '../message/address.js';
 
 export type RelayScheme = 'starttls' | 'smtps' | 'smtp';
 

@@ -156,7 +156,7 @@ export function classify(f: SmtpFailure, peer: string, ctx: ClassifyContext = {}
   // Our own settings could not be used (a secret, an OAuth token refused for good). First: such
   // an error may carry the AUTH command it interrupted, and the AUTH rule would blame the password.
   if (code === 'ECONFIG') {
-    // "what is wrong; fix with: what to do" (config/file.ts), else the whole text is both.
+    // "what is wrong; fix with: what to do" (config/secret-file.ts, config/credentials.ts), else the whole text is both.
     const text = oneLine(f.message ?? 'configuration problem');
     const m = /^(.*?);? fix with: (.*)$/.exec(text) ?? /^(.*?): ((?:set|add|put|use) .*)$/.exec(text);
     return { status: 'deferred', dsn: '4.3.5', reason: m ? m[1]! : text, fix: m ? m[2]! : text, cause: m ? m[1]! : text };

@@ -2,11 +2,11 @@
  * runner/fallbacks.ts — a slot's session to a relay, else to its fallbacks in order
  * (relay.NAME.fallbacks) when the failure is about reaching it (connection, TLS, timeout, 421);
  * never after an AUTH or a configuration problem, which another relay would not fix silently,
- * and never to a fallback weaker than a relay that failed TLS (config/fallback.ts).
+ * and never to a fallback weaker than a relay that failed TLS (relay/fallback.ts).
  */
 import type { Config } from '../config/config.js';
 import type { Log } from '../log/log.js';
-import { weakerFallback } from '../config/fallback.js';
+import { weakerFallback } from '../relay/fallback.js';
 import { type SmtpFailure, classify } from './classify.js';
 import type { Slot } from './pool.js';
 import type { RelaySessions, SessionOrFailure } from './relay-sessions.js';
@@ -22,7 +22,7 @@ export async function sessionWithFallbacks(
   if (!('failure' in s)) return { name: first, s };
   const tried = new Set([first]);
   const relays = opts.config.relays ?? {};
-  // Relays that failed for TLS reasons: no fallback weaker than one of them (config/fallback.ts).
+  // Relays that failed for TLS reasons: no fallback weaker than one of them (relay/fallback.ts).
   const tlsFailed: string[] = [];
   let current = first;
   for (const fb of relays[first]?.fallbacks ?? []) {

@@ -1,6 +1,6 @@
 /**
  * spool/privileges.ts — run as the spool's owner. Whoever owns the system spool (the `outbox`
- * user that scripts/install.sh and the Debian package create) is the runner's identity: when
+ * user that scripts/package/install.sh and the Debian package create) is the runner's identity: when
  * root starts a queue run, a pickup, a delivery or `outbox queue` on the system spool, the process gives up
  * root (supplementary groups, gid, then uid — in that order, because each step needs the
  * privilege the next one removes) before it touches the queue, so every file it creates is the

@@ -35,7 +35,7 @@ export function spoolPaths(root: string): SpoolPaths {
 
 /**
  * Create the spool's directories if missing (mode 0700: only the owner reads queued mail).
- * The system-wide spool is created by scripts/install.sh with its own owners and modes; this
+ * The system-wide spool is created by scripts/package/install.sh with its own owners and modes; this
  * never changes the mode of a directory that already exists.
  */
 export function ensureSpool(root: string): SpoolPaths {

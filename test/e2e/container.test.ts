@@ -6,7 +6,7 @@
  * only the recipe's variables, no daemon and then a daemon beside it. No container engine: the
  * recipe runs inside a private mount namespace (unshare) with overlays on /usr, /opt and /var
  * and its own /tmp and /run, so nothing reaches the machine (install.test.ts does the same for
- * the .deb). Both the slim files (scripts/build-tarball) and the single executable. Needs root.
+ * the .deb). Both the slim files (scripts/package/build-tarball) and the single executable. Needs root.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,7 +37,7 @@ before(async () => {
   requireRoot();
   scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-container-'));
   fs.chmodSync(scratch, 0o755);
-  const b = await run(path.join(REPO, 'scripts/build-tarball'), [scratch], { timeoutMs: 120_000 });
+  const b = await run(path.join(REPO, 'scripts/package/build-tarball'), [scratch], { timeoutMs: 120_000 });
   assert.equal(b.code, 0, b.stderr);
   tarball = b.stdout.trim();
   relay = await startRelay({ users: { app: 'container-secret' } });

@@ -1,6 +1,6 @@
 /**
  * End to end against a real Postfix smarthost (Debian's postfix + Cyrus SASL, started by
- * scripts/postfix-smarthost.sh; CI sets OUTBOX_TEST_POSTFIX_DIR): PHP mail() -> spool ->
+ * scripts/test/postfix-smarthost.sh; CI sets OUTBOX_TEST_POSTFIX_DIR): PHP mail() -> spool ->
  * sendmail -q -> Postfix over STARTTLS + AUTH -> Maildir, and the delivered bytes compared with
  * what was committed to the spool (modulo the headers Postfix prepends). Without CI's smarthost
  * the file starts its own on a free port; without Postfix installed it fails (never skips).

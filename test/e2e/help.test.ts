@@ -73,12 +73,12 @@ test('usage errors quote the same text', async () => {
   assert.match(commandUsage('queue'), /7d, 2w\)/, 'the ages that work, up to weeks');
 });
 
-test('scripts/install.sh and uninstall.sh --help print a clean usage', async () => {
+test('scripts/package/install.sh and uninstall.sh --help print a clean usage', async () => {
   for (const script of ['install.sh', 'uninstall.sh']) {
-    const r = await run('/bin/sh', [path.join(REPO, 'scripts', script), '--help'], { env });
+    const r = await run('/bin/sh', [path.join(REPO, 'scripts/package', script), '--help'], { env });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`^scripts/${script.replace('.', '\\.')} — `));
-    assert.match(r.stdout, new RegExp(`^  scripts/${script.replace('.', '\\.')} \\[`, 'm'), 'the synopsis');
+    assert.match(r.stdout, new RegExp(`^scripts/package/${script.replace('.', '\\.')} — `));
+    assert.match(r.stdout, new RegExp(`^  scripts/package/${script.replace('.', '\\.')} \\[`, 'm'), 'the synopsis');
     assert.doesNotMatch(r.stdout, /^#|shellcheck|set -eu/m);
   }
 });

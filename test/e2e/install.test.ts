@@ -1,7 +1,7 @@
 /**
- * End-to-end: scripts/install.sh (twice) and scripts/uninstall.sh on this very machine, and the
- * Debian package from scripts/build-deb; both for the single executable and for the slim variant
- * (install.sh --slim, build-deb --slim: README "Slim variant"). Needs root (CI runs as root).
+ * End-to-end: scripts/package/install.sh (twice) and scripts/package/uninstall.sh on this very machine, and the
+ * Debian package from scripts/package/build-deb; both for the single executable and for the slim variant
+ * (install.sh --slim, build-deb --slim: docs/installation.md "Slim variant"). Needs root (CI runs as root).
  *
  * The machine is restored whatever happens: before anything, the state of /usr/sbin/sendmail,
  * /usr/bin/mailq, /usr/bin/newaliases, the dpkg diversions, the user `outbox`, /etc/outbox and
@@ -21,9 +21,9 @@ import * as path from 'node:path';
 import { REPO, run } from '../helpers/run.js';
 import { requireRoot } from '../helpers/users.js';
 
-const INSTALL = path.join(REPO, 'scripts/install.sh');
-const UNINSTALL = path.join(REPO, 'scripts/uninstall.sh');
-const BUILD_DEB = path.join(REPO, 'scripts/build-deb');
+const INSTALL = path.join(REPO, 'scripts/package/install.sh');
+const UNINSTALL = path.join(REPO, 'scripts/package/uninstall.sh');
+const BUILD_DEB = path.join(REPO, 'scripts/package/build-deb');
 const LINKS = ['/usr/sbin/sendmail', '/usr/bin/mailq', '/usr/bin/newaliases'];
 const MAN_PAGES = ['man1/mailq.1', 'man5/outbox.conf.5', 'man8/outbox.8', 'man8/sendmail.8', 'man8/newaliases.8'].map((p) => `/usr/local/share/man/${p}`);
 const OURS = [
@@ -395,7 +395,7 @@ echo "submitted rc=$?"
 /usr/sbin/outbox pickup 2>&1
 stat -c 'queued %U %a' /var/spool/outbox/ctl/*
 mailq
-# The relay password as README "Privilege model" says: root:outbox 0640. Root starts the run.
+# The relay password as docs/privilege-model.md says: root:outbox 0640. Root starts the run.
 printf '%s\n' "$RELAY_PASSWORD" > /etc/outbox/relay.password
 chown root:outbox /etc/outbox/relay.password
 chmod 0640 /etc/outbox/relay.password

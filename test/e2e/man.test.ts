@@ -1,5 +1,5 @@
 /**
- * The manual pages (docs/man/*.md -> build/man/ by scripts/build-man.mjs) render with man(1)
+ * The manual pages (docs/man/*.md -> build/man/ by scripts/build/build-man.mjs) render with man(1)
  * without a warning, and stay true to the program: every configuration key the parser knows is
  * in outbox.conf(5), every OUTBOX_* variable the source reads is in its ENVIRONMENT section, and
  * every `outbox` command is in outbox(8). (install.test.ts checks that they are installed.)
@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { KNOWN_KEYS } from '../../src/config/file.js';
+import { KNOWN_KEYS } from '../../src/config/keys.js';
 import { BIN_DIR, REPO } from '../helpers/run.js';
 
 const MAN_DIR = path.join(BIN_DIR, 'man');

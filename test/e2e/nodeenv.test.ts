@@ -1,6 +1,6 @@
 /**
- * test/e2e/nodeenv.test.ts — the executable runs wherever its caller runs (issue 16, README
- * "Where it runs"): the caller's NODE_OPTIONS and other Node/OpenSSL/libuv variables change
+ * test/e2e/nodeenv.test.ts — the executable runs wherever its caller runs (issue 16,
+ * docs/where-it-runs.md): the caller's NODE_OPTIONS and other Node/OpenSSL/libuv variables change
  * nothing, every mode works under a 1 GiB address-space limit, and a uid with no passwd entry
  * and no usable HOME gets one clear line naming OUTBOX_SPOOL.
  */

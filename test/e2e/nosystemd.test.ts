@@ -1,5 +1,5 @@
 /**
- * End to end: running Outbox without systemd, exactly as README "Without systemd" says — the
+ * End to end: running Outbox without systemd, exactly as docs/installation.md "Without systemd" says — the
  * daemon started with `setpriv --reuid=outbox --regid=outbox --init-groups outbox -bd`, and the
  * timer's queue run as the cron line `outbox -q` run by the spool owner — on a system spool, with an ordinary user submitting
  * and the scripted relay receiving. Needs root (users; run under /tmp/outbox-system.lock).
@@ -28,7 +28,7 @@ before(async () => {
   alice = ensureUser('obx-ns-alice');
   relay = await startRelay({ users: { outbox: SECRET }, acceptDelayMs: 0 });
   sp = systemSpool(runner);
-  // As README "Privilege model": the password file root:<runner's group> 0640.
+  // As docs/privilege-model.md: the password file root:<runner's group> 0640.
   const pw = path.join(sp.dir, 'relay.password');
   fs.writeFileSync(pw, SECRET + '\n', { mode: 0o640 });
   fs.chownSync(pw, 0, runner.gid);
@@ -52,7 +52,7 @@ async function received(n: number, log: () => string): Promise<void> {
 }
 
 test('the daemon started with setpriv as the spool owner delivers what a user submits, and stops on SIGTERM', async () => {
-  // README: setpriv --reuid=outbox --regid=outbox --init-groups -- /usr/local/sbin/outbox -bd
+  // docs/installation.md: setpriv --reuid=outbox --regid=outbox --init-groups -- /usr/local/sbin/outbox -bd
   const daemon = start(SETPRIV, asOwner([OUTBOX, '-bd']), { env: { ...sp.env, OUTBOX_LOG: 'stderr' } });
   let log = '';
   daemon.stderr!.on('data', (d: Buffer) => (log += d.toString()));

@@ -1,5 +1,5 @@
 /**
- * End to end: scripts/mkspool.sh (run as root by install.sh and the .deb postinst) never follows
+ * End to end: scripts/package/mkspool.sh (run as root by install.sh and the .deb postinst) never follows
  * a symbolic link that the spool owner planted (issue 11 M5): neither one planted beforehand nor
  * one swapped in while mkspool runs. The "victim" is a root-only directory outside the spool; a
  * compromised spool owner wants root to chown/chmod it. Needs root (CI runs as root).
@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { REPO, run, sleep } from '../helpers/run.js';
 import { ensureUser, removeUsers, requireRoot, type TestUser } from '../helpers/users.js';
 
-const MKSPOOL = path.join(REPO, 'scripts/mkspool.sh');
+const MKSPOOL = path.join(REPO, 'scripts/package/mkspool.sh');
 const USERS = ['obx-mrun'];
 let owner: TestUser;
 let dir: string;

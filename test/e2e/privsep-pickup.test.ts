@@ -1,6 +1,6 @@
 /**
  * End to end: what a local user can try against pickup (issue 11 H2 and M3), on a system spool
- * made by scripts/mkspool.sh and owned by a runner user, with real unprivileged users (setpriv):
+ * made by scripts/package/mkspool.sh and owned by a runner user, with real unprivileged users (setpriv):
  *   - sparse files in incoming/ (no blocks charged to the user) copied dense into msg/;
  *   - drops written by hand, skipping sendmail's content checks (NUL, bare CR, bad headers);
  *   - more queued messages or bytes than a user's share; a burst of entries;

@@ -1,9 +1,9 @@
 /**
  * End-to-end: attacks on the daemon's query socket and on the queue commands (issue 11 H1, M1,
- * M4, L2; issue 15 item 23), on a system spool owned by a runner user (scripts/mkspool.sh), with
+ * M4, L2; issue 15 item 23), on a system spool owned by a runner user (scripts/package/mkspool.sh), with
  * the daemon started by root (it drops to the runner) and real unprivileged users. The raw
  * client test/helpers/query-raw.ts plays the attacker. Needs root (CI runs as root).
- * README "Privilege model": the table "what a local user can try -> what happens".
+ * docs/privilege-model.md: the table "what a local user can try -> what happens".
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

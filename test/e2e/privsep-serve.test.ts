@@ -1,6 +1,6 @@
 /**
  * End to end: `outbox serve` started as root (issue 11 L1), on a system spool made by
- * scripts/mkspool.sh and owned by a runner user:
+ * scripts/package/mkspool.sh and owned by a runner user:
  *   - after binding, the listener runs as the spool owner, and loopback mail is recorded as that
  *     user's, never as root's;
  *   - brute force from one address over many connections: after 5 failures the address gets

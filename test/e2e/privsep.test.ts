@@ -1,5 +1,5 @@
 /**
- * End-to-end: the privilege model (README "Privilege model") on a real system spool owned by a
+ * End-to-end: the privilege model (docs/privilege-model.md) on a real system spool owned by a
  * runner user, with real unprivileged users submitting through the built binary (setpriv), PHP
  * mail() as www-data under no_new_privs, and hostile entries planted in incoming/.
  * Needs root (CI runs as root): users are created with useradd and removed afterwards.

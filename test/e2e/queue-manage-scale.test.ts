@@ -1,7 +1,7 @@
 /**
  * End-to-end: big queues. mailq over thousands of messages never opens a message body (checked
  * with strace), lists every message in arrival order, and queue management selections work at
- * that size. Times are measured by scripts/bench-queue, not asserted here.
+ * that size. Times are measured by bench/queue.ts, not asserted here.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';

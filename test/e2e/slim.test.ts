@@ -1,6 +1,6 @@
 /**
- * End-to-end: the slim variant as built (build/slim/: the launcher on the system's Node, README
- * "Slim variant"), run in place without installing anything: the personality by link name, the
+ * End-to-end: the slim variant as built (build/slim/: the launcher on the system's Node,
+ * docs/installation.md "Slim variant"), run in place without installing anything: the personality by link name, the
  * caller's Node settings kept out by the launcher, and the background delivery that the
  * launcher starts again (selfCommand) reaching the relay, also when run/daemon.pid names another
  * live node program (the slim runner shares its executable, node, with any node process).

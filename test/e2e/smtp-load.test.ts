@@ -2,7 +2,7 @@
  * Load: 200 concurrent SMTP clients, each sending 10 messages over its own connection to
  * `outbox serve`. Every message must be committed exactly once (2000 control records, each
  * token in exactly one message, every reported queue id present), with no leftovers.
- * A longer version: scripts/bench-smtpin.mjs.
+ * A longer version: bench/smtpin.ts.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';

@@ -1,7 +1,7 @@
 /**
  * 200 concurrent submitters while two queue runners flush the same spool: every message is
  * delivered exactly once (the lock in src/spool/lock.ts is what makes two runners safe) and
- * complete. scripts/torture runs it with more submitters and runners.
+ * complete. scripts/test/torture runs it with more submitters and runners.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

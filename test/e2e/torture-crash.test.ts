@@ -1,5 +1,5 @@
 /**
- * Crash torture, short version (scripts/torture runs the long one): real submitters, some killed
+ * Crash torture, short version (scripts/test/torture runs the long one): real submitters, some killed
  * at random offsets, and the queue runner killed with SIGKILL before connecting, at connect,
  * after MAIL FROM, mid-DATA and after the relay's 250 (before the spool update), in turn, against
  * the local test relay. Afterwards every committed message was delivered at least once, nothing

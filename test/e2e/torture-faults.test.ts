@@ -1,5 +1,5 @@
 /**
- * Relay faults under load, short version (scripts/torture runs 5,000 messages): a queue flushed
+ * Relay faults under load, short version (scripts/test/torture runs 5,000 messages): a queue flushed
  * with `sendmail -q` while the relay restarts (sometimes slow to answer), connections are cut at
  * random, DATA is dropped half-way and greetings are refused. Every message is delivered exactly
  * once, apart from copies whose first delivery travelled on a connection that was cut (the

@@ -1,6 +1,6 @@
 /**
  * Power loss: the fsync points, checked with strace on the built binary. Each fsync must have
- * COMPLETED before the step it protects starts (README "Reliability: power loss"):
+ * COMPLETED before the step it protects starts (docs/reliability.md):
  *   submit:  write msg/ID -> fsync(msg/ID) -> fsync(msg/) -> write tmp record -> fsync(tmp)
  *            -> rename(tmp, ctl/ID) [commit] -> fsync(ctl/)
  *   runner, deferral / queue hold: write tmp -> fsync(tmp) -> rename over ctl/ID -> fsync(ctl/)

@@ -1,9 +1,9 @@
 /**
  * Fuzz, end to end: a sample of random messages (test/fuzz/arbitraries.ts) submitted with the
  * built binary and delivered by `sendmail -q` to the local test relay. What the relay receives
- * must be exactly the stored bytes with every line break (LF, a lone CR) as CRLF (README "The
+ * must be exactly the stored bytes with every line break (LF, a lone CR) as CRLF (docs/command-line.md "The
  * message", oracle.ts wireForm), for every committed message, and each must arrive exactly once. Samples per run: FUZZ_DELIVER (default
- * 3 batches of 8 messages); scripts/torture runs more.
+ * 3 batches of 8 messages); scripts/test/torture runs more.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';

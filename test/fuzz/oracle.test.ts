@@ -1,4 +1,4 @@
-/** The fuzz oracle itself, on hand-checked cases from the README (so that a wrong oracle cannot hide a bug). */
+/** The fuzz oracle itself, on hand-checked cases from docs/command-line.md (so that a wrong oracle cannot hide a bug). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compareStored, expected, normalise, wireForm } from './oracle.js';

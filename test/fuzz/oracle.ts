@@ -1,5 +1,5 @@
 /**
- * test/fuzz/oracle.ts — what the spool must hold for a given input, written from the README
+ * test/fuzz/oracle.ts — what the spool must hold for a given input, written from docs/command-line.md
  * ("The message") and NOT from src/: the fuzz suites compare the built binary against this.
  *
  *  1. every CRLF becomes LF; a lone CR stays;

@@ -2,11 +2,11 @@
  * Property-based tests (fast-check) of submission through the BUILT binary: random messages and
  * random argv. Every run must end in exactly one of:
  *   - exit 0 and one committed message whose stored bytes are what test/fuzz/oracle.ts (the
- *     README's rules) says, or
+ *     rules of docs/command-line.md) says, or
  *   - a non-zero sysexits status other than 70/75 (no internal error, no unexpected exception),
  *     one line on stderr, no stack trace, and nothing committed or left behind;
  * never a signal, never a hang (every run is bounded by a timeout).
- * Runs per property: FUZZ_RUNS (default 40; scripts/torture runs more). A failure prints the
+ * Runs per property: FUZZ_RUNS (default 40; scripts/test/torture runs more). A failure prints the
  * seed and the shrunk counterexample; FUZZ_SEED=<n> repeats a run.
  */
 import { test, after } from 'node:test';
@@ -105,7 +105,7 @@ test('-t with random header fields: recipients only from To/Cc/Bcc, Bcc never st
         assert.equal(exp.kind, 'stored');
         const [c] = committed();
         assert.equal(compareStored(c!.stored, exp as Extract<typeof exp, { kind: 'stored' }>), null);
-        // A message with Resent- fields goes to the resent recipients only (README, -t).
+        // A message with Resent- fields goes to the resent recipients only (docs/command-line.md, -t).
         const resent = fields.some((f) => /^resent-(to|cc|bcc)[ \t]*:/i.test(f));
         if (!resent) assert.ok(c!.rec.recipients.some((x: { address: string }) => x.address === 't@example.com'));
         assert.doesNotMatch(c!.stored.split('\n\n')[0]!, /^(Resent-)?Bcc:/im);

@@ -1,6 +1,6 @@
 /**
  * Access to the private, real Postfix smarthost started by
- * `scripts/postfix-smarthost.sh start DIR` (see that script).
+ * `scripts/test/postfix-smarthost.sh start DIR` (see that script).
  *
  * Tests get it from usePostfixSmarthost(): CI's instance (OUTBOX_TEST_POSTFIX_DIR), or a private
  * one started on a free port for the test file.
@@ -180,7 +180,7 @@ export async function waitForMaildir(maildir: string, count: number, timeoutMs: 
 /**
  * The smarthost for a test file: the one named by OUTBOX_TEST_POSTFIX_DIR (CI starts it), else a
  * private instance started here on a free loopback port and stopped by stop(). Postfix must be
- * installed (`scripts/postfix-smarthost.sh install`, which `npm test` does): without it this
+ * installed (`scripts/test/postfix-smarthost.sh install`, which `npm test` does): without it this
  * rejects with that instruction, so the tests fail instead of quietly not running.
  */
 export async function usePostfixSmarthost(): Promise<{ sh: Smarthost; stop: () => void }> {
@@ -191,7 +191,7 @@ export async function usePostfixSmarthost(): Promise<{ sh: Smarthost; stop: () =
   const { tmpdir } = await import('node:os');
   const net = await import('node:net');
   const { fileURLToPath } = await import('node:url');
-  const script = join(fileURLToPath(new URL('.', import.meta.url)), '../../../scripts/postfix-smarthost.sh');
+  const script = join(fileURLToPath(new URL('.', import.meta.url)), '../../../scripts/test/postfix-smarthost.sh');
   const port = await new Promise<number>((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
@@ -206,7 +206,7 @@ export async function usePostfixSmarthost(): Promise<{ sh: Smarthost; stop: () =
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     const stderr = (e as { stderr?: Buffer }).stderr?.toString() ?? '';
-    throw new Error(`cannot start a Postfix smarthost (run scripts/postfix-smarthost.sh install first): ${stderr.trim() || (e as Error).message}`);
+    throw new Error(`cannot start a Postfix smarthost (run scripts/test/postfix-smarthost.sh install first): ${stderr.trim() || (e as Error).message}`);
   }
   const saved = process.env.OUTBOX_TEST_POSTFIX_DIR;
   process.env.OUTBOX_TEST_POSTFIX_DIR = dir;

@@ -1,6 +1,6 @@
 /**
  * test/helpers/queue-gen.ts — fill a spool with N committed messages quickly, for big-queue
- * tests and scripts/bench-queue. Uses the spool's own layout and record format
+ * tests and bench/queue.ts. Uses the spool's own layout and record format
  * (src/spool/format.ts, spool.ts) but writes without fsync: 100,000 fsyncs would take minutes
  * and durability is not what these runs measure. Never use this outside tests and benchmarks.
  */

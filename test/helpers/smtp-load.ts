@@ -1,7 +1,7 @@
 /**
  * test/helpers/smtp-load.ts — N concurrent SMTP clients, each sending M messages over one
  * connection (MAIL/RCPT/DATA pipelined), each message carrying a unique X-Load-Token header.
- * Used by test/e2e/smtp-load.test.ts (CI size) and scripts/bench-smtpin.mjs (longer runs).
+ * Used by test/e2e/smtp-load.test.ts (CI size) and bench/smtpin.ts (longer runs).
  */
 import * as net from 'node:net';
 import { Dialog } from './smtp-dialog.js';

@@ -1,13 +1,13 @@
 /**
  * test/helpers/torture.ts — shared pieces of the crash, fault and scale suites
- * (test/e2e/torture*.test.ts, scripts/torture, scripts/bench-queue):
+ * (test/e2e/torture*.test.ts, scripts/test/torture, bench/queue.ts):
  *
  *  - relayEnv(): a spool plus the OUTBOX_RELAY* environment for a test relay (./relay.ts);
  *  - hooks(): watch the relay's SMTP events (connect, MAIL, DATA bytes, after the 250 reply)
  *    by wrapping smtp-server's per-instance handlers, so a test can kill -9 the runner at an
  *    exact point of the dialogue without changing relay.ts;
  *  - runnerCrashTorture(), relayFaultTorture(), concurrencyTorture(): the suites themselves,
- *    returning figures (short runs in test/e2e/torture-*.test.ts, long ones in scripts/torture):
+ *    returning figures (short runs in test/e2e/torture-*.test.ts, long ones in scripts/test/torture):
  *    every delivery is matched by Message-ID and bytes to a committed message;
  *  - peak RSS of a child (VmHWM from /proc) and a bounded pool.
  */

@@ -69,12 +69,12 @@ export function asUser(user: TestUser | string, cmd: string, args: string[], opt
   return run('setpriv', [...pre, cmd, ...args], opts);
 }
 
-/** A world-traversable temp directory holding a system spool owned by `owner` (scripts/mkspool.sh). */
+/** A world-traversable temp directory holding a system spool owned by `owner` (scripts/package/mkspool.sh). */
 export function systemSpool(owner: TestUser, extraConfig = ''): { dir: string; spool: string; config: string; env: Record<string, string>; cleanup(): void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-privsep-'));
   fs.chmodSync(dir, 0o755);
   const spool = path.join(dir, 'spool');
-  execFileSync(path.join(REPO, 'scripts/mkspool.sh'), [spool, owner.name, owner.name]);
+  execFileSync(path.join(REPO, 'scripts/package/mkspool.sh'), [spool, owner.name, owner.name]);
   const config = path.join(dir, 'outbox.conf');
   fs.writeFileSync(config, `spool = "${spool}"\ndomain = "example.test"\nhostname = "host.example.test"\n${extraConfig}`, { mode: 0o644 });
   fs.chmodSync(config, 0o644);

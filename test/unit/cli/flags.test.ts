@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseArgs, parseInterval, FLAGS, type SendOptions } from '../../../src/cli/flags.js';
+import { parseArgs, FLAGS, type SendOptions } from '../../../src/cli/flags.js';
 import { EX_USAGE, OutboxError } from '../../../src/sysexits.js';
 
 function send(args: string[]): SendOptions {
@@ -162,12 +162,16 @@ test('queue runs: -q, -q15m, -bd, filters', () => {
   usageError(['-qX'], /-qX/);
 });
 
-test('parseInterval', () => {
-  assert.equal(parseInterval('30s'), 30_000);
-  assert.equal(parseInterval('1h30m'), 5_400_000);
-  assert.equal(parseInterval('2'), 120_000);
-  assert.equal(parseInterval('abc'), undefined);
-  assert.equal(parseInterval('5x'), undefined);
+test('-q<interval>: the duration notation of duration.ts, a bare number in minutes (as sendmail)', () => {
+  const interval = (v: string) => (parseArgs([`-q${v}`]) as { intervalMs?: number }).intervalMs;
+  assert.equal(interval('30s'), 30_000);
+  assert.equal(interval('1h30m'), 5_400_000);
+  assert.equal(interval('2'), 120_000);
+  assert.equal(interval('p15m'), 900_000);
+  // Refused before -q, the file and --older-than shared one parser.
+  assert.equal(interval('1.5h'), 5_400_000);
+  usageError(['-qabc'], /-qabc/);
+  usageError(['-q5x'], /-q5x/);
 });
 
 test('unknown flags and missing values exit 64 with one line', () => {

@@ -1,10 +1,11 @@
-/** Unit tests of the configuration loader (src/config/file.ts, src/config/locate.ts). */
+/** Unit tests of the configuration loader (src/config/file.ts with keys.ts, reader.ts, sections.ts; src/config/locate.ts). */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { checkRelayUrl, parseConfigText, parseDuration, readConfigFile, secretFileProblem, suggest } from '../../../src/config/file.js';
+import { checkRelayUrl, parseConfigText, readConfigFile } from '../../../src/config/file.js';
+import { suggest } from '../../../src/config/reader.js';
 import { Locator } from '../../../src/config/locate.js';
 import { REPO } from '../../helpers/run.js';
 
@@ -147,6 +148,14 @@ idle_timeout = "2m"
     assert.match(err('[relay.a]\nurl = "smtps://u@h"\npassword = "x"\npassword_file = "/y"\n'), /at most one of/);
     assert.match(err('[sender_table]\n"nobody" = "a@b.example"\n'), /t\.conf:2: sender_table\.nobody: the key must be/);
     assert.match(err('[relay.hold]\nurl = "smtps://h"\n'), /reserved/);
+    assert.equal(
+      err('[relay.a]\nurl = "smtps://h"\nfingerprint = ["ab:cd"]\n'),
+      't.conf:3: relay.a.fingerprint: "ab:cd" is not a SHA-256 fingerprint (64 hex digits, colons optional)',
+    );
+    assert.match(
+      err(`[relay.a]\nurl = "smtps://h"\nfingerprint = "${'ab'.repeat(32)}\\n"\n`),
+      /^t\.conf:3: relay\.a\.fingerprint: "(ab)+\\n" is not a SHA-256 fingerprint [^\n]*$/,
+    ); // one line
   });
 
   it('an inline password needs a private file', () => {
@@ -170,33 +179,20 @@ idle_timeout = "2m"
     }
   });
 
-  it('secret file permission rule: not others; group only the runner group', () => {
-    assert.equal(secretFileProblem({ mode: 0o100600, gid: 5 }, [0]), null);
-    assert.equal(secretFileProblem({ mode: 0o100640, gid: 5 }, [5]), null);
-    assert.match(secretFileProblem({ mode: 0o100640, gid: 5 }, [0])!, /group/);
-    assert.match(secretFileProblem({ mode: 0o100604, gid: 0 }, [0])!, /others/);
+  it('durations: seconds as a number, strings in the notation of duration.ts, compound ones too', () => {
+    const d = (v: string) => parseConfigText('t.conf', `[delivery]\nmax_queue_lifetime = ${v}\n`).deliverySettings?.maxQueueLifetimeMs;
+    assert.equal(d('30'), 30_000);
+    assert.equal(d('0.5'), 500);
+    assert.equal(d('"500ms"'), 500);
+    assert.equal(d('"2h"'), 7_200_000);
+    // Was refused before the file, -q and --older-than shared one parser (sendmail's -q1h30m form).
+    assert.equal(d('"1h30m"'), 5_400_000);
+    assert.match(err('[delivery]\nmax_queue_lifetime = "2 days"\n'), /must be a duration/);
+    assert.match(err('[delivery]\nmax_queue_lifetime = -5\n'), /must be a duration/);
+    assert.match(err('[delivery]\nretry_schedule = ["5m", "0s"]\n'), /must be a list of durations/);
   });
 
-  it('secret file fixes leave the file readable by the user that delivers mail', () => {
-    const outbox = { uid: 998, group: 'outbox' };
-    // Its own file: chmod 600 (what the README's environment table says).
-    assert.match(secretFileProblem({ mode: 0o100644, gid: 998, uid: 998 }, [998], outbox)!, /others \(mode 0644\); fix with: chmod 600 FILE$/);
-    // root:outbox (the privilege table's advice): keep the group, drop the others.
-    assert.match(secretFileProblem({ mode: 0o100644, gid: 998, uid: 0 }, [998], outbox)!, /fix with: chmod 640 FILE$/);
-    assert.equal(secretFileProblem({ mode: 0o100640, gid: 998, uid: 0 }, [998], outbox), null);
-    // root:root, read by outbox: chmod 600 would lock it out; give it the runner's group.
-    assert.match(secretFileProblem({ mode: 0o100644, gid: 0, uid: 0 }, [998], outbox)!, /fix with: chgrp outbox FILE && chmod 640 FILE$/);
-    assert.match(
-      secretFileProblem({ mode: 0o100640, gid: 0, uid: 0 }, [998], outbox)!,
-      /not the group of the user that delivers mail; fix with: chgrp outbox FILE && chmod 640 FILE$/,
-    );
-  });
-
-  it('durations, URLs, suggestions', () => {
-    assert.equal(parseDuration(30), 30_000);
-    assert.equal(parseDuration('500ms'), 500);
-    assert.equal(parseDuration('2h'), 7_200_000);
-    assert.equal(parseDuration('2 days'), null);
+  it('URLs, suggestions', () => {
     assert.deepEqual(checkRelayUrl('smtp+starttls://a%40b@[::1]:2525'), { scheme: 'smtp+starttls', tls: 'starttls', host: '::1', port: 2525, user: 'a@b' });
     assert.deepEqual(checkRelayUrl('smtps://smtp.example.com'), { scheme: 'smtps', tls: 'implicit', host: 'smtp.example.com', port: 465 });
     assert.equal(suggest('pasword', ['password', 'url']), 'password');

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { detectFormat, migrate, oauthHelper, oauthProvider } from '../../../src/config/migrate.js';
+import { detectFormat, migrate } from '../../../src/config/migrate.js';
+import { oauthHelper, oauthProvider } from '../../../src/config/migrate-msmtp.js';
 import { parseConfigText } from '../../../src/config/file.js';
 import { REPO } from '../../helpers/run.js';
 

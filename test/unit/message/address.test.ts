@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkAddress, splitAddressList, formatDisplayName, addressKey } from '../../../src/message/address.js';
+import { checkAddress, splitAddressList, formatDisplayName, addressKey, isDomain, isMailbox, bareAddress } from '../../../src/message/address.js';
 
 test('address lists: commas, display names, quotes, comments, groups', () => {
   assert.deepEqual(splitAddressList('a@x, b@y'), ['a@x', 'b@y']);
@@ -37,4 +37,13 @@ test('display names: bare, quoted, or RFC 2047 encoded words of at most 75 chara
 test('addressKey: domain case-insensitive, local part not', () => {
   assert.equal(addressKey('A@X.ORG'), 'A@x.org');
   assert.notEqual(addressKey('A@x.org'), addressKey('a@x.org'));
+});
+
+test('syntax checks of the configuration: isDomain, isMailbox, bareAddress', () => {
+  for (const d of ['example.com', 'mail.example.com.', 'localhost', 'xn--bcher-kva.example', 'bücher.example']) assert.ok(isDomain(d), d);
+  for (const d of ['', '-a.example', 'a..example', 'a_b.example', 'a.example/x', `${'a'.repeat(64)}.example`]) assert.ok(!isDomain(d), d);
+  for (const m of ['a@example.com', '"a b"@example.com', 'a+tag@example.com']) assert.ok(isMailbox(m), m);
+  for (const m of ['a', '@example.com', 'a b@example.com', 'a@', 'a@-x', 'Name <a@example.com>']) assert.ok(!isMailbox(m), m);
+  assert.equal(bareAddress('Name <a@example.com> '), 'a@example.com');
+  assert.equal(bareAddress(' a@example.com'), 'a@example.com');
 });

@@ -78,7 +78,7 @@ test('property: with -i, output is the input with CRLF replaced by LF', () => {
   );
 });
 
-/** The README's rule, line by line: a final lone "." line is dropped, then ".." loses one dot. */
+/** The rule of docs/command-line.md, line by line: a final lone "." line is dropped, then ".." loses one dot. */
 function dotOracle(text: string): string {
   const lines = text.replace(/\r\n/g, '\n').match(/[^\n]*\n|[^\n]+$/g) ?? [];
   const last = lines[lines.length - 1];
@@ -86,7 +86,7 @@ function dotOracle(text: string): string {
   return lines.map((l) => (l.startsWith('..') ? l.slice(1) : l)).join('');
 }
 
-test('property: without -i, the output is the README rule whatever the chunking', () => {
+test('property: without -i, the output is the documented rule whatever the chunking', () => {
   const alphabet = fc.constantFrom('a', '.', '\r', '\n', 'x', '\r\n', '.\n', '..', '\n.', '\n..');
   fc.assert(
     fc.property(fc.array(alphabet, { maxLength: 80 }), fc.array(fc.nat(80), { maxLength: 8 }), (parts, cuts) => {

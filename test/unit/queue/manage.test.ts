@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyChange, formatShow, matchesFilter, parseAge, parseQueueArgs } from '../../../src/queue/manage.js';
+import { applyChange, formatShow, matchesFilter, parseQueueArgs } from '../../../src/queue/manage.js';
 import type { ControlRecord } from '../../../src/spool/format.js';
 import { OutboxError } from '../../../src/sysexits.js';
 
@@ -34,14 +34,18 @@ function record(over: Partial<ControlRecord> = {}): ControlRecord {
 const usageError = (f: () => unknown) =>
   assert.throws(f, (e: unknown) => e instanceof OutboxError && e.exitCode === 64 && /\nusage: outbox queue/.test(e.message));
 
-test('parseAge: units and malformed values', () => {
-  assert.equal(parseAge('30'), 30_000);
-  assert.equal(parseAge('30s'), 30_000);
-  assert.equal(parseAge('15m'), 900_000);
-  assert.equal(parseAge('12h'), 43_200_000);
-  assert.equal(parseAge('7d'), 604_800_000);
-  assert.equal(parseAge('2w'), 1_209_600_000);
-  for (const bad of ['', 'd', '1.5h', '-1d', '3y', 'soon']) assert.equal(parseAge(bad), null, bad);
+test('--older-than: the duration notation of duration.ts (bare seconds, units, fractions, parts)', () => {
+  const age = (v: string) => {
+    const r = parseQueueArgs(['hold', `--older-than=${v}`]);
+    return r.kind === 'change' ? r.filter.olderThanMs : undefined;
+  };
+  assert.equal(age('30'), 30_000);
+  assert.equal(age('15m'), 900_000);
+  assert.equal(age('2w'), 1_209_600_000);
+  // Refused before --older-than, the file and -q shared one parser.
+  assert.equal(age('1.5h'), 5_400_000);
+  assert.equal(age('1h30m'), 5_400_000);
+  for (const bad of ['', 'd', '-1d', '3y', 'soon']) usageError(() => parseQueueArgs(['hold', '--older-than', bad]));
 });
 
 test('parseQueueArgs: ids (upper-cased, any order of options), --all, filters, -C, show options', () => {
