@@ -43,7 +43,7 @@ import { loadConfig } from '../config/config.js';
 import { configTag } from './config-tag.js';
 import { relaysFor } from './routing.js';
 import { type QueueRunMode, defaultSlots, matchesFilter, onSignals, readRecord, setupEngine } from './setup.js';
-import { rerunIfBusy } from './rerun.js';
+import { rerunIfBusy } from '../rerun.js';
 
 /** Users' `sendmail -q` through the daemon forces a whole-queue attempt at most this often. */
 const FLUSH_EVERY_MS = 10_000;
@@ -143,7 +143,7 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
     }
   };
 
-  // One scan at a time; a trigger during a scan makes one more (rerun.ts).
+  // One scan at a time; a trigger during a scan makes one more (src/rerun.ts).
   const scan = rerunIfBusy(
     async () => {
       try {

@@ -50,7 +50,7 @@ import type { ListenerSettings } from '../config/types.js';
 import { relayConfigured } from '../relay/env.js';
 import { runnerWatching } from '../spool/pidfile.js';
 import { selfCommand } from '../submit/child.js';
-import { rerunIfBusy } from '../runner/rerun.js';
+import { rerunIfBusy } from '../rerun.js';
 import { EX_CONFIG, EX_OK, EX_OSERR, EX_USAGE, OutboxError } from '../sysexits.js';
 import { AuthThrottle, hashPassword, senderLoginMismatch, UsersFile } from './auth.js';
 import { dropToSpoolOwner } from '../spool/privileges.js';
@@ -110,7 +110,7 @@ function log(line: string): void {
 function makeKicker(config: Config): () => void {
   if (config.delivery !== 'background' || !relayConfigured(config)) return () => {};
   let timer: NodeJS.Timeout | null = null;
-  // One `-q` run at a time; commits during a run start one more after it (runner/rerun.ts).
+  // One `-q` run at a time; commits during a run start one more after it (src/rerun.ts).
   const startRun = rerunIfBusy(async () => {
     if (runnerWatching(config.spool) !== null) return;
     const self = selfCommand();

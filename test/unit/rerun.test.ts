@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { rerunIfBusy } from '../../../src/runner/rerun.js';
+import { rerunIfBusy } from '../../src/rerun.js';
 
 /** A task whose runs are counted and held open until released. */
 function gatedTask(): { task: () => Promise<void>; runs: () => number; release: () => void } {
