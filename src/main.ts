@@ -59,8 +59,10 @@ async function runMode(mode: Mode, io: Io, prog: string): Promise<number> {
     }
     case 'queue-run': {
       await checkAddressSpace();
+      const config = loadConfig({ file: mode.configFile });
+      if (mode.daemon) return (await import('./runner/daemon.js')).runDaemon(mode, config, io);
       const { runQueue } = await import('./runner/queue-run.js');
-      return runQueue(mode, loadConfig({ file: mode.configFile }), io);
+      return runQueue(mode, config, io);
     }
     case 'newaliases': {
       const { newaliases } = await import('./commands/newaliases.js');

@@ -297,7 +297,7 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
     case 'i':
       return { ...common, kind: 'newaliases' };
     case 'd':
-      // Without -q<interval>, the daemon scans every [delivery] scan_interval (queue-run.ts).
+      // Without -q<interval>, the daemon scans every [delivery] scan_interval (daemon.ts).
       return { ...common, kind: 'queue-run', filter, intervalMs, daemon: true };
     case 'v':
       if (operands.length === 0) throw usage('-bv: no addresses to verify');

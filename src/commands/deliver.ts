@@ -26,9 +26,9 @@ import type { Io } from '../io.js';
 import { loadConfig } from '../config/config.js';
 import { has, parseForm, usageError } from './args.js';
 import { isQueueId } from '../spool/format.js';
-import type { MessageResult } from '../runner/runner.js';
+import type { MessageResult } from '../runner/engine.js';
 import { onSignals, setupEngine } from '../runner/setup.js';
-import { DEFAULT_LINGER_MS, runDaemon } from '../runner/daemon.js';
+import { runLingering } from '../runner/daemon.js';
 import type { Outcome } from '../runner/classify.js';
 
 /** The exit status for one message's delivery result. Pure. */
@@ -57,22 +57,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function command(args: string[], io: Io): Promise<number> {
   const a = parseArgs(args);
   const config = loadConfig({ ...(a.configFile ? { file: a.configFile } : {}) });
-  if (a.background) {
-    const lingerMs = config.deliverySettings?.lingerMs ?? DEFAULT_LINGER_MS;
-    return runDaemon(
-      {
-        kind: 'queue-run',
-        daemon: true,
-        filter: { ids: [], recipients: [], senders: [] },
-        verbose: a.verbose,
-        ignored: [],
-        ...(a.configFile ? { configFile: a.configFile } : {}),
-      },
-      config,
-      io,
-      { lingerMs },
-    );
-  }
+  if (a.background) return runLingering(config, io, a.verbose);
   const { engine, log } = setupEngine(config, io, { verbose: a.verbose, idleMs: 0, relayDownMs: 24 * 3600_000, slots: 1 });
   let result: MessageResult | undefined;
   let interrupted = false;

@@ -8,7 +8,7 @@
  *   - among TLS relays: certificate pins (`fingerprint`) are stronger than CA verification alone.
  * ca_file is not ranked: every TLS relay verifies against the system CAs plus its own file, and
  * neither set of anchors is provably a subset of the other's.
- * The runner (runner/runner.ts sessionWithFallbacks) skips a weaker fallback after a TLS failure
+ * The runner (runner/fallbacks.ts sessionWithFallbacks) skips a weaker fallback after a TLS failure
  * (connection failures still use it); `outbox config check` warns about every weaker fallback.
  */
 import type { RelaySettings } from '../config/types.js';

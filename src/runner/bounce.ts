@@ -9,7 +9,7 @@
  * Never generated for: a message whose sender is empty (a bounce itself), recipients whose
  * NOTIFY excludes FAILURE (or DELAY for warnings), configuration problems (see classify.ts).
  * A bounce that cannot be delivered is sent on, once, to the postmaster (postmasterAddress());
- * without one, or when that fails too, it is held and reported (runner.ts), never bounced.
+ * without one, or when that fails too, it is held and reported (settle.ts), never bounced.
  * It is committed through submit() (origin "bounce"), the one durable commit path, and then
  * delivered like any message.
  *

@@ -6,8 +6,8 @@
  * A message held for a configuration problem (classify.ts: wrong password, refused sender, bad
  * certificate) records the tag of the configuration that failed (ControlRecord.configTag). When
  * the tag of the current configuration differs, the fix may have happened: the message is due
- * at once, with no manual release (runner.ts isDue()). The daemon also compares tags on every
- * scan to notice a changed file and reload (queue-run.ts).
+ * at once, with no manual release (engine.ts isDue()). The daemon also compares tags on every
+ * scan to notice a changed file and reload (daemon.ts).
  *
  * Only stat(2) calls and a hash: cheap enough for every scan. Never throws.
  */

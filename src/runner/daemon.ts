@@ -21,9 +21,12 @@
  * another runner alive exits at once: that runner's watch (set up before its first scan) sees
  * the message. One lingering runner per spool, never a process per message.
  *
+ * The daemon runs in the foreground (systemd Type=simple; use & or nohup elsewhere) and keeps
+ * idle sessions for a few seconds, so that a burst of messages reuses one login. After a reload,
+ * messages held for a configuration problem are due at once (engine.ts isDue()).
  * SIGTERM/SIGINT: take no new messages, give those in flight a few seconds, then abandon them
  * (recorded as deferred: nothing is lost; a kill during DATA may duplicate). SIGHUP: reload and
- * rescan (the daemon keeps running).
+ * rescan (the daemon keeps running). Returns 0; throws EX_TEMPFAIL when a daemon already runs.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -40,12 +43,13 @@ import { loadConfig } from '../config/config.js';
 import { configTag } from './config-tag.js';
 import { relaysFor } from './routing.js';
 import { type QueueRunMode, defaultSlots, matchesFilter, onSignals, readRecord, setupEngine } from './setup.js';
+import { rerunIfBusy } from '../rerun.js';
 
 /** Users' `sendmail -q` through the daemon forces a whole-queue attempt at most this often. */
 const FLUSH_EVERY_MS = 10_000;
 
 /** The lingering runner's idle window when [delivery] linger is not set. */
-export const DEFAULT_LINGER_MS = 10_000;
+const DEFAULT_LINGER_MS = 10_000;
 
 export interface DaemonOptions {
   /** Be the lingering runner: leave after this long without work (see the header). */
@@ -55,6 +59,12 @@ export interface DaemonOptions {
 /** The daemon's scan interval: -q<interval>, else [delivery] scan_interval, else 1 minute. */
 export function scanInterval(mode: Pick<QueueRunMode, 'intervalMs'>, config: Pick<Config, 'deliverySettings'>): number {
   return mode.intervalMs ?? config.deliverySettings?.scanIntervalMs ?? 60_000;
+}
+
+/** The lingering runner (`outbox deliver --background`): deliver, then take more mail for `[delivery] linger`. */
+export function runLingering(config: Config, io: Io, verbose: boolean): Promise<number> {
+  const mode: QueueRunMode = { kind: 'queue-run', daemon: true, filter: { ids: [], recipients: [], senders: [] }, verbose, ignored: [] };
+  return runDaemon(mode, config, io, { lingerMs: config.deliverySettings?.lingerMs ?? DEFAULT_LINGER_MS });
 }
 
 export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opts: DaemonOptions = {}): Promise<number> {
@@ -79,8 +89,6 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
   let stopping = false;
   let wakeTimer: NodeJS.Timeout | undefined;
   let wakeAt = Infinity;
-  let scanning = false;
-  let rescan = false;
 
   const schedule = (at: number) => {
     if (stopping || at >= wakeAt) return;
@@ -135,27 +143,20 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
     }
   };
 
-  const scan = async () => {
-    if (stopping) return;
-    if (scanning) {
-      rescan = true;
-      return;
-    }
-    scanning = true;
-    try {
-      reload('configuration changed', false);
-      do {
-        rescan = false;
+  // One scan at a time; a trigger during a scan makes one more (src/rerun.ts).
+  const scan = rerunIfBusy(
+    async () => {
+      try {
+        reload('configuration changed', false);
         await sweepOrphans(paths, config.orphanGraceSeconds * 1000);
         await pickupIncoming(paths, config, log);
         for (const id of await listIds(paths)) consider(id);
-      } while (rescan && !stopping);
-    } catch (e) {
-      log.line(null, `queue scan failed: ${(e as Error).message}`, 'error');
-    } finally {
-      scanning = false;
-    }
-  };
+      } catch (e) {
+        log.line(null, `queue scan failed: ${(e as Error).message}`, 'error');
+      }
+    },
+    () => stopping,
+  );
 
   engine.onResult = (r) => {
     lastWork = Date.now();
@@ -179,27 +180,18 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
   }
   // incoming/ (system spool): a committed envelope triggers a pickup at once; the picked-up
   // message's ctl/ commit is then seen by the watch above.
-  let picking = false;
-  let pickAgain = false;
-  const pickupSoon = async () => {
-    if (stopping) return;
-    if (picking) {
-      pickAgain = true;
-      return;
-    }
-    picking = true;
-    try {
-      do {
-        pickAgain = false;
+  const pickupSoon = rerunIfBusy(
+    async () => {
+      try {
         // Entries left waiting (a user over max_pending_per_user) go in the next pass, at once.
-        if ((await pickupIncoming(paths, config, log)).waiting > 0) pickAgain = true;
-      } while (pickAgain && !stopping);
-    } catch (e) {
-      log.line(null, `pickup failed: ${(e as Error).message}`, 'error');
-    } finally {
-      picking = false;
-    }
-  };
+        return (await pickupIncoming(paths, config, log)).waiting > 0;
+      } catch (e) {
+        log.line(null, `pickup failed: ${(e as Error).message}`, 'error');
+        return false;
+      }
+    },
+    () => stopping,
+  );
   let incomingWatcher: fs.FSWatcher | undefined;
   const incomingDir = path.join(paths.root, INCOMING);
   if (fs.existsSync(incomingDir)) {
@@ -262,7 +254,7 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
     if (lingering) {
       idleCheck = setInterval(
         () => {
-          if (stopping || scanning || engine.pending > 0 || Date.now() - lastWork < lingerMs) return;
+          if (stopping || scan.busy || engine.pending > 0 || Date.now() - lastWork < lingerMs) return;
           stopping = true;
           off();
           resolve('idle');

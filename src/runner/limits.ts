@@ -20,7 +20,7 @@
  * queued with the reason and the time it becomes due; never a failure, never a bounce).
  * Messages the rate defers get turns one interval apart (`later`), so they come back in order.
  * Daily counts are a rolling 24 hours. A reservation whose send fails is given back (the daily
- * count only; the rate slot is spent). Next: runner.ts (Engine.limitGate), config/limits.ts.
+ * count only; the rate slot is spent). Next: send.ts (limitGate), config/limits.ts.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

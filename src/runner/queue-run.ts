@@ -1,46 +1,30 @@
 /**
- * runner/queue-run.ts — `sendmail -q` (one queue run); `sendmail -q15m` / `-bd` (the daemon) is
- * handed to daemon.ts.
+ * runner/queue-run.ts — `sendmail -q`: one queue run, then exit (the daemon, `-q15m` / `-bd`,
+ * is daemon.ts).
  *
  *   -q            every message is tried now (due or not: -q forces), then exit 0 — also when
  *                 some were deferred: a deferral is queue state, not an error of the run.
  *   -qI<s> -qR<s> -qS<s>   only ids / pending recipients / senders containing <s> (case-blind).
- *   -q<interval>, -bd      the daemon, in the foreground (systemd Type=simple; use & or nohup
- *                 elsewhere). It writes run/daemon.pid (read by submit/kick.ts runningDaemon(),
- *                 so submitters stop starting one-shot deliveries), watches ctl/ with fs.watch so
- *                 a committed message is picked up within milliseconds, sleeps until the next
- *                 retry is due, and rescans the whole queue every <interval> (default 1 min for
- *                 -bd) as the safety net behind the watch. Idle sessions are kept for a few
- *                 seconds so that a burst of messages reuses one login.
- *   SIGHUP: reread the configuration, then rescan the queue now (the daemon keeps running). A
- *                 changed configuration (the file, the files it names, /etc/mailname: see
- *                 config-tag.ts) is also noticed at every periodic scan and reloaded; a bad new
- *                 file is reported and the old settings stay. Messages held for a configuration
- *                 problem are then due at once (runner.ts isDue()).
  *   SIGTERM/SIGINT: take no new messages, give those in flight a few seconds, then abandon them
  *                 (recorded as deferred: nothing is lost; a kill during DATA may duplicate).
  *   -v            the SMTP transcript on stderr (credentials redacted); on a terminal also a
  *                 progress line (done/total, rate); nothing of that when stderr is not a tty.
  *
  * On the system spool (README "Privilege model"): a run started by root first becomes the spool's
- * owner (spool/privileges.ts); every run and every daemon scan first picks up incoming/
- * (spool/pickup.ts), and the daemon also watches incoming/ and serves run/query.sock
- * (queue/query.ts) so that users can list their own messages.
+ * owner (spool/privileges.ts) and first picks up incoming/ (spool/pickup.ts); a user who cannot
+ * read the spool asks the daemon to run the queue (queue/query.ts).
  *
- * Returns the exit status (0; 78 when messages wait and no relay is configured; 75 when a daemon
- * already runs). Next: runner.ts (the engine).
+ * Returns the exit status (0; 78 when messages wait and no relay is configured; 75 when
+ * interrupted). Next: engine.ts (the engine).
  */
 import type { Io } from '../io.js';
 import type { Config } from '../config/config.js';
 import { EX_CONFIG, EX_OK, EX_TEMPFAIL, OutboxError } from '../sysexits.js';
 import { pendingRecipients } from '../spool/format.js';
 import { listIds, sweepOrphans } from '../spool/spool.js';
-import type { Engine } from './runner.js';
+import type { Engine } from './engine.js';
 import { pickupIncoming } from '../spool/pickup.js';
 import { type QueueRunMode, matchesFilter, onSignals, readRecord, setupEngine } from './setup.js';
-import { runDaemon } from './daemon.js';
-
-export type { QueueRunMode } from './setup.js';
 
 /** A progress line on a terminal, at most twice a second. */
 function progressPrinter(io: Io, total: () => number, engine: Engine): { tick(): void; end(): void } {
@@ -68,7 +52,6 @@ function progressPrinter(io: Io, total: () => number, engine: Engine): { tick():
 }
 
 export async function runQueue(mode: QueueRunMode, config: Config, io: Io): Promise<number> {
-  if (mode.daemon) return runDaemon(mode, config, io);
   // A user who cannot read the system spool asks the daemon to run the queue (Postfix lets
   // anyone flush, too); without a daemon, the one-line answer says who can, and how (exit 69).
   const { mustAskDaemon } = await import('../queue/access.js');
@@ -78,8 +61,6 @@ export async function runQueue(mode: QueueRunMode, config: Config, io: Io): Prom
   }
   return runOnce(mode, config, io);
 }
-
-export { defaultSlots, matchesFilter, onSignals, setupEngine } from './setup.js';
 
 async function runOnce(mode: QueueRunMode, config0: Config, io: Io): Promise<number> {
   const { engine, log, paths, config } = setupEngine(config0, io, { verbose: mode.verbose, idleMs: 0, relayDownMs: 24 * 3600_000 });

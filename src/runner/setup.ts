@@ -10,7 +10,7 @@ import type { Config } from '../config/config.js';
 import type { ControlRecord } from '../spool/format.js';
 import { type SpoolPaths, ensureSpool, readControlSync } from '../spool/spool.js';
 import { openLog, type Log } from '../log/log.js';
-import { Engine } from './runner.js';
+import { Engine } from './engine.js';
 import { relaysFor } from './routing.js';
 import { dropToSpoolOwner, repairOwnership } from '../spool/privileges.js';
 
@@ -30,7 +30,7 @@ export function readRecord(p: SpoolPaths, id: string): ControlRecord | null {
 export function defaultSlots(config: Config): number {
   const s = config.deliverySettings?.maxParallel;
   // Postfix's relay client uses up to 20 sessions; a relay that refuses extra connections
-  // lowers this at run time (runner.ts cap()), and max_connections caps a relay for good.
+  // lowers this at run time (relay-sessions.ts cap()), and max_connections caps a relay for good.
   return s && s > 0 ? s : 16;
 }
 

@@ -43,8 +43,9 @@ import { currentUser } from '../passwd.js';
 import type { Config } from '../config/config.js';
 import type { ListenerSettings } from '../config/types.js';
 import { relayConfigured } from '../relay/env.js';
-import { runningDaemon } from '../submit/kick.js';
+import { runnerWatching } from '../spool/pidfile.js';
 import { selfCommand } from '../submit/child.js';
+import { rerunIfBusy } from '../rerun.js';
 import { EX_CONFIG, EX_OK, EX_OSERR, OutboxError } from '../sysexits.js';
 import { AuthThrottle, senderLoginMismatch, UsersFile } from './auth.js';
 import { dropToSpoolOwner } from '../spool/privileges.js';
@@ -105,38 +106,29 @@ function log(line: string): void {
 function makeKicker(config: Config): () => void {
   if (config.delivery !== 'background' || !relayConfigured(config)) return () => {};
   let timer: NodeJS.Timeout | null = null;
-  let running = false;
-  let again = false;
-  const startRun = () => {
-    timer = null;
-    if (runningDaemon(config) !== null) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = true;
+  // One `-q` run at a time; commits during a run start one more after it (src/rerun.ts).
+  const startRun = rerunIfBusy(async () => {
+    if (runnerWatching(config.spool) !== null) return;
     const self = selfCommand();
-    try {
-      const child = spawn(self.command, [...self.prefix, '-q', ...(config.file ? ['-C', config.file] : [])], {
-        argv0: self.argv0,
-        stdio: 'ignore',
-        env: { ...process.env, OUTBOX_SPOOL: config.spool },
-      });
-      const done = () => {
-        running = false;
-        if (again) {
-          again = false;
-          schedule();
-        }
-      };
-      child.on('error', done);
-      child.on('exit', done);
-    } catch {
-      running = false; // the messages are queued; the next run takes them
-    }
-  };
+    await new Promise<void>((done) => {
+      try {
+        const child = spawn(self.command, [...self.prefix, '-q', ...(config.file ? ['-C', config.file] : [])], {
+          argv0: self.argv0,
+          stdio: 'ignore',
+          env: { ...process.env, OUTBOX_SPOOL: config.spool },
+        });
+        child.on('error', () => done());
+        child.on('exit', () => done());
+      } catch {
+        done(); // the messages are queued; the next run takes them
+      }
+    });
+  });
   const schedule = () => {
-    if (!timer) timer = setTimeout(startRun, 500);
+    timer ??= setTimeout(() => {
+      timer = null;
+      void startRun();
+    }, 500);
   };
   return schedule;
 }

@@ -11,6 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spoolPaths } from './spool.js';
 
 function pidFile(runDir: string): string {
   return path.join(runDir, 'daemon.pid');
@@ -48,6 +49,11 @@ export function runningDaemon(runDir: string): number | null {
     if ((e as NodeJS.ErrnoException).code === 'EPERM') return -1;
     return null;
   }
+}
+
+/** runningDaemon() of the spool at `spool` (its root directory): what submitters and the listener ask. */
+export function runnerWatching(spool: string): number | null {
+  return runningDaemon(spoolPaths(spool).run);
 }
 
 /** Claim run/daemon.pid for this process; returns the other runner's pid instead when one is alive. */

@@ -11,17 +11,8 @@
  * (see child.ts). -odq: nothing.
  */
 import type { Config } from '../config/config.js';
-import { spoolPaths } from '../spool/spool.js';
-import { runningDaemon as runningRunner } from '../spool/pidfile.js';
+import { runnerWatching } from '../spool/pidfile.js';
 import { runChild, selfCommand, statusForParent, describeOutcome } from './child.js';
-
-/**
- * A live runner watching this spool (the daemon, or a lingering runner), from run/daemon.pid
- * (spool/pidfile.ts): its pid, -1 when it is another user's, or null.
- */
-export function runningDaemon(config: Config): number | null {
-  return runningRunner(spoolPaths(config.spool).run);
-}
 
 function childArgs(config: Config, id: string): string[] {
   return ['deliver', ...(config.file ? ['-C', config.file] : []), id];
@@ -32,7 +23,7 @@ function childArgs(config: Config, id: string): string[] {
  * ends). Never rejects. child_process is loaded only here, when a kick is needed.
  */
 export async function kickBackground(config: Config, id: string): Promise<void> {
-  if (runningDaemon(config) !== null) return;
+  if (runnerWatching(config.spool) !== null) return;
   const self = selfCommand();
   try {
     const { spawn } = await import('node:child_process');

@@ -8,8 +8,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
+import nodemailer from 'nodemailer';
 import { startRelay, type RelayOptions, type TestRelay } from '../helpers/relay.js';
 import { MAILQ, OUTBOX, SENDMAIL, controls, run, sleep, start, tempSpool, type TempSpool } from '../helpers/run.js';
+import { startServe } from '../helpers/serve.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -427,7 +429,7 @@ describe('sendmail -q against a STARTTLS + AUTH relay', () => {
 });
 
 /** A TCP server that accepts connections and never says anything. */
-async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
+async function silentServer(): Promise<{ port: number; connections(): number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const srv = net.createServer((c) => {
     sockets.add(c);
@@ -441,7 +443,7 @@ async function silentServer(): Promise<{ port: number; close(): Promise<void> }>
       srv.close(() => r());
     });
   cleanups.push(close);
-  return { port, close };
+  return { port, connections: () => sockets.size, close };
 }
 
 /** Pids of the children of `pid` (from /proc). */
@@ -497,7 +499,10 @@ describe('sendmail -odi: the exit status is the delivery outcome', () => {
         await sleep(20);
       }
       assert.equal(kids.length, 1, 'the delivery child is running');
-      await sleep(300); // it is connecting (the relay never sends a greeting)
+      // It is connecting once the relay has its connection (the relay never sends a greeting).
+      const t1 = Date.now();
+      while (silent.connections() === 0 && Date.now() - t1 < 10_000) await sleep(20);
+      assert.ok(silent.connections() > 0, 'the delivery child is connecting to the relay');
       process.kill(kids[0]!, sig);
       const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)));
       assert.equal(code, 75, stderr);
@@ -631,6 +636,26 @@ describe('background delivery and the daemon', () => {
     assert.equal(r.code, 0, r.stderr);
     await s.relay.waitFor(1, 10_000);
     assert.deepEqual(s.relay.received[0]!.rcptTo, ['a@example.com']);
+  });
+
+  it('outbox serve: mail committed while its queue run is busy gets one more run (not lost until the next commit)', async () => {
+    // The relay holds each message 1.5 s at the end of DATA, so the second message arrives
+    // while the first run is still sending: that run never lists it, the rerun must send it.
+    const s = await setup({ acceptDelayMs: 1500 });
+    const srv = await startServe(['--listen', '127.0.0.1:0'], s.env);
+    cleanups.push(() => srv.stop().then(() => undefined));
+    const send = async (to: string) => {
+      const t = nodemailer.createTransport({ host: '127.0.0.1', port: srv.ports[0], secure: false, ignoreTLS: true });
+      await t.sendMail({ from: 'sender@example.com', to, subject: 'listener', text: 'Hello.\n' });
+      t.close();
+    };
+    await send('first@example.com');
+    const t0 = Date.now();
+    while (s.relay.mailFromTimes.length === 0 && Date.now() - t0 < 30_000) await sleep(20);
+    assert.equal(s.relay.mailFromTimes.length, 1, 'the first queue run is sending');
+    await send('second@example.com');
+    const got = await s.relay.waitFor(2, 60_000);
+    assert.deepEqual(got.map((m) => m.rcptTo).sort(), [['first@example.com'], ['second@example.com']]);
   });
 
   it('a burst of background submissions is delivered with a bounded number of connections', async () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { exitForResult } from '../../../src/commands/deliver.js';
-import { matchesFilter } from '../../../src/runner/queue-run.js';
+import { matchesFilter } from '../../../src/runner/setup.js';
 import type { Outcome } from '../../../src/runner/classify.js';
 import { parseControl } from '../../../src/spool/format.js';
 

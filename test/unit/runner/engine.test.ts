@@ -14,7 +14,7 @@ import { startRelay, type RelayOptions, type TestRelay } from '../../helpers/rel
 import { testPki } from '../../helpers/pki.js';
 import { loadConfig, type Config } from '../../../src/config/config.js';
 import type { RelaySettings } from '../../../src/config/types.js';
-import { Engine, type MessageResult } from '../../../src/runner/runner.js';
+import { Engine, type MessageResult } from '../../../src/runner/engine.js';
 import { relaysFor } from '../../../src/runner/routing.js';
 import type { Log } from '../../../src/log/log.js';
 import { submit } from '../../../src/submit/submit.js';

@@ -14,7 +14,7 @@ import { after, describe, it } from 'node:test';
 import { relaysForFile, type TestRelay } from '../../helpers/relay.js';
 import { loadConfig, type Config } from '../../../src/config/config.js';
 import type { RelaySettings } from '../../../src/config/types.js';
-import { Engine, type MessageResult } from '../../../src/runner/runner.js';
+import { Engine, type MessageResult } from '../../../src/runner/engine.js';
 import { relaysFor } from '../../../src/runner/routing.js';
 import type { Log } from '../../../src/log/log.js';
 import { submit } from '../../../src/submit/submit.js';
