@@ -43,11 +43,14 @@ async function runMode(mode: Mode, io: Io, prog: string): Promise<number> {
       return sendFromCommandLine(mode, config, io);
     }
     case 'list': {
-      const { listQueue } = await import('./queue/mailq.js');
       const { currentUser } = await import('./passwd.js');
       const config = loadConfig({ file: mode.configFile });
       await noteStrandedSpool(config, io, prog);
-      await listQueue(config, { json: mode.json, uid: currentUser().uid, out: io.stdout });
+      const uid = currentUser().uid;
+      // A user who cannot read the system spool asks the daemon (queue/access.ts).
+      const { mustAskDaemon } = await import('./queue/access.js');
+      if (mustAskDaemon(config, uid)) await (await import('./queue/query-client.js')).queryDaemon(config, 'list', { json: mode.json, out: io.stdout });
+      else await (await import('./queue/mailq.js')).listQueue(config, { json: mode.json, uid, out: io.stdout });
       return EX_OK;
     }
     case 'smtp': {

@@ -2,7 +2,8 @@
  * passwd.ts — one reader of /etc/passwd (a uid's login name and GECOS field) and /etc/group (a
  * gid's name). Used for the From: header's full name (only when the message has no From:), for
  * the submitter's name that pickup records from a drop file's owner, and for the group named in
- * a secret file's fix; and the calling user (currentUser). Pure apart from one file read.
+ * a secret file's fix; and the calling user (currentUser). loginName() is the plain login name
+ * recorded for a uid (pickup, the query server). Pure apart from one file read.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -47,4 +48,10 @@ export function currentUser(): { uid: number; name: string } {
     const env = process.env.LOGNAME || process.env.USER;
     return { uid, name: env && /^[A-Za-z0-9._-]+$/.test(env) ? env : `uid${uid}` };
   }
+}
+
+/** Login name for a uid, from /etc/passwd; `uid<N>` when there is none (or it is not a plain name). */
+export function loginName(uid: number): string {
+  const name = passwdEntry(uid)?.name;
+  return name && /^[A-Za-z0-9._-]+\$?$/.test(name) ? name : `uid${uid}`;
 }

@@ -13,6 +13,7 @@
  * here we only refuse values that can never be right (line breaks, NUL).
  */
 import { EX_USAGE, OutboxError } from '../sysexits.js';
+import { checkNotify } from '../message/dsn.js';
 import { parseDuration } from '../duration.js';
 
 export type DeliveryMode = 'background' | 'interactive' | 'queue';
@@ -128,8 +129,6 @@ function checkValue(flag: string, value: string, what = `-${flag}: value`): stri
   return value;
 }
 
-const NOTIFY_WORDS = new Set(['NEVER', 'SUCCESS', 'DELAY', 'FAILURE']);
-
 /** Decode RFC 3461 xtext (+XX hex escapes). */
 function xtextDecode(s: string): string {
   return s.replace(/\+([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
@@ -192,10 +191,9 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
           .toUpperCase()
           .split(/[\s,]+/)
           .filter(Boolean);
-        if (words.length === 0 || words.some((w) => !NOTIFY_WORDS.has(w)) || (words.includes('NEVER') && words.length > 1)) {
-          throw usage(`-N${value ?? ''}: expected "never" or a list of success, delay, failure`);
-        }
-        dsn.notify = words;
+        const notify = checkNotify(words);
+        if (!notify) throw usage(`-N${value ?? ''}: expected "never" or a list of success, delay, failure`);
+        dsn.notify = notify;
         return;
       }
       case 'R': {

@@ -11,16 +11,16 @@ import { loadConfig } from '../config/config.js';
 import { has, parseForm } from './args.js';
 import { EX_OK } from '../sysexits.js';
 import { spoolPaths } from '../spool/spool.js';
-import { pickupIncoming, type PickupLog } from '../spool/pickup.js';
+import { pickupIncoming } from '../spool/pickup.js';
 import { dropToSpoolOwner } from '../spool/privileges.js';
-import { openLog } from '../log/log.js';
+import { openLog, type LineLog } from '../log/log.js';
 
 export async function command(args: string[], io: Io): Promise<number> {
   const p = parseForm('pickup', args);
   const verbose = has(p, 'v');
   const config = loadConfig({ file: p.configFile });
   dropToSpoolOwner(config);
-  const log: PickupLog = openLog({ env: { OUTBOX_LOG: 'stderr' }, verbose, stderr: io.stderr, tag: 'outbox/pickup' });
+  const log: LineLog = openLog({ env: { OUTBOX_LOG: 'stderr' }, verbose, stderr: io.stderr, tag: 'outbox/pickup' });
   const r = await pickupIncoming(spoolPaths(config.spool), config, log);
   if (verbose) io.stderr.write(`pickup: ${r.queued.length} queued, ${r.refused} refused, ${r.swept} removed${r.waiting ? `, ${r.waiting} waiting` : ''}\n`);
   return EX_OK;

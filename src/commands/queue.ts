@@ -62,7 +62,7 @@ export async function command(args: string[], io: Io): Promise<number> {
   const user = currentUser();
   // A user who cannot read the system spool asks the daemon, which runs the command for that
   // uid only (src/queue/query.ts): users manage their own messages without any privilege.
-  const { mustAskDaemon } = await import('../queue/mailq.js');
+  const { mustAskDaemon } = await import('../queue/access.js');
   if (mustAskDaemon(config, user.uid)) {
     const { framedViaDaemon } = await import('../queue/query-client.js');
     // The daemon takes its client for a terminal; say so when ours is not (show escapes for one).

@@ -10,6 +10,8 @@
  *   outbox/qmgr[PID]: QUEUEID: removed
  *
  * A caller may name the service; otherwise serviceOf() infers it from the line's shape.
+ * The program's one logger: the runner, pickup (LineLog), the query server and the listener
+ * (lazyLog: opened by its first line) all write through openLog().
  *
  * delays: a = time in the queue before this attempt, b = waiting for a free connection,
  * c = connection setup (TCP, TLS, AUTH; 0 on a reused connection), d = the transaction.
@@ -41,6 +43,9 @@ export interface Log {
   close(): Promise<void>;
   readonly target: 'stderr' | 'syslog' | 'none';
 }
+
+/** The part of a Log that code which only writes lines takes (pickup, the query server). */
+export type LineLog = Pick<Log, 'line'>;
 
 /** Seconds the way Postfix prints them: 0, 0.04, 1.2, 17. */
 export function seconds(ms: number): string {
@@ -120,7 +125,28 @@ export function chooseTarget(env: NodeJS.ProcessEnv, verbose: boolean, stderrTty
 
 const PRI: Record<Level, number> = { info: 2 * 8 + 6, warning: 2 * 8 + 4, error: 2 * 8 + 3 };
 
-export function openLog(opts: { env?: NodeJS.ProcessEnv; verbose: boolean; stderr: NodeJS.WritableStream; tag?: string }): Log {
+export interface LogOptions {
+  env?: NodeJS.ProcessEnv;
+  verbose: boolean;
+  stderr: NodeJS.WritableStream;
+  /** `outbox` (the service follows per line), or `outbox/SERVICE` for every line. */
+  tag?: string;
+}
+
+/** A Log opened by its first line, for a module that may never log (the listener); closing an unopened one does nothing. */
+export function lazyLog(opts: LogOptions): Log {
+  let log: Log | null = null;
+  const open = () => (log ??= openLog(opts));
+  return {
+    get target() {
+      return open().target;
+    },
+    line: (id, text, level, service) => open().line(id, text, level, service),
+    close: () => log?.close() ?? Promise.resolve(),
+  };
+}
+
+export function openLog(opts: LogOptions): Log {
   const env = opts.env ?? process.env;
   const tag = opts.tag ?? 'outbox';
   const isTty = Boolean((opts.stderr as { isTTY?: boolean }).isTTY);

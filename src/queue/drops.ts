@@ -7,54 +7,52 @@
  * "waiting in incoming/". Only root and the spool owner can list incoming/ (mode 1733); the
  * daemon answering a user's query shows that user the drops they own.
  *
- * Nothing in incoming/ is trusted (it is written by any local user; see spool/pickup.ts): only
- * regular files with one link are read, with O_NOFOLLOW|O_NONBLOCK and a size limit; the owner
- * comes from fstat, never from the JSON; the size is the message file's; no state field of the
- * envelope is kept; control characters in the addresses are shown as '?' (no terminal escapes).
+ * Nothing in incoming/ is trusted (it is written by any local user): entries are read by pickup's
+ * own reader (spool/drop-read.ts: regular files with one link, O_NOFOLLOW|O_NONBLOCK, size limits,
+ * one owner), so what pickup would refuse is not listed; the owner comes from fstat, never from
+ * the JSON; the size is the message file's; no state field of the envelope is kept; control
+ * characters in the addresses are shown as '?' (no terminal escapes).
  * Never throws: what cannot be read is simply not listed.
  */
-import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import type { Config } from '../config/config.js';
 import { type ControlRecord, parseControl } from '../spool/format.js';
-import { DROP_ENVELOPE_RE, INCOMING, MAX_ENVELOPE_BYTES } from '../spool/drop.js';
-
-const O_READ = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+import { DROP_ENVELOPE_RE, INCOMING } from '../spool/drop.js';
+import { type DropEntry, dropMessageLimit, openDropEntry, readEnvelopeText } from '../spool/drop-read.js';
 
 /** Printable for a terminal: C0/C1 controls and DEL become '?'. Pure. */
 export function printable(s: string): string {
   return s.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
 }
 
-function readEnvelope(file: string): { text: string; uid: number } | null {
-  let fd: number;
+/** An entry's envelope text, owner and message size, read as pickup reads it; null when pickup would refuse it. */
+async function readEntry(dir: string, envName: string, maxMessage: number): Promise<{ text: string; uid: number; size: number } | null> {
+  let entry: DropEntry;
   try {
-    fd = fs.openSync(file, O_READ);
+    entry = await openDropEntry(dir, envName, maxMessage);
   } catch {
-    return null;
+    return null; // refused, or picked up meanwhile
   }
   try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile() || st.nlink !== 1 || st.size > MAX_ENVELOPE_BYTES) return null;
-    const buf = Buffer.alloc(st.size);
-    const n = fs.readSync(fd, buf, 0, st.size, 0);
-    return { text: buf.toString('utf8', 0, n), uid: st.uid };
+    return { text: await readEnvelopeText(entry), uid: entry.uid, size: entry.msg.st.size };
   } catch {
     return null;
   } finally {
-    fs.closeSync(fd);
+    await entry.close();
   }
 }
 
 /**
- * Committed drops of `spool`, oldest first, as clean records: id, arrival, sender, pending
+ * Committed drops of the spool, oldest first, as clean records: id, arrival, sender, pending
  * recipients, size of the message file, uid of the envelope's owner. [] when incoming/ cannot
  * be listed (no such directory, or not root / the spool owner).
  */
-export function pendingDrops(spool: string): ControlRecord[] {
-  const dir = path.join(spool, INCOMING);
+export async function pendingDrops(config: Pick<Config, 'spool' | 'maxMessageSize'>): Promise<ControlRecord[]> {
+  const dir = path.join(config.spool, INCOMING);
   let names: string[];
   try {
-    names = fs.readdirSync(dir);
+    names = await fsp.readdir(dir);
   } catch {
     return [];
   }
@@ -62,16 +60,8 @@ export function pendingDrops(spool: string): ControlRecord[] {
   for (const name of names.sort()) {
     const m = DROP_ENVELOPE_RE.exec(name);
     if (!m) continue;
-    const env = readEnvelope(path.join(dir, name));
+    const env = await readEntry(dir, name, dropMessageLimit(config));
     if (!env) continue;
-    let size: number;
-    try {
-      const st = fs.lstatSync(path.join(dir, name.slice(0, -'.env'.length)));
-      if (!st.isFile() || st.uid !== env.uid) continue;
-      size = st.size;
-    } catch {
-      continue; // picked up meanwhile
-    }
     let rec: ControlRecord;
     try {
       rec = parseControl(env.text);
@@ -86,7 +76,7 @@ export function pendingDrops(spool: string): ControlRecord[] {
           arrival: rec.arrival,
           sender: printable(rec.sender),
           recipients: rec.recipients.map((r) => ({ address: printable(r.address), status: 'pending' })),
-          size,
+          size: env.size,
           uid: env.uid,
         }),
       ),

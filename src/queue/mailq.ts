@@ -19,16 +19,16 @@
  * summary's grouping key; every line stays one message, as postqueue -j consumers expect), and
  * `limit` ({kind: daily_quota | rate_limit | paused, relay, due}) for mail a sending limit keeps. Never reads message bodies; never loads the SMTP client.
  * Root and the spool's owner see every message; on the system spool anyone else sees only their
- * own, and since they cannot read the queue, their mailq asks the daemon (queue/query-client.ts).
+ * own (queue/access.ts), and since they cannot read the queue, their mailq asks the daemon
+ * (main.ts decides; queue/query-client.ts asks; queue/query.ts answers with this listing).
  * Messages still in incoming/ (no daemon has picked them up yet) are listed after the queue,
  * with the reason "waiting in incoming/" (queue/drops.ts; JSON queue_name "maildrop").
  */
-import * as fs from 'node:fs';
 import type { Config } from '../config/config.js';
-import { type ControlRecord, pendingRecipients, parseControl } from '../spool/format.js';
-import { listIds, lockedIds, spoolOwner, spoolPaths } from '../spool/spool.js';
+import { type ControlRecord, pendingRecipients } from '../spool/format.js';
+import { controlReader, listIds, lockedIds, spoolOwner, spoolPaths } from '../spool/spool.js';
+import { visibleTo } from './access.js';
 import { pendingDrops } from './drops.js';
-import * as path from 'node:path';
 import { ProblemSummary, formatSummary, problemOf, withFix } from './problems.js';
 
 export const MAILQ_HEADER = '-Queue ID-   --Size-- ----Arrival Time---- -Sender/Recipient-------';
@@ -112,81 +112,26 @@ export function jsonEntry({ rec, active, dropped }: ListedMessage): string {
   });
 }
 
-/** Who may see a message: root and the spool owner (the runner) see all; others only their own (system spool). */
-export function visibleTo(rec: ControlRecord, uid: number, config: Config, owner = spoolOwnerUid(config)): boolean {
-  return !config.system || uid === 0 || uid === owner || rec.uid === uid;
-}
-
-const UNREADABLE = Symbol('unreadable');
-
 /** The entry of a record we may not read (another user's, e.g. root's): it would never be delivered. Pure. */
 export function formatUnreadable(id: string): string {
   return `${(id + '!').padEnd(13)} ${'?'.padStart(7)} ${'?'.padEnd(20)} ?\n${REASON_INDENT}(control record unreadable by the runner: permission denied; run "sudo sendmail -q" once to give it back to the spool owner)\n\n`;
 }
 
 /**
- * Read a small file into `buf` with one open/read/close (readFileSync also fstat()s and
- * allocates per call; at 100,000 control records that is half the listing's time). Returns null
- * when the file is gone. Records larger than `buf` are read whole the slow way.
- */
-function readRecordText(file: string, buf: Buffer): string | null | typeof UNREADABLE {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === 'EACCES' || code === 'EPERM' ? UNREADABLE : null;
-  }
-  try {
-    const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    if (n < buf.length) return buf.toString('utf8', 0, n);
-    return fs.readFileSync(fd, 'utf8');
-  } catch {
-    return null;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/**
- * Does `uid` have to ask the daemon? On the system spool, when it is neither root nor the spool's
- * owner and cannot read the control records itself (the privilege split makes ctl/ 0700).
- * Where it can read them, it works directly, and visibleTo() still limits it to its own messages.
- */
-export function mustAskDaemon(config: Config, uid: number): boolean {
-  const owner = spoolOwnerUid(config);
-  if (!config.system || uid === 0 || owner === null || uid === owner) return false;
-  try {
-    fs.accessSync(path.join(config.spool, 'ctl'), fs.constants.R_OK | fs.constants.X_OK);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
-function spoolOwnerUid(config: Config): number | null {
-  return spoolOwner(config.spool);
-}
-
-/**
- * Write the listing to `out`. Returns the number of messages listed (0 when the daemon answered).
- * `direct`: read the spool even as another user (the daemon answering a query does).
+ * Write the listing of what `uid` may see to `out`, read from the spool (the caller decided that
+ * it can: queue/access.ts mustAskDaemon; the daemon answering a query calls this too). Returns the
+ * number of messages listed.
  * Scale (scripts/bench-queue): one readdir of ctl/ (names only: about 50 bytes per message), then
  * one small synchronous read per control record, written out in 8 KB pieces (bigger pieces live
  * long enough to be promoted, and RSS grows with them); message bodies are never opened.
  */
-export async function listQueue(config: Config, opts: { json: boolean; uid: number; out: NodeJS.WritableStream; direct?: boolean }): Promise<number> {
-  const owner = spoolOwnerUid(config);
-  if (!opts.direct && mustAskDaemon(config, opts.uid)) {
-    const { queryDaemon } = await import('./query-client.js');
-    await queryDaemon(config, 'list', opts);
-    return 0;
-  }
+export async function listQueue(config: Config, opts: { json: boolean; uid: number; out: NodeJS.WritableStream }): Promise<number> {
+  const owner = spoolOwner(config.spool);
   const p = spoolPaths(config.spool);
   const ids = await listIds(p);
   const locked = await lockedIds(p);
   const now = Date.now();
-  const readBuf = Buffer.allocUnsafe(64 * 1024);
+  const read = controlReader(p);
   let count = 0;
   let total = 0;
   let buf = '';
@@ -207,9 +152,9 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
     if (buf.length > 8192) await flush();
   };
   for (const id of ids) {
-    const text = readRecordText(path.join(p.ctl, id), readBuf);
-    if (text === null) continue; // removed while we listed: delivered meanwhile
-    if (text === UNREADABLE) {
+    const rec = read(id);
+    if (rec === 'gone' || rec === 'corrupt') continue; // delivered meanwhile; or not ours to show
+    if (rec === 'denied') {
       // Said to whoever may see every message (whose it is cannot be known without reading it).
       if (!opts.json && visibleTo({ uid: -1 } as ControlRecord, opts.uid, config, owner)) {
         if (count === 0) buf += MAILQ_HEADER + '\n';
@@ -218,12 +163,6 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
       }
       continue;
     }
-    let rec: ControlRecord;
-    try {
-      rec = parseControl(text);
-    } catch {
-      continue; // unreadable: not ours to show
-    }
     if (!visibleTo(rec, opts.uid, config, owner)) continue;
     if (pendingRecipients(rec).length === 0) continue;
     problems.add(rec);
@@ -231,7 +170,7 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
   }
   // Mail committed into incoming/ but not picked up yet (no daemon): listed too, after the queue.
   if (config.system)
-    for (const rec of pendingDrops(config.spool)) if (visibleTo(rec, opts.uid, config, owner)) await emit({ rec, active: false, dropped: true });
+    for (const rec of await pendingDrops(config)) if (visibleTo(rec, opts.uid, config, owner)) await emit({ rec, active: false, dropped: true });
   if (!opts.json) buf += count === 0 ? 'Mail queue is empty\n' : formatSummary(problems.groups()) + formatTotal(total, count);
   await flush();
   return count;

@@ -23,7 +23,7 @@
  * never changed under it (it is reported as locked instead).
  *
  * Who may do what: root, and every user of a per-user spool, manage everything; a non-root user
- * of the system spool manages only the messages submitted with their uid (mailq.ts visibleTo).
+ * of the system spool manages only the messages submitted with their uid (access.ts visibleTo).
  * Root works on the system spool as its owner (spool/privileges.ts), so that no record becomes
  * root's; a user who cannot read the queue asks the daemon (query-client.ts).
  * Selections (--all, filters) silently cover only the messages the caller may see.
@@ -47,8 +47,10 @@ import { EX_DATAERR, EX_NOPERM, EX_NOUSER, EX_OK, EX_TEMPFAIL, OutboxError } fro
 import { type ControlRecord, ControlFormatError, isQueueId, pendingRecipients, withHistory } from '../spool/format.js';
 import { type SpoolPaths, listIds, messagePath, readControl, removeMessage, spoolPaths, writeControl } from '../spool/spool.js';
 import { lockedIds, tryLock } from '../spool/lock.js';
-import { arrivalTime, visibleTo } from './mailq.js';
+import { arrivalTime } from './mailq.js';
+import { visibleTo } from './access.js';
 import { escapeControls, escapeJsonControls, isTerminal } from './terminal.js';
+import { matchesFilter } from './filter.js';
 import { StringDecoder } from 'node:string_decoder';
 
 export type Action = 'hold' | 'release' | 'requeue' | 'delete';
@@ -66,23 +68,6 @@ export interface Filter {
 export type Request =
   | { kind: 'change'; action: Action; configFile?: string | undefined; ids: string[]; all: boolean; filter: Filter }
   | { kind: 'show'; configFile?: string | undefined; id: string; body: boolean; json: boolean; raw: boolean };
-
-/** Does a message match a filter (every given condition)? Pure. */
-export function matchesFilter(rec: ControlRecord, f: Filter, now: number): boolean {
-  const lower = (s: string) => s.toLowerCase();
-  if (f.senders.length > 0) {
-    const s = rec.sender === '' ? '<>' : lower(rec.sender);
-    if (!f.senders.some((x) => (x === '<>' ? s === '<>' : s.includes(lower(x))))) return false;
-  }
-  if (f.recipients.length > 0) {
-    const rcpts = pendingRecipients(rec).map((r) => lower(r.address));
-    if (!f.recipients.some((x) => rcpts.some((a) => a.includes(lower(x))))) return false;
-  }
-  if (f.held && !rec.hold) return false;
-  if (f.deferred && rec.attempts === 0) return false;
-  if (f.olderThanMs > 0 && now - rec.arrival <= f.olderThanMs) return false;
-  return true;
-}
 
 /**
  * The record after hold/release/requeue, or null when it already is in that state. Pure.

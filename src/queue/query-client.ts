@@ -1,8 +1,8 @@
 /**
  * queue/query-client.ts — asking the queue daemon (queue/query.ts answers) as a user who cannot
  * read the system spool: `mailq`, `outbox queue ...` and `sendmail -q` of an ordinary user.
- * This module owns the wire format; the server imports it, never the other way round (and it
- * imports neither mailq.ts nor manage.ts, so the three modules form no circle).
+ * This module owns the wire format; the server imports it, never the other way round, and it
+ * imports no other queue module. Whether to ask is queue/access.ts mustAskDaemon().
  *
  * The conversation on run/query.sock (one request per connection, JSON lines):
  *   daemon -> {"v":2,"challenge":"<128 random bits, hex>"}      sent at once after accept()

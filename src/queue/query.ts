@@ -1,7 +1,8 @@
 /**
  * queue/query.ts — the daemon's side of run/query.sock: the queue as seen by users who may not
  * read it, answered for the proven asking user only. The wire format and the client are in
- * queue/query-client.ts (this module imports it; mailq.ts and manage.ts import only the client).
+ * queue/query-client.ts (this module imports it); the answers are the commands' own functions
+ * (mailq.ts listQueue, manage.ts runQueueCommand), which import no query module (queue/access.ts).
  *
  * Why: on the system spool, msg/ and ctl/ are the runner's (mode 0700), so `mailq` run by a user
  * cannot read them, yet it must show that user's own messages. No setuid bit (it would not work
@@ -19,7 +20,7 @@
  * (absolute: trickling bytes does not extend it), the answer must be complete within
  * ANSWER_DEADLINE_MS, output waits for the client to read (backpressure) and a writer that ignores
  * it is cut off past OUTPUT_BOUND bytes buffered; at most MAX_PER_UID answers run at once per uid.
- * Who sees what is queue/mailq.ts visibleTo(): root and the spool owner everything, anyone else
+ * Who sees what is queue/access.ts visibleTo(): root and the spool owner everything, anyone else
  * their own messages.
  *
  * The server never throws for a connection; each problem is answered and logged.
@@ -32,7 +33,7 @@ import type { Config } from '../config/config.js';
 import { describeError, exitCodeOf } from '../sysexits.js';
 import { INCOMING, randomHex128 } from '../spool/drop.js';
 import type { SpoolPaths } from '../spool/spool.js';
-import type { PickupLog } from '../spool/pickup.js';
+import type { LineLog } from '../log/log.js';
 import { PROTOCOL_VERSION, QUERY_SOCKET, type QueryRequest, proofPath } from './query-client.js';
 
 export { QUERY_SOCKET } from './query-client.js';
@@ -60,12 +61,12 @@ const frameOf = (out: NodeJS.WritableStream) => (o: object) => out.write(JSON.st
 export const OPS: Record<string, QueryOp> = {
   async list({ config, uid, req, out }) {
     const { listQueue } = await import('./mailq.js');
-    await listQueue(config, { json: req.json === true, uid, out, direct: true });
+    await listQueue(config, { json: req.json === true, uid, out });
   },
   async queue({ config, uid, req, out }) {
     const { runQueueCommand } = await import('./manage.js');
     const { parseQueueArgs } = await import('../commands/queue.js');
-    const { loginName } = await import('../spool/pickup.js');
+    const { loginName } = await import('../passwd.js');
     const frame = frameOf(out);
     // The command's stdout and stderr, framed; write() reports the socket's backpressure. The
     // client is taken for a terminal: its own `outbox queue` adds --raw when its stdout is not.
@@ -214,7 +215,7 @@ function readRequestLine(sock: net.Socket): Promise<string | null> {
 }
 
 /** Serve one connection: challenge, read one line, verify the proof, run the op. Never throws. */
-async function serveConnection(sock: net.Socket, p: SpoolPaths, config: Config, log: PickupLog, hooks: QueryHooks, perUid: Map<number, number>): Promise<void> {
+async function serveConnection(sock: net.Socket, p: SpoolPaths, config: Config, log: LineLog, hooks: QueryHooks, perUid: Map<number, number>): Promise<void> {
   sock.on('error', () => {});
   const challenge = randomHex128();
   const issuedAt = Date.now();
@@ -283,7 +284,7 @@ export interface QueryServer {
  * Listen on run/query.sock (the daemon calls this once at start and close() when it stops).
  * A socket left by a dead daemon is replaced.
  */
-export async function startQueryServer(p: SpoolPaths, config: Config, log: PickupLog, hooks: QueryHooks = {}): Promise<QueryServer> {
+export async function startQueryServer(p: SpoolPaths, config: Config, log: LineLog, hooks: QueryHooks = {}): Promise<QueryServer> {
   // Renaming within one directory needs no permission on the entry moved: only the sticky bit
   // stops alice from renaming bob's live proof to her own challenge's name. Without it, no answers.
   // (A per-user spool has no incoming/: then nobody can answer a challenge, and nobody needs to.)

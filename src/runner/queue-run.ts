@@ -54,7 +54,7 @@ function progressPrinter(io: Io, total: () => number, engine: Engine): { tick():
 export async function runQueue(mode: QueueRunMode, config: Config, io: Io): Promise<number> {
   // A user who cannot read the system spool asks the daemon to run the queue (Postfix lets
   // anyone flush, too); without a daemon, the one-line answer says who can, and how (exit 69).
-  const { mustAskDaemon } = await import('../queue/mailq.js');
+  const { mustAskDaemon } = await import('../queue/access.js');
   if (mustAskDaemon(config, process.getuid?.() ?? 0)) {
     const { framedViaDaemon } = await import('../queue/query-client.js');
     return framedViaDaemon(config, 'flush', [], io, 'sendmail -q');

@@ -5,9 +5,9 @@
  * daemon and the lingering runner) and commands/deliver.ts (`outbox deliver`).
  */
 import type { Io } from '../io.js';
-import type { Mode, QueueRunFilter } from '../cli/flags.js';
+import type { Mode } from '../cli/flags.js';
 import type { Config } from '../config/config.js';
-import { type ControlRecord, pendingRecipients } from '../spool/format.js';
+import type { ControlRecord } from '../spool/format.js';
 import { type SpoolPaths, ensureSpool, readControlSync } from '../spool/spool.js';
 import { openLog, type Log } from '../log/log.js';
 import { Engine } from './engine.js';
@@ -16,16 +16,8 @@ import { dropToSpoolOwner, repairOwnership } from '../spool/privileges.js';
 
 export type QueueRunMode = Extract<Mode, { kind: 'queue-run' }>;
 
-/** Does a message match the -qI/-qR/-qS filters (all given kinds must match)? Pure. */
-export function matchesFilter(rec: ControlRecord, f: QueueRunFilter): boolean {
-  if (f.ids.length > 0 && !f.ids.some((s) => rec.id.toLowerCase().includes(s.toLowerCase()))) return false;
-  if (f.recipients.length > 0) {
-    const rcpts = pendingRecipients(rec).map((r) => r.address.toLowerCase());
-    if (!f.recipients.some((s) => rcpts.some((a) => a.includes(s.toLowerCase())))) return false;
-  }
-  if (f.senders.length > 0 && !f.senders.some((s) => rec.sender.toLowerCase().includes(s.toLowerCase()))) return false;
-  return true;
-}
+/** Does a message match the -qI/-qR/-qS filters (all given kinds must match)? queue/filter.ts. */
+export { matchesFilter } from '../queue/filter.js';
 
 export function readRecord(p: SpoolPaths, id: string): ControlRecord | null {
   try {

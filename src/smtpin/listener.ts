@@ -33,7 +33,7 @@
  * time. Stops on SIGTERM/SIGINT (open sessions are closed; uncommitted DATA is discarded).
  * Throws OutboxError: EX_CONFIG (settings), EX_OSERR (cannot listen).
  */
-import { openLog, type Log } from '../log/log.js';
+import { lazyLog } from '../log/log.js';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -97,9 +97,9 @@ export function checkListener(l: ListenerSettings): ListenAddress[] {
 
 // The one logger of the program (src/log/log.ts): stderr under a service manager or when
 // OUTBOX_LOG=stderr, syslog otherwise; opened on first use.
-let logger: Log | null = null;
+const logger = lazyLog({ verbose: false, stderr: process.stderr, tag: 'outbox/smtpd' });
 function log(line: string): void {
-  (logger ??= openLog({ verbose: false, stderr: process.stderr, tag: 'outbox/smtpd' })).line(null, line);
+  logger.line(null, line);
 }
 
 /** Coalesced delivery trigger for the listener (see the header). */
@@ -306,6 +306,6 @@ export async function serve(config: Config, settings: ListenerSettings, addrs: L
   // Let sessions that were mid-commit finish removing their partial files.
   const deadline = Date.now() + 5000;
   while (active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  await logger?.close();
+  await logger.close();
   return EX_OK;
 }

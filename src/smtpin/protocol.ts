@@ -12,6 +12,7 @@
  */
 import { checkAddress, isAscii } from '../message/address.js';
 import { exitCodeOf, sysexit } from '../sysexits.js';
+import { checkNotify } from '../message/dsn.js';
 
 /** One SMTP reply: code, enhanced status (may be '' for 220/221/334/354), text lines. */
 export interface Reply {
@@ -209,10 +210,9 @@ export function parseRcptTo(arg: string, ctx: ParseContext & { smtputf8: boolean
     switch (key) {
       case 'NOTIFY': {
         if (value === true) return badParam('NOTIFY');
-        const list = value.toUpperCase().split(',');
-        const ok = list.every((x) => x === 'SUCCESS' || x === 'DELAY' || x === 'FAILURE');
-        if (!(list.length === 1 && list[0] === 'NEVER') && !ok) return badParam('NOTIFY');
-        out.notify = [...new Set(list)];
+        const notify = checkNotify(value.toUpperCase().split(','));
+        if (!notify) return badParam('NOTIFY');
+        out.notify = notify;
         break;
       }
       case 'ORCPT': {

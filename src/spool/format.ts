@@ -11,10 +11,12 @@
  *                ctl/<ID> is an uncommitted or abandoned write, swept after the grace period.
  *   lock/<ID>.lock   proper-lockfile lock of a message (src/spool/lock.ts), held while a process
  *                changes or delivers it. Stale locks (holder dead) are taken over.
- *   run/         the daemon's pid file, wake-up trigger and query socket (src/queue/query.ts).
+ *   run/         the daemon's pid file (src/spool/pidfile.ts) and query socket (src/queue/query.ts),
+ *                the relays' sending-limit state (src/runner/limits.ts), the sweep's cursor (sweep.ts).
  *   incoming/    system spool only: the drop directory where users other than the spool's owner
  *                submit (mode 1733); the runner moves entries into msg/ + ctl/. Entry format:
- *                src/spool/drop.ts; the checks: src/spool/pickup.ts.
+ *                src/spool/drop.ts; the checks: src/spool/pickup.ts (the files: drop-read.ts;
+ *                the fields: envelope.ts).
  *
  * Stored message form: exactly the caller's bytes, except that every CRLF is stored as LF (a
  * lone CR is kept), the message always ends with LF, and header fix-ups are inserted as raw lines

@@ -11,7 +11,8 @@
  *   max_queued_bytes_per_user     bytes of one uid's queued messages (1 GiB)
  * An entry over a limit is refused by pickup with one warning log line naming the uid and the
  * limit. usageReport() gives `outbox check --queue` its lines about users near a limit.
- * queueUsage() reads every control record once (uid and size only); the rest is pure.
+ * queueUsage() reads every control record once (uid and size only; cachedUsage() reuses it for a
+ * few seconds); a pickup pass counts each uid's names in incoming/ (PassState); the rest is pure.
  */
 import type { Config } from '../config/config.js';
 import { type SpoolPaths, listIds, readControl } from './spool.js';
@@ -87,4 +88,35 @@ export function usageReport(table: UsageTable, limits: UserLimits, name: (uid: n
       const pct = (x: number, max: number) => (max > 0 ? ` (${Math.floor((100 * x) / max)}% of ${max})` : '');
       return `uid ${uid} (${name(uid)}): ${u.messages} messages${pct(u.messages, limits.maxMessages)}, ${u.bytes} bytes${pct(u.bytes, limits.maxBytes)} queued`;
     });
+}
+
+/** What one pickup pass knows about each submitter. */
+export interface PassState {
+  limits: UserLimits;
+  /** Entries of each uid seen in incoming/ during this pass. */
+  pending: Map<number, number>;
+  /** The queue's usage per uid, read once per pass when first needed. */
+  usage?: Promise<UsageTable>;
+}
+
+/**
+ * The queue's usage per uid. Reading every control record costs about as much as `mailq`, so the
+ * daemon (which picks up on every drop) reuses a table for USAGE_TTL_MS; pickups add to it as they
+ * commit, and deliveries made meanwhile only make it overestimate, never let a user past a limit.
+ */
+const USAGE_TTL_MS = 10_000;
+const usageCache = new Map<string, { at: number; table: Promise<UsageTable> }>();
+export function cachedUsage(p: SpoolPaths, now: number): Promise<UsageTable> {
+  const c = usageCache.get(p.root);
+  if (c && now - c.at >= 0 && now - c.at < USAGE_TTL_MS) return c.table;
+  const table = queueUsage(p);
+  usageCache.set(p.root, { at: now, table });
+  return table;
+}
+
+/** Count one more name of uid in incoming/; false when the uid is over max_pending_per_user. */
+export function countPending(pass: PassState, uid: number): boolean {
+  const n = (pass.pending.get(uid) ?? 0) + 1;
+  pass.pending.set(uid, n);
+  return !(pass.limits.maxPending > 0 && n > pass.limits.maxPending);
 }

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { describe, it } from 'node:test';
-import { chooseTarget, formatDelivery, formatPickup, formatReceived, openLog, seconds, serviceOf } from '../../../src/log/log.js';
+import { chooseTarget, formatDelivery, formatPickup, formatReceived, lazyLog, openLog, seconds, serviceOf } from '../../../src/log/log.js';
 
 describe('log lines', () => {
   it('delivery lines have Postfix fields in Postfix order', () => {
@@ -67,6 +67,31 @@ describe('service tags (pflogsumm reads NAME/SERVICE[PID])', () => {
       `outbox/qmgr[${process.pid}]: ID1: removed\n`,
       `outbox/query[${process.pid}]: daemon started\n`,
       `outbox/smtpd[${process.pid}]: connect from localhost[127.0.0.1]\n`,
+    ]);
+  });
+  it('lazyLog opens the log on its first line only (the listener), and closes it only if opened', async () => {
+    const lines: string[] = [];
+    const stderr = { write: (s: string) => lines.push(s) } as unknown as NodeJS.WritableStream;
+    let reads = 0;
+    const env = {
+      get OUTBOX_LOG() {
+        reads++;
+        return 'stderr';
+      },
+    } as NodeJS.ProcessEnv;
+    const idle = lazyLog({ env, verbose: false, stderr, tag: 'outbox/smtpd' });
+    await idle.close();
+    assert.equal(reads, 0, 'never opened: the target was never chosen');
+    const log = lazyLog({ env, verbose: false, stderr, tag: 'outbox/smtpd' });
+    assert.equal(reads, 0);
+    log.line(null, 'connect from localhost[127.0.0.1]');
+    log.line('ID1', 'client=localhost[127.0.0.1]', 'warning');
+    assert.equal(reads, 1, 'opened once');
+    assert.equal(log.target, 'stderr');
+    await log.close();
+    assert.deepEqual(lines, [
+      `outbox/smtpd[${process.pid}]: connect from localhost[127.0.0.1]\n`,
+      `outbox/smtpd[${process.pid}]: ID1: client=localhost[127.0.0.1]\n`,
     ]);
   });
 });

@@ -3,7 +3,17 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createMessageFile, ensureSpool, listIds, readControl, removeMessage, sweepOrphans, writeControl, writeFileDurable } from '../../../src/spool/spool.js';
+import {
+  controlReader,
+  createMessageFile,
+  ensureSpool,
+  listIds,
+  readControl,
+  removeMessage,
+  sweepOrphans,
+  writeControl,
+  writeFileDurable,
+} from '../../../src/spool/spool.js';
 import { tryLock, lockedIds } from '../../../src/spool/lock.js';
 import type { ControlRecord } from '../../../src/spool/format.js';
 
@@ -99,4 +109,20 @@ test('one lock holder at a time; a stale lock is taken over', async () => {
   const again = await tryLock(p, f.id, 2000);
   assert.ok(again, 'stale lock taken over');
   await again!();
+});
+
+test('controlReader: records through one reused buffer, larger ones whole; gone and corrupt ones named', async () => {
+  const p = ensureSpool(path.join(dir, 's-reader'));
+  const small = record('1M8000000A01');
+  const big = { ...record('1M8000000A02'), history: Array.from({ length: 40 }, (_, i) => ({ time: i, event: 'x'.repeat(40) })) };
+  await writeControl(p, small);
+  await writeControl(p, big);
+  fs.writeFileSync(path.join(p.ctl, '1M8000000A03'), '{"v":1,');
+  const read = controlReader(p, 256);
+  assert.ok(fs.statSync(path.join(p.ctl, big.id)).size > 256, 'the big record does not fit the buffer');
+  assert.deepEqual(read(small.id), small);
+  assert.deepEqual(read(big.id), big);
+  assert.deepEqual(read(small.id), small, 'the buffer holds nothing of the last record');
+  assert.equal(read('1M8000000A03'), 'corrupt');
+  assert.equal(read('1M8000000A04'), 'gone');
 });
