@@ -11,8 +11,11 @@
 //     with no daemon (the lingering runner), Outbox with `[delivery] linger = 0` (every message
 //     kicks a fresh `outbox deliver`), Outbox with `sendmail -bd -q1h` running as the same user,
 //     and the submit-only baselines: Outbox `-odq`, `node -e 0` and `node --jitless -e 0` on the
-//     pinned node the executable is built from. Targets: default path median <= dma's; daemon
-//     path <= `-odq` submit + 10 ms.
+//     pinned node the executable is built from; and the installed layout: a system spool owned by
+//     a runner user, the daemon started by root, and an unprivileged user (setpriv) whose
+//     `sendmail` drops into incoming/. Targets: default path median <= dma's; daemon path <=
+//     `-odq` submit + 10 ms; system spool <= 1.3x the same-user daemon path. The users are created
+//     in the private mount namespace's /etc overlay (below), so they vanish with the run.
 //  2. a burst of BURST messages submitted back to back (each `sendmail` starts when the previous
 //     one exits): time from the first start until all are in the Maildir, Outbox's default path
 //     (fresh spool, no runner yet; then again with the runner of that burst still lingering)
@@ -44,6 +47,7 @@ import * as tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { usePostfixSmarthost } from '../test/helpers/postfix.js';
 import { REPO as root } from '../test/helpers/run.js';
+import { ensureUser, systemSpool } from '../test/helpers/users.js';
 import { f1, median, message, ms, now, p90, pinnedNode as node } from './stats.js';
 
 const self = fileURLToPath(import.meta.url);
@@ -279,20 +283,43 @@ async function waitFile(file: string, present: boolean, limitMs: number) {
 // ---------------------------------------------------------------------------------------------
 const daemonEnv = outboxEnv('daemon', { OUTBOX_LOG: 'stderr' });
 const daemon = spawn(sendmail, ['-bd', '-q1h'], { env: daemonEnv, stdio: ['ignore', 'ignore', 'ignore'] });
-const daemonPid = daemon.pid ?? 0;
-cleanups.push(() => {
-  daemon.kill('SIGTERM');
+/** SIGTERM to a daemon we started, and a bounded wait for it to end (synchronous: for 'exit'). */
+function stopDaemon(child: ReturnType<typeof spawn>): void {
+  const pid = child.pid ?? 0;
+  child.kill('SIGTERM');
   for (let i = 0; i < 200; i++) {
     try {
-      process.kill(daemonPid, 0); // still there (or a zombie: then it is done)
+      process.kill(pid, 0); // still there (or a zombie: then it is done)
     } catch {
       return;
     }
-    if (fs.readFileSync(`/proc/${daemonPid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) return;
+    if (fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) return;
     pause(25);
   }
-});
+}
+cleanups.push(() => stopDaemon(daemon));
 await waitFile(path.join(daemonEnv.OUTBOX_SPOOL!, 'run', 'daemon.pid'), true, 10_000);
+// The installed layout: a system spool owned by a runner user (scripts/mkspool.sh, as install.sh
+// makes it), a daemon started by root (it drops to that user), and an unprivileged user whose
+// `sendmail` drops the message into incoming/ (the daemon watches it and picks it up). The users
+// are created in this mount namespace's /etc overlay only: they vanish with the run.
+const runner = ensureUser('obx-bench-run');
+const submitter = ensureUser('obx-bench-user');
+const sys = systemSpool(runner);
+cleanups.push(() => sys.cleanup());
+const sysPassword = path.join(sys.dir, 'relay.password');
+fs.writeFileSync(sysPassword, `${PASSWORD}\n`, { mode: 0o640 });
+fs.chownSync(sysPassword, 0, runner.gid);
+const sysCa = path.join(sys.dir, 'ca.pem');
+fs.copyFileSync(ca, sysCa);
+fs.chmodSync(sysCa, 0o644);
+const sysEnv: NodeJS.ProcessEnv = { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', ...sys.env };
+const sysDaemon = spawn(sendmail, ['-bd', '-q1h'], {
+  env: { ...sysEnv, OUTBOX_RELAY: `smtp+starttls://${USER}@localhost:${port}`, OUTBOX_RELAY_PASSWORD_FILE: sysPassword, OUTBOX_RELAY_CA: sysCa },
+  stdio: ['ignore', 'ignore', 'ignore'],
+});
+cleanups.push(() => stopDaemon(sysDaemon)); // runs before sys.cleanup (cleanups run in reverse)
+await waitFile(path.join(sys.spool, 'run', 'query.sock'), true, 10_000);
 // The lingering runners of the default-path spools are our children's children: end them by
 // their pid files when the run ends.
 for (const name of ['default', 'linger0', 'burst', 'burst-odq']) {
@@ -335,6 +362,14 @@ const paths: Path[] = [
     delivers: true,
   },
   { name: 'Outbox with sendmail -bd -q1h (same user)', cmd: sendmail, args: ['-t', '-i'], env: daemonEnv, delivers: true, key: 'daemon' },
+  {
+    name: 'Outbox system spool: a user drops into incoming/, daemon started by root (setpriv --reuid USER sendmail)',
+    cmd: 'setpriv',
+    args: ['--reuid', submitter.name, '--regid', submitter.name, '--init-groups', sendmail, '-t', '-i'],
+    env: sysEnv,
+    delivers: true,
+    key: 'system',
+  },
   { name: 'Outbox -odq, submit alone', cmd: sendmail, args: ['-t', '-i', '-odq'], env: outboxEnv('odq'), delivers: false, key: 'odq' },
   { name: 'node -e 0 (pinned node)', cmd: node, args: ['-e', '0'], env: plainEnv, delivers: false },
   { name: 'node --jitless -e 0 (pinned node)', cmd: node, args: ['--jitless', '-e', '0'], env: plainEnv, delivers: false },
@@ -384,6 +419,10 @@ console.log(
 );
 console.log(
   `daemon path vs -odq submit: ${mDaemon >= mOdq ? '+' : ''}${f1(mDaemon - mOdq)} ms (target <= +10 ms: ${mDaemon - mOdq <= 10 ? 'met' : 'NOT met'})`,
+);
+const { system: mSystem = 0 } = med;
+console.log(
+  `system spool (a drop, picked up) vs the same-user daemon path: ${f1(mSystem)} vs ${f1(mDaemon)} ms, ratio ${(mSystem / mDaemon).toFixed(2)} (target <= 1.3: ${mSystem <= 1.3 * mDaemon ? 'met' : 'NOT met'})`,
 );
 
 // ---------------------------------------------------------------------------------------------
