@@ -37,6 +37,7 @@ function timeOnce(cmd: string, args: string[], data?: Buffer, extraEnv: NodeJS.P
       if (code !== 0) reject(new Error(`${cmd} exited ${code}`));
       else resolve(Number(process.hrtime.bigint() - t0) / 1e6);
     });
+    child.stdin.on('error', () => {}); // `node -e 0` may exit before reading it (EPIPE)
     child.stdin.end(data ?? '');
   });
 }
