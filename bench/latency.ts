@@ -35,7 +35,7 @@
 // re-runs itself in a private mount namespace (`unshare -m`) and mounts an overlay on /etc there
 // whose upper layer holds dma/dma.conf and dma/auth.conf. The host's /etc is never written; the
 // overlay and both Postfix instances go away with the run. Must run as root, after a build (`npm
-// run build`) and with Postfix installed (`scripts/postfix-smarthost.sh install`); it downloads
+// run build`) and with Postfix installed (`scripts/test/postfix-smarthost.sh install`); it downloads
 // the dma package with `apt-get download dma` unless DMA_DEB names a .deb already at hand.
 // Usage: node dist/bench/latency.js [runs=30] [burst=50] [profile=10]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -73,7 +73,7 @@ const sendmail = path.join(root, 'build', 'sendmail');
 const outbox = path.join(root, 'build', 'outbox');
 for (const f of [sendmail, '/usr/sbin/postconf', '/usr/sbin/postfix']) {
   if (!fs.existsSync(f)) {
-    console.error(`bench/latency: ${f} is missing (npm run build; scripts/postfix-smarthost.sh install)`);
+    console.error(`bench/latency: ${f} is missing (npm run build; scripts/test/postfix-smarthost.sh install)`);
     process.exit(2);
   }
 }
@@ -299,7 +299,7 @@ function stopDaemon(child: ReturnType<typeof spawn>): void {
 }
 cleanups.push(() => stopDaemon(daemon));
 await waitFile(path.join(daemonEnv.OUTBOX_SPOOL!, 'run', 'daemon.pid'), true, 10_000);
-// The installed layout: a system spool owned by a runner user (scripts/mkspool.sh, as install.sh
+// The installed layout: a system spool owned by a runner user (scripts/package/mkspool.sh, as install.sh
 // makes it), a daemon started by root (it drops to that user), and an unprivileged user whose
 // `sendmail` drops the message into incoming/ (the daemon watches it and picks it up). The users
 // are created in this mount namespace's /etc overlay only: they vanish with the run.
