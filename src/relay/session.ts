@@ -27,6 +27,7 @@ import type { RelaySettings } from '../config/types.js';
 import { parseRelayUrl, type RelayEndpoint } from './relay.js';
 import { resolveOauthToken, resolveSecret } from '../config/credentials.js';
 import { relayPins, relaySecureContext, relayTimeouts, relayTlsOptions } from './tls.js';
+import { waitForTicketAfterStarttls } from './ticket-wait.js';
 
 /** A relay ready to connect to: URL parsed, secret read, TLS context built (once per run). */
 export interface PreparedRelay {
@@ -241,6 +242,7 @@ export class Session {
           }
         : {}),
     });
+    waitForTicketAfterStarttls(conn); // no 45 ms stall on the EHLO after a TLS 1.3 handshake
     const session = new Session(relay, conn);
     let tokenFailure: Error | undefined;
     conn.on('error', () => {
