@@ -4,7 +4,8 @@
  * The format and layout are documented in spool/format.ts. The durability rules, in order:
  *   1. msg/<ID> is created with O_EXCL (this also makes the id unique), written, fsync'd,
  *      and the msg/ directory fsync'd, so the bytes and their name are on disk;
- *   2. the control record is written to tmp/, fsync'd, renamed to ctl/<ID>, and ctl/ fsync'd.
+ *   2. the control record is written to tmp/ and fsync'd (concurrently with step 1's fsyncs:
+ *      they are independent), renamed to ctl/<ID> once both are done, and ctl/ fsync'd.
  * Step 2's rename is the commit point; nothing is visible to readers before it.
  * Errors are Node errno errors (ENOSPC, EACCES, ...); callers map them with exitCodeOf().
  */
@@ -108,22 +109,19 @@ export async function createMessageFile(p: SpoolPaths, now = Date.now()): Promis
   }
 }
 
-/** Write `data` to a temp file, fsync it and rename it to `dest`, then fsync dest's directory. */
-export async function writeFileDurable(p: SpoolPaths, dest: string, data: string | Buffer): Promise<void> {
+/**
+ * Write `data` to a temp file, fsync it and rename it to `dest`, then fsync dest's directory.
+ * `before`: what else must be durable before the rename (a new message's bytes and name); it runs
+ * concurrently with the temp file's write and fsync, and the rename waits for both.
+ */
+export async function writeFileDurable(p: SpoolPaths, dest: string, data: string | Buffer, before?: Promise<unknown>): Promise<void> {
   const tmp = path.join(p.tmp, `${path.basename(dest)}.${uniqueSuffix()}`);
-  const fh = await fsp.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
-  try {
-    // Not fh.writeFile: it loads Node's whole stream machinery (20 modules), which every
-    // sendmail call would pay for (about 3 ms under --jitless, README "Where it runs").
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    for (let off = 0; off < buf.length;) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await fsp.unlink(tmp).catch(() => {});
-    throw e;
+  const [written, ready] = await Promise.allSettled([writeSynced(tmp, data), before]);
+  const failed = written.status === 'rejected' ? written : ready.status === 'rejected' ? ready : null;
+  if (failed) {
+    if (written.status === 'fulfilled') await fsp.unlink(tmp).catch(() => {});
+    throw failed.reason;
   }
-  await fh.close();
   try {
     await fsp.rename(tmp, dest);
   } catch (e) {
@@ -134,9 +132,32 @@ export async function writeFileDurable(p: SpoolPaths, dest: string, data: string
   await fsyncDir(path.dirname(dest));
 }
 
+/** Create `file` (O_EXCL, 0600), write `data`, fsync and close it; removed again on failure. */
+async function writeSynced(file: string, data: string | Buffer): Promise<void> {
+  const fh = await fsp.open(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  try {
+    // Not fh.writeFile: it loads Node's whole stream machinery (20 modules), which every
+    // sendmail call would pay for (about 3 ms under --jitless, README "Where it runs").
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    for (let off = 0; off < buf.length;) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await fsp.unlink(file).catch(() => {});
+    throw e;
+  }
+  await fh.close();
+}
+
+/** fsync a file just written, then close it (on a failed fsync it stays open: the caller closes). */
+export async function syncAndClose(fh: fsp.FileHandle): Promise<void> {
+  await fh.sync();
+  await fh.close();
+}
+
 /** Commit (or replace) a control record. For a new message this is the commit point. */
-export async function writeControl(p: SpoolPaths, rec: ControlRecord): Promise<void> {
-  await writeFileDurable(p, path.join(p.ctl, rec.id), serializeControl(rec));
+export async function writeControl(p: SpoolPaths, rec: ControlRecord, before?: Promise<unknown>): Promise<void> {
+  await writeFileDurable(p, path.join(p.ctl, rec.id), serializeControl(rec), before);
 }
 
 export async function readControl(p: SpoolPaths, id: string): Promise<ControlRecord> {

@@ -4,7 +4,7 @@
  * Used by the command line (sendmail [-t] [-i] ...) and by the SMTP paths (-bs, the listener).
  * Flow: check the envelope arguments (before reading any input), create msg/<ID>, stream the
  * input through the normaliser, fix up the header section when it is complete, stream the body,
- * fsync, then commit the control record. Nothing is buffered whole. Where the files go is the
+ * then commit: the target fsyncs the file and writes the control record. Nothing is buffered whole. Where the files go is the
  * SubmitTarget's business (src/spool/drop.ts): the queue (msg/ + ctl/) for the spool's owner,
  * the drop directory incoming/ for every other user of the system spool.
  *
@@ -298,9 +298,6 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
     }
     // Postfix's sendmail: "No recipient addresses found in message header", EX_USAGE.
     if (recipients.length === 0) throw new OutboxError(EX_USAGE, 'no recipient addresses found in the message header (-t)');
-
-    await file.fh.sync();
-    await file.fh.close();
 
     const record: ControlRecord = {
       v: FORMAT_VERSION,
