@@ -88,14 +88,19 @@ export const OUTBOX_VERSION: string = pkg.version;
 /** Run as `name` with `args`; resolves to the exit status. Never rejects. */
 export async function main(name: string, args: string[], io: Io): Promise<number> {
   const prog = name === 'mailq' || name === 'newaliases' || name === 'outbox' ? name : 'sendmail';
+  // A restart runtime-restart.ts left to us (NODE_EXTRA_CA_CERTS set): done unless this is a plain
+  // submission, which never makes a TLS context in this process (deliveries are children).
+  const restartForTls = (globalThis as { __outboxRestart?: () => void }).__outboxRestart ?? (() => {});
   try {
     if (prog === 'outbox' && (args.length === 0 || !args[0]!.startsWith('-') || args[0] === '--help' || args[0] === '-h')) {
+      restartForTls();
       if (args[0] === 'deliver') await checkAddressSpace();
       const { outboxCommand } = await import('./commands/outbox.js');
       return await outboxCommand(args, io);
     }
     const { parseArgs } = await import('./cli/flags.js');
     const mode = parseArgs(args, prog);
+    if (mode.kind !== 'send') restartForTls();
     return await runMode(mode, io, prog);
   } catch (err) {
     const code = exitCodeOf(err);
