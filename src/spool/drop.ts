@@ -22,12 +22,12 @@
  * over the limits the runner enforces (so the submitter learns it, not a log file). Next: spool/pickup.ts.
  */
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Config } from '../config/config.js';
 import { EX_DATAERR, OutboxError } from '../sysexits.js';
 import { type ControlRecord, makeQueueId, serializeControl } from './format.js';
 import { type NewMessageFile, createMessageFile, ensureSpool, fsyncDir, spoolOwner, syncAndClose, writeControl } from './spool.js';
+import { type OpenFile, openFile, rename, unlink, writeAll } from './file.js';
 
 export const INCOMING = 'incoming';
 /** Limits of a drop entry; the runner refuses more (spool/pickup.ts), so the submitter is told. */
@@ -110,7 +110,7 @@ export function dropTarget(root: string): SubmitTarget {
         const id = makeQueueId(arrival, () => Math.floor(Math.random() * 32));
         const file = path.join(dir, `${id}.${randomHex128()}`);
         try {
-          const fh = await fsp.open(file, O_NEW, 0o644);
+          const fh = await openFile(file, O_NEW, 0o644);
           // Why fchmod: the runner (another user) must read it whatever our umask is.
           await fh.chmod(0o644);
           return { id, path: file, fh };
@@ -132,10 +132,10 @@ export function dropTarget(root: string): SubmitTarget {
       const fh = opened.value;
       try {
         if (synced.status === 'rejected') throw synced.reason;
-        await fsp.rename(tmp, final);
+        await rename(tmp, final);
       } catch (e) {
         await fh.close().catch(() => {});
-        await fsp.unlink(tmp).catch(() => {});
+        await unlink(tmp).catch(() => {});
         throw e;
       }
       // The rename is the commit point. A submitter cannot open incoming/ to fsync it (no read
@@ -156,16 +156,16 @@ export function dropTarget(root: string): SubmitTarget {
 }
 
 /** Create the envelope's dot-temp file, write it and fsync it; the handle stays open. */
-async function writeEnvelope(tmp: string, text: string): Promise<fsp.FileHandle> {
-  const fh = await fsp.open(tmp, O_NEW, 0o644);
+async function writeEnvelope(tmp: string, text: string): Promise<OpenFile> {
+  const fh = await openFile(tmp, O_NEW, 0o644);
   try {
     await fh.chmod(0o644);
-    await fh.writeFile(text);
+    await writeAll(fh, text);
     await fh.sync();
     return fh;
   } catch (e) {
     await fh.close().catch(() => {});
-    await fsp.unlink(tmp).catch(() => {});
+    await unlink(tmp).catch(() => {});
     throw e;
   }
 }

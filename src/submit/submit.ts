@@ -14,7 +14,6 @@
  * is removed: nothing half-written is ever committed.
  */
 import { passwdEntry } from '../passwd.js';
-import * as fsp from 'node:fs/promises';
 import type { Config } from '../config/config.js';
 import type { DsnOptions } from '../cli/flags.js';
 import { EX_DATAERR, EX_USAGE, OutboxError } from '../sysexits.js';
@@ -25,6 +24,7 @@ import { MAX_HEADER_BYTES, NUL_ERROR, headerTooLarge } from '../message/content.
 import { expandRecipient } from '../config/aliases.js';
 import { FORMAT_VERSION, type ControlRecord, type RecipientState } from '../spool/format.js';
 import { uniqueSuffix } from '../spool/spool.js';
+import { unlink } from '../spool/file.js';
 import { type SubmitTarget, submitTarget } from '../spool/drop.js';
 
 // The content rules (NUL, header section size) are message/content.ts's, shared with pickup.
@@ -327,7 +327,7 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
   } finally {
     if (!committed) {
       await file.fh.close().catch(() => {});
-      await fsp.unlink(file.path).catch(() => {});
+      await unlink(file.path).catch(() => {});
     }
   }
 }
