@@ -30,7 +30,7 @@ import { EX_CONFIG, EX_OK, EX_UNAVAILABLE, EX_USAGE, OutboxError } from '../syse
 import type { Io } from '../io.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { parseForm, usageError, value } from './args.js';
-import { checkRelayUrl, normalizeFingerprint, type ParsedRelayUrl } from '../config/file.js';
+import { checkRelayUrl, normalizeFingerprint, type ParsedRelayUrl } from '../relay/url.js';
 import { certNames, relayPins, relaySecureContext, relayTimeouts, relayTlsOptions } from '../relay/tls.js';
 import { tlsFailureText } from '../relay/tls-errors.js';
 import { relaysFor } from '../runner/routing.js';

@@ -22,7 +22,7 @@ import { loadConfig, type Config } from '../config/config.js';
 import { resolveOauthToken, resolveSecret, secretReader } from '../config/credentials.js';
 import { relayFromEnv } from '../relay/relay.js';
 import { domainReport, loginAddress } from '../config/domain.js';
-import { checkRelayUrl } from '../config/file.js';
+import { checkRelayUrl } from '../relay/url.js';
 import { DEFAULT_ALIASES, parseAliases } from '../config/aliases.js';
 import { defaultRelayName } from '../plan/routing.js';
 import { fallbackWarnings } from '../relay/fallback.js';

@@ -28,8 +28,8 @@
 import * as fs from 'node:fs';
 import { EX_CONFIG, OutboxError } from '../sysexits.js';
 import type { RelaySettings } from '../config/types.js';
-import { checkRelayUrl } from '../config/file.js';
 import { isMailbox } from '../message/address.js';
+import { checkRelayUrl } from './url.js';
 
 export type RelayScheme = 'starttls' | 'smtps' | 'smtp';
 
@@ -43,7 +43,7 @@ export interface RelayEndpoint {
 
 /**
  * Parse a relay URL (a bare "host[:port]" is read as smtp+starttls://host[:port]). The form is
- * checked by config/file.ts checkRelayUrl, the one relay-URL grammar of the program (the file
+ * checked by relay/url.ts checkRelayUrl, the one relay-URL grammar of the program (the file
  * loader, `outbox check` and the runner all use it); this gives it the runner's shape and throws.
  */
 export function parseRelayUrl(url: string, what = 'relay'): RelayEndpoint {

@@ -14,7 +14,7 @@
  */
 import * as fs from 'node:fs';
 import * as tls from 'node:tls';
-import { normalizeFingerprint } from '../config/file.js';
+import { normalizeFingerprint } from './url.js';
 import type { RelaySettings } from '../config/types.js';
 
 let systemCaCache: string[] | undefined;
@@ -83,7 +83,7 @@ export function relaySecureContext(s: RelaySettings): tls.SecureContext {
   }
 }
 
-/** The relay's pins in the one fingerprint format of the program ("AA:BB:..", config/file.ts). */
+/** The relay's pins in the one fingerprint format of the program ("AA:BB:..", relay/url.ts). */
 export function relayPins(s: RelaySettings): string[] {
   return (s.fingerprints ?? []).map((f) => normalizeFingerprint(f) ?? f);
 }
