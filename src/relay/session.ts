@@ -27,6 +27,10 @@ import type { RelaySettings } from '../config/types.js';
 import { parseRelayUrl, type RelayEndpoint } from './relay.js';
 import { resolveOauthToken, resolveSecret } from '../config/credentials.js';
 import { relayPins, relaySecureContext, relayTimeouts, relayTlsOptions } from './tls.js';
+import { configFailure, smtpError, type SmtpError } from './errors.js';
+
+// runner/runner.ts imports these from here (the lead moves its imports after the merge).
+export { configFailure, type SmtpError } from './errors.js';
 
 /** A relay ready to connect to: URL parsed, secret read, TLS context built (once per run). */
 export interface PreparedRelay {
@@ -39,13 +43,6 @@ export interface PreparedRelay {
   oauthToken?: (force?: boolean) => Promise<string>;
   /** host:port for messages before we know the address. */
   label: string;
-}
-
-/** An error of our own that classify() reads as a configuration problem. */
-export function configFailure(message: string): Error & { code: string } {
-  const e = new Error(message) as Error & { code: string };
-  e.code = 'ECONFIG';
-  return e;
 }
 
 /** The relay authenticates with an OAuth access token (built-in, or oauth_token_command). */
@@ -138,16 +135,6 @@ export interface SendInfo {
   response: string;
 }
 
-export type SmtpError = Error & {
-  code?: string;
-  responseCode?: number;
-  command?: string;
-  response?: string;
-  originalCode?: string;
-  recipient?: string;
-  rejectedErrors?: SmtpError[];
-};
-
 /** One open, authenticated session. */
 export class Session {
   readonly relay: PreparedRelay;
@@ -213,7 +200,7 @@ export class Session {
                     token = await relay.oauthToken!(force);
                   } catch (err) {
                     const code = (err as { code?: string }).code === 'ETOKENTEMP' ? 'ETOKENTEMP' : 'ECONFIG';
-                    return Object.assign(new Error((err as Error).message), { code });
+                    return smtpError((err as Error).message, { code });
                   }
                   const blob = bearer
                     ? Buffer.from(
@@ -235,7 +222,7 @@ export class Session {
                   return ctx.reject(new Error(r.message));
                 }
                 if (r === 235) return ctx.resolve();
-                ctx.reject(Object.assign(new Error(`${bearer ? 'OAUTHBEARER' : 'XOAUTH2'} authentication failed`), { responseCode: r }));
+                ctx.reject(smtpError(`${bearer ? 'OAUTHBEARER' : 'XOAUTH2'} authentication failed`, { responseCode: r }));
               },
             },
           }
@@ -254,7 +241,7 @@ export class Session {
       // While connecting, the owner may abandon us (SIGTERM): destroy the socket at once.
       const unregister = opts.abortables
         ? (() => {
-            const abort = () => fail(Object.assign(new Error('delivery interrupted (terminated)'), { code: 'ECONNECTION' }));
+            const abort = () => fail(smtpError('delivery interrupted (terminated)', { code: 'ECONNECTION' }));
             opts.abortables.add(abort);
             return () => opts.abortables!.delete(abort);
           })()
@@ -284,7 +271,7 @@ export class Session {
         } catch {
           // already closed
         }
-        const se = err as SmtpError & { peer?: string };
+        const se = err as SmtpError;
         se.peer = session.peer;
         reject(se);
       };
@@ -404,12 +391,7 @@ export class Session {
   /** Abandon at once (SIGTERM): destroy the socket; the transaction in flight fails (deferred). */
   destroy(): void {
     this.dead = true;
-    this.abortSend?.(
-      Object.assign(new Error('delivery interrupted (terminated); the relay may have received the message'), {
-        code: 'ECONNECTION',
-        command: 'CONN',
-      }) as SmtpError,
-    );
+    this.abortSend?.(smtpError('delivery interrupted (terminated); the relay may have received the message', { code: 'ECONNECTION', command: 'CONN' }));
     try {
       this.conn.close();
     } catch {
