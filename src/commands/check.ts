@@ -12,7 +12,7 @@
  *     never sent to a server we could not authenticate);
  *   - what the relay offers: SIZE, PIPELINING, 8BITMIME, SMTPUTF8, DSN, AUTH mechanisms.
  * Each step waits as long as delivery would (the relay's connect/greeting/command timeouts),
- * unless --timeout bounds every step. The relays are those delivery uses (runner/routing.ts
+ * unless --timeout bounds every step. The relays are those delivery uses (relay/env.ts
  * relaysFor: the file's, and OUTBOX_RELAY* as relay "env").
  * Then a verdict per relay: OK, WARN (usable, look at the warning) or FAIL (mail will not go out).
  * Before the relays: the domain senders get and where it came from, with a WARN line and the fix
@@ -33,7 +33,7 @@ import { parseForm, usageError, value } from './args.js';
 import { checkRelayUrl, normalizeFingerprint, type ParsedRelayUrl } from '../relay/url.js';
 import { certNames, relayPins, relaySecureContext, relayTimeouts, relayTlsOptions } from '../relay/tls.js';
 import { tlsFailureText } from '../relay/tls-errors.js';
-import { relaysFor } from '../runner/routing.js';
+import { relaysFor } from '../relay/env.js';
 import { resolveOauthToken, resolveSecret, secretReader, type SecretReader } from '../config/credentials.js';
 import type { RelaySettings } from '../config/types.js';
 import { domainReport, loginAddress } from '../config/domain.js';
@@ -561,7 +561,7 @@ export async function command(args: string[], io: Io): Promise<number> {
   }
   const config: Config = loadConfig(configFile !== undefined ? { file: configFile } : {});
   const env = process.env;
-  // The relays delivery uses: the file's, with the environment's merged in (runner/routing.ts).
+  // The relays delivery uses: the file's, with the environment's merged in (relay/env.ts).
   const merged = relaysFor(config, env).relays ?? {};
   const relays: RelaySettings[] = Object.values(merged).sort((a, b) => Number(b.name === 'env') - Number(a.name === 'env'));
   for (const n of names)
