@@ -19,7 +19,6 @@
  * caller passes them to classify(). Next: src/runner/deliver.ts uses sessions per message.
  */
 import type * as tls from 'node:tls';
-import { createHash } from 'node:crypto';
 import { format } from 'node:util';
 import type { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
@@ -398,14 +397,4 @@ export class Session {
       // already closed
     }
   }
-}
-
-/** SHA-256 fingerprint of a PEM certificate, "AA:BB:..": for `outbox check` and tests. */
-export function pemFingerprint(pem: string): string {
-  const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
-  return createHash('sha256')
-    .update(der)
-    .digest('hex')
-    .toUpperCase()
-    .replace(/(..)(?!$)/g, '$1:');
 }

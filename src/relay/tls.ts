@@ -14,6 +14,7 @@
  */
 import * as fs from 'node:fs';
 import * as tls from 'node:tls';
+import { createHash } from 'node:crypto';
 import { normalizeFingerprint } from './url.js';
 import type { RelaySettings } from '../config/types.js';
 
@@ -115,4 +116,10 @@ export function relayIdentityCheck(pins: string[]): (host: string, cert: tls.Pee
 /** The options of every TLS session to a relay (tls.connect / nodemailer's `tls`). */
 export function relayTlsOptions(secureContext: tls.SecureContext, pins: string[]): tls.ConnectionOptions & { secureContext: tls.SecureContext } {
   return { secureContext, rejectUnauthorized: true, minVersion: 'TLSv1.2', checkServerIdentity: relayIdentityCheck(pins) };
+}
+
+/** SHA-256 fingerprint of a PEM certificate, in the one format ("AA:BB:..", relay/url.ts normalizeFingerprint): for tests and people. */
+export function pemFingerprint(pem: string): string {
+  const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  return normalizeFingerprint(createHash('sha256').update(der).digest('hex'))!;
 }

@@ -229,6 +229,35 @@ describe('outbox check', () => {
     assert.equal(r0.received.length, 1, d.stderr);
   });
 
+  it('one fingerprint rule: a pin written "aabb.." (no colons) matches in check and in delivery; a wrong pin fails both', async () => {
+    const { testPki } = await import('../helpers/pki.js');
+    const r0 = await startRelay({});
+    relays.push(r0);
+    const closed = await closedPort();
+    const conf = (name: string, pin: string) => {
+      const f = path.join(t.dir, `${name}.conf`);
+      fs.writeFileSync(f, `[relay.${name}]\nurl = "${r0.url()}"\npassword_file = "${pw}"\nca_file = "${r0.caFile}"\nfingerprint = "${pin}"\n`, { mode: 0o600 });
+      return f;
+    };
+    const deliver = async (f: string) => {
+      assert.equal((await run(SENDMAIL, ['-C', f, '-odq', 'a@example.com'], { env: t.env, input: 'Subject: pin\n\nx\n' })).code, 0);
+      return run(SENDMAIL, ['-C', f, '-q'], { env: { ...t.env, OUTBOX_LOG: 'stderr' }, timeoutMs: 30_000 });
+    };
+    const good = conf('pinhex', testPki().good.sha256Hex);
+    const c = await run(OUTBOX, ['check', '-C', good, '--timeout', '3', '--ports', String(closed)], { env: t.env, timeoutMs: 30_000 });
+    assert.equal(c.code, 0, c.stdout + c.stderr);
+    assert.match(c.stdout, /ok {3}certificate: matches the configured fingerprint pin/);
+    const d = await deliver(good);
+    assert.equal(r0.received.length, 1, d.stderr);
+    const wrong = conf('pinwrong', 'ab'.repeat(32));
+    const w = await run(OUTBOX, ['check', '-C', wrong, '--timeout', '3', '--ports', String(closed)], { env: t.env, timeoutMs: 30_000 });
+    assert.equal(w.code, 69, w.stdout + w.stderr);
+    assert.match(w.stdout, /FAIL certificate: fingerprint .* does not match the configured fingerprint pin/);
+    const dw = await deliver(wrong);
+    assert.match(dw.stderr, /status=deferred/);
+    assert.equal(r0.received.length, 1, 'the wrong pin delivers nothing');
+  });
+
   it('a TLS alert from the server: FAIL saying so, with a hint', async () => {
     const srv = net.createServer((c) => {
       c.on('error', () => {});
