@@ -26,8 +26,8 @@ import type { SmtpError } from './errors.js';
 
 export type Transcript = (line: string) => void;
 
-/** One step of the dialogue: a command's verb (">>>", never its arguments) or a whole reply ("<<<"). */
-export type DialogueStep = (dir: '>>>' | '<<<', text: string) => void;
+/** One step of the dialogue: a command's verb (">>>", never its arguments), a whole reply ("<<<"), TLS up ("tls"). */
+export type DialogueStep = (dir: '>>>' | '<<<' | 'tls', text: string) => void;
 
 export interface ConnectOptions {
   ehloName: string;
@@ -85,8 +85,13 @@ function sessionLogger(tag: string, resolved: (address: string) => void, out: Tr
       dialogue?.('<<<', text);
     }
   };
+  // The moment TLS is up (implicit, or after STARTTLS), while its socket can be examined.
+  const info = (_entry: unknown, fmt: unknown, ...args: unknown[]) => {
+    const text = format(String(fmt ?? ''), ...args);
+    if (/^Secure connection established|^Connection upgraded with STARTTLS/.test(text)) dialogue?.('tls', text);
+  };
   const nop = () => {};
-  return { level: nop, trace: nop, debug: line, info: nop, warn: nop, error: nop, fatal: nop };
+  return { level: nop, trace: nop, debug: line, info, warn: nop, error: nop, fatal: nop };
 }
 
 /** A connection to a prepared relay, not yet connected: call conn.connect(), then login(). */

@@ -165,13 +165,15 @@ describe('outbox check', () => {
   });
 
   it("the relay's own timeouts, as delivery uses them: greeting_timeout, then command_timeout", async () => {
-    // Greets after 6 s (6x the short greeting_timeout, for a loaded machine); then never answers.
+    // Greets after 3 s (6x the short greeting_timeout, for a loaded machine); then never answers.
+    // command_timeout is also nodemailer's idle limit while the greeting is awaited (delivery's
+    // session, which check now opens): 15 s, 5x the greeting's delay.
     const sockets = new Set<net.Socket>();
     const timers = new Set<NodeJS.Timeout>();
     const srv = net.createServer((c) => {
       sockets.add(c);
       c.on('error', () => {});
-      timers.add(setTimeout(() => c.write('220 slow.test ESMTP\r\n'), 6000));
+      timers.add(setTimeout(() => c.write('220 slow.test ESMTP\r\n'), 3000));
     });
     await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
     try {
@@ -180,16 +182,16 @@ describe('outbox check', () => {
       const probe = async (timeouts: string) => {
         const f = path.join(t.dir, `timeouts-${++n}.conf`);
         fs.writeFileSync(f, `[relay.slow]\nurl = "smtp+starttls://outbox@localhost:${port}"\npassword_file = "${pw}"\n${timeouts}`, { mode: 0o600 });
-        return run(OUTBOX, ['check', '-C', f, '--ports', String(closed)], { env: t.env, timeoutMs: 60_000 });
+        return run(OUTBOX, ['check', '-C', f, '--ports', String(closed)], { env: t.env, timeoutMs: 120_000 });
       };
-      const short = await probe('greeting_timeout = "1s"\n');
+      const short = await probe('greeting_timeout = "500ms"\n');
       assert.equal(short.code, 69, short.stdout);
-      assert.match(short.stdout, /FAIL no greeting within 1 s/);
+      assert.match(short.stdout, /FAIL no greeting within 500 ms/);
       // No greeting_timeout: delivery's default (30 s), not a shorter step of check's own.
-      const long = await probe('command_timeout = "2s"\n');
+      const long = await probe('command_timeout = "15s"\n');
       assert.equal(long.code, 69, long.stdout);
       assert.match(long.stdout, /ok {3}greeting: 220 slow\.test ESMTP/);
-      assert.match(long.stdout, /FAIL no EHLO reply within 2 s/);
+      assert.match(long.stdout, /FAIL no EHLO reply within 15 s/);
     } finally {
       for (const c of sockets) c.destroy();
       for (const x of timers) clearTimeout(x);
