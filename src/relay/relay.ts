@@ -7,7 +7,7 @@
  * A password in the URL is refused (it would show in `ps e`, shell history and unit files): the
  * secret comes from password_file / password_command / password_env, or for the environment's
  * relay (relay/env.ts) OUTBOX_RELAY_PASSWORD_FILE; config/credentials.ts reads it.
- * Next: plan/routing.ts picks a relay for a recipient; relay/session.ts connects to it.
+ * Next: plan/routing.ts picks a relay for a recipient; relay/prepare.ts and relay/connect.ts connect to it.
  */
 import { EX_CONFIG, OutboxError } from '../sysexits.js';
 import { checkRelayUrl } from './url.js';

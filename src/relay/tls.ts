@@ -1,6 +1,6 @@
 /**
- * relay/tls.ts — the one TLS policy for talking to a relay. Delivery (relay/session.ts)
- * and `outbox check` (commands/check.ts) both open their TLS sessions with relayTlsOptions(), so
+ * relay/tls.ts — the one TLS policy for talking to a relay. Delivery and
+ * `outbox check` both open their TLS sessions with relayTlsOptions() (relay/connect.ts), so
  * check trusts exactly what delivery trusts and judges a certificate exactly as delivery does:
  *   - trusted roots: systemCas() (the system bundle, else Node's) plus the relay's ca_file
  *     (OUTBOX_RELAY_CA for the environment's relay);
