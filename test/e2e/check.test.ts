@@ -231,7 +231,7 @@ describe('outbox check', () => {
     assert.equal(r0.received.length, 1, d.stderr);
   });
 
-  it('one fingerprint rule: a pin written "aabb.." (no colons) matches in check and in delivery; a wrong pin fails both', async () => {
+  it('one fingerprint rule: a pin written "aabb.." (no colons) matches in check and in delivery; a wrong pin fails both', async (tc) => {
     const { testPki } = await import('../helpers/pki.js');
     const r0 = await startRelay({});
     relays.push(r0);
@@ -241,9 +241,12 @@ describe('outbox check', () => {
       fs.writeFileSync(f, `[relay.${name}]\nurl = "${r0.url()}"\npassword_file = "${pw}"\nca_file = "${r0.caFile}"\nfingerprint = "${pin}"\n`, { mode: 0o600 });
       return f;
     };
+    // Its own spool: messages other tests left queued would go to this relay too.
+    const own = tempSpool('outbox-check-pin-');
+    tc.after(() => own.cleanup());
     const deliver = async (f: string) => {
-      assert.equal((await run(SENDMAIL, ['-C', f, '-odq', 'a@example.com'], { env: t.env, input: 'Subject: pin\n\nx\n' })).code, 0);
-      return run(SENDMAIL, ['-C', f, '-q'], { env: { ...t.env, OUTBOX_LOG: 'stderr' }, timeoutMs: 30_000 });
+      assert.equal((await run(SENDMAIL, ['-C', f, '-odq', 'a@example.com'], { env: own.env, input: 'Subject: pin\n\nx\n' })).code, 0);
+      return run(SENDMAIL, ['-C', f, '-q'], { env: { ...own.env, OUTBOX_LOG: 'stderr' }, timeoutMs: 30_000 });
     };
     const good = conf('pinhex', testPki().good.sha256Hex);
     const c = await run(OUTBOX, ['check', '-C', good, '--timeout', '3', '--ports', String(closed)], { env: t.env, timeoutMs: 30_000 });
@@ -258,6 +261,26 @@ describe('outbox check', () => {
     const dw = await deliver(wrong);
     assert.match(dw.stderr, /status=deferred/);
     assert.equal(r0.received.length, 1, 'the wrong pin delivers nothing');
+  });
+
+  it('an oauth_token_command relay without an auth key logs in as delivery does (XOAUTH2), in check and in delivery', async () => {
+    const r0 = await startRelay({});
+    relays.push(r0);
+    const f = path.join(t.dir, 'oauth-cmd.conf');
+    fs.writeFileSync(f, `[relay.tok]\nurl = "${r0.url()}"\nca_file = "${r0.caFile}"\noauth_token_command = "echo token-outbox"\n`, { mode: 0o600 });
+    const closed = await closedPort();
+    const c = await run(OUTBOX, ['check', '-C', f, '--timeout', '3', '--ports', String(closed)], { env: t.env, timeoutMs: 30_000 });
+    assert.equal(c.code, 0, c.stdout + c.stderr);
+    assert.match(c.stdout, /ok {3}AUTH XOAUTH2: accepted for outbox/);
+    // Its own spool: messages other tests left queued would go to this relay too.
+    const own = tempSpool('outbox-check-oauth-');
+    try {
+      assert.equal((await run(SENDMAIL, ['-C', f, '-odq', 'a@example.com'], { env: own.env, input: 'Subject: tok\n\nx\n' })).code, 0);
+      const d = await run(SENDMAIL, ['-C', f, '-q'], { env: { ...own.env, OUTBOX_LOG: 'stderr' }, timeoutMs: 30_000 });
+      assert.equal(r0.received.length, 1, d.stderr);
+    } finally {
+      own.cleanup();
+    }
   });
 
   it('a TLS alert from the server: FAIL saying so, with a hint', async () => {
