@@ -17,11 +17,6 @@ import type { PreparedRelay } from './prepare.js';
 import { openConnection, type Transcript } from './connect.js';
 import { smtpError, type SmtpError } from './errors.js';
 
-// runner/runner.ts imports these from here (the lead moves its imports after the merge).
-export { configFailure, type SmtpError } from './errors.js';
-export { prepareRelay, type PreparedRelay } from './prepare.js';
-export type { Transcript } from './connect.js';
-
 export interface SessionOptions {
   ehloName: string;
   transcript?: Transcript;

@@ -34,9 +34,6 @@ import { tlsAlert, withoutNodeHints } from '../relay/tls-errors.js';
 
 export type DeliveryStatus = 'sent' | 'deferred' | 'failed';
 
-/** @deprecated runner/runner.ts still casts to this name: it is SmtpError (relay/errors.ts). */
-export type SmtpFailure = SmtpError;
-
 export interface Outcome {
   status: DeliveryStatus;
   /** RFC 3463 enhanced status code. */
