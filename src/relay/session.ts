@@ -8,8 +8,8 @@
  * (RFC 5321 4.1.1.10), as a successful one does.
  *
  * Errors are SmtpErrors (relay/errors.ts: nodemailer's fields, or ECONFIG ones of our own), with
- * the relay's host[ip]:port in .peer; the caller passes them to classify(). Next: runner/runner.ts
- * uses sessions per message.
+ * the relay's host[ip]:port in .peer; the caller passes them to classify(). Next: runner/relay-sessions.ts
+ * keeps sessions per slot; runner/transaction.ts sends through them.
  */
 import type { Readable } from 'node:stream';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
