@@ -47,6 +47,17 @@ async function check(opts: RelayOptions | null, extra = '', passwordFile = pw, u
   return { ...res, name: `r${n}`, closed };
 }
 
+/** A scripted relay named in a configuration as [relay.NAME] (url, then `body`), and `outbox check` on it. */
+async function checkRelay(name: string, body: (r: TestRelay) => string, opts: RelayOptions = {}) {
+  const r0 = await startRelay(opts);
+  relays.push(r0);
+  const f = path.join(t.dir, `${name}.conf`);
+  fs.writeFileSync(f, `[relay.${name}]\nurl = "${r0.url()}"\n${body(r0)}`, { mode: 0o600 });
+  const closed = await closedPort();
+  const res = await run(OUTBOX, ['check', '-C', f, '--timeout', '3', '--ports', String(closed)], { env: t.env, timeoutMs: 30_000 });
+  return { r0, f, res };
+}
+
 describe('outbox check', () => {
   it('a good relay: STARTTLS, valid certificate with days to expiry, AUTH accepted, extensions; exit 0', async () => {
     const r = await check({ size: 10_000_000, dsn: true });
@@ -150,12 +161,7 @@ describe('outbox check', () => {
 
   it('a fingerprint pin without a CA file: FAIL, as delivery refuses it (a pin never replaces verification); exit 69', async () => {
     const { testPki } = await import('../helpers/pki.js');
-    const r0 = await startRelay({ secure: true });
-    relays.push(r0);
-    const f = path.join(t.dir, 'pin-only.conf');
-    fs.writeFileSync(f, `[relay.pinned]\nurl = "${r0.url()}"\npassword_file = "${pw}"\nfingerprint = "${testPki().good.sha256}"\n`, { mode: 0o600 });
-    const closed = await closedPort();
-    const r = await run(OUTBOX, ['check', '-C', f, '--timeout', '3', '--ports', String(closed)], { env: t.env, timeoutMs: 30_000 });
+    const { r0, res: r } = await checkRelay('pinned', () => `password_file = "${pw}"\nfingerprint = "${testPki().good.sha256}"\n`, { secure: true });
     assert.equal(r.code, 69, r.stdout + r.stderr);
     assert.match(r.stdout, /ok {3}certificate: matches the configured fingerprint pin/);
     assert.match(r.stdout, /FAIL certificate NOT valid: issued by a CA this system does not trust \(set ca_file\); the pin does not replace verification/);
@@ -264,12 +270,7 @@ describe('outbox check', () => {
   });
 
   it('an oauth_token_command relay without an auth key logs in as delivery does (XOAUTH2), in check and in delivery', async () => {
-    const r0 = await startRelay({});
-    relays.push(r0);
-    const f = path.join(t.dir, 'oauth-cmd.conf');
-    fs.writeFileSync(f, `[relay.tok]\nurl = "${r0.url()}"\nca_file = "${r0.caFile}"\noauth_token_command = "echo token-outbox"\n`, { mode: 0o600 });
-    const closed = await closedPort();
-    const c = await run(OUTBOX, ['check', '-C', f, '--timeout', '3', '--ports', String(closed)], { env: t.env, timeoutMs: 30_000 });
+    const { r0, f, res: c } = await checkRelay('tok', (r) => `ca_file = "${r.caFile}"\noauth_token_command = "echo token-outbox"\n`);
     assert.equal(c.code, 0, c.stdout + c.stderr);
     assert.match(c.stdout, /ok {3}AUTH XOAUTH2: accepted for outbox/);
     // Its own spool: messages other tests left queued would go to this relay too.
