@@ -24,7 +24,8 @@
  */
 import * as fs from 'node:fs';
 import { EX_CONFIG, OutboxError } from '../sysexits.js';
-import { checkRelayUrl, type FileSettings } from './file.js';
+import type { FileSettings } from './file.js';
+import { checkRelayUrl } from '../relay/url.js';
 import type { RelaySettings } from './types.js';
 
 export const MAILNAME = '/etc/mailname';
