@@ -9,7 +9,8 @@
 import type * as tls from 'node:tls';
 import type { RelaySettings } from '../config/types.js';
 import { describeEndpoint, parseRelayUrl, type RelayEndpoint } from './relay.js';
-import { resolveOauthToken, resolveSecret } from '../config/credentials.js';
+import { resolveSecret } from '../config/credentials.js';
+import { resolveOauthToken } from '../config/oauth.js';
 import { relayPins, relaySecureContext } from './tls.js';
 import { configFailure } from './errors.js';
 

@@ -9,7 +9,8 @@
  */
 import type * as tls from 'node:tls';
 import type { RelaySettings } from '../config/types.js';
-import { resolveOauthToken, resolveSecret, type SecretReader } from '../config/credentials.js';
+import { resolveSecret, type SecretReader } from '../config/credentials.js';
+import { resolveOauthToken } from '../config/oauth.js';
 import { checkRelayUrl, type ParsedRelayUrl } from './url.js';
 import { describeEndpoint, parseRelayUrl } from './relay.js';
 import { relayPins, relaySecureContext, relayTimeouts } from './tls.js';
