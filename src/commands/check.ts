@@ -29,7 +29,7 @@
 import { EX_CONFIG, EX_OK, EX_UNAVAILABLE, EX_USAGE, OutboxError } from '../sysexits.js';
 import type { Io } from '../io.js';
 import { loadConfig, type Config } from '../config/config.js';
-import { parseForm, usageError, value } from './args.js';
+import { parseForm, usageError, value } from '../cli/args.js';
 import { relaysFor } from '../relay/env.js';
 import { secretReader } from '../config/credentials.js';
 import type { RelaySettings } from '../config/types.js';

@@ -28,7 +28,7 @@ import { DEFAULT_ALIASES, parseAliases } from '../config/aliases.js';
 import { defaultRelayName } from '../plan/routing.js';
 import { fallbackWarnings } from '../relay/fallback.js';
 import { detectFormat, migrate, type MigrateFormat } from '../config/migrate.js';
-import { has, parseForm, subcommand, usageError, value } from './args.js';
+import { has, parseForm, subcommand, usageError, value } from '../cli/args.js';
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
