@@ -12,8 +12,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { startRelay } from '../helpers/relay.js';
-import { SENDMAIL, run, tempSpool } from '../helpers/run.js';
+import { relayAndSpool } from '../helpers/relay-spool.js';
+import { SENDMAIL, run } from '../helpers/run.js';
 
 const cleanups: (() => unknown)[] = [];
 after(async () => {
@@ -42,15 +42,7 @@ with open(sys.argv[2], 'ab', buffering=0) as out:
  * removed (in the overlay only).
  */
 async function queueRun(withSyslog: boolean) {
-  const relay = await startRelay({});
-  const t = tempSpool('outbox-syslog-');
-  cleanups.push(
-    () => relay.close(),
-    () => t.cleanup(),
-  );
-  const pw = path.join(t.dir, 'password');
-  fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
-  const env = { ...t.env, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: relay.caFile };
+  const { relay, t, env } = await relayAndSpool((c) => cleanups.push(c), 'outbox-syslog-');
   const q = await run(SENDMAIL, ['-odq', '-f', 'sender@example.com', 'to@example.com'], { env, input: 'Subject: syslog\n\nbody\n' });
   assert.equal(q.code, 0, q.stderr);
 
