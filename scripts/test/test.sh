@@ -23,9 +23,11 @@ say() { echo "npm test: $*" >&2; }
 # man-db (renders the manual pages), pflogsumm (reads our log as a Postfix report), strace (fsync
 # order, mailq never opens a body), procps (pgrep), systemd (systemd-analyze verifies the
 # packaged units), util-linux (setpriv, unshare, prlimit), s-nail and git-email with
-# libmailtools-perl (the mailx and git send-email callers of the sender-identity test).
+# libmailtools-perl (the mailx and git send-email callers of the sender-identity test),
+# python3-minimal (a /dev/log stand-in for the syslog test) and bsdutils (logger(1)).
 PACKAGES=(php-cli php-symfony-mailer openssl ca-certificates swaks libnet-ssleay-perl libio-socket-inet6-perl
-  iproute2 man-db pflogsumm s-nail git-email libmailtools-perl strace procps systemd util-linux)
+  iproute2 man-db pflogsumm s-nail git-email libmailtools-perl strace procps systemd util-linux
+  python3-minimal bsdutils)
 
 if [[ $(id -u) -ne 0 ]]; then
   die "the whole suite needs root. It installs Debian packages (${PACKAGES[*]}, postfix, sasl2-bin,

@@ -2,7 +2,7 @@
  * cli/usage.ts — the usage text of every command, in one place.
  *
  * `--help` prints these texts (exit 0); a usage error is one line that points at them
- * (commands/args.ts usageError). sendmail's flag list is generated
+ * (cli/args.ts usageError). sendmail's flag list is generated
  * from the flag table itself (FLAGS in cli/flags.ts), the one source of the flags. The manual
  * pages' SYNOPSIS sections are generated from these forms too (synopsis(), filled in by
  * scripts/build/build-man.mjs), so docs/man/*.md hold no copy. In the forms, UPPERCASE words are

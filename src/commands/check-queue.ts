@@ -14,10 +14,9 @@
  * judge() is pure (unit-tested); command() reads the control records (never message bodies).
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Io } from '../io.js';
 import { loadConfig } from '../config/config.js';
-import { parseForm, value } from './args.js';
+import { parseForm, value } from '../cli/args.js';
 import { parseDuration } from '../duration.js';
 import { pendingRecipients } from '../spool/format.js';
 import { listIds, readControlSync, spoolPaths } from '../spool/spool.js';

@@ -19,15 +19,16 @@ import * as path from 'node:path';
 import { EX_CONFIG, EX_NOINPUT, EX_OK, OutboxError } from '../sysexits.js';
 import type { Io } from '../io.js';
 import { loadConfig, type Config } from '../config/config.js';
-import { resolveOauthToken, resolveSecret, secretReader } from '../config/credentials.js';
-import { relayFromEnv } from '../relay/relay.js';
+import { resolveSecret, secretReader } from '../config/credentials.js';
+import { resolveOauthToken } from '../config/oauth.js';
+import { relaysFor } from '../relay/env.js';
 import { domainReport, loginAddress } from '../config/domain.js';
-import { checkRelayUrl } from '../config/file.js';
+import { checkRelayUrl } from '../relay/url.js';
 import { DEFAULT_ALIASES, parseAliases } from '../config/aliases.js';
 import { defaultRelayName } from '../plan/routing.js';
 import { fallbackWarnings } from '../relay/fallback.js';
 import { detectFormat, migrate, type MigrateFormat } from '../config/migrate.js';
-import { has, parseForm, subcommand, usageError, value } from './args.js';
+import { has, parseForm, subcommand, usageError, value } from '../cli/args.js';
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
@@ -46,18 +47,18 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
   const say = (s: string) => io.stdout.write(s + '\n');
   say(`configuration: ${config.file ?? '(none: built-in defaults)'}`);
   say(`hostname ${config.hostname}, spool ${config.spool}`);
-  const relays = Object.values(config.relays ?? {});
-  // The environment's relay is checked like a file relay, its password file included (README
-  // "Configuration from the environment").
+  // The relays delivery uses (relay/env.ts relaysFor: the environment's relay, trimmed and merged
+  // into a file relay named "env", comes first), checked alike, its password file included.
+  let merged = config;
   try {
-    const fromEnv = relayFromEnv(env);
-    if (fromEnv) relays.unshift(fromEnv);
+    merged = relaysFor(config, env);
   } catch (e) {
     problems.push((e as Error).message);
   }
+  const relays = Object.values(merged.relays ?? {}).sort((a, b) => Number(b.name === 'env') - Number(a.name === 'env'));
+  const fromEnv = Boolean(env.OUTBOX_RELAY?.trim());
   for (const line of domainReport(config, relays)) say(line);
-  if (relays.length === 0 && !env.OUTBOX_RELAY)
-    problems.push('no relay: add a [relay.NAME] table with url = "smtp+starttls://user@host:587", or set OUTBOX_RELAY');
+  if (relays.length === 0 && !fromEnv) problems.push('no relay: add a [relay.NAME] table with url = "smtp+starttls://user@host:587", or set OUTBOX_RELAY');
   const as = secretReader(config);
   if (as && opts.secrets) say(`secrets judged as the user that delivers mail: uid ${as.uid}, group ${as.group} (the spool's owner)`);
   for (const r of relays) {
@@ -102,7 +103,7 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
     }
   }
   for (const w of fallbackWarnings(config.relays)) io.stderr.write(`outbox: warning: ${config.file}: ${w}\n`);
-  if (relays.length > 0 || env.OUTBOX_RELAY) say(`default relay: ${env.OUTBOX_RELAY ? 'env' : defaultRelayName(config)}`);
+  if (relays.length > 0 || fromEnv) say(`default relay: ${fromEnv ? 'env' : defaultRelayName(config)}`);
   // A [[route]] with lists expands into several rules (one per combination): count the tables.
   const routes = config.routes ?? [];
   const tables = new Set(routes.map((r, i) => r.line ?? `#${i}`)).size;

@@ -1,5 +1,5 @@
 /**
- * commands/deliver.ts — `outbox deliver [-C FILE] [-v] [--background] ID` (arguments: commands/args.ts): deliver one
+ * commands/deliver.ts — `outbox deliver [-C FILE] [-v] [--background] ID` (arguments: cli/args.ts): deliver one
  * queued message now. The submitter runs it for -odi (and waits) and, with --background, as
  * the detached kick after a commit when no daemon runs (src/submit/kick.ts).
  *
@@ -24,7 +24,7 @@ import { withFix } from '../queue/problems.js';
 import { EX_DATAERR, EX_NOHOST, EX_NOUSER, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE } from '../sysexits.js';
 import type { Io } from '../io.js';
 import { loadConfig } from '../config/config.js';
-import { has, parseForm, usageError } from './args.js';
+import { has, parseForm, usageError } from '../cli/args.js';
 import { isQueueId } from '../spool/format.js';
 import type { MessageResult } from '../runner/engine.js';
 import { onSignals, setupEngine } from '../runner/setup.js';

@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import type { Io } from '../io.js';
 import { currentUser } from '../passwd.js';
 import { loadConfig, userSpoolDir } from '../config/config.js';
-import { parseForm, value } from './args.js';
+import { parseForm, value } from '../cli/args.js';
 import { EX_OK, EX_TEMPFAIL, EX_USAGE, OutboxError } from '../sysexits.js';
 import { FORMAT_VERSION, type ControlRecord, pendingRecipients } from '../spool/format.js';
 import { listIds, messagePath, readControl, removeMessage, spoolPaths, type SpoolPaths } from '../spool/spool.js';

@@ -19,9 +19,9 @@ import type { Config } from '../config/config.js';
 import { aliasTable, DEFAULT_ALIASES, expandRecipientTraced, parseAliases } from '../config/aliases.js';
 import { explainRoute } from '../plan/routing.js';
 import { rewriteSender, senderEntryFor } from '../plan/rewrite.js';
-import { checkRelayUrl } from '../config/file.js';
+import { checkRelayUrl } from '../relay/url.js';
 import { domainReport } from '../config/domain.js';
-import { relaysFor } from '../runner/routing.js';
+import { relaysFor } from '../relay/env.js';
 import * as fs from 'node:fs';
 
 export async function newaliases(config: Config, io: Io): Promise<number> {

@@ -10,7 +10,7 @@
  */
 import type { Io } from '../io.js';
 import { loadConfig } from '../config/config.js';
-import { parseForm, subcommand, value } from './args.js';
+import { parseForm, subcommand, value } from '../cli/args.js';
 import { EX_CONFIG, EX_OK, EX_TEMPFAIL, OutboxError } from '../sysexits.js';
 import { dropToSpoolOwner } from '../spool/privileges.js';
 import { login, OAuthError, tokenState } from '../config/oauth.js';

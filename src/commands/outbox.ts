@@ -17,12 +17,12 @@
  *   outbox help [COMMAND], outbox COMMAND --help   usage (the texts: src/cli/usage.ts)
  *   outbox                               (no arguments) the usage on stderr, exit 64
  *
- * The arguments of every command are parsed by one table (commands/args.ts); this is the one
+ * The arguments of every command are parsed by one table (cli/args.ts); this is the one
  * file that lists the commands.
  */
 import { EX_OK, EX_USAGE, OutboxError } from '../sysexits.js';
 import type { Io } from '../io.js';
-import { wantsHelp } from './args.js';
+import { wantsHelp } from '../cli/args.js';
 
 export type CommandModule = { command: (args: string[], io: Io) => Promise<number> };
 

@@ -8,7 +8,7 @@
  */
 import type { Io } from '../io.js';
 import { loadConfig } from '../config/config.js';
-import { has, parseForm } from './args.js';
+import { has, parseForm } from '../cli/args.js';
 import { EX_OK } from '../sysexits.js';
 import { spoolPaths } from '../spool/spool.js';
 import { pickupIncoming } from '../spool/pickup.js';

@@ -1,5 +1,5 @@
 /**
- * commands/serve.ts — `outbox serve`: its options (through the one table, commands/args.ts)
+ * commands/serve.ts — `outbox serve`: its options (through the one table, cli/args.ts)
  * laid over the configuration file's `[listener]` table, then the listener (smtpin/listener.ts).
  *
  *   outbox serve [-C FILE] [--listen HOST:PORT]... [--auth-users FILE] [--tls-cert FILE]
@@ -16,7 +16,7 @@ import type { ListenerSettings } from '../config/types.js';
 import { EX_OK, EX_USAGE, OutboxError } from '../sysexits.js';
 import { hashPassword } from '../smtpin/auth.js';
 import { checkListener, serve } from '../smtpin/listener.js';
-import { type Parsed, has, parseForm, usageError, value } from './args.js';
+import { type Parsed, has, parseForm, usageError, value } from '../cli/args.js';
 
 /** The listener settings the options give (only those given). Pure; throws EX_USAGE. */
 export function listenerOptions(p: Parsed): ListenerSettings {

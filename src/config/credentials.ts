@@ -190,14 +190,3 @@ export async function resolveSecret(relay: RelaySettings, ctx: SecretContext): P
   }
   return relay.password;
 }
-
-/**
- * The XOAUTH2/OAUTHBEARER access token: from the built-in OAuth client (config/oauth.ts, loaded
- * only then; `force`: the relay refused the last one) or from oauth_token_command; undefined
- * when the relay has neither.
- */
-export async function resolveOauthToken(relay: RelaySettings, ctx: SecretContext, opts: { force?: boolean } = {}): Promise<string | undefined> {
-  if (relay.oauth) return (await import('./oauth.js')).accessToken(relay, ctx, opts);
-  if (!relay.oauthTokenCommand) return undefined;
-  return runSecretCommand(relay, 'oauth_token_command', relay.oauthTokenCommand, ctx);
-}

@@ -24,7 +24,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { OAuthSettings, RelaySettings } from './types.js';
-import { readPasswordFile, type SecretContext } from './credentials.js';
+import { readPasswordFile, runSecretCommand, type SecretContext } from './credentials.js';
 export { endpointProblem } from './sections.js';
 
 /** Endpoints and scopes filled in by `provider`. */
@@ -310,4 +310,16 @@ export async function login(relay: RelaySettings, ctx: SecretContext, io: LoginI
     }
   }
   throw new OAuthError(`relay ${relay.name}: the code was not approved in time; run the command again`, 'ECONFIG');
+}
+
+/**
+ * The XOAUTH2/OAUTHBEARER access token of a relay, for delivery and `outbox check` alike: from the
+ * built-in OAuth client above (`force`: the relay refused the last one) or from
+ * oauth_token_command; undefined when the relay has neither. It lives here, not in
+ * credentials.ts, so that credentials.ts never loads this module (no import circle).
+ */
+export async function resolveOauthToken(relay: RelaySettings, ctx: SecretContext, opts: { force?: boolean } = {}): Promise<string | undefined> {
+  if (relay.oauth) return accessToken(relay, ctx, opts);
+  if (!relay.oauthTokenCommand) return undefined;
+  return runSecretCommand(relay, 'oauth_token_command', relay.oauthTokenCommand, ctx);
 }

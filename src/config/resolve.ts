@@ -8,7 +8,7 @@
  *   4. anyone else: a per-user spool under `$XDG_STATE_HOME/outbox` (default
  *      `~/.local/state/outbox`), and `$XDG_CONFIG_HOME/outbox/outbox.conf` if it exists.
  * `$OUTBOX_SPOOL` overrides the spool directory in every case.
- * The mail domain: config/domain-choice.ts (OUTBOX_DOMAIN, `domain`, /etc/mailname, the FQDN, the host
+ * The mail domain: config/domain.ts (OUTBOX_DOMAIN, `domain`, /etc/mailname, the FQDN, the host
  * name). Other OUTBOX_* variables are read where they are used (relay/relay.ts for the relay).
  * A uid with no usable home (no passwd entry and no $HOME, as `docker run --user 12345`, or a
  * $HOME it cannot write, such as `/` under OpenShift) has no per-user spool: EX_CONFIG with one
@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import { EX_CONFIG, OutboxError } from '../sysexits.js';
 import type { DeliveryMode } from '../cli/flags.js';
 import type { FileSettings } from './file.js';
-import { chooseDomain } from './domain-choice.js';
+import { chooseDomain } from './domain.js';
 
 export const SYSTEM_CONFIG = '/etc/outbox/outbox.conf';
 export const SYSTEM_SPOOL = '/var/spool/outbox';
@@ -39,7 +39,7 @@ export interface Config extends FileSettings {
   spool: string;
   hostname: string;
   domain: string;
-  /** Where `domain` came from (config/domain-choice.ts), for `config check`, `check` and `-bv`. */
+  /** Where `domain` came from (config/domain.ts), for `config check`, `check` and `-bv`. */
   domainSource?: string;
   /** Where undeliverable bounces go: OUTBOX_POSTMASTER, else `postmaster` in the file. */
   postmaster?: string;

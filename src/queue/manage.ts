@@ -44,7 +44,7 @@ import * as fsp from 'node:fs/promises';
 import type { Io } from '../io.js';
 import type { Config } from '../config/config.js';
 import { EX_DATAERR, EX_NOPERM, EX_NOUSER, EX_OK, EX_TEMPFAIL, OutboxError } from '../sysexits.js';
-import { type ControlRecord, ControlFormatError, isQueueId, pendingRecipients, withHistory } from '../spool/format.js';
+import { type ControlRecord, ControlFormatError, pendingRecipients, withHistory } from '../spool/format.js';
 import { type SpoolPaths, listIds, messagePath, readControl, removeMessage, spoolPaths, writeControl } from '../spool/spool.js';
 import { lockedIds, tryLock } from '../spool/lock.js';
 import { arrivalTime } from './mailq.js';

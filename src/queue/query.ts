@@ -65,7 +65,7 @@ export const OPS: Record<string, QueryOp> = {
   },
   async queue({ config, uid, req, out }) {
     const { runQueueCommand } = await import('./manage.js');
-    const { parseQueueArgs } = await import('../commands/queue.js');
+    const { parseQueueArgs } = await import('./request.js');
     const { loginName } = await import('../passwd.js');
     const frame = frameOf(out);
     // The command's stdout and stderr, framed; write() reports the socket's backpressure. The

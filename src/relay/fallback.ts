@@ -12,7 +12,7 @@
  * (connection failures still use it); `outbox config check` warns about every weaker fallback.
  */
 import type { RelaySettings } from '../config/types.js';
-import { checkRelayUrl } from '../config/file.js';
+import { checkRelayUrl } from './url.js';
 
 /** 0 = plain, 1 = TLS verified by CAs, 2 = TLS with certificate pins; null for a bad URL. */
 function strength(r: RelaySettings): number | null {

@@ -1,6 +1,6 @@
 /**
  * relay/ticket-wait.ts — after STARTTLS under TLS 1.3, hold the first EHLO until the relay's session
- * ticket has arrived (or a short bound has passed). relay/session.ts applies it to each connection.
+ * ticket has arrived (or a short bound has passed). relay/connect.ts applies it to each connection (delivery and outbox check alike).
  *
  * Why: a TLS 1.3 server sends its NewSessionTicket as soon as it reads the client's Finished.
  * nodemailer writes EHLO in the handshake callback, before that ticket arrives, so the EHLO carries

@@ -1,6 +1,6 @@
 /**
  * relay/tls-errors.ts — what a failed TLS handshake means, in words an administrator can act on.
- * Pure; used by classify.ts (delivery's reasons and hints) and commands/check.ts.
+ * Pure; used by classify.ts (delivery's reasons and hints) and `outbox check` (relay/probe.ts).
  *
  * OpenSSL reports an alert from the server as "...:SSL alert number 80" (Node's code
  * ERR_SSL_TLSV1_ALERT_INTERNAL_ERROR and friends): that is said as "TLS handshake with

@@ -1,6 +1,6 @@
 /**
- * relay/tls.ts — the one TLS policy for talking to a relay. Delivery (relay/session.ts)
- * and `outbox check` (commands/check.ts) both open their TLS sessions with relayTlsOptions(), so
+ * relay/tls.ts — the one TLS policy for talking to a relay. Delivery and
+ * `outbox check` both open their TLS sessions with relayTlsOptions() (relay/connect.ts), so
  * check trusts exactly what delivery trusts and judges a certificate exactly as delivery does:
  *   - trusted roots: systemCas() (the system bundle, else Node's) plus the relay's ca_file
  *     (OUTBOX_RELAY_CA for the environment's relay);
@@ -14,7 +14,8 @@
  */
 import * as fs from 'node:fs';
 import * as tls from 'node:tls';
-import { normalizeFingerprint } from '../config/file.js';
+import { createHash } from 'node:crypto';
+import { normalizeFingerprint } from './url.js';
 import type { RelaySettings } from '../config/types.js';
 
 let systemCaCache: string[] | undefined;
@@ -83,7 +84,7 @@ export function relaySecureContext(s: RelaySettings): tls.SecureContext {
   }
 }
 
-/** The relay's pins in the one fingerprint format of the program ("AA:BB:..", config/file.ts). */
+/** The relay's pins in the one fingerprint format of the program ("AA:BB:..", relay/url.ts). */
 export function relayPins(s: RelaySettings): string[] {
   return (s.fingerprints ?? []).map((f) => normalizeFingerprint(f) ?? f);
 }
@@ -115,4 +116,10 @@ export function relayIdentityCheck(pins: string[]): (host: string, cert: tls.Pee
 /** The options of every TLS session to a relay (tls.connect / nodemailer's `tls`). */
 export function relayTlsOptions(secureContext: tls.SecureContext, pins: string[]): tls.ConnectionOptions & { secureContext: tls.SecureContext } {
   return { secureContext, rejectUnauthorized: true, minVersion: 'TLSv1.2', checkServerIdentity: relayIdentityCheck(pins) };
+}
+
+/** SHA-256 fingerprint of a PEM certificate, in the one format ("AA:BB:..", relay/url.ts normalizeFingerprint): for tests and people. */
+export function pemFingerprint(pem: string): string {
+  const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  return normalizeFingerprint(createHash('sha256').update(der).digest('hex'))!;
 }

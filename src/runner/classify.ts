@@ -2,8 +2,8 @@
  * runner/classify.ts — what an SMTP result means for the recipients it covers. Pure; the one
  * place where delivery outcomes are decided.
  *
- * Decided from nodemailer's structured error fields (`code`, `responseCode`, `command`,
- * `originalCode`) and the enhanced status code; the reply text only where that code says
+ * Decided from the structured fields of an SmtpError (relay/errors.ts: nodemailer's `code`,
+ * `responseCode`, `command`, `originalCode`) and the enhanced status code; the reply text only where that code says
  * nothing precise (x.0.0, 5.5.2, 5.7.1: refused senders and quotas below):
  *   - 2xx: sent.
  *   - A configuration problem: any AUTH failure (535 and friends, missing credentials, 530
@@ -29,18 +29,10 @@
  *     (5.3.4) and an address the client cannot send (5.1.3): failed.
  * The enhanced status code comes from the reply when it has one of the right class.
  */
+import type { SmtpError } from '../relay/errors.js';
 import { tlsAlert, withoutNodeHints } from '../relay/tls-errors.js';
 
 export type DeliveryStatus = 'sent' | 'deferred' | 'failed';
-
-export interface SmtpFailure {
-  code?: string;
-  responseCode?: number;
-  command?: string;
-  response?: string;
-  originalCode?: string;
-  message?: string;
-}
 
 export interface Outcome {
   status: DeliveryStatus;
@@ -145,8 +137,8 @@ export function sentOutcome(peer: string, response: string): Outcome {
   return { status: 'sent', dsn: enhancedCode(r, Number(r.slice(0, 3)) || 250, '2.0.0'), reason: r || '250 Ok' };
 }
 
-/** Classify a failure talking to relay `peer` (host[ip]:port or host:port). */
-export function classify(f: SmtpFailure, peer: string, ctx: ClassifyContext = {}): Outcome {
+/** Classify a failure talking to relay `peer` (host[ip]:port or host:port); any field may be absent. */
+export function classify(f: Partial<SmtpError>, peer: string, ctx: ClassifyContext = {}): Outcome {
   const code = f.code ?? '';
   const relay = ctx.relay ?? peer;
   const rc = f.responseCode && f.responseCode >= 200 && f.responseCode < 600 ? f.responseCode : undefined;

@@ -41,7 +41,7 @@ import { INCOMING } from '../spool/drop.js';
 import { startQueryServer, type QueryServer } from '../queue/query.js';
 import { loadConfig } from '../config/config.js';
 import { configTag } from './config-tag.js';
-import { relaysFor } from './routing.js';
+import { relaysFor } from '../relay/env.js';
 import { type QueueRunMode, defaultSlots, matchesFilter, onSignals, readRecord, setupEngine } from './setup.js';
 import { rerunIfBusy } from '../rerun.js';
 

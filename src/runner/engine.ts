@@ -17,7 +17,7 @@ import type { Config } from '../config/config.js';
 import type { ControlRecord } from '../spool/format.js';
 import type { SpoolPaths } from '../spool/spool.js';
 import type { Log } from '../log/log.js';
-import type { Transcript } from '../relay/session.js';
+import type { Transcript } from '../relay/connect.js';
 import type { Outcome } from './classify.js';
 import { configTag } from './config-tag.js';
 import { type RetryPolicy, retryPolicy } from './schedule.js';
@@ -28,7 +28,7 @@ import { type AttemptEnv, type MessageResult, attempt } from './attempt.js';
 export type { MessageResult } from './attempt.js';
 
 export interface EngineOptions {
-  /** Config with the environment's relay merged in (routing.relaysFor). */
+  /** Config with the environment's relay merged in (relay/env.ts relaysFor). */
   config: Config;
   paths: SpoolPaths;
   log: Log;

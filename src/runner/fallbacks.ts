@@ -7,7 +7,7 @@
 import type { Config } from '../config/config.js';
 import type { Log } from '../log/log.js';
 import { weakerFallback } from '../relay/fallback.js';
-import { type SmtpFailure, classify } from './classify.js';
+import { classify } from './classify.js';
 import type { Slot } from './pool.js';
 import type { RelaySessions, SessionOrFailure } from './relay-sessions.js';
 
@@ -29,16 +29,16 @@ export async function sessionWithFallbacks(
     const code = s.failure.code ?? '';
     if (code === 'EAUTH' || code === 'ECONFIG' || tried.has(fb)) break;
     tried.add(fb);
-    if (classify(s.failure as SmtpFailure, s.peer).dsn === '4.7.5' && relays[current]) tlsFailed.push(current);
+    if (classify(s.failure, s.peer).dsn === '4.7.5' && relays[current]) tlsFailed.push(current);
     const weaker = relays[fb] ? tlsFailed.map((n) => weakerFallback(relays[fb]!, relays[n]!)).find((w) => w) : undefined;
     if (weaker) {
-      opts.log.line(null, `relay ${first} failed TLS (${classify(s.failure as SmtpFailure, s.peer).reason}); not used: ${weaker}`, 'warning');
+      opts.log.line(null, `relay ${first} failed TLS (${classify(s.failure, s.peer).reason}); not used: ${weaker}`, 'warning');
       continue;
     }
     current = fb;
     const next = await sessions.session(slot, fb);
     if (!('failure' in next)) {
-      opts.log.line(null, `relay ${first} failed (${classify(s.failure as SmtpFailure, s.peer).reason}); using fallback ${fb}`, 'warning');
+      opts.log.line(null, `relay ${first} failed (${classify(s.failure, s.peer).reason}); using fallback ${fb}`, 'warning');
       return { name: fb, s: next };
     }
     s = next;

@@ -21,7 +21,10 @@
 import type { Config } from '../config/config.js';
 import type { RelaySettings } from '../config/types.js';
 import type { Log } from '../log/log.js';
-import { type PreparedRelay, type SmtpError, Session, configFailure, prepareRelay, type Transcript } from '../relay/session.js';
+import { Session } from '../relay/session.js';
+import { prepareRelay, type PreparedRelay } from '../relay/prepare.js';
+import { configFailure, smtpError, type SmtpError } from '../relay/errors.js';
+import type { Transcript } from '../relay/connect.js';
 import type { Slot } from './pool.js';
 
 /** Connections to a relay at the start of a run (slow start). */
@@ -42,7 +45,7 @@ export interface SessionOptions {
 export type SessionOrFailure = { session: Session; setupMs: number } | { failure: SmtpError; peer: string };
 
 export class RelaySessions {
-  private prepared = new Map<string, Promise<PreparedRelay | { failure: Error }>>();
+  private prepared = new Map<string, Promise<PreparedRelay | { failure: SmtpError }>>();
   private down = new Map<string, { until: number; failure: SmtpError; peer: string }>();
   /** Sessions being opened, to abort when the engine stops. */
   readonly opening = new Set<() => void>();
@@ -100,7 +103,7 @@ export class RelaySessions {
     }
   }
 
-  private relay(name: string): Promise<PreparedRelay | { failure: Error }> {
+  private relay(name: string): Promise<PreparedRelay | { failure: SmtpError }> {
     let p = this.prepared.get(name);
     if (!p) {
       const settings: RelaySettings | undefined = this.opts.config.relays?.[name];
@@ -115,7 +118,7 @@ export class RelaySessions {
           }
           return await prepareRelay(settings, this.opts.env, this.opts.config.file);
         } catch (e) {
-          return { failure: e as Error };
+          return { failure: e as SmtpError };
         }
       })();
       this.prepared.set(name, p);
@@ -171,7 +174,7 @@ export class RelaySessions {
       slot.sessions.delete(name);
     }
     const relay = await this.relay(name);
-    if ('failure' in relay) return { failure: relay.failure as SmtpError, peer: name };
+    if ('failure' in relay) return { failure: relay.failure, peer: name };
     // At the relay's connection limit: take over an idle session of a free slot, or wait. Until
     // a session to the relay has opened in this engine, one connection at a time: a wrong
     // password costs one failed login per run, not one per slot. The down check is made after
@@ -188,8 +191,7 @@ export class RelaySessions {
           return { session: idle, setupMs: 0 };
         }
       }
-      if (this.stopping())
-        return { failure: Object.assign(new Error('delivery interrupted (terminated)'), { code: 'ECONNECTION' }) as SmtpError, peer: relay.label };
+      if (this.stopping()) return { failure: smtpError('delivery interrupted (terminated)', { code: 'ECONNECTION' }), peer: relay.label };
       // Woken when a slot (and its session) becomes free; the timeout is only a safety net.
       await new Promise<void>((r) => {
         const t = setTimeout(r, 50);
@@ -220,7 +222,7 @@ export class RelaySessions {
       this.proven.add(name);
       return { session: s, setupMs: this.now() - t0 };
     } catch (e) {
-      const err = e as SmtpError & { peer?: string };
+      const err = e as SmtpError;
       const peer = err.peer ?? relay.label;
       // Only sessions that are open prove that the relay is up: others still opening may be
       // failing for the same reason as this one.

@@ -12,7 +12,7 @@ import { type SpoolPaths, writeControl } from '../spool/spool.js';
 import type { Log } from '../log/log.js';
 import { relayLimits } from '../config/limits.js';
 import { rewriteSender, senderEntryFor } from '../plan/rewrite.js';
-import { type Outcome, type SmtpFailure, classify } from './classify.js';
+import { type Outcome, classify } from './classify.js';
 import { type Grant, clearPause, pauseRelay, pausedUntil, reserve, unreserve } from './limits.js';
 import type { Slot } from './pool.js';
 import type { RelaySessions } from './relay-sessions.js';
@@ -98,7 +98,7 @@ export async function sendGroups(
       if (r.rewrites.length > 0) log.line(id, `rewritten for relay ${name}: ${r.rewrites.join('; ')}`);
     }
     if ('failure' in s) {
-      const o = classify(s.failure as SmtpFailure, s.peer, { relay: name, sender: msg.sender });
+      const o = classify(s.failure, s.peer, { relay: name, sender: msg.sender });
       for (const r of group) {
         outcomes.set(r.address, o);
         relayOf.set(r.address, s.peer);

@@ -11,7 +11,7 @@ import type { ControlRecord } from '../spool/format.js';
 import { type SpoolPaths, ensureSpool, readControlSync } from '../spool/spool.js';
 import { openLog, type Log } from '../log/log.js';
 import { Engine } from './engine.js';
-import { relaysFor } from './routing.js';
+import { relaysFor } from '../relay/env.js';
 import { dropToSpoolOwner, repairOwnership } from '../spool/privileges.js';
 
 export type QueueRunMode = Extract<Mode, { kind: 'queue-run' }>;

@@ -6,10 +6,11 @@
  */
 import { Readable } from 'node:stream';
 import type { ControlRecord, RecipientState } from '../spool/format.js';
-import { type Outcome, type SmtpFailure, classify, sentOutcome } from './classify.js';
+import { type Outcome, classify, sentOutcome } from './classify.js';
 import { groupMessage, type StoredHeader } from '../plan/rewrite-stream.js';
 import type { DeliveryGroup } from '../plan/rewrite.js';
-import type { SendInfo, SmtpError, Session } from '../relay/session.js';
+import type { SendInfo, Session } from '../relay/session.js';
+import type { SmtpError } from '../relay/errors.js';
 import { asciiEnvelope, needsSmtpUtf8 } from './smtputf8.js';
 
 /** One delivery group's message: its envelope sender and a fresh stream of its bytes per transaction. */
@@ -99,15 +100,15 @@ export async function sendGroup(
       stream.destroy();
     }
     if (info) {
-      for (const re of info.rejectedErrors) if (re.recipient) out.set(queued(re.recipient), classify(re as SmtpFailure, session.peer, ctx));
+      for (const re of info.rejectedErrors) if (re.recipient) out.set(queued(re.recipient), classify(re, session.peer, ctx));
       const ok = sentOutcome(session.peer, info.response);
       for (const a of info.accepted) out.set(queued(a), ok);
     } else if (error) {
       // A reused session the relay closed while idle: nothing of the message was sent, so it
       // may go again at once over a new session.
       if (!error.responseCode && session.messages > 1 && !stream.readableDidRead && batches.size === 1) retry = true;
-      for (const re of error.rejectedErrors ?? []) if (re.recipient) out.set(queued(re.recipient), classify(re as SmtpFailure, session.peer, ctx));
-      const o = classify(error as SmtpFailure, session.peer, ctx);
+      for (const re of error.rejectedErrors ?? []) if (re.recipient) out.set(queued(re.recipient), classify(re, session.peer, ctx));
+      const o = classify(error, session.peer, ctx);
       for (const r of batch) if (!out.has(r.address)) out.set(r.address, o);
       if ((error.code === 'EENVELOPE' || error.code === 'EMESSAGE') && error.responseCode !== 421 && session.alive) {
         if (!(await session.reset())) session.close();

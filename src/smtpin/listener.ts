@@ -38,7 +38,6 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { spawn } from 'node:child_process';
-import type { Io } from '../io.js';
 import { currentUser } from '../passwd.js';
 import type { Config } from '../config/config.js';
 import type { ListenerSettings } from '../config/types.js';

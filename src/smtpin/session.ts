@@ -19,8 +19,8 @@
  * Next: stdio.ts, listener.ts; pure pieces in protocol.ts and input.ts.
  */
 import type { Config } from '../config/config.js';
-import type { RecipientArg, Submitter } from '../submit/submit.js';
-import { EofError, InputQueue, readLine, TimeoutError } from './input.js';
+import type { Submitter } from '../submit/submit.js';
+import { EofError, readLine, TimeoutError } from './input.js';
 import { type CommittedInfo, receiveMessage, type Transaction } from './data.js';
 import { type EnvelopeContext, mailFrom, rcptTo } from './envelope.js';
 import { AUTH_LINE_MAX, authExchange, type Authenticator } from './sasl.js';

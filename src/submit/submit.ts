@@ -18,7 +18,7 @@ import type { Config } from '../config/config.js';
 import type { DsnOptions } from '../cli/flags.js';
 import { EX_DATAERR, EX_USAGE, OutboxError } from '../sysexits.js';
 import { addressKey, checkAddress, formatDisplayName, isAscii, splitAddressList } from '../message/address.js';
-import { fixupHeaders, isFieldLine, isMboxFromLine, parseHeaderSection, recipientFieldValues, rfc5322Date } from '../message/headers.js';
+import { fixupHeaders, isFieldLine, isMboxFromLine, parseHeaderSection, recipientFieldValues } from '../message/headers.js';
 import { Normalizer } from '../message/normalize.js';
 import { MAX_HEADER_BYTES, NUL_ERROR, headerTooLarge } from '../message/content.js';
 import { expandRecipient } from '../config/aliases.js';

@@ -47,6 +47,17 @@ async function check(opts: RelayOptions | null, extra = '', passwordFile = pw, u
   return { ...res, name: `r${n}`, closed };
 }
 
+/** A scripted relay named in a configuration as [relay.NAME] (url, then `body`), and `outbox check` on it. */
+async function checkRelay(name: string, body: (r: TestRelay) => string, opts: RelayOptions = {}) {
+  const r0 = await startRelay(opts);
+  relays.push(r0);
+  const f = path.join(t.dir, `${name}.conf`);
+  fs.writeFileSync(f, `[relay.${name}]\nurl = "${r0.url()}"\n${body(r0)}`, { mode: 0o600 });
+  const closed = await closedPort();
+  const res = await run(OUTBOX, ['check', '-C', f, '--timeout', '3', '--ports', String(closed)], { env: t.env, timeoutMs: 30_000 });
+  return { r0, f, res };
+}
+
 describe('outbox check', () => {
   it('a good relay: STARTTLS, valid certificate with days to expiry, AUTH accepted, extensions; exit 0', async () => {
     const r = await check({ size: 10_000_000, dsn: true });
@@ -150,12 +161,7 @@ describe('outbox check', () => {
 
   it('a fingerprint pin without a CA file: FAIL, as delivery refuses it (a pin never replaces verification); exit 69', async () => {
     const { testPki } = await import('../helpers/pki.js');
-    const r0 = await startRelay({ secure: true });
-    relays.push(r0);
-    const f = path.join(t.dir, 'pin-only.conf');
-    fs.writeFileSync(f, `[relay.pinned]\nurl = "${r0.url()}"\npassword_file = "${pw}"\nfingerprint = "${testPki().good.sha256}"\n`, { mode: 0o600 });
-    const closed = await closedPort();
-    const r = await run(OUTBOX, ['check', '-C', f, '--timeout', '3', '--ports', String(closed)], { env: t.env, timeoutMs: 30_000 });
+    const { r0, res: r } = await checkRelay('pinned', () => `password_file = "${pw}"\nfingerprint = "${testPki().good.sha256}"\n`, { secure: true });
     assert.equal(r.code, 69, r.stdout + r.stderr);
     assert.match(r.stdout, /ok {3}certificate: matches the configured fingerprint pin/);
     assert.match(r.stdout, /FAIL certificate NOT valid: issued by a CA this system does not trust \(set ca_file\); the pin does not replace verification/);
@@ -165,13 +171,15 @@ describe('outbox check', () => {
   });
 
   it("the relay's own timeouts, as delivery uses them: greeting_timeout, then command_timeout", async () => {
-    // Greets after 6 s (6x the short greeting_timeout, for a loaded machine); then never answers.
+    // Greets after 3 s (6x the short greeting_timeout, for a loaded machine); then never answers.
+    // command_timeout is also nodemailer's idle limit while the greeting is awaited (delivery's
+    // session, which check now opens): 15 s, 5x the greeting's delay.
     const sockets = new Set<net.Socket>();
     const timers = new Set<NodeJS.Timeout>();
     const srv = net.createServer((c) => {
       sockets.add(c);
       c.on('error', () => {});
-      timers.add(setTimeout(() => c.write('220 slow.test ESMTP\r\n'), 6000));
+      timers.add(setTimeout(() => c.write('220 slow.test ESMTP\r\n'), 3000));
     });
     await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
     try {
@@ -180,16 +188,16 @@ describe('outbox check', () => {
       const probe = async (timeouts: string) => {
         const f = path.join(t.dir, `timeouts-${++n}.conf`);
         fs.writeFileSync(f, `[relay.slow]\nurl = "smtp+starttls://outbox@localhost:${port}"\npassword_file = "${pw}"\n${timeouts}`, { mode: 0o600 });
-        return run(OUTBOX, ['check', '-C', f, '--ports', String(closed)], { env: t.env, timeoutMs: 60_000 });
+        return run(OUTBOX, ['check', '-C', f, '--ports', String(closed)], { env: t.env, timeoutMs: 120_000 });
       };
-      const short = await probe('greeting_timeout = "1s"\n');
+      const short = await probe('greeting_timeout = "500ms"\n');
       assert.equal(short.code, 69, short.stdout);
-      assert.match(short.stdout, /FAIL no greeting within 1 s/);
+      assert.match(short.stdout, /FAIL no greeting within 500 ms/);
       // No greeting_timeout: delivery's default (30 s), not a shorter step of check's own.
-      const long = await probe('command_timeout = "2s"\n');
+      const long = await probe('command_timeout = "15s"\n');
       assert.equal(long.code, 69, long.stdout);
       assert.match(long.stdout, /ok {3}greeting: 220 slow\.test ESMTP/);
-      assert.match(long.stdout, /FAIL no EHLO reply within 2 s/);
+      assert.match(long.stdout, /FAIL no EHLO reply within 15 s/);
     } finally {
       for (const c of sockets) c.destroy();
       for (const x of timers) clearTimeout(x);
@@ -227,6 +235,53 @@ describe('outbox check', () => {
     const d = await run(SENDMAIL, ['-C', f, '-q'], { env: { ...env, OUTBOX_LOG: 'stderr' }, timeoutMs: 30_000 });
     assert.equal(d.code, 0, d.stderr);
     assert.equal(r0.received.length, 1, d.stderr);
+  });
+
+  it('one fingerprint rule: a pin written "aabb.." (no colons) matches in check and in delivery; a wrong pin fails both', async (tc) => {
+    const { testPki } = await import('../helpers/pki.js');
+    const r0 = await startRelay({});
+    relays.push(r0);
+    const closed = await closedPort();
+    const conf = (name: string, pin: string) => {
+      const f = path.join(t.dir, `${name}.conf`);
+      fs.writeFileSync(f, `[relay.${name}]\nurl = "${r0.url()}"\npassword_file = "${pw}"\nca_file = "${r0.caFile}"\nfingerprint = "${pin}"\n`, { mode: 0o600 });
+      return f;
+    };
+    // Its own spool: messages other tests left queued would go to this relay too.
+    const own = tempSpool('outbox-check-pin-');
+    tc.after(() => own.cleanup());
+    const deliver = async (f: string) => {
+      assert.equal((await run(SENDMAIL, ['-C', f, '-odq', 'a@example.com'], { env: own.env, input: 'Subject: pin\n\nx\n' })).code, 0);
+      return run(SENDMAIL, ['-C', f, '-q'], { env: { ...own.env, OUTBOX_LOG: 'stderr' }, timeoutMs: 30_000 });
+    };
+    const good = conf('pinhex', testPki().good.sha256Hex);
+    const c = await run(OUTBOX, ['check', '-C', good, '--timeout', '3', '--ports', String(closed)], { env: t.env, timeoutMs: 30_000 });
+    assert.equal(c.code, 0, c.stdout + c.stderr);
+    assert.match(c.stdout, /ok {3}certificate: matches the configured fingerprint pin/);
+    const d = await deliver(good);
+    assert.equal(r0.received.length, 1, d.stderr);
+    const wrong = conf('pinwrong', 'ab'.repeat(32));
+    const w = await run(OUTBOX, ['check', '-C', wrong, '--timeout', '3', '--ports', String(closed)], { env: t.env, timeoutMs: 30_000 });
+    assert.equal(w.code, 69, w.stdout + w.stderr);
+    assert.match(w.stdout, /FAIL certificate: fingerprint .* does not match the configured fingerprint pin/);
+    const dw = await deliver(wrong);
+    assert.match(dw.stderr, /status=deferred/);
+    assert.equal(r0.received.length, 1, 'the wrong pin delivers nothing');
+  });
+
+  it('an oauth_token_command relay without an auth key logs in as delivery does (XOAUTH2), in check and in delivery', async () => {
+    const { r0, f, res: c } = await checkRelay('tok', (r) => `ca_file = "${r.caFile}"\noauth_token_command = "echo token-outbox"\n`);
+    assert.equal(c.code, 0, c.stdout + c.stderr);
+    assert.match(c.stdout, /ok {3}AUTH XOAUTH2: accepted for outbox/);
+    // Its own spool: messages other tests left queued would go to this relay too.
+    const own = tempSpool('outbox-check-oauth-');
+    try {
+      assert.equal((await run(SENDMAIL, ['-C', f, '-odq', 'a@example.com'], { env: own.env, input: 'Subject: tok\n\nx\n' })).code, 0);
+      const d = await run(SENDMAIL, ['-C', f, '-q'], { env: { ...own.env, OUTBOX_LOG: 'stderr' }, timeoutMs: 30_000 });
+      assert.equal(r0.received.length, 1, d.stderr);
+    } finally {
+      own.cleanup();
+    }
   });
 
   it('a TLS alert from the server: FAIL saying so, with a hint', async () => {

@@ -1,5 +1,5 @@
 /**
- * End to end: the one argument table of the `outbox` commands (src/commands/args.ts). Every
+ * End to end: the one argument table of the `outbox` commands (src/cli/args.ts). Every
  * command takes -C FILE in each spelling and reads that file (deliver, pickup and queue use the
  * spool and relay it names); an unknown option is exit 64 with the same one-line wording in
  * every command; a bare `outbox` prints its usage (64) instead of reading a message.

@@ -123,6 +123,24 @@ describe('outbox config check', () => {
     assert.match(r.stderr, new RegExp(`${f}:7: relay\\.b\\.password_command: the command did not finish within 1 s and was killed`));
     assert.ok(r.ms < 10_000, `took ${r.ms} ms`);
   });
+  it('OUTBOX_RELAY is read as delivery reads it (relay/env.ts): trimmed, first and the default; blank is no relay', async () => {
+    const f = conf(`[relay.main]\nurl = "smtps://old.example.com"\n`);
+    const r = await run(OUTBOX, ['config', 'check', '-C', f], { env: { ...env, OUTBOX_RELAY: '  smtps://new.example.com  ' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      r.stdout.split('\n').filter((l) => l.startsWith('relay ')),
+      ['relay env (OUTBOX_RELAY): smtps://new.example.com:465, no password', 'relay main: smtps://old.example.com:465, no password'],
+    );
+    assert.match(r.stdout, /^default relay: env$/m);
+    // Blank: delivery has no environment relay then (the file's is the default, or there is none).
+    const blank = await run(OUTBOX, ['config', 'check', '-C', f], { env: { ...env, OUTBOX_RELAY: '   ' } });
+    assert.equal(blank.code, 0, blank.stderr);
+    assert.match(blank.stdout, /^default relay: main$/m);
+    const none = await run(OUTBOX, ['config', 'check', '-C', conf('')], { env: { ...env, OUTBOX_RELAY: '   ' } });
+    assert.equal(none.code, 78, none.stdout + none.stderr);
+    assert.match(none.stderr, /no relay: add a \[relay\.NAME\] table/);
+    assert.doesNotMatch(none.stdout, /default relay/);
+  });
   it('the shipped example validates (apart from its secrets)', async () => {
     const r = await run(OUTBOX, ['config', 'check', '--no-secrets', '-C', path.join(REPO, 'outbox.conf.example')], { env: { ...env } });
     // The example names /etc/aliases and files that may not exist here: only syntax matters.

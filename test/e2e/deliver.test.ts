@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { startRelay, type RelayOptions, type TestRelay } from '../helpers/relay.js';
+import { relayAndSpool } from '../helpers/relay-spool.js';
 import { MAILQ, OUTBOX, SENDMAIL, controls, run, sleep, start, tempSpool, type TempSpool } from '../helpers/run.js';
 import { startServe } from '../helpers/serve.js';
 
@@ -25,16 +26,8 @@ interface Setup {
 }
 
 async function setup(opts: RelayOptions = {}, extraEnv: Record<string, string> = {}): Promise<Setup> {
-  const relay = await startRelay(opts);
-  const t = tempSpool('outbox-deliver-');
-  cleanups.push(
-    () => relay.close(),
-    () => t.cleanup(),
-  );
-  const pw = path.join(t.dir, 'password');
-  fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
-  const env = { ...t.env, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: relay.caFile, OUTBOX_LOG: 'stderr', ...extraEnv };
-  return { relay, t, env };
+  const s = await relayAndSpool((c) => cleanups.push(c), 'outbox-deliver-', opts);
+  return { relay: s.relay, t: s.t, env: { ...s.env, OUTBOX_LOG: 'stderr', ...extraEnv } };
 }
 
 const MSG = 'Subject: test\nTo: someone@example.com\n\nHello.\n';

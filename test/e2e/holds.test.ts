@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { usePostfixSmarthost, waitForMaildir } from '../helpers/postfix.js';
 import { startRelay } from '../helpers/relay.js';
+import { relayAndSpool } from '../helpers/relay-spool.js';
 import { MAILQ, OUTBOX, SENDMAIL, controls, run, sleep, start, tempSpool } from '../helpers/run.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -27,16 +28,8 @@ after(async () => {
 
 /** Maildir files holding `token` (bounded wait for at least `count`). */
 /** A scripted relay and a temporary spool with its password file, removed after the file's tests. */
-async function relayAndSpool(opts: Parameters<typeof startRelay>[0] = {}) {
-  const relay = await startRelay(opts);
-  const t = tempSpool('outbox-holds-');
-  cleanups.push(
-    () => relay.close(),
-    () => t.cleanup(),
-  );
-  const pw = path.join(t.dir, 'password');
-  fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
-  return { relay, t, pw };
+function holdsSetup(opts: Parameters<typeof startRelay>[0] = {}) {
+  return relayAndSpool((c) => cleanups.push(c), 'outbox-holds-', opts);
 }
 
 async function mailWith(maildir: string, token: string, count: number, timeoutMs: number): Promise<string[]> {
@@ -141,7 +134,7 @@ async function mailWith(maildir: string, token: string, count: number, timeoutMs
 
 describe('outbox check --queue', () => {
   it('WARNING for a deferred message older than --max-age; UNKNOWN for bad arguments', async () => {
-    const { relay, t, pw } = await relayAndSpool({ faults: { rcpt: { 'later@example.com': '451 4.3.0 Try later' } } });
+    const { relay, t, pw } = await holdsSetup({ faults: { rcpt: { 'later@example.com': '451 4.3.0 Try later' } } });
     const env = { ...t.env, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: relay.caFile };
     const empty = await run(OUTBOX, ['check', '--queue'], { env });
     assert.equal(empty.code, 0, empty.stdout);
@@ -165,7 +158,7 @@ describe('outbox check --queue', () => {
 
 describe('the daemon and hold routes', () => {
   it('scan_interval is honoured; a changed file and SIGHUP reload it; a hold route holds and says so', async () => {
-    const { relay, t, pw } = await relayAndSpool();
+    const { relay, t, pw } = await holdsSetup();
     const conf = path.join(t.dir, 'outbox.conf');
     const base = `hostname = "vm"\ndomain = "harness.test"\n[delivery]\nscan_interval = "1s"\n`;
     fs.writeFileSync(conf, base);

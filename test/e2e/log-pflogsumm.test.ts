@@ -6,11 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { startRelay } from '../helpers/relay.js';
-import { SENDMAIL, run, tempSpool } from '../helpers/run.js';
+import { relayAndSpool } from '../helpers/relay-spool.js';
+import { SENDMAIL, run } from '../helpers/run.js';
 
 const cleanups: (() => unknown)[] = [];
 after(async () => {
@@ -25,15 +23,9 @@ function totals(report: string): Record<string, number> {
 }
 
 test('pflogsumm counts received, delivered, deferred and bounced from our log lines', async () => {
-  const relay = await startRelay({ faults: { rcpt: { 'later@example.com': '451 4.3.0 Try later', 'nobody@example.com': '550 5.1.1 No such user' } } });
-  const t = tempSpool('outbox-pflogsumm-');
-  cleanups.push(
-    () => relay.close(),
-    () => t.cleanup(),
-  );
-  const pw = path.join(t.dir, 'password');
-  fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
-  const env = { ...t.env, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: relay.caFile, OUTBOX_LOG: 'stderr' };
+  const faults = { rcpt: { 'later@example.com': '451 4.3.0 Try later', 'nobody@example.com': '550 5.1.1 No such user' } };
+  const s = await relayAndSpool((c) => cleanups.push(c), 'outbox-pflogsumm-', { faults });
+  const env = { ...s.env, OUTBOX_LOG: 'stderr' };
   for (const rcpt of ['a@example.com', 'b@example.com', 'c@example.com', 'later@example.com', 'nobody@example.com']) {
     const r = await run(SENDMAIL, ['-odq', '-f', 'sender@example.com', rcpt], { env, input: `Subject: to ${rcpt}\n\nbody\n` });
     assert.equal(r.code, 0, r.stderr);

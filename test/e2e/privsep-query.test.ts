@@ -3,7 +3,7 @@
  * M4, L2; issue 15 item 23), on a system spool owned by a runner user (scripts/package/mkspool.sh), with
  * the daemon started by root (it drops to the runner) and real unprivileged users. The raw
  * client test/helpers/query-raw.ts plays the attacker. Needs root (CI runs as root).
- * docs/privilege-model.md: the table "what a local user can try -> what happens".
+ * README.md: the table "what a local user can try -> what happens".
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { run, SENDMAIL, MAILQ, OUTBOX, controls, messageText, tempSpool, cleanEnv } from '../helpers/run.js';
+import { run, SENDMAIL, MAILQ, OUTBOX, controls, tempSpool, cleanEnv } from '../helpers/run.js';
 import { tryLock } from '../../src/spool/lock.js';
 import { spoolPaths } from '../../src/spool/spool.js';
 

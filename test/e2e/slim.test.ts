@@ -10,8 +10,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { startRelay, type TestRelay } from '../helpers/relay.js';
-import { REPO, run, tempSpool } from '../helpers/run.js';
+import { type TestRelay } from '../helpers/relay.js';
+import { relayAndSpool } from '../helpers/relay-spool.js';
+import { REPO, run } from '../helpers/run.js';
 
 const SLIM = path.join(REPO, 'build/slim');
 const cleanups: (() => unknown)[] = [];
@@ -20,19 +21,8 @@ after(async () => {
 });
 
 async function setup(): Promise<{ relay: TestRelay; env: Record<string, string>; spool: string }> {
-  const relay = await startRelay();
-  const t = tempSpool('outbox-slim-');
-  cleanups.push(
-    () => relay.close(),
-    () => t.cleanup(),
-  );
-  const pw = path.join(t.dir, 'password');
-  fs.writeFileSync(pw, 'secret\n', { mode: 0o600 });
-  return {
-    relay,
-    spool: t.spool,
-    env: { ...t.env, OUTBOX_RELAY: relay.url(), OUTBOX_RELAY_PASSWORD_FILE: pw, OUTBOX_RELAY_CA: relay.caFile, OUTBOX_LOG: 'none' },
-  };
+  const { relay, t, env } = await relayAndSpool((c) => cleanups.push(c), 'outbox-slim-');
+  return { relay, spool: t.spool, env: { ...env, OUTBOX_LOG: 'none' } };
 }
 
 test('slim: the link name picks the personality; NODE_OPTIONS and Node variables of the caller change nothing and print nothing', async () => {

@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { parseRelayUrl, redactUrl, relayFromEnv } from '../../../src/relay/relay.js';
+import { parseRelayUrl, redactUrl } from '../../../src/relay/relay.js';
+import { relayFromEnv } from '../../../src/relay/env.js';
 import { resolveSecret } from '../../../src/config/credentials.js';
 import { OutboxError } from '../../../src/sysexits.js';
 

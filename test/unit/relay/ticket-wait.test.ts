@@ -12,7 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, it } from 'node:test';
 import { startRelay } from '../../helpers/relay.js';
-import { prepareRelay, Session } from '../../../src/relay/session.js';
+import { prepareRelay } from '../../../src/relay/prepare.js';
+import { Session } from '../../../src/relay/session.js';
 import { ticketWaitMs } from '../../../src/relay/ticket-wait.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { PeerCertificate } from 'node:tls';
 import { it } from 'node:test';
 import { relayIdentityCheck, relayPins, relayTimeouts } from '../../../src/relay/tls.js';
-import { pemFingerprint } from '../../../src/relay/session.js';
+import { pemFingerprint } from '../../../src/relay/tls.js';
 import { testPki } from '../../helpers/pki.js';
 
 const FP = 'AB:'.repeat(31) + 'CD';

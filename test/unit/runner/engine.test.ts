@@ -15,7 +15,7 @@ import { testPki } from '../../helpers/pki.js';
 import { loadConfig, type Config } from '../../../src/config/config.js';
 import type { RelaySettings } from '../../../src/config/types.js';
 import { Engine, type MessageResult } from '../../../src/runner/engine.js';
-import { relaysFor } from '../../../src/runner/routing.js';
+import { relaysFor } from '../../../src/relay/env.js';
 import type { Log } from '../../../src/log/log.js';
 import { submit } from '../../../src/submit/submit.js';
 import { ensureSpool, readControl, writeControl } from '../../../src/spool/spool.js';

@@ -1,7 +1,7 @@
-/** The environment's relay joins the configuration and becomes the default (plan/routing.ts routes). */
+/** relay/env.ts relaysFor: the environment's relay joins the configuration and becomes the default (plan/routing.ts routes). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { relaysFor } from '../../../src/runner/routing.js';
+import { relaysFor } from '../../../src/relay/env.js';
 import { routeRecipient } from '../../../src/plan/routing.js';
 import type { Config } from '../../../src/config/config.js';
 

@@ -1,7 +1,7 @@
-/** Unit tests: commands/args.ts, the one argument table of the `outbox` commands. */
+/** Unit tests: cli/args.ts, the one argument table of the `outbox` commands. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FORMS, has, parseForm, subcommand, value, wantsHelp } from '../../../src/commands/args.js';
+import { FORMS, has, parseForm, subcommand, value, wantsHelp } from '../../../src/cli/args.js';
 import { COMMANDS } from '../../../src/commands/outbox.js';
 import { OutboxError } from '../../../src/sysexits.js';
 

@@ -1,7 +1,7 @@
-/** Unit tests: commands/queue.ts, the arguments of `outbox queue` (through commands/args.ts). */
+/** Unit tests: queue/request.ts, the arguments of `outbox queue` (through cli/args.ts). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseQueueArgs } from '../../../src/commands/queue.js';
+import { parseQueueArgs } from '../../../src/queue/request.js';
 import { OutboxError } from '../../../src/sysexits.js';
 
 const ID = '1M815A0FX6KD';

@@ -1,5 +1,5 @@
 /**
- * commands/args.ts — the one argument table of the `outbox` commands, and its one parser.
+ * cli/args.ts — the one argument table of the `outbox` commands, and its one parser.
  *
  * Each form (`deliver`, `queue show`, `check --queue`, ...) declares its options (long name,
  * optional short letter, whether it takes a value, whether it may repeat) and how many operands
