@@ -25,7 +25,7 @@ async function noteStrandedSpool(config: Config, io: Io, prog: string): Promise<
 }
 
 async function runMode(mode: Mode, io: Io, prog: string): Promise<number> {
-  const { loadConfig } = await import('./config/config.js');
+  const loadConfig = async (src: { file?: string | undefined }) => (await import('./config/config.js')).loadConfig(src);
   switch (mode.kind) {
     case 'help': {
       const { programUsage } = await import('./cli/usage.js');
@@ -38,13 +38,14 @@ async function runMode(mode: Mode, io: Io, prog: string): Promise<number> {
     }
     case 'send': {
       const { sendFromCommandLine } = await import('./submit/command.js');
-      const config = loadConfig({ file: mode.configFile });
+      // The file reader (TOML parser, key tables) only when there is a file: config/resolve.ts.
+      const config = await (await import('./config/resolve.js')).loadConfigLazily({ file: mode.configFile });
       await noteStrandedSpool(config, io, prog);
       return sendFromCommandLine(mode, config, io);
     }
     case 'list': {
       const { currentUser } = await import('./passwd.js');
-      const config = loadConfig({ file: mode.configFile });
+      const config = await loadConfig({ file: mode.configFile });
       await noteStrandedSpool(config, io, prog);
       const uid = currentUser().uid;
       // A user who cannot read the system spool asks the daemon (queue/access.ts).
@@ -55,22 +56,22 @@ async function runMode(mode: Mode, io: Io, prog: string): Promise<number> {
     }
     case 'smtp': {
       const { runSmtpStdio } = await import('./smtpin/stdio.js');
-      return runSmtpStdio(mode, loadConfig({ file: mode.configFile }), io);
+      return runSmtpStdio(mode, await loadConfig({ file: mode.configFile }), io);
     }
     case 'queue-run': {
       await checkAddressSpace();
-      const config = loadConfig({ file: mode.configFile });
+      const config = await loadConfig({ file: mode.configFile });
       if (mode.daemon) return (await import('./runner/daemon.js')).runDaemon(mode, config, io);
       const { runQueue } = await import('./runner/queue-run.js');
       return runQueue(mode, config, io);
     }
     case 'newaliases': {
       const { newaliases } = await import('./commands/newaliases.js');
-      return newaliases(loadConfig({ file: mode.configFile }), io);
+      return newaliases(await loadConfig({ file: mode.configFile }), io);
     }
     case 'verify': {
       const { verifyAddresses } = await import('./commands/newaliases.js');
-      return verifyAddresses(mode.addresses, loadConfig({ file: mode.configFile }), io);
+      return verifyAddresses(mode.addresses, await loadConfig({ file: mode.configFile }), io);
     }
   }
 }
@@ -88,14 +89,19 @@ export const OUTBOX_VERSION: string = pkg.version;
 /** Run as `name` with `args`; resolves to the exit status. Never rejects. */
 export async function main(name: string, args: string[], io: Io): Promise<number> {
   const prog = name === 'mailq' || name === 'newaliases' || name === 'outbox' ? name : 'sendmail';
+  // A restart runtime-restart.ts left to us (NODE_EXTRA_CA_CERTS set): done unless this is a plain
+  // submission, which never makes a TLS context in this process (deliveries are children).
+  const restartForTls = (globalThis as { __outboxRestart?: () => void }).__outboxRestart ?? (() => {});
   try {
     if (prog === 'outbox' && (args.length === 0 || !args[0]!.startsWith('-') || args[0] === '--help' || args[0] === '-h')) {
+      restartForTls();
       if (args[0] === 'deliver') await checkAddressSpace();
       const { outboxCommand } = await import('./commands/outbox.js');
       return await outboxCommand(args, io);
     }
     const { parseArgs } = await import('./cli/flags.js');
     const mode = parseArgs(args, prog);
+    if (mode.kind !== 'send') restartForTls();
     return await runMode(mode, io, prog);
   } catch (err) {
     const code = exitCodeOf(err);

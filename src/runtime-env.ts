@@ -12,7 +12,8 @@
  *  - READ_AT_START: read by Node, V8 or OpenSSL before our first line runs, with an effect that
  *    lasts. When one is present, entry.ts replaces the process by a fresh copy of itself without
  *    them (execve: same pid, same open files, stdin unread); this costs one more start-up, and
- *    only when such a variable is set.
+ *    only when such a variable is set. For TLS_ONLY ones, only in modes that may make a TLS
+ *    context in this process (not a plain submission: runtime-restart.ts, main.ts).
  *  - READ_LATER: read lazily (on the first TLS connection, the first thread-pool job, a module
  *    lookup), so removing them from the environment before any of that happens is enough.
  *
@@ -63,17 +64,28 @@ export const READ_LATER: readonly string[] = [
   'SSL_CERT_DIR',
 ];
 
+/**
+ * Of READ_AT_START, those whose start-up value only matters once this process makes a TLS
+ * context: Node keeps NODE_EXTRA_CA_CERTS's file name and reads the file when the first one is
+ * made. A plain submission makes none (its deliveries run as children with the cleaned
+ * environment, submit/kick.ts), so it may skip the restart for these (main.ts decides by mode).
+ */
+export const TLS_ONLY: readonly string[] = ['NODE_EXTRA_CA_CERTS'];
+
 export interface RuntimeEnvPlan {
   /** Variables to remove (those present in the input), in the order of the lists above. */
   removed: string[];
   /** true when one of them was read at start-up: the process must start afresh without them. */
   restart: boolean;
+  /** true when all of those are TLS_ONLY: the restart may wait until the mode is known. */
+  restartOnlyForTls: boolean;
 }
 
 /** Which of the variables above `env` holds. Looks up each name (no walk over the environment). */
 export function planRuntimeEnv(env: NodeJS.ProcessEnv): RuntimeEnvPlan {
   const removed = READ_AT_START.filter((k) => env[k] !== undefined);
   const restart = removed.length > 0;
+  const restartOnlyForTls = restart && removed.every((k) => TLS_ONLY.includes(k));
   for (const k of READ_LATER) if (env[k] !== undefined) removed.push(k);
-  return { removed, restart };
+  return { removed, restart, restartOnlyForTls };
 }

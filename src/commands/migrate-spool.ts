@@ -74,8 +74,6 @@ async function resubmit(p: SpoolPaths, rec: ControlRecord, target: SubmitTarget,
     const bytes = await fs.promises.readFile(messagePath(p, rec.id));
     let off = 0;
     while (off < bytes.length) off += (await file.fh.write(bytes, off, bytes.length - off)).bytesWritten;
-    await file.fh.sync();
-    await file.fh.close();
     await target.commit(file, migratedRecord(rec, file.id, bytes.length, submitter, from, Date.now()));
     committed = true;
     return file.id;

@@ -3,14 +3,15 @@
  * directory `incoming/` of the system spool. One submit path (src/submit/submit.ts) writes
  * through a SubmitTarget; only the two small functions at the end of a commit differ.
  *
- *   queue target  msg/<ID> (O_EXCL, 0600), fsync, fsync msg/; control record via tmp/ renamed
- *                 to ctl/<ID> (the commit point). Used by the spool owner (the `outbox` user on
- *                 the system spool, every user on a per-user spool).
- *   drop target   incoming/<ID>.<R> (O_EXCL|O_NOFOLLOW, mode 0644), fsync; then the envelope
- *                 (the control record's fields the submitter knows, JSON) to the dot-temp
- *                 incoming/.<ID>.<R>.env, fsync, rename to incoming/<ID>.<R>.env (the commit
- *                 point), fsync it again (see commit() for why not the directory). <R> is 128
- *                 random bits from /dev/urandom, hex: incoming/ is mode 1733 (anyone may create, nobody but its
+ *   queue target  msg/<ID> (O_EXCL, 0600), fsync, fsync msg/; meanwhile the control record to
+ *                 tmp/, fsync; once all three are done, rename to ctl/<ID> (the commit point),
+ *                 fsync ctl/. Used by the spool owner (the `outbox` user on the system spool,
+ *                 every user on a per-user spool).
+ *   drop target   incoming/<ID>.<R> (O_EXCL|O_NOFOLLOW, mode 0644), fsync; meanwhile the
+ *                 envelope (the control record's fields the submitter knows, JSON) to the
+ *                 dot-temp incoming/.<ID>.<R>.env, fsync; once both are done, rename to
+ *                 incoming/<ID>.<R>.env (the commit point), fsync it again (see commit() for
+ *                 why not the directory). <R> is 128 random bits from /dev/urandom, hex: incoming/ is mode 1733 (anyone may create, nobody but its
  *                 owner may list, nobody may remove another's entries), so other users cannot
  *                 find, read or replace an entry. Used by everyone else on the system spool,
  *                 root included (files root creates in msg/ would be unreadable for `outbox`).
@@ -21,12 +22,12 @@
  * over the limits the runner enforces (so the submitter learns it, not a log file). Next: spool/pickup.ts.
  */
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Config } from '../config/config.js';
 import { EX_DATAERR, OutboxError } from '../sysexits.js';
 import { type ControlRecord, makeQueueId, serializeControl } from './format.js';
-import { type NewMessageFile, createMessageFile, ensureSpool, fsyncDir, spoolOwner, writeControl } from './spool.js';
+import { type NewMessageFile, createMessageFile, ensureSpool, fsyncDir, spoolOwner, syncAndClose, writeControl } from './spool.js';
+import { type OpenFile, openFile, rename, unlink, writeAll } from './file.js';
 
 export const INCOMING = 'incoming';
 /** Limits of a drop entry; the runner refuses more (spool/pickup.ts), so the submitter is told. */
@@ -45,7 +46,10 @@ export interface SubmitTarget {
   maxBytes?: number;
   /** Create the message file exclusively; the id is allocated here. */
   create(arrival: number): Promise<NewMessageFile>;
-  /** The message file is written, fsync'd and closed: make the message durable and visible. */
+  /**
+   * The message file is written and still open: make it durable (fsync, close file.fh), then the
+   * message visible. Exit 0 may follow only once this resolves.
+   */
   commit(file: NewMessageFile, record: ControlRecord): Promise<void>;
 }
 
@@ -86,10 +90,10 @@ export function queueTarget(root: string): SubmitTarget {
   return {
     kind: 'queue',
     create: (arrival) => createMessageFile(paths, arrival),
-    async commit(_file, record) {
-      // Why: the name msg/<ID> must be on disk before a control record can point at it.
-      await fsyncDir(paths.msg);
-      await writeControl(paths, record);
+    async commit(file, record) {
+      // Why: the bytes and the name msg/<ID> must be on disk before a control record can point at
+      // them; the record's own write and fsync do not depend on them, so all three overlap.
+      await writeControl(paths, record, Promise.all([syncAndClose(file.fh), fsyncDir(paths.msg)]));
     },
   };
 }
@@ -106,7 +110,7 @@ export function dropTarget(root: string): SubmitTarget {
         const id = makeQueueId(arrival, () => Math.floor(Math.random() * 32));
         const file = path.join(dir, `${id}.${randomHex128()}`);
         try {
-          const fh = await fsp.open(file, O_NEW, 0o644);
+          const fh = await openFile(file, O_NEW, 0o644);
           // Why fchmod: the runner (another user) must read it whatever our umask is.
           await fh.chmod(0o644);
           return { id, path: file, fh };
@@ -121,28 +125,49 @@ export function dropTarget(root: string): SubmitTarget {
       if (Buffer.byteLength(text) > MAX_ENVELOPE_BYTES) throw new OutboxError(EX_DATAERR, `the envelope is larger than ${MAX_ENVELOPE_BYTES} bytes`);
       const final = `${file.path}.env`;
       const tmp = path.join(dir, `.${path.basename(final)}`);
-      const fh = await fsp.open(tmp, O_NEW, 0o644);
+      // Why concurrently: the message's fsync and the envelope's write and fsync are independent;
+      // only the rename (the commit point) must wait for both.
+      const [opened, synced] = await Promise.allSettled([writeEnvelope(tmp, text), syncAndClose(file.fh)]);
+      if (opened.status === 'rejected') throw opened.reason; // (the message file: the caller removes it)
+      const fh = opened.value;
       try {
-        await fh.chmod(0o644);
-        await fh.writeFile(text);
-        await fh.sync();
-        await fsp.rename(tmp, final);
-        // The rename is the commit point. A submitter cannot open incoming/ to fsync it (no read
-        // permission: the directory must not be listable), so it fsyncs the renamed envelope
-        // again: on journaling filesystems (ext4, xfs, btrfs) that commits the journal
-        // transaction holding both new names. Whoever can also fsyncs the directory.
-        await fh.sync();
+        if (synced.status === 'rejected') throw synced.reason;
+        await rename(tmp, final);
       } catch (e) {
         await fh.close().catch(() => {});
-        await fsp.unlink(tmp).catch(() => {});
+        await unlink(tmp).catch(() => {});
         throw e;
       }
-      await fh.close();
-      await fsyncDir(dir).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'EACCES' && e.code !== 'EPERM') throw e;
-      });
+      // The rename is the commit point. A submitter cannot open incoming/ to fsync it (no read
+      // permission: the directory must not be listable), so it fsyncs the renamed envelope
+      // again: on journaling filesystems (ext4, xfs, btrfs) that commits the journal
+      // transaction holding both new names. Whoever can also fsyncs the directory (at the same time).
+      await Promise.all([
+        syncAndClose(fh).catch(async (e) => {
+          await fh.close().catch(() => {});
+          throw e;
+        }),
+        fsyncDir(dir).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'EACCES' && e.code !== 'EPERM') throw e;
+        }),
+      ]);
     },
   };
+}
+
+/** Create the envelope's dot-temp file, write it and fsync it; the handle stays open. */
+async function writeEnvelope(tmp: string, text: string): Promise<OpenFile> {
+  const fh = await openFile(tmp, O_NEW, 0o644);
+  try {
+    await fh.chmod(0o644);
+    await writeAll(fh, text);
+    await fh.sync();
+    return fh;
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
 }
 
 /** The target for a submission as the current user. */

@@ -4,14 +4,15 @@
  * The format and layout are documented in spool/format.ts. The durability rules, in order:
  *   1. msg/<ID> is created with O_EXCL (this also makes the id unique), written, fsync'd,
  *      and the msg/ directory fsync'd, so the bytes and their name are on disk;
- *   2. the control record is written to tmp/, fsync'd, renamed to ctl/<ID>, and ctl/ fsync'd.
+ *   2. the control record is written to tmp/ and fsync'd (concurrently with step 1's fsyncs:
+ *      they are independent), renamed to ctl/<ID> once both are done, and ctl/ fsync'd.
  * Step 2's rename is the commit point; nothing is visible to readers before it.
  * Errors are Node errno errors (ENOSPC, EACCES, ...); callers map them with exitCodeOf().
  */
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { type ControlRecord, isQueueId, makeQueueId, parseControl, serializeControl } from './format.js';
+import { type OpenFile, lstat, openFile, readText, readdir, rename, unlink, writeAll } from './file.js';
 
 export interface SpoolPaths {
   root: string;
@@ -64,7 +65,7 @@ export function spoolOwner(root: string): number | null {
 
 /** fsync a directory, so that names created or renamed in it survive a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  const fh = await openFile(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
     await fh.sync();
   } finally {
@@ -90,7 +91,7 @@ export function uniqueSuffix(): string {
 export interface NewMessageFile {
   id: string;
   path: string;
-  fh: fsp.FileHandle;
+  fh: OpenFile;
 }
 
 /** Create msg/<ID> exclusively for a new message; retries with a new id on a collision. */
@@ -99,7 +100,7 @@ export async function createMessageFile(p: SpoolPaths, now = Date.now()): Promis
     const id = makeQueueId(now, random32());
     const file = path.join(p.msg, id);
     try {
-      const fh = await fsp.open(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+      const fh = await openFile(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
       return { id, path: file, fh };
     } catch (e) {
       // Same millisecond and same 15 random bits as another writer: take another id.
@@ -108,39 +109,56 @@ export async function createMessageFile(p: SpoolPaths, now = Date.now()): Promis
   }
 }
 
-/** Write `data` to a temp file, fsync it and rename it to `dest`, then fsync dest's directory. */
-export async function writeFileDurable(p: SpoolPaths, dest: string, data: string | Buffer): Promise<void> {
+/**
+ * Write `data` to a temp file, fsync it and rename it to `dest`, then fsync dest's directory.
+ * `before`: what else must be durable before the rename (a new message's bytes and name); it runs
+ * concurrently with the temp file's write and fsync, and the rename waits for both.
+ */
+export async function writeFileDurable(p: SpoolPaths, dest: string, data: string | Buffer, before?: Promise<unknown>): Promise<void> {
   const tmp = path.join(p.tmp, `${path.basename(dest)}.${uniqueSuffix()}`);
-  const fh = await fsp.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
-  try {
-    // Not fh.writeFile: it loads Node's whole stream machinery (20 modules), which every
-    // sendmail call would pay for (about 3 ms under --jitless, README "Where it runs").
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    for (let off = 0; off < buf.length;) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await fsp.unlink(tmp).catch(() => {});
-    throw e;
+  const [written, ready] = await Promise.allSettled([writeSynced(tmp, data), before]);
+  const failed = written.status === 'rejected' ? written : ready.status === 'rejected' ? ready : null;
+  if (failed) {
+    if (written.status === 'fulfilled') await unlink(tmp).catch(() => {});
+    throw failed.reason;
   }
-  await fh.close();
   try {
-    await fsp.rename(tmp, dest);
+    await rename(tmp, dest);
   } catch (e) {
-    await fsp.unlink(tmp).catch(() => {});
+    await unlink(tmp).catch(() => {});
     throw e;
   }
   // Why: the rename is only durable once the directory holding the new name is on disk.
   await fsyncDir(path.dirname(dest));
 }
 
+/** Create `file` (O_EXCL, 0600), write `data`, fsync and close it; removed again on failure. */
+async function writeSynced(file: string, data: string | Buffer): Promise<void> {
+  const fh = await openFile(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  try {
+    await writeAll(fh, data);
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await unlink(file).catch(() => {});
+    throw e;
+  }
+  await fh.close();
+}
+
+/** fsync a file just written, then close it (on a failed fsync it stays open: the caller closes). */
+export async function syncAndClose(fh: OpenFile): Promise<void> {
+  await fh.sync();
+  await fh.close();
+}
+
 /** Commit (or replace) a control record. For a new message this is the commit point. */
-export async function writeControl(p: SpoolPaths, rec: ControlRecord): Promise<void> {
-  await writeFileDurable(p, path.join(p.ctl, rec.id), serializeControl(rec));
+export async function writeControl(p: SpoolPaths, rec: ControlRecord, before?: Promise<unknown>): Promise<void> {
+  await writeFileDurable(p, path.join(p.ctl, rec.id), serializeControl(rec), before);
 }
 
 export async function readControl(p: SpoolPaths, id: string): Promise<ControlRecord> {
-  return parseControl(await fsp.readFile(path.join(p.ctl, id), 'utf8'));
+  return parseControl(await readText(path.join(p.ctl, id)));
 }
 
 /**
@@ -196,7 +214,7 @@ export function messagePath(p: SpoolPaths, id: string): string {
 export async function listIds(p: SpoolPaths): Promise<string[]> {
   let names: string[];
   try {
-    names = await fsp.readdir(p.ctl);
+    names = await readdir(p.ctl);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
@@ -211,10 +229,10 @@ export async function listIds(p: SpoolPaths): Promise<string[]> {
  * large part of a flush's cost.
  */
 export async function removeMessage(p: SpoolPaths, id: string): Promise<void> {
-  await fsp.unlink(path.join(p.ctl, id)).catch((e: NodeJS.ErrnoException) => {
+  await unlink(path.join(p.ctl, id)).catch((e: NodeJS.ErrnoException) => {
     if (e.code !== 'ENOENT') throw e;
   });
-  await fsp.unlink(path.join(p.msg, id)).catch((e: NodeJS.ErrnoException) => {
+  await unlink(path.join(p.msg, id)).catch((e: NodeJS.ErrnoException) => {
     if (e.code !== 'ENOENT') throw e;
   });
 }
@@ -229,7 +247,7 @@ export async function sweepOrphans(p: SpoolPaths, graceMs: number, now = Date.no
   const sweep = async (dir: string, keep: (name: string) => boolean) => {
     let names: string[] = [];
     try {
-      names = await fsp.readdir(dir);
+      names = await readdir(dir);
     } catch {
       return;
     }
@@ -237,9 +255,9 @@ export async function sweepOrphans(p: SpoolPaths, graceMs: number, now = Date.no
       if (keep(name)) continue;
       const file = path.join(dir, name);
       try {
-        const st = await fsp.lstat(file);
+        const st = await lstat(file);
         if (now - st.mtimeMs < graceMs) continue;
-        await fsp.unlink(file);
+        await unlink(file);
         removed.push(path.relative(p.root, file));
       } catch {
         // Gone already, or not ours to remove: leave it.
@@ -257,7 +275,7 @@ export async function sweepOrphans(p: SpoolPaths, graceMs: number, now = Date.no
  */
 export async function lockedIds(p: SpoolPaths): Promise<Set<string>> {
   try {
-    const names = await fsp.readdir(p.lock);
+    const names = await readdir(p.lock);
     return new Set(names.filter((n) => n.endsWith('.lock')).map((n) => n.slice(0, -5)));
   } catch {
     return new Set();

@@ -2,7 +2,7 @@
  * spool/stranded.ts — tell a user, once, that their private spool was left behind.
  *
  * Before a system installation, an ordinary user's sendmail queues into a private spool
- * (~/.local/state/outbox, config/config.ts). Once /etc/outbox/outbox.conf exists, the same
+ * (~/.local/state/outbox, config/resolve.ts). Once /etc/outbox/outbox.conf exists, the same
  * user's sendmail and mailq use the system spool, and nothing looks at the private one again:
  * its messages would wait there for ever, silently. So when such a user runs sendmail or mailq
  * on the system spool and the private spool still holds messages, one line on stderr names
@@ -15,7 +15,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type Config, userSpoolDir } from '../config/config.js';
+import { type Config, userSpoolDir } from '../config/resolve.js';
 
 export const NOTICE_MARKER = 'system-spool-notice';
 

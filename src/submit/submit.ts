@@ -4,7 +4,7 @@
  * Used by the command line (sendmail [-t] [-i] ...) and by the SMTP paths (-bs, the listener).
  * Flow: check the envelope arguments (before reading any input), create msg/<ID>, stream the
  * input through the normaliser, fix up the header section when it is complete, stream the body,
- * fsync, then commit the control record. Nothing is buffered whole. Where the files go is the
+ * then commit: the target fsyncs the file and writes the control record. Nothing is buffered whole. Where the files go is the
  * SubmitTarget's business (src/spool/drop.ts): the queue (msg/ + ctl/) for the spool's owner,
  * the drop directory incoming/ for every other user of the system spool.
  *
@@ -14,7 +14,6 @@
  * is removed: nothing half-written is ever committed.
  */
 import { passwdEntry } from '../passwd.js';
-import * as fsp from 'node:fs/promises';
 import type { Config } from '../config/config.js';
 import type { DsnOptions } from '../cli/flags.js';
 import { EX_DATAERR, EX_USAGE, OutboxError } from '../sysexits.js';
@@ -25,6 +24,7 @@ import { MAX_HEADER_BYTES, NUL_ERROR, headerTooLarge } from '../message/content.
 import { expandRecipient } from '../config/aliases.js';
 import { FORMAT_VERSION, type ControlRecord, type RecipientState } from '../spool/format.js';
 import { uniqueSuffix } from '../spool/spool.js';
+import { unlink } from '../spool/file.js';
 import { type SubmitTarget, submitTarget } from '../spool/drop.js';
 
 // The content rules (NUL, header section size) are message/content.ts's, shared with pickup.
@@ -299,9 +299,6 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
     // Postfix's sendmail: "No recipient addresses found in message header", EX_USAGE.
     if (recipients.length === 0) throw new OutboxError(EX_USAGE, 'no recipient addresses found in the message header (-t)');
 
-    await file.fh.sync();
-    await file.fh.close();
-
     const record: ControlRecord = {
       v: FORMAT_VERSION,
       id: file.id,
@@ -330,7 +327,7 @@ export async function submit(req: SubmitRequest): Promise<SubmitResult> {
   } finally {
     if (!committed) {
       await file.fh.close().catch(() => {});
-      await fsp.unlink(file.path).catch(() => {});
+      await unlink(file.path).catch(() => {});
     }
   }
 }

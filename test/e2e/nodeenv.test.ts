@@ -128,6 +128,35 @@ describe("the caller's NODE_OPTIONS and Node variables change nothing", () => {
   });
 });
 
+describe('NODE_EXTRA_CA_CERTS: Node reads the file only when this process makes a TLS context', () => {
+  it('a plain submission neither restarts nor reads it, the delivery it starts does not trust that CA, other modes restart', async () => {
+    const s = await relaySetup();
+    // The relay's own CA: the one file that would make its certificate trusted.
+    const env = { ...s.env, NODE_EXTRA_CA_CERTS: s.relay.caFile } as Record<string, string>;
+    delete env.OUTBOX_RELAY_CA;
+    const traced = async (name: string, cmd: string, args: string[], input = '') => {
+      const out = path.join(s.t.dir, `trace.${name}`);
+      const r = await run('strace', ['-f', '-qq', '-e', 'trace=execve,openat,open', '-o', out, cmd, ...args], { env, input, timeoutMs: 60_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const lines = fs.readFileSync(out, 'utf8').split('\n');
+      return { execs: lines.filter((l) => /execve\(/.test(l) && / = 0$/.test(l)).length, readsCa: lines.some((l) => l.includes(s.relay.caFile)) };
+    };
+    // -odq: started once (no execve of a fresh copy), and the CA file is never opened.
+    assert.deepEqual(await traced('odq', SENDMAIL, ['-odq', '-t', '-i'], MSG), { execs: 1, readsCa: false });
+    // Any other mode restarts without the variable first (mailq: the cheapest to show it).
+    assert.deepEqual((await traced('mailq', MAILQ, [])).execs, 2);
+    // -odi: the delivery child it starts has the cleaned environment: the relay stays untrusted.
+    const odi = await run(SENDMAIL, ['-odi', '-t', '-i'], { env, input: MSG, timeoutMs: 60_000 });
+    assert.equal(odi.code, 75, odi.stderr);
+    assert.match(odi.stderr, /certificate/i);
+    assert.equal(s.relay.received.length, 0);
+    // The control: with that CA configured the relay is trusted (so the above was the variable's absence).
+    const q = await run(SENDMAIL, ['-q'], { env: s.env, timeoutMs: 60_000 });
+    assert.equal(q.code, 0, q.stderr);
+    assert.ok(s.relay.received.length >= 1 && s.relay.received.every((m) => m.secure), q.stderr);
+  });
+});
+
 describe('inside a 1 GiB address-space limit (ulimit -v 1048576)', () => {
   const limited = (cmd: string) => ['prlimit', `--as=${1024 * 1024 * 1024}`, '--', cmd];
   const runLimited = (cmd: string, args: string[], opts: Parameters<typeof run>[2]) => {

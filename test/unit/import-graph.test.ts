@@ -52,6 +52,16 @@ test('the submit path loads no SMTP client, parser library, CLI framework or loc
   }
 });
 
+test('a submission without a configuration file loads no TOML parser (config/resolve.ts, spool/stranded.ts)', () => {
+  // main.ts loads these for `sendmail` (submit/command.js, checked above); config/file.js, with
+  // smol-toml and the key tables, only when there is a file to read (loadConfigLazily).
+  for (const entry of ['submit/command.js', 'config/resolve.js', 'spool/stranded.js']) {
+    const g = staticGraph(entry);
+    assert.ok(!g.packages.has('smol-toml'), `${entry} loads smol-toml`);
+    for (const f of g.files) assert.ok(!/^config\/(file|config)\.js$/.test(path.relative(distSrc, f)), `${entry} loads ${path.relative(distSrc, f)}`);
+  }
+});
+
 test('mailq loads no SMTP client and no lock library', () => {
   const g = staticGraph('queue/mailq.js');
   for (const p of HEAVY) assert.ok(!g.packages.has(p), `mailq loads ${p}`);

@@ -1,20 +1,39 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { READ_AT_START, READ_LATER, planRuntimeEnv } from '../../src/runtime-env.js';
+import { READ_AT_START, READ_LATER, TLS_ONLY, planRuntimeEnv } from '../../src/runtime-env.js';
 
 test('an application environment (NODE_ENV, PATH, ...) is kept and costs no restart', () => {
-  assert.deepEqual(planRuntimeEnv({ NODE_ENV: 'production', PATH: '/bin', HOME: '/', TZ: 'UTC', OUTBOX_SPOOL: '/s' }), { removed: [], restart: false });
+  assert.deepEqual(planRuntimeEnv({ NODE_ENV: 'production', PATH: '/bin', HOME: '/', TZ: 'UTC', OUTBOX_SPOOL: '/s' }), {
+    removed: [],
+    restart: false,
+    restartOnlyForTls: false,
+  });
 });
 
 test('NODE_OPTIONS and lazily read variables are removed without a restart', () => {
   assert.deepEqual(planRuntimeEnv({ NODE_OPTIONS: '--require ./t.js', NODE_TLS_REJECT_UNAUTHORIZED: '0', UV_THREADPOOL_SIZE: '64', NODE_ENV: 'x' }), {
     removed: ['NODE_OPTIONS', 'NODE_TLS_REJECT_UNAUTHORIZED', 'UV_THREADPOOL_SIZE'],
     restart: false,
+    restartOnlyForTls: false,
   });
 });
 
 test('a variable the runtime read at start-up asks for a restart without it', () => {
-  for (const k of READ_AT_START) assert.deepEqual(planRuntimeEnv({ [k]: '1', NODE_OPTIONS: '' }), { removed: [k, 'NODE_OPTIONS'], restart: true }, k);
+  for (const k of READ_AT_START) {
+    const onlyTls = TLS_ONLY.includes(k);
+    assert.deepEqual(planRuntimeEnv({ [k]: '1', NODE_OPTIONS: '' }), { removed: [k, 'NODE_OPTIONS'], restart: true, restartOnlyForTls: onlyTls }, k);
+  }
+});
+
+test('NODE_EXTRA_CA_CERTS alone: a restart that only modes making a TLS context need; with any other start-up variable, a restart always', () => {
+  assert.deepEqual(TLS_ONLY, ['NODE_EXTRA_CA_CERTS']);
+  assert.ok(TLS_ONLY.every((k) => READ_AT_START.includes(k)));
+  assert.deepEqual(planRuntimeEnv({ NODE_EXTRA_CA_CERTS: '/ca.pem', SSL_CERT_FILE: '/x' }), {
+    removed: ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE'],
+    restart: true,
+    restartOnlyForTls: true,
+  });
+  assert.deepEqual(planRuntimeEnv({ NODE_EXTRA_CA_CERTS: '/ca.pem', NODE_DEBUG: 'fs' }).restartOnlyForTls, false);
 });
 
 test('the two lists do not overlap and hold no OUTBOX_ variable', () => {

@@ -14,6 +14,7 @@ import {
   writeControl,
   writeFileDurable,
 } from '../../../src/spool/spool.js';
+import { writeAll } from '../../../src/spool/file.js';
 import { tryLock, lockedIds } from '../../../src/spool/lock.js';
 import type { ControlRecord } from '../../../src/spool/format.js';
 
@@ -43,7 +44,7 @@ function record(id: string): ControlRecord {
 test('a message is visible only once its control record is committed', async () => {
   const p = ensureSpool(path.join(dir, 's1'));
   const f = await createMessageFile(p);
-  await f.fh.writeFile('x\n');
+  await writeAll(f.fh, 'x\n');
   await f.fh.close();
   assert.deepEqual(await listIds(p), []);
   await writeControl(p, record(f.id));
