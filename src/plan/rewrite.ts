@@ -20,6 +20,9 @@
  *     (Gmail, Microsoft 365, Fastmail...), local senders (bare names, user@<this host>,
  *     user@<domain>) are sent as the login the same way; other senders are left alone, and so
  *     is every sender when sender_table or masquerade chose it.
+ * Recipients: a local one whose domain has no dot (root@vm) goes out as root@<domain> once `domain`
+ * has a dot, in RCPT TO and To:/Cc: (requalifyGroup); until then it is marked `unqualified`, so
+ * that a relay refusing it holds the message as this host's setup problem (runner/classify.ts).
  * The null sender (bounces) is never rewritten. Header fields are edited as raw text: only the
  * address inside the field changes, every other byte stays (src/message/headers.ts).
  *
@@ -45,6 +48,10 @@ export interface DeliveryGroup {
   header: string;
   /** What was rewritten, for logs and -v (no secrets here). */
   rewrites: string[];
+  /** RCPT TO where it differs from the queued address: a local name without a dot, requalified with `domain`. */
+  recipientsAs?: Record<string, string>;
+  /** Queued local recipients without a dot and no `domain` to qualify them: a refusal is this host's setup problem. */
+  unqualified?: string[];
 }
 
 export interface PlanInput {
@@ -178,6 +185,40 @@ function sendAs(h: HeaderEdit, sender: string, addr: string, label: string, appl
   return s;
 }
 
+/**
+ * A local recipient whose domain has no dot (root@vm, root@localhost: what submission made of a
+ * bare name before `domain` was known) is sent as local@domain once `domain` has a dot, like a
+ * local sender (see the header); `unqualified` when there is no such domain yet. Pure.
+ */
+export function requalifyRecipient(config: ConfigForPlan, addr: string): { as?: string; unqualified: boolean } {
+  const { local, domain } = splitAddress(addr);
+  if (domain !== null && (domain.includes('.') || !localDomainsOf(config).includes(domain.toLowerCase()))) return { unqualified: false };
+  const d = config.domain?.includes('.') ? config.domain : undefined;
+  return d ? { as: `${local}@${d}`, unqualified: false } : { unqualified: true };
+}
+
+/** One relay group's recipients as sent, and its To:/Cc: with the same local names requalified. */
+function requalifyGroup(config: ConfigForPlan, g: DeliveryGroup): DeliveryGroup {
+  const as: Record<string, string> = {};
+  const unqualified: string[] = [];
+  for (const r of g.recipients) {
+    const q = requalifyRecipient(config, r);
+    if (q.as) as[r] = q.as;
+    else if (q.unqualified) unqualified.push(r);
+  }
+  if (Object.keys(as).length === 0) return unqualified.length > 0 ? { ...g, unqualified } : g;
+  const h = new HeaderEdit(g.header);
+  const rewrites = [...g.rewrites];
+  for (const key of ['to', 'cc'])
+    h.mapAddresses(key, (a) => {
+      const n = requalifyRecipient(config, a).as;
+      if (n) rewrites.push(`unqualified local recipient, domain ${config.domain}: ${key === 'to' ? 'To' : 'Cc'}: ${a} -> ${n}`);
+      return n;
+    });
+  for (const [from, to] of Object.entries(as)) rewrites.push(`unqualified local recipient, domain ${config.domain}: envelope recipient ${from} -> ${to}`);
+  return { ...g, header: h.text(), rewrites, recipientsAs: as, ...(unqualified.length > 0 ? { unqualified } : {}) };
+}
+
 /** A sender of this host: a local name (bare, @hostname, @localhost, @local_domains) or @domain. */
 export function isLocalSender(config: ConfigForPlan, addr: string): boolean {
   if (localName(config, addr) !== null) return true;
@@ -264,7 +305,7 @@ export function planDelivery(config: ConfigForPlan, msg: PlanInput): DeliveryGro
       continue;
     }
     const r = rewriteSender(config, relay, msg.sender, msg.header, g.entry);
-    out.push({ route: g.route, relay, recipients: g.recipients, sender: r.sender, header: r.header, rewrites: r.rewrites });
+    out.push(requalifyGroup(config, { route: g.route, relay, recipients: g.recipients, sender: r.sender, header: r.header, rewrites: r.rewrites }));
   }
   return out;
 }

@@ -54,6 +54,8 @@ export interface ClassifyContext {
   relay?: string;
   /** Envelope sender of the transaction ('' = null sender). */
   sender?: string;
+  /** Local recipients sent without a dot because no `domain` is known (plan/rewrite.ts): refusing one is this host's setup problem. */
+  unqualified?: ReadonlySet<string>;
 }
 
 /** Node/OpenSSL codes of certificate verification failures. */
@@ -205,6 +207,15 @@ export function classify(f: Partial<SmtpError>, peer: string, ctx: ClassifyConte
         reason: said,
         fix: senderFix(sender, relay),
         cause: `relay ${relay} refuses the sender <${sender}>`,
+      };
+    }
+    if (cmd === 'RCPT TO' && f.recipient !== undefined && ctx.unqualified?.has(f.recipient)) {
+      return {
+        status: 'deferred',
+        dsn: dsn.replace(/^5/, '4'),
+        reason: said,
+        fix: 'set domain (or OUTBOX_DOMAIN): the message then goes to the recipient at that domain',
+        cause: `relay ${relay} refuses the local recipient <${f.recipient}>, which has no domain`,
       };
     }
     if (cmd === 'RCPT TO' && rc === 552) return { status: 'deferred', dsn: dsn.replace(/^5/, '4'), reason: said };

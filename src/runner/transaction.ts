@@ -16,6 +16,10 @@ import { asciiEnvelope, needsSmtpUtf8 } from './smtputf8.js';
 /** One delivery group's message: its envelope sender and a fresh stream of its bytes per transaction. */
 export interface GroupMessage {
   sender: string;
+  /** RCPT TO for a queued recipient (plan/rewrite.ts requalifies local names without a dot). */
+  recipientAs(queued: string): string;
+  /** Local recipients with no domain to qualify them: a refusal is held as this host's setup problem. */
+  unqualified: ReadonlySet<string>;
   open(): { stream: Readable; size: number };
 }
 
@@ -32,6 +36,8 @@ export function groupMessageFor(m: StoredMessage, g: DeliveryGroup): GroupMessag
   const { whole, stored } = m;
   return {
     sender: g.sender,
+    recipientAs: (queued) => g.recipientsAs?.[queued] ?? queued,
+    unqualified: new Set(g.unqualified ?? []),
     open() {
       if (whole) {
         const bytes = g.header === stored.text ? whole : Buffer.concat([Buffer.from(g.header + '\n', 'latin1'), whole.subarray(stored.bodyOffset)]);
@@ -54,7 +60,7 @@ export async function sendGroup(
   relay: string,
 ): Promise<{ out: Map<string, Outcome>; retry: boolean }> {
   const out = new Map<string, Outcome>();
-  const ctx = { relay, sender: msg.sender };
+  const ctx = { relay, sender: msg.sender, unqualified: msg.unqualified };
   let retry = false;
   // DSN parameters are per envelope in nodemailer: recipients with different NOTIFY/ORCPT go
   // in separate transactions, only when the relay offers DSN (else one transaction for all).
@@ -77,17 +83,18 @@ export async function sendGroup(
       : undefined;
     // A relay without SMTPUTF8 gets A-label domains; a UTF-8 local part is refused here (5.6.7).
     let from = msg.sender;
-    let to = batch.map((r) => r.address);
+    let to = batch.map((r) => msg.recipientAs(r.address));
     const queuedAs = new Map<string, string>();
+    for (const r of batch) if (msg.recipientAs(r.address) !== r.address) queuedAs.set(msg.recipientAs(r.address), r.address);
+    const queued = (addr: string) => queuedAs.get(addr) ?? addr;
     if (!session.supportsSmtpUtf8 && (rec.smtputf8 || needsSmtpUtf8(from, to))) {
       const a = asciiEnvelope(from, to, session.peer);
-      for (const [addr, o] of a.refused) out.set(addr, o);
+      for (const [addr, o] of a.refused) out.set(queued(addr), o);
       if (a.sender === undefined || a.to.length === 0) continue;
       from = a.sender;
       to = a.to.map(([wire]) => wire);
-      for (const [wire, queued] of a.to) queuedAs.set(wire, queued);
+      for (const [wire, before] of a.to) queuedAs.set(wire, queued(before));
     }
-    const queued = (addr: string) => queuedAs.get(addr) ?? addr;
     const { stream, size } = msg.open();
     const envelope = { from, to, size, use8BitMime: rec.body === '8BITMIME', ...(dsn ? { dsn } : {}) };
     let info: SendInfo | undefined;

@@ -129,6 +129,56 @@ async function mailWith(maildir: string, token: string, count: number, timeoutMs
       assert.equal(ok.code, 0, ok.stdout);
       assert.match(ok.stdout, /^OUTBOX QUEUE OK - queue empty; /);
     });
+
+    it('a local recipient without a domain (root@vm) that the smarthost refuses is held, not bounced; after the fix it goes to root@DOMAIN', async () => {
+      const t = tempSpool('outbox-holds-rcpt-');
+      cleanups.push(() => t.cleanup());
+      const pw = path.join(t.dir, 'password');
+      fs.writeFileSync(pw, `${sh.password}\n`, { mode: 0o600 });
+      const conf = path.join(t.dir, 'outbox.conf');
+      const aliases = path.join(t.dir, 'aliases');
+      fs.writeFileSync(aliases, '');
+      // cron mails `root` on a host whose name has no dot, before any domain is set.
+      fs.writeFileSync(conf, `hostname = "vm"\ndomain = "vm"\naliases = "${aliases}"\n`);
+      const env = {
+        ...t.env,
+        OUTBOX_CONFIG: conf,
+        OUTBOX_RELAY: `smtp+starttls://${encodeURIComponent(sh.user)}@localhost:${sh.port}`,
+        OUTBOX_RELAY_PASSWORD_FILE: pw,
+        OUTBOX_RELAY_CA: sh.ca,
+        OUTBOX_LOG: 'stderr',
+      };
+      const token = `rcpt-${randomBytes(6).toString('hex')}`;
+      const r = await run(SENDMAIL, ['-odq', '-f', 'cron@harness.test', 'root'], { env, input: `To: root\nSubject: ${token}\n\n${token}\n` });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(
+        controls(t.spool).map((c) => c.recipients.map((x: { address: string }) => x.address)),
+        [['root@vm']],
+      );
+
+      const q1 = await run(SENDMAIL, ['-q'], { env, timeoutMs: 60_000 });
+      assert.equal(q1.code, 0, q1.stderr);
+      assert.match(q1.stderr, /said: 504 5\.5\.2 <root@vm>: Recipient address rejected: need fully-qualified address/);
+      assert.match(q1.stderr, /configuration problem.*relay env refuses the local recipient <root@vm>, which has no domain: set domain \(or OUTBOX_DOMAIN\)/);
+      const held = controls(t.spool);
+      assert.equal(held.length, 1, 'no bounce was queued');
+      assert.equal(held[0]!.recipients[0].status, 'deferred');
+      const mq = await run(MAILQ, [], { env });
+      assert.match(mq.stdout, /1 held: relay env refuses the local recipient <root@vm>, which has no domain: set domain \(or OUTBOX_DOMAIN\)/);
+
+      // The fix: a domain. The held message goes at once, to root at that domain, To: included.
+      fs.writeFileSync(conf, `hostname = "vm"\ndomain = "harness.test"\naliases = "${aliases}"\n`);
+      const q2 = await run(SENDMAIL, ['-q'], { env, timeoutMs: 60_000 });
+      assert.equal(q2.code, 0, q2.stderr);
+      assert.deepEqual(controls(t.spool), [], q2.stderr);
+      const hits = await mailWith(sh.maildir, token, 1, 20_000);
+      assert.equal(hits.length, 1, 'delivered exactly once');
+      const text = fs.readFileSync(hits[0]!, 'latin1');
+      assert.match(text, /^Delivered-To: root@harness\.test$/m);
+      assert.match(text, /^To: root@harness\.test$/m);
+      await sleep(500);
+      assert.equal((await mailWith(sh.maildir, token, 0, 0)).length, 1, 'no bounce, no duplicate');
+    });
   });
 }
 

@@ -120,3 +120,26 @@ describe('the login-address rule and qualification at delivery', () => {
     assert.deepEqual(rewriteSender(c, 'p', 'a@othervm', 'From: a@othervm\n', undefined).rewrites, []);
   });
 });
+
+describe('local recipients without a dot (what submission made of `root` before a domain was known)', () => {
+  const vm = { ...base, hostname: 'vm' } as Config;
+  const msg = {
+    sender: 'cron@example.org',
+    recipients: ['root@vm', 'ops@corp.example', 'admin@localhost'],
+    header: 'To: root@vm, ops@corp.example\nSubject: x\n',
+  };
+
+  it('are sent as local@domain once the domain has a dot, in RCPT TO and To:, other recipients untouched', () => {
+    const [g] = planDelivery({ ...vm, domain: 'example.com' }, msg).filter((x) => x.recipients.includes('root@vm'));
+    assert.deepEqual(g!.recipientsAs, { 'root@vm': 'root@example.com', 'admin@localhost': 'admin@example.com' });
+    assert.equal(g!.unqualified, undefined);
+    assert.match(g!.header, /^To: root@example\.com, ops@corp\.example$/m);
+  });
+
+  it('are marked unqualified while the domain has no dot, and left as they are', () => {
+    const [g] = planDelivery({ ...vm, domain: 'vm' }, msg).filter((x) => x.recipients.includes('root@vm'));
+    assert.equal(g!.recipientsAs, undefined);
+    assert.deepEqual(g!.unqualified, ['root@vm', 'admin@localhost']);
+    assert.equal(g!.header, msg.header);
+  });
+});

@@ -216,3 +216,25 @@ describe('classify: a configuration problem says its fix once', () => {
     assert.match(o.fix!, /^set OUTBOX_RELAY=/);
   });
 });
+
+describe('classify: a local recipient without a domain, refused (held, never bounced)', () => {
+  const reply = '504 5.5.2 <root@vm>: Recipient address rejected: need fully-qualified address';
+  const f = { code: 'EENVELOPE', responseCode: 504, command: 'RCPT TO', response: reply, recipient: 'root@vm' };
+
+  it('is a configuration problem when the plan marked it unqualified: deferred with the fix', () => {
+    const o = classify(f, 'relay[192.0.2.1]:587', { relay: 'env', sender: 'cron@example.org', unqualified: new Set(['root@vm']) });
+    assert.equal(o.status, 'deferred');
+    assert.equal(o.dsn, '4.5.2');
+    assert.equal(o.cause, 'relay env refuses the local recipient <root@vm>, which has no domain');
+    assert.match(o.fix!, /^set domain \(or OUTBOX_DOMAIN\)/);
+  });
+
+  it('is the recipient failure it always was for any other address', () => {
+    const o = classify({ ...f, recipient: 'user@intranet', response: reply.replace('root@vm', 'user@intranet') }, 'relay[192.0.2.1]:587', {
+      relay: 'env',
+      unqualified: new Set(['root@vm']),
+    });
+    assert.equal(o.status, 'failed');
+    assert.equal(o.fix, undefined);
+  });
+});
