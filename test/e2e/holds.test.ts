@@ -50,25 +50,32 @@ async function mailWith(maildir: string, token: string, count: number, timeoutMs
 {
   const { sh, stop } = await usePostfixSmarthost();
   after(stop);
+  /**
+   * A spool whose configuration has the broken state, whatever this machine's /etc/mailname or
+   * FQDN: a domain without a dot (`vm`); the relay is the Postfix smarthost.
+   */
+  const brokenDomain = (prefix: string) => {
+    const t = tempSpool(prefix);
+    cleanups.push(() => t.cleanup());
+    const pw = path.join(t.dir, 'password');
+    fs.writeFileSync(pw, `${sh.password}\n`, { mode: 0o600 });
+    const conf = path.join(t.dir, 'outbox.conf');
+    const aliases = path.join(t.dir, 'aliases');
+    fs.writeFileSync(aliases, '');
+    fs.writeFileSync(conf, `hostname = "vm"\ndomain = "vm"\naliases = "${aliases}"\n`);
+    const env = {
+      ...t.env,
+      OUTBOX_CONFIG: conf,
+      OUTBOX_RELAY: `smtp+starttls://${encodeURIComponent(sh.user)}@localhost:${sh.port}`,
+      OUTBOX_RELAY_PASSWORD_FILE: pw,
+      OUTBOX_RELAY_CA: sh.ca,
+      OUTBOX_LOG: 'stderr',
+    };
+    return { t, conf, aliases, env };
+  };
   describe('a sender refused by a real Postfix smarthost', () => {
     it('is held, never bounced; mailq and check --queue explain; after the fix one queue run delivers each once', async () => {
-      const t = tempSpool('outbox-holds-');
-      cleanups.push(() => t.cleanup());
-      const pw = path.join(t.dir, 'password');
-      fs.writeFileSync(pw, `${sh.password}\n`, { mode: 0o600 });
-      const conf = path.join(t.dir, 'outbox.conf');
-      const aliases = path.join(t.dir, 'aliases');
-      fs.writeFileSync(aliases, '');
-      // The broken state, whatever this machine's /etc/mailname or FQDN: a domain without a dot.
-      fs.writeFileSync(conf, `hostname = "vm"\ndomain = "vm"\naliases = "${aliases}"\n`);
-      const env = {
-        ...t.env,
-        OUTBOX_CONFIG: conf,
-        OUTBOX_RELAY: `smtp+starttls://${encodeURIComponent(sh.user)}@localhost:${sh.port}`,
-        OUTBOX_RELAY_PASSWORD_FILE: pw,
-        OUTBOX_RELAY_CA: sh.ca,
-        OUTBOX_LOG: 'stderr',
-      };
+      const { t, conf, aliases, env } = brokenDomain('outbox-holds-');
       const token = `held-${randomBytes(6).toString('hex')}`;
       const N = 3;
       for (let i = 0; i < N; i++) {
@@ -131,23 +138,8 @@ async function mailWith(maildir: string, token: string, count: number, timeoutMs
     });
 
     it('a local recipient without a domain (root@vm) that the smarthost refuses is held, not bounced; after the fix it goes to root@DOMAIN', async () => {
-      const t = tempSpool('outbox-holds-rcpt-');
-      cleanups.push(() => t.cleanup());
-      const pw = path.join(t.dir, 'password');
-      fs.writeFileSync(pw, `${sh.password}\n`, { mode: 0o600 });
-      const conf = path.join(t.dir, 'outbox.conf');
-      const aliases = path.join(t.dir, 'aliases');
-      fs.writeFileSync(aliases, '');
       // cron mails `root` on a host whose name has no dot, before any domain is set.
-      fs.writeFileSync(conf, `hostname = "vm"\ndomain = "vm"\naliases = "${aliases}"\n`);
-      const env = {
-        ...t.env,
-        OUTBOX_CONFIG: conf,
-        OUTBOX_RELAY: `smtp+starttls://${encodeURIComponent(sh.user)}@localhost:${sh.port}`,
-        OUTBOX_RELAY_PASSWORD_FILE: pw,
-        OUTBOX_RELAY_CA: sh.ca,
-        OUTBOX_LOG: 'stderr',
-      };
+      const { t, conf, aliases, env } = brokenDomain('outbox-holds-rcpt-');
       const token = `rcpt-${randomBytes(6).toString('hex')}`;
       const r = await run(SENDMAIL, ['-odq', '-f', 'cron@harness.test', 'root'], { env, input: `To: root\nSubject: ${token}\n\n${token}\n` });
       assert.equal(r.code, 0, r.stderr);
