@@ -56,16 +56,46 @@ export function runnerWatching(spool: string): number | null {
   return runningDaemon(spoolPaths(spool).run);
 }
 
-/** Claim run/daemon.pid for this process; returns the other runner's pid instead when one is alive. */
+/**
+ * Claim run/daemon.pid for this process; returns the other runner's pid instead when one is alive.
+ * Looking and writing happen under run/daemon.pid.lock (a directory: mkdir is atomic), held for
+ * microseconds, so two runners started at the same moment (two kicks at once) cannot both find
+ * no runner and both claim the file. A lock left by a process killed inside it is taken over
+ * after LOCK_STALE_MS.
+ */
 export function claimPidFile(runDir: string): number | null {
-  const other = runningDaemon(runDir);
-  if (other !== null && other !== process.pid) return other;
-  const file = pidFile(runDir);
-  const tmp = `${file}.${process.pid}`;
-  fs.writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644 });
-  fs.renameSync(tmp, file);
-  return null;
+  const lock = `${pidFile(runDir)}.lock`;
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      fs.mkdirSync(lock, { mode: 0o700 });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      try {
+        if (Date.now() - fs.statSync(lock).mtimeMs > LOCK_STALE_MS) fs.rmdirSync(lock);
+      } catch {
+        // taken over or released meanwhile
+      }
+      if (Date.now() > deadline) throw new Error(`${lock}: held for more than 5 s`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+    }
+  }
+  try {
+    const other = runningDaemon(runDir);
+    if (other !== null && other !== process.pid) return other;
+    const file = pidFile(runDir);
+    const tmp = `${file}.${process.pid}`;
+    fs.writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644 });
+    fs.renameSync(tmp, file);
+    return null;
+  } finally {
+    fs.rmdirSync(lock);
+  }
 }
+
+/** A claim lock older than this was left by a process killed while claiming. */
+const LOCK_STALE_MS = 2000;
 
 /** Give run/daemon.pid up (only if it still names this process). */
 export function releasePidFile(runDir: string): void {
