@@ -200,27 +200,30 @@ function generate(): TestPki {
 
   const now = Date.now();
 
-  // CA (self-signed root)
-  openssl(dir, [
-    'req',
-    '-config',
-    cnf,
-    '-x509',
-    '-new',
-    ...KEY_ARGS,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-subj',
-    '/O=Outbox Tests/CN=Outbox Test CA',
-    '-days',
-    '3650',
-    '-set_serial',
-    '1',
-    '-extensions',
-    'ext_ca',
-  ]);
+  /** A self-signed certificate (the CA itself, or a server certificate no CA issued), valid 10 years. */
+  const selfSigned = (name: string, subject: string, serial: string, ext: string) =>
+    openssl(dir, [
+      'req',
+      '-config',
+      cnf,
+      '-x509',
+      '-new',
+      ...KEY_ARGS,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.crt`,
+      '-subj',
+      subject,
+      '-days',
+      '3650',
+      '-set_serial',
+      serial,
+      '-extensions',
+      ext,
+    ]);
+
+  selfSigned('ca', '/O=Outbox Tests/CN=Outbox Test CA', '1', 'ext_ca'); // the root
 
   const issue = (name: string, cn: string, ext: string, start: Date, end: Date) => {
     openssl(dir, ['req', '-config', cnf, '-new', ...KEY_ARGS, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/O=Outbox Tests/CN=${cn}`]);
@@ -249,26 +252,7 @@ function generate(): TestPki {
   issue('client', 'outbox-client', 'ext_client', new Date(now - DAY), new Date(now + 3650 * DAY));
 
   // self-signed server certificate, not issued by the CA
-  openssl(dir, [
-    'req',
-    '-config',
-    cnf,
-    '-x509',
-    '-new',
-    ...KEY_ARGS,
-    '-keyout',
-    'selfsigned.key',
-    '-out',
-    'selfsigned.crt',
-    '-subj',
-    '/O=Outbox Tests/CN=localhost',
-    '-days',
-    '3650',
-    '-set_serial',
-    '2',
-    '-extensions',
-    'ext_selfsigned',
-  ]);
+  selfSigned('selfsigned', '/O=Outbox Tests/CN=localhost', '2', 'ext_selfsigned');
 
   const caCert = loadCert(dir, 'ca');
   return {
