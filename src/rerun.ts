@@ -1,10 +1,10 @@
 /**
- * rerun.ts — "run again if busy", for every folder: a task that runs one at a time; a
+ * rerun.ts — "run again if busy" (top level, so that any folder may use it): a task that runs one at a time; a
  * call while it runs makes it run once more right after (however many calls came meanwhile),
  * so a burst of triggers (watch events, SIGHUP, the scan timer, flush requests) costs at most
  * one more run, and none is lost. The task may ask for another run itself (it returns true).
  * Used by the daemon's queue scan and incoming/ pickup (runner/daemon.ts) and the SMTP
- * listener's delivery kick (smtpin/serve.ts).
+ * listener's delivery kick (smtpin/listener.ts).
  */
 
 export interface Rerun {

@@ -153,7 +153,7 @@ export function parseForm(form: string, args: readonly string[]): Parsed {
   }
   if (operands.length > spec.max) throw usageError(form, `unexpected argument ${JSON.stringify(operands[spec.max])}`);
   if (operands.length < spec.min) throw usageError(form, `expected ${spec.operand ?? 'an argument'}`);
-  const configFile = value({ form, values, operands }, 'config');
+  const configFile = values.get('config')?.at(-1);
   values.delete('config');
   return { form, ...(configFile !== undefined ? { configFile } : {}), values, operands };
 }

@@ -233,9 +233,12 @@ export function parseArgs(args: readonly string[], invokedAs = 'sendmail'): Mode
         if (v[0] === 'I') filter.ids.push(v.slice(1));
         else if (v[0] === 'R') filter.recipients.push(v.slice(1).toLowerCase());
         else if (v[0] === 'S') filter.senders.push(v.slice(1).toLowerCase());
-        else if (v[0] === 'p' && parseDuration(v.slice(1), 'm') !== null) intervalMs = parseDuration(v.slice(1), 'm')!;
-        else if (parseDuration(v, 'm') !== null) intervalMs = parseDuration(v, 'm')!;
-        else throw usage(`-q${v}: expected -q, -q<interval>, -qI<id>, -qR<recipient> or -qS<sender>`);
+        else {
+          // -q15m, or -qp15m (sendmail's persistent queue runner, the same here).
+          const ms = (v[0] === 'p' ? parseDuration(v.slice(1), 'm') : null) ?? parseDuration(v, 'm');
+          if (ms === null) throw usage(`-q${v}: expected -q, -q<interval>, -qI<id>, -qR<recipient> or -qS<sender>`);
+          intervalMs = ms;
+        }
         return;
       }
       default:

@@ -46,13 +46,13 @@ export function kindOf(st: fs.Stats): string {
 
 const O_READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-export interface OpenFile {
+export interface CheckedFile {
   fh: fsp.FileHandle;
   st: fs.Stats;
 }
 
 /** Open a drop file safely: lstat, refuse what is not a plain file, open without following, compare. Throws DropRefused without an owner. */
-async function openChecked(file: string, maxBytes: number, what: string): Promise<OpenFile> {
+async function openChecked(file: string, maxBytes: number, what: string): Promise<CheckedFile> {
   let lst: fs.Stats;
   try {
     lst = await fsp.lstat(file);
@@ -83,8 +83,8 @@ async function openChecked(file: string, maxBytes: number, what: string): Promis
 
 /** An opened drop entry: both files checked; `uid` owns both. close() may be called more than once. */
 export interface DropEntry {
-  env: OpenFile;
-  msg: OpenFile;
+  env: CheckedFile;
+  msg: CheckedFile;
   uid: number;
   close(): Promise<void>;
 }
@@ -95,7 +95,7 @@ export interface DropEntry {
  */
 export async function openDropEntry(dir: string, envName: string, maxMessage: number): Promise<DropEntry> {
   const env = await openChecked(path.join(dir, envName), MAX_ENVELOPE_BYTES, 'envelope');
-  let msg: OpenFile;
+  let msg: CheckedFile;
   try {
     msg = await openChecked(path.join(dir, envName.slice(0, -'.env'.length)), maxMessage, 'message');
   } catch (e) {

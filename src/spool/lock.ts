@@ -125,7 +125,7 @@ function writeOwner(p: SpoolPaths, id: string): void {
 }
 
 /** True only when the recorded holder is provably dead (see the header). */
-export function holderIsDead(o: Owner): boolean {
+function holderIsDead(o: Owner): boolean {
   const me = self();
   if (!me || o.boot !== me.boot || o.pidns !== me.pidns) return false;
   if (o.pid === process.pid) return false;

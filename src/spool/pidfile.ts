@@ -39,7 +39,7 @@ function isOurProgram(pid: number): boolean {
  * The live runner named by run/daemon.pid: its pid, -1 when it is alive but another user's
  * (the system daemon seen by a submitter), or null when there is none.
  */
-export function runningDaemon(runDir: string): number | null {
+function runningDaemon(runDir: string): number | null {
   try {
     const pid = Number(fs.readFileSync(pidFile(runDir), 'utf8').trim());
     if (!Number.isInteger(pid) || pid <= 0) return null;

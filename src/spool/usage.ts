@@ -15,7 +15,7 @@
  * few seconds); a pickup pass counts each uid's names in incoming/ (PassState); the rest is pure.
  */
 import type { Config } from '../config/config.js';
-import { type SpoolPaths, listIds, readControl } from './spool.js';
+import { type SpoolPaths, controlReader, listIds } from './spool.js';
 
 export interface UserLimits {
   maxPending: number;
@@ -63,13 +63,11 @@ export function overLimit(table: UsageTable, uid: number, size: number, limits: 
 /** Usage of every uid in the queue (each control record read once; unreadable ones are skipped). */
 export async function queueUsage(p: SpoolPaths): Promise<UsageTable> {
   const table: UsageTable = new Map();
+  const read = controlReader(p);
   for (const id of await listIds(p)) {
-    try {
-      const rec = await readControl(p, id);
-      addUsage(table, rec.uid, rec.size);
-    } catch {
-      // gone meanwhile, or unreadable: the runner reports it
-    }
+    const rec = read(id);
+    // Gone meanwhile, unreadable or corrupt: skipped (the runner reports it).
+    if (typeof rec === 'object') addUsage(table, rec.uid, rec.size);
   }
   return table;
 }

@@ -27,9 +27,6 @@ import { uniqueSuffix } from '../spool/spool.js';
 import { unlink } from '../spool/file.js';
 import { type SubmitTarget, submitTarget } from '../spool/drop.js';
 
-// The content rules (NUL, header section size) are message/content.ts's, shared with pickup.
-export { MAX_HEADER_BYTES } from '../message/content.js';
-
 export interface Submitter {
   uid: number;
   /** Login name. */
