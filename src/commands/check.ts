@@ -30,7 +30,7 @@ import { EX_CONFIG, EX_OK, EX_UNAVAILABLE, EX_USAGE, OutboxError } from '../syse
 import type { Io } from '../io.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { parseForm, usageError, value } from '../cli/args.js';
-import { relaysFor } from '../relay/env.js';
+import { relayList, relaysFor } from '../relay/env.js';
 import { secretReader } from '../config/credentials.js';
 import type { RelaySettings } from '../config/types.js';
 import { domainReport, loginAddress } from '../config/domain.js';
@@ -72,8 +72,7 @@ export async function command(args: string[], io: Io): Promise<number> {
   const config: Config = loadConfig(configFile !== undefined ? { file: configFile } : {});
   const env = process.env;
   // The relays delivery uses: the file's, with the environment's merged in (relay/env.ts).
-  const merged = relaysFor(config, env).relays ?? {};
-  const relays: RelaySettings[] = Object.values(merged).sort((a, b) => Number(b.name === 'env') - Number(a.name === 'env'));
+  const relays: RelaySettings[] = relayList(relaysFor(config, env));
   for (const n of names)
     if (!relays.some((r) => r.name === n))
       throw new OutboxError(EX_USAGE, `check: no relay named "${n}" (relays: ${relays.map((r) => r.name).join(', ') || 'none'})`);

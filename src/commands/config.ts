@@ -20,8 +20,8 @@ import { EX_CONFIG, EX_NOINPUT, EX_OK, OutboxError } from '../sysexits.js';
 import type { Io } from '../io.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { resolveSecret, secretReader } from '../config/credentials.js';
-import { resolveOauthToken } from '../config/oauth.js';
-import { relaysFor } from '../relay/env.js';
+import { resolveOauthToken, tokenState } from '../config/oauth.js';
+import { relayList, relaysFor } from '../relay/env.js';
 import { domainReport, loginAddress } from '../config/domain.js';
 import { checkRelayUrl } from '../relay/url.js';
 import { DEFAULT_ALIASES, parseAliases } from '../config/aliases.js';
@@ -55,7 +55,7 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
   } catch (e) {
     problems.push((e as Error).message);
   }
-  const relays = Object.values(merged.relays ?? {}).sort((a, b) => Number(b.name === 'env') - Number(a.name === 'env'));
+  const relays = relayList(merged);
   const fromEnv = Boolean(env.OUTBOX_RELAY?.trim());
   for (const line of domainReport(config, relays)) say(line);
   if (relays.length === 0 && !fromEnv) problems.push('no relay: add a [relay.NAME] table with url = "smtp+starttls://user@host:587", or set OUTBOX_RELAY');
@@ -77,7 +77,7 @@ export async function checkConfig(config: Config, io: Io, opts: { secrets: boole
         if (r.oauthTokenCommand) await resolveOauthToken(r, ctx);
         if (r.oauth) {
           // Only the stored state: config check sends nothing, not even a token refresh.
-          const st = (await import('../config/oauth.js')).tokenState(r);
+          const st = tokenState(r);
           secret += `, OAuth: ${st.text}`;
           if (!st.ok) problems.push(`relay ${r.name}: ${st.text}`);
         }

@@ -21,7 +21,7 @@ import { explainRoute } from '../plan/routing.js';
 import { rewriteSender, senderEntryFor } from '../plan/rewrite.js';
 import { checkRelayUrl } from '../relay/url.js';
 import { domainReport } from '../config/domain.js';
-import { relaysFor } from '../relay/env.js';
+import { NO_RELAY_FIX, relaysFor } from '../relay/env.js';
 import * as fs from 'node:fs';
 
 export async function newaliases(config: Config, io: Io): Promise<number> {
@@ -77,10 +77,7 @@ export async function verifyAddresses(addresses: string[], fileConfig: Config, i
       const relay = ex.route.relay;
       const configured = relay === 'env' ? Boolean(process.env.OUTBOX_RELAY) || config.relays?.env !== undefined : config.relays?.[relay] !== undefined;
       if (!configured) {
-        const fix =
-          relay === 'env'
-            ? 'set OUTBOX_RELAY=smtp+starttls://user@host:587 (and OUTBOX_RELAY_PASSWORD_FILE), or add a [relay.NAME] table to the configuration file'
-            : `add a [relay.${relay}] table to the configuration file`;
+        const fix = relay === 'env' ? NO_RELAY_FIX : `add a [relay.${relay}] table to the configuration file`;
         io.stdout.write(`${a}... not deliverable: relay ${relay} (${relayDisplay(config, relay)}); ${ex.why}; fix: ${fix}\n`);
         if (status === EX_OK) status = EX_CONFIG;
         continue;

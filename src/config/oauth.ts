@@ -25,7 +25,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { OAuthSettings, RelaySettings } from './types.js';
 import { readPasswordFile, runSecretCommand, type SecretContext } from './credentials.js';
-export { endpointProblem } from './sections.js';
 
 /** Endpoints and scopes filled in by `provider`. */
 export const PRESETS: Record<'google' | 'microsoft', { token: string; device?: string; scope: string; clientCredentialsScope?: string }> = {

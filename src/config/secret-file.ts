@@ -1,7 +1,8 @@
 /**
  * config/secret-file.ts — may a file that holds a secret be read by others? The one permission
- * rule, for a configuration file with an inline password (config/file.ts) and for the password,
- * client secret and token files (config/credentials.ts). Pure, except currentGids (this process).
+ * rule, for a configuration file with an inline password (config/file.ts) and for the password
+ * and client secret files (config/credentials.ts); OAuth token files, which Outbox writes itself,
+ * are checked in config/oauth.ts. Pure, except currentGids (this process).
  */
 
 /**

@@ -1,7 +1,7 @@
 /**
  * config/types.ts — the shapes of configuration shared by several modules.
  *
- * config/file.ts fills them from the TOML file, relay/relay.ts from the OUTBOX_RELAY*
+ * config/file.ts fills them from the TOML file, relay/env.ts from the OUTBOX_RELAY*
  * environment variables; the runner, the SMTP listener and `outbox check` read them.
  * Durations are milliseconds, sizes bytes.
  */

@@ -165,7 +165,7 @@ export async function listQueue(config: Config, opts: { json: boolean; uid: numb
     }
     if (!visibleTo(rec, opts.uid, config, owner)) continue;
     if (pendingRecipients(rec).length === 0) continue;
-    problems.add(rec);
+    if (!opts.json) problems.add(rec); // the summary; JSON entries carry their own problem
     await emit({ rec, active: locked.has(id) });
   }
   // Mail committed into incoming/ but not picked up yet (no daemon): listed too, after the queue.

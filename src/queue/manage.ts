@@ -50,19 +50,13 @@ import { lockedIds, tryLock } from '../spool/lock.js';
 import { arrivalTime } from './mailq.js';
 import { visibleTo } from './access.js';
 import { escapeControls, escapeJsonControls, isTerminal } from './terminal.js';
-import { matchesFilter } from './filter.js';
+import { type QueueFilter, matchesFilter } from './filter.js';
 import { StringDecoder } from 'node:string_decoder';
 
 export type Action = 'hold' | 'release' | 'requeue' | 'delete';
 
-export interface Filter {
-  senders: string[];
-  recipients: string[];
-  held: boolean;
-  deferred: boolean;
-  /** Arrived more than this many ms ago; 0 = no age condition. */
-  olderThanMs: number;
-}
+/** An `outbox queue` filter: queue/filter.ts's, every condition given (ids are named apart). */
+export type Filter = Required<Omit<QueueFilter, 'ids'>>;
 
 /** A parsed `outbox queue` request (commands/queue.ts parses the arguments). */
 export type Request =

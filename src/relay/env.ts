@@ -24,6 +24,10 @@ import { isMailbox } from '../message/address.js';
 import { checkRelayUrl } from './url.js';
 
 /** Is there a relay to deliver to (OUTBOX_RELAY or a [relay.NAME] table)? */
+/** How to name a relay when there is none: one wording for delivery, queue runs and -bv. */
+export const NO_RELAY_FIX =
+  'set OUTBOX_RELAY=smtp+starttls://user@host:587 (and OUTBOX_RELAY_PASSWORD_FILE), or add a [relay.NAME] table to the configuration file';
+
 export function relayConfigured(config: Config, env: NodeJS.ProcessEnv = process.env): boolean {
   return Boolean(env.OUTBOX_RELAY?.trim()) || Object.keys(config.relays ?? {}).length > 0;
 }
@@ -73,4 +77,9 @@ export function relaysFor(config: Config, env: NodeJS.ProcessEnv = process.env):
   }
   if (!defaultRelay || !relays[defaultRelay]) defaultRelay = Object.keys(relays)[0];
   return { ...config, relays, ...(defaultRelay ? { defaultRelay } : {}) };
+}
+
+/** The relays of a merged configuration (relaysFor), the environment's first: the order check and config check report them in. */
+export function relayList(merged: Config): RelaySettings[] {
+  return Object.values(merged.relays ?? {}).sort((a, b) => Number(b.name === 'env') - Number(a.name === 'env'));
 }

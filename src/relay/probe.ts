@@ -10,7 +10,7 @@
 import type * as tls from 'node:tls';
 import type { RelaySettings } from '../config/types.js';
 import { resolveSecret, type SecretReader } from '../config/credentials.js';
-import { resolveOauthToken } from '../config/oauth.js';
+import { resolveOauthToken, tokenState } from '../config/oauth.js';
 import { checkRelayUrl, type ParsedRelayUrl } from './url.js';
 import { describeEndpoint, parseRelayUrl } from './relay.js';
 import { relayPins, relaySecureContext, relayTimeouts } from './tls.js';
@@ -88,7 +88,7 @@ export async function probe(relay: RelaySettings, opts: ProbeOptions): Promise<{
   if (u.user) {
     try {
       if (relay.oauth) {
-        const st = (await import('../config/oauth.js')).tokenState(relay);
+        const st = tokenState(relay);
         findings.push({ level: st.ok ? 'ok' : 'config', text: `OAuth tokens: ${st.text}` });
       }
       const ctx = { configFile: opts.configFile, env: opts.env, ...(opts.as ? { as: opts.as } : {}) };

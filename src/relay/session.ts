@@ -124,10 +124,10 @@ export class Session {
     });
   }
 
-  /** Send one transaction. Resolves with per-recipient results; rejects with an SmtpError. */
   /** Fails the transaction in flight (destroy() uses it: nodemailer's close() forgets it). */
   private abortSend: ((e: SmtpError) => void) | undefined;
 
+  /** Send one transaction. Resolves with per-recipient results; rejects with an SmtpError. */
   send(
     envelope: { from: string; to: string[]; size: number; use8BitMime: boolean; dsn?: { ret?: string; envid?: string; notify?: string[]; orcpt?: string } },
     message: Readable,
@@ -142,20 +142,9 @@ export class Session {
         reject0(e);
       };
       this.abortSend = reject;
-      const env: Record<string, unknown> = {
-        from: envelope.from === '' ? '' : envelope.from,
-        to: envelope.to,
-        size: envelope.size,
-        use8BitMime: envelope.use8BitMime,
-      };
-      if (envelope.dsn) {
-        const d: Record<string, unknown> = {};
-        if (envelope.dsn.ret) d.ret = envelope.dsn.ret;
-        if (envelope.dsn.envid) d.envid = envelope.dsn.envid;
-        if (envelope.dsn.notify) d.notify = envelope.dsn.notify;
-        if (envelope.dsn.orcpt) d.orcpt = envelope.dsn.orcpt;
-        if (Object.keys(d).length > 0) env.dsn = d;
-      }
+      // The caller's dsn holds only the parameters that are set (runner/transaction.ts).
+      const { dsn, ...rest } = envelope;
+      const env = { ...rest, ...(dsn && Object.keys(dsn).length > 0 ? { dsn } : {}) };
       this.conn.send(env as never, message, (err, info) => {
         this.messages++;
         this.lastUsed = Date.now();

@@ -29,16 +29,17 @@ export async function sessionWithFallbacks(
     const code = s.failure.code ?? '';
     if (code === 'EAUTH' || code === 'ECONFIG' || tried.has(fb)) break;
     tried.add(fb);
-    if (classify(s.failure, s.peer).dsn === '4.7.5' && relays[current]) tlsFailed.push(current);
+    const failed = classify(s.failure, s.peer);
+    if (failed.dsn === '4.7.5' && relays[current] && !tlsFailed.includes(current)) tlsFailed.push(current);
     const weaker = relays[fb] ? tlsFailed.map((n) => weakerFallback(relays[fb]!, relays[n]!)).find((w) => w) : undefined;
     if (weaker) {
-      opts.log.line(null, `relay ${first} failed TLS (${classify(s.failure, s.peer).reason}); not used: ${weaker}`, 'warning');
+      opts.log.line(null, `relay ${first} failed TLS (${failed.reason}); not used: ${weaker}`, 'warning');
       continue;
     }
     current = fb;
     const next = await sessions.session(slot, fb);
     if (!('failure' in next)) {
-      opts.log.line(null, `relay ${first} failed (${classify(s.failure, s.peer).reason}); using fallback ${fb}`, 'warning');
+      opts.log.line(null, `relay ${first} failed (${failed.reason}); using fallback ${fb}`, 'warning');
       return { name: fb, s: next };
     }
     s = next;

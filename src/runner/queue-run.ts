@@ -23,6 +23,7 @@ import { EX_CONFIG, EX_OK, EX_TEMPFAIL, OutboxError } from '../sysexits.js';
 import { pendingRecipients } from '../spool/format.js';
 import { listIds, sweepOrphans } from '../spool/spool.js';
 import type { Engine } from './engine.js';
+import { NO_RELAY_FIX } from '../relay/env.js';
 import { pickupIncoming } from '../spool/pickup.js';
 import { type QueueRunMode, matchesFilter, onSignals, readRecord, setupEngine } from './setup.js';
 
@@ -89,10 +90,7 @@ async function runOnce(mode: QueueRunMode, config0: Config, io: Io): Promise<num
     let total = ids.length;
     if (total > 0 && !config.defaultRelay && (config.routes ?? []).length === 0) {
       log.line(null, `${total} message(s) queued but no relay is configured`, 'error');
-      throw new OutboxError(
-        EX_CONFIG,
-        'no relay configured: set OUTBOX_RELAY=smtp+starttls://user@host:587 (and OUTBOX_RELAY_PASSWORD_FILE), or add a [relay.NAME] table to the configuration file',
-      );
+      throw new OutboxError(EX_CONFIG, `no relay configured: ${NO_RELAY_FIX}`);
     }
     const progress = progressPrinter(io, () => total, engine);
     engine.onResult = (r) => {

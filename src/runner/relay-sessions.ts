@@ -22,6 +22,7 @@ import type { Config } from '../config/config.js';
 import type { RelaySettings } from '../config/types.js';
 import type { Log } from '../log/log.js';
 import { Session } from '../relay/session.js';
+import { NO_RELAY_FIX } from '../relay/env.js';
 import { prepareRelay, type PreparedRelay } from '../relay/prepare.js';
 import { configFailure, smtpError, type SmtpError } from '../relay/errors.js';
 import type { Transcript } from '../relay/connect.js';
@@ -111,9 +112,7 @@ export class RelaySessions {
         try {
           if (!settings) {
             throw configFailure(
-              name === 'env'
-                ? 'no relay configured: set OUTBOX_RELAY=smtp+starttls://user@host:587 (and OUTBOX_RELAY_PASSWORD_FILE), or add a [relay.NAME] table to the configuration file'
-                : `no relay named "${name}" (routes and fallbacks must name a [relay.NAME] table)`,
+              name === 'env' ? `no relay configured: ${NO_RELAY_FIX}` : `no relay named "${name}" (routes and fallbacks must name a [relay.NAME] table)`,
             );
           }
           return await prepareRelay(settings, this.opts.env, this.opts.config.file);
