@@ -18,8 +18,10 @@ import type { ControlRecord } from '../spool/format.js';
 import { spoolOwner } from '../spool/spool.js';
 
 /** Who may see a message: root and the spool owner (the runner) see all; others only their own (system spool). */
-export function visibleTo(rec: Pick<ControlRecord, 'uid'>, uid: number, config: Config, owner = spoolOwner(config.spool)): boolean {
-  return !config.system || uid === 0 || uid === owner || rec.uid === uid;
+export function visibleTo(rec: Pick<ControlRecord, 'uid'>, uid: number, config: Config, owner?: number | null): boolean {
+  if (!config.system || uid === 0 || rec.uid === uid) return true;
+  // The spool's owner is looked up (a stat) only for someone else's message, when not given.
+  return uid === (owner === undefined ? spoolOwner(config.spool) : owner);
 }
 
 /**

@@ -13,16 +13,15 @@
  */
 import { domainToASCII } from 'node:url';
 import type { Outcome } from './classify.js';
-
-const ASCII = /^[\x00-\x7f]*$/;
+import { isAscii } from '../message/address.js';
 
 /** The address with its domain in A-labels, or why it cannot go without SMTPUTF8. */
 export function asciiAddress(address: string): { address: string } | { why: string } {
-  if (ASCII.test(address)) return { address };
+  if (isAscii(address)) return { address };
   const at = address.lastIndexOf('@');
   const local = at < 0 ? address : address.slice(0, at);
   const domain = at < 0 ? '' : address.slice(at + 1);
-  if (!ASCII.test(local)) return { why: 'its local part (before the @) is not ASCII' };
+  if (!isAscii(local)) return { why: 'its local part (before the @) is not ASCII' };
   const alabel = domainToASCII(domain);
   if (!alabel) return { why: `its domain ${domain} is not a valid internationalised domain name` };
   return { address: `${local}@${alabel}` };
@@ -61,5 +60,5 @@ export function asciiEnvelope(sender: string, recipients: string[], peer: string
 
 /** Does this envelope need SMTPUTF8 as it stands? */
 export function needsSmtpUtf8(sender: string, recipients: string[]): boolean {
-  return !ASCII.test(sender) || recipients.some((r) => !ASCII.test(r));
+  return !isAscii(sender) || recipients.some((r) => !isAscii(r));
 }
