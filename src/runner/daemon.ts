@@ -33,7 +33,7 @@ import * as path from 'node:path';
 import type { Io } from '../io.js';
 import type { Config } from '../config/config.js';
 import { EX_OK, EX_TEMPFAIL, OutboxError } from '../sysexits.js';
-import { isQueueId, pendingRecipients } from '../spool/format.js';
+import { isQueueId } from '../spool/format.js';
 import { listIds, sweepOrphans } from '../spool/spool.js';
 import { claimPidFile, releasePidFile } from '../spool/pidfile.js';
 import { pickupIncoming } from '../spool/pickup.js';
@@ -42,7 +42,7 @@ import { startQueryServer, type QueryServer } from '../queue/query.js';
 import { loadConfig } from '../config/config.js';
 import { configTag } from './config-tag.js';
 import { relaysFor } from '../relay/env.js';
-import { type QueueRunMode, defaultSlots, matchesFilter, onSignals, readRecord, setupEngine } from './setup.js';
+import { type QueueRunMode, defaultSlots, onSignals, setupEngine, waitingRecord } from './setup.js';
 import { rerunIfBusy } from '../rerun.js';
 
 /** Users' `sendmail -q` through the daemon forces a whole-queue attempt at most this often. */
@@ -106,8 +106,8 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
   /** Look at one message: enqueue it when due, else remember when it will be. */
   const consider = (id: string) => {
     if (stopping || engine.isBusyWith(id)) return;
-    const rec = readRecord(paths, id);
-    if (!rec || rec.hold || pendingRecipients(rec).length === 0 || !matchesFilter(rec, mode.filter)) return;
+    const rec = waitingRecord(paths, id, mode.filter);
+    if (!rec) return;
     if (engine.isDue(rec, Date.now())) {
       lastWork = Date.now();
       engine.enqueue(id, false);
@@ -273,8 +273,8 @@ export async function runDaemon(mode: QueueRunMode, config0: Config, io: Io, opt
     // The pid file goes first, then the last look (see the header): nothing is stranded.
     releasePidFile(paths.run);
     for (const id of await listIds(paths)) {
-      const rec = readRecord(paths, id);
-      if (rec && !rec.hold && pendingRecipients(rec).length > 0 && !engine.isBusyWith(id) && engine.isDue(rec, Date.now())) engine.enqueue(id, false);
+      const rec = waitingRecord(paths, id);
+      if (rec && !engine.isBusyWith(id) && engine.isDue(rec, Date.now())) engine.enqueue(id, false);
     }
     await engine.idle();
   }

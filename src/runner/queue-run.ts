@@ -20,12 +20,11 @@
 import type { Io } from '../io.js';
 import type { Config } from '../config/config.js';
 import { EX_CONFIG, EX_OK, EX_TEMPFAIL, OutboxError } from '../sysexits.js';
-import { pendingRecipients } from '../spool/format.js';
 import { listIds, sweepOrphans } from '../spool/spool.js';
 import type { Engine } from './engine.js';
 import { NO_RELAY_FIX } from '../relay/env.js';
 import { pickupIncoming } from '../spool/pickup.js';
-import { type QueueRunMode, matchesFilter, onSignals, readRecord, setupEngine } from './setup.js';
+import { type QueueRunMode, onSignals, setupEngine, waitingRecord } from './setup.js';
 
 /** A progress line on a terminal, at most twice a second. */
 function progressPrinter(io: Io, total: () => number, engine: Engine): { tick(): void; end(): void } {
@@ -82,8 +81,7 @@ async function runOnce(mode: QueueRunMode, config0: Config, io: Io): Promise<num
     const ids: string[] = [];
     for (const id of await listIds(paths)) {
       if (filtered) {
-        const rec = readRecord(paths, id);
-        if (!rec || rec.hold || pendingRecipients(rec).length === 0 || !matchesFilter(rec, f)) continue;
+        if (!waitingRecord(paths, id, f)) continue;
       }
       ids.push(id);
     }

@@ -7,7 +7,11 @@
 import type { Io } from '../io.js';
 import type { Mode } from '../cli/flags.js';
 import type { Config } from '../config/config.js';
-import type { ControlRecord } from '../spool/format.js';
+import { type ControlRecord, pendingRecipients } from '../spool/format.js';
+import { type QueueFilter, matchesFilter } from '../queue/filter.js';
+
+/** The -qI/-qR/-qS filter is queue/filter.ts's, shared with `outbox queue`. */
+export { matchesFilter };
 import { type SpoolPaths, ensureSpool, readControlSync } from '../spool/spool.js';
 import { openLog, type Log } from '../log/log.js';
 import { Engine } from './engine.js';
@@ -16,15 +20,19 @@ import { dropToSpoolOwner, repairOwnership } from '../spool/privileges.js';
 
 export type QueueRunMode = Extract<Mode, { kind: 'queue-run' }>;
 
-/** Does a message match the -qI/-qR/-qS filters (all given kinds must match)? queue/filter.ts. */
-export { matchesFilter } from '../queue/filter.js';
-
-export function readRecord(p: SpoolPaths, id: string): ControlRecord | null {
+/**
+ * A message waiting for delivery: its control record when it is readable, not on hold, has
+ * recipients still pending and matches the -qI/-qR/-qS filter (if given); else null.
+ */
+export function waitingRecord(p: SpoolPaths, id: string, filter?: QueueFilter): ControlRecord | null {
+  let rec: ControlRecord;
   try {
-    return readControlSync(p, id);
+    rec = readControlSync(p, id);
   } catch {
     return null;
   }
+  if (rec.hold || pendingRecipients(rec).length === 0 || (filter && !matchesFilter(rec, filter))) return null;
+  return rec;
 }
 
 export function defaultSlots(config: Config): number {
